@@ -1,0 +1,26 @@
+# cnx_add_test(NAME <name> LABELS <unit|integration|slow> SOURCES ... LIBS ...)
+# One GoogleTest binary per call; each test case becomes a CTest test with the labels.
+function(cnx_add_test)
+  cmake_parse_arguments(T "" "NAME" "LABELS;SOURCES;LIBS" ${ARGN})
+  if(NOT CNX_BUILD_TESTS)
+    return()
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${T_NAME} PRIVATE
+    CNX_SHARED_DIR="${CNX_SHARED_DIR}"
+    CNX_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+    CNX_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  gtest_discover_tests(${T_NAME}
+    DISCOVERY_MODE PRE_TEST
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${T_LABELS}")
+endfunction()
+
+# cnx_module(<name> SOURCES ... DEPS ...): the library target cnx_<name>, include root src/.
+function(cnx_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(cnx_${name} STATIC ${M_SOURCES})
+  target_include_directories(cnx_${name} PUBLIC ${CMAKE_SOURCE_DIR}/src)
+  target_link_libraries(cnx_${name} PUBLIC ${M_DEPS})
+endfunction()
