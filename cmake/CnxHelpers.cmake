@@ -24,3 +24,22 @@ function(cnx_module name)
   target_include_directories(cnx_${name} PUBLIC ${CMAKE_SOURCE_DIR}/src)
   target_link_libraries(cnx_${name} PUBLIC ${M_DEPS})
 endfunction()
+
+# cnx_add_fuzz(NAME <name> SOURCES ... LIBS ... SEEDS <dir>...)
+# With CNX_BUILD_FUZZ (the `fuzz` preset, clang) it builds a libFuzzer binary.
+# Otherwise it builds the same target body with a small driver that replays every
+# file of the seed directories, registered as a `unit` test: the seeds never crash.
+function(cnx_add_fuzz)
+  cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS;SEEDS" ${ARGN})
+  if(CNX_BUILD_FUZZ)
+    add_executable(${F_NAME} ${F_SOURCES})
+    target_compile_options(${F_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
+  elseif(CNX_BUILD_TESTS)
+    add_executable(${F_NAME}_replay ${F_SOURCES} ${CMAKE_SOURCE_DIR}/cmake/fuzz_replay_main.cc)
+    target_link_libraries(${F_NAME}_replay PRIVATE ${F_LIBS})
+    add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME}_replay ${F_SEEDS})
+    set_tests_properties(${F_NAME}_replay PROPERTIES LABELS "unit")
+  endif()
+endfunction()
