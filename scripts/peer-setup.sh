@@ -9,7 +9,7 @@ src=${CNX_SHARED_DIR:-$root/../shared}/tools/$tool
 [ -d "$src" ] || { echo "peer-setup: no such tool: $src" >&2; exit 1; }
 mkdir -p "$dest"
 if [ -f "$dest/.installed" ] && cmp -s "$src/package-lock.json" "$dest/package-lock.json"; then
-  cp -r "$src"/. "$dest"/  # scripts may have changed; modules stay
+  chmod -R u+w "$dest" && cp -r "$src"/. "$dest"/ && chmod -R u+w "$dest"  # refresh scripts
   exit 0
 fi
 exec 9>"$dest.lock"
