@@ -46,6 +46,7 @@ Result<RunResult> RunProcess(const std::vector<std::string>& argv, const RunOpti
 // Starts a child without waiting; the caller owns the pid.
 Result<pid_t> SpawnProcess(const std::vector<std::string>& argv, const RunOptions& options = {});
 
+// True while `pid` runs (zombies count as gone).
 bool ProcessAlive(pid_t pid);
 
 }  // namespace cnx
