@@ -1,0 +1,152 @@
+#include "bus/in_process_bus.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <latch>
+
+#include "bus/tests/bus_contract.h"
+
+namespace cnx::bus {
+namespace {
+using namespace std::chrono_literals;
+
+using testing::AckLog;
+using testing::MakeBatch;
+
+struct InProcessTraits {
+  static std::unique_ptr<Bus> MakeBus() { return std::make_unique<InProcessBus>(); }
+  static void CreateTopic(const std::string&) {}
+  static std::chrono::milliseconds Patience() { return 10s; }
+};
+
+}  // namespace
+
+namespace testing {
+using InProcessImplementations = ::testing::Types<InProcessTraits>;
+INSTANTIATE_TYPED_TEST_SUITE_P(InProcess, BusContractTest, InProcessImplementations);
+}  // namespace testing
+
+namespace {
+
+
+// An event is durable only when every subscribed group has processed it.
+TEST(InProcessBus, AckWaitsForEveryGroup) {
+  InProcessBus bus;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto fast = bus.Subscribe({.group = "fast", .topics = {"t"}}, [](const Delivery&) { return HandlerResult::Ok(); });
+  auto slow = bus.Subscribe({.group = "slow", .topics = {"t"}}, [&](const Delivery&) {
+    released.wait();
+    return HandlerResult::Ok();
+  });
+  ASSERT_TRUE(fast && slow);
+  AckLog acks;
+  ASSERT_TRUE(bus.Publish(7, MakeBatch("t", 0, 3, 2), acks.Callback()));
+  EXPECT_FALSE(acks.WaitCount(1, 100ms));
+  EXPECT_EQ(bus.durable_through(), 0u);
+  release.set_value();
+  ASSERT_TRUE(acks.WaitCount(1, 5s));
+  EXPECT_EQ(bus.durable_through(), 7u);
+}
+
+TEST(InProcessBus, TopicWithoutSubscribersIsDurableAtOnce) {
+  InProcessBus bus;
+  AckLog acks;
+  ASSERT_TRUE(bus.Publish(1, MakeBatch("nobody", 0, 3, 1), acks.Callback()));
+  ASSERT_TRUE(acks.WaitCount(1, 1s));
+  EXPECT_EQ(bus.durable_through(), 1u);
+}
+
+TEST(InProcessBus, BackpressureBlocksThenTimesOut) {
+  InProcessBus bus({.max_pending_events = 5, .publish_timeout = 50ms});
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto sub = bus.Subscribe({.group = "g", .topics = {"t"}}, [&](const Delivery&) {
+    released.wait();
+    return HandlerResult::Ok();
+  });
+  ASSERT_TRUE(sub);
+  AckLog acks;
+  ASSERT_TRUE(bus.Publish(1, MakeBatch("t", 0, 5, 5), acks.Callback()));
+  auto st = bus.Publish(2, MakeBatch("t", 1, 1, 5), acks.Callback());
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code(), ErrorCode::kTimeout);
+  EXPECT_EQ(bus.pending_events(), 5u);
+  release.set_value();
+  ASSERT_TRUE(bus.Publish(2, MakeBatch("t", 1, 1, 5), acks.Callback()));
+  ASSERT_TRUE(acks.WaitCount(2, 5s));
+  EXPECT_EQ(bus.durable_through(), 2u);
+}
+
+TEST(InProcessBus, PublishWaitsForRoomInsteadOfFailing) {
+  InProcessBus bus({.max_pending_events = 4, .publish_timeout = 10s});
+  std::atomic<int> handled{0};
+  auto sub = bus.Subscribe({.group = "g", .topics = {"t"}, .workers = 2}, [&](const Delivery&) {
+    std::this_thread::sleep_for(1ms);
+    ++handled;
+    return HandlerResult::Ok();
+  });
+  ASSERT_TRUE(sub);
+  AckLog acks;
+  for (int b = 0; b < 50; ++b) {
+    ASSERT_TRUE(bus.Publish(b + 1, MakeBatch("t", b, 2, 3), acks.Callback()));
+    EXPECT_LE(bus.pending_events(), 4u);
+  }
+  ASSERT_TRUE(bus.Flush(10s));
+  EXPECT_EQ(handled.load(), 100);
+}
+
+TEST(InProcessBus, OneOpenSubscriptionPerGroup) {
+  InProcessBus bus;
+  auto h = [](const Delivery&) { return HandlerResult::Ok(); };
+  auto a = bus.Subscribe({.group = "g", .topics = {"t"}}, h);
+  ASSERT_TRUE(a);
+  auto b = bus.Subscribe({.group = "g", .topics = {"t"}}, h);
+  ASSERT_FALSE(b.has_value());
+  EXPECT_EQ(b.error().code(), ErrorCode::kConflict);
+  (*a)->Close();
+  EXPECT_TRUE(bus.Subscribe({.group = "g", .topics = {"t"}}, h).has_value());
+}
+
+// Events queued while a group has no open subscription wait for it, also
+// when the next subscription has a different number of workers.
+TEST(InProcessBus, QueuedEventsSurviveWorkerCountChange) {
+  InProcessBus bus;
+  testing::Recorder rec;
+  auto h = [&](const Delivery& d) {
+    rec.Add(d.event);
+    return HandlerResult::Ok();
+  };
+  auto first = bus.Subscribe({.group = "g", .topics = {"t"}, .workers = 3}, h);
+  ASSERT_TRUE(first);
+  (*first)->Close();
+  AckLog acks;
+  ASSERT_TRUE(bus.Publish(1, MakeBatch("t", 0, 40, 6), acks.Callback()));
+  EXPECT_FALSE(acks.WaitCount(1, 50ms));
+  auto second = bus.Subscribe({.group = "g", .topics = {"t"}, .workers = 2}, h);
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(rec.WaitUnique(40, 5s));
+  ASSERT_TRUE(acks.WaitCount(1, 5s));
+  testing::ExpectPerKeyOrder(rec);
+}
+
+// An ack callback may publish the next batch (the relay does).
+TEST(InProcessBus, AckCallbackMayPublish) {
+  InProcessBus bus;
+  auto sub = bus.Subscribe({.group = "g", .topics = {"t"}}, [](const Delivery&) { return HandlerResult::Ok(); });
+  ASSERT_TRUE(sub);
+  std::atomic<uint64_t> last{0};
+  std::function<void(const BatchAck&)> cb = [&](const BatchAck& a) {
+    last = a.sequence;
+    if (a.sequence < 20) {
+      ASSERT_TRUE(bus.Publish(a.sequence + 1, MakeBatch("t", static_cast<int>(a.sequence), 1, 1), cb));
+    }
+  };
+  ASSERT_TRUE(bus.Publish(1, MakeBatch("t", 0, 1, 1), cb));
+  for (int i = 0; i < 500 && last.load() < 20; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(last.load(), 20u);
+}
+
+}  // namespace
+}  // namespace cnx::bus
