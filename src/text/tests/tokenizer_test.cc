@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <queue>
 #include <random>
 #include <set>
 #include <thread>
@@ -111,6 +112,35 @@ TEST(TextVocab, HeapMergeEqualsVectorScanOnRandomPieces) {
   dup.push_back("aab");
   dup.push_back("aab");
   EXPECT_FALSE(internal::Vocab().Build(dup).has_value());
+}
+
+TEST(TextVocab, MergeQueuePopsInOrderEvenBelowTheLastPoppedKey) {
+  // Random interleavings of pushes and pops, including keys smaller than the
+  // last popped one (the side heap), against std::priority_queue.
+  std::mt19937_64 rng(3);
+  internal::MergeQueue q;
+  for (int round = 0; round < 50; ++round) {
+    q.Clear();
+    std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> ref;
+    uint64_t last = 0;
+    for (int step = 0; step < 2000; ++step) {
+      if (ref.empty() || rng() % 3 != 0) {
+        const uint64_t key = rng() % 4 == 0 && last > 0 ? last - rng() % last : last + rng() % 100000;
+        q.Push(key);
+        ref.push(key);
+      } else {
+        ASSERT_FALSE(q.Empty());
+        last = q.Pop();
+        ASSERT_EQ(last, ref.top());
+        ref.pop();
+      }
+    }
+    while (!ref.empty()) {
+      ASSERT_EQ(q.Pop(), ref.top());
+      ref.pop();
+    }
+    EXPECT_TRUE(q.Empty());
+  }
 }
 
 TEST(TextTokenizer, LongPiecesRoundTripAndCountMatches) {
