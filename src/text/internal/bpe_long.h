@@ -65,7 +65,7 @@ class MergeQueue {
 };
 
 template <class Emit>
-void Vocab::MergeLong(const uint8_t* p, size_t n, Emit& emit) const {
+void Vocab::MergeLong(const uint8_t* p, size_t n, const uint8_t* limit, Emit& emit) const {
   // Parts form a linked list over byte positions: next[i] is where the part
   // starting at i ends. rank[i] is the rank of merging the part at i with the
   // next one. Queue entries (rank << 32 | start) go stale when either changes;
@@ -89,7 +89,7 @@ void Vocab::MergeLong(const uint8_t* p, size_t n, Emit& emit) const {
     prev[i] = static_cast<uint32_t>(i) - 1;  // prev[0] wraps; never read
   }
   for (size_t i = 0; i + 1 < n; ++i) {
-    rank[i] = Find(p + i, 2);
+    rank[i] = Find(p + i, 2, limit);
     if (rank[i] != kNoRank) queue.Push((static_cast<uint64_t>(rank[i]) << 32) | i);
   }
   rank[n - 1] = kNoRank;
@@ -106,18 +106,18 @@ void Vocab::MergeLong(const uint8_t* p, size_t n, Emit& emit) const {
     if (k != end) prev[k] = i;
     rank[j] = kNoRank;
     if (k != end) {
-      rank[i] = Find(p + i, next[k] - i);
+      rank[i] = Find(p + i, next[k] - i, limit);
       if (rank[i] != kNoRank) queue.Push((static_cast<uint64_t>(rank[i]) << 32) | i);
     } else {
       rank[i] = kNoRank;
     }
     if (i != 0) {
       const uint32_t h = prev[i];
-      rank[h] = Find(p + h, k - h);
+      rank[h] = Find(p + h, k - h, limit);
       if (rank[h] != kNoRank) queue.Push((static_cast<uint64_t>(rank[h]) << 32) | h);
     }
   }
-  for (uint32_t i = 0; i < end; i = next[i]) emit(Find(p + i, next[i] - i));
+  for (uint32_t i = 0; i < end; i = next[i]) emit(Find(p + i, next[i] - i, limit));
 }
 
 }  // namespace cnx::text::internal
