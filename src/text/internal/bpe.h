@@ -32,7 +32,7 @@ class Vocab {
 
   // `limit` is the end of readable memory after p (>= p + n): when 8 bytes are
   // readable the first bytes of the key are read with one load.
-  uint32_t Find(const uint8_t* p, size_t n, const uint8_t* limit) const {
+  [[gnu::always_inline]] uint32_t Find(const uint8_t* p, size_t n, const uint8_t* limit) const {
     if (n > max_len_) return kNoRank;
     if (n == 1) return byte_rank_[p[0]];
     const uint64_t head = Head(p, n, limit);
