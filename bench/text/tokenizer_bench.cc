@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -24,10 +26,24 @@ namespace {
 
 using cnx::text::Tokenizer;
 
-double Seconds(const std::function<void()>& f) {
+// Wall time, and the CPU time of the calling thread (the latter is what one
+// thread of ours costs even when other processes share the cores).
+struct Timing {
+  double wall = 0;
+  double cpu = 0;
+};
+
+double ThreadCpu() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+Timing Measure(const std::function<void()>& f) {
+  const double c0 = ThreadCpu();
   const auto t0 = std::chrono::steady_clock::now();
   f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), ThreadCpu() - c0};
 }
 
 double Median(std::vector<double> xs) {
@@ -35,11 +51,19 @@ double Median(std::vector<double> xs) {
   return xs[xs.size() / 2];
 }
 
-double TimeMedian(int runs, const std::function<void()>& f) {
+Timing TimeMedianBoth(int runs, const std::function<void()>& f) {
   f();  // warm-up
-  std::vector<double> ts;
-  for (int i = 0; i < runs; ++i) ts.push_back(Seconds(f));
-  return Median(ts);
+  std::vector<double> wall, cpu;
+  for (int i = 0; i < runs; ++i) {
+    const Timing t = Measure(f);
+    wall.push_back(t.wall);
+    cpu.push_back(t.cpu);
+  }
+  return {Median(wall), Median(cpu)};
+}
+
+double TimeMedian(int runs, const std::function<void()>& f) {
+  return TimeMedianBoth(runs, f).wall;
 }
 
 std::string Arg(int argc, char** argv, const std::string& name, const std::string& def) {
@@ -74,8 +98,8 @@ int main(int argc, char** argv) {
   nlohmann::json result = {{"corpus", {{"path", corpus_path}, {"bytes", text.size()}}}, {"cores", cores}};
   std::printf("corpus %s: %zu bytes; %u cores; median of %d runs after 1 warm-up\n\n", corpus_path.c_str(), text.size(),
               cores, runs);
-  std::printf("| encoding | implementation | MB/s | Mtok/s | tokens | vs fastest peer |\n");
-  std::printf("|---|---|---:|---:|---:|---:|\n");
+  std::printf("| encoding | implementation | MB/s | Mtok/s | tokens | vs fastest peer | MB/s per CPU-second |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|\n");
   for (const std::string enc : {"cl100k_base", "o200k_base"}) {
     auto tok = *Tokenizer::ForEncoding(enc);
     double best_peer = 0;
@@ -87,7 +111,7 @@ int main(int argc, char** argv) {
         const double mbs = r.contains("mb_per_s") ? r["mb_per_s"].get<double>() : (s > 0 ? mb / s : 0);
         const std::string lib = r.value("library", r.value("lib", "?"));
         const size_t tokens = r.value("tokens", size_t{0});
-        std::printf("| %s | %s | %.2f | %.2f | %zu | |\n", enc.c_str(), lib.c_str(), mbs,
+        std::printf("| %s | %s | %.2f | %.2f | %zu | | |\n", enc.c_str(), lib.c_str(), mbs,
                     s > 0 ? tokens / s / 1e6 : 0.0, tokens);
         if (mbs > best_peer) {
           best_peer = mbs;
@@ -96,41 +120,48 @@ int main(int argc, char** argv) {
       }
     }
     size_t n_tokens = 0;
-    const double t_encode = TimeMedian(runs, [&] { n_tokens = tok->Encode(text)->size(); });
+    const Timing t_encode = TimeMedianBoth(runs, [&] { n_tokens = tok->Encode(text)->size(); });
     size_t n_count = 0;
-    const double t_count = TimeMedian(runs, [&] { n_count = *tok->Count(text); });
+    const Timing t_count = TimeMedianBoth(runs, [&] { n_count = *tok->Count(text); });
     size_t n_par = 0;
-    const double t_par = TimeMedian(runs, [&] { n_par = tok->EncodeParallel(text, cores)->size(); });
+    const Timing t_par = TimeMedianBoth(runs, [&] { n_par = tok->EncodeParallel(text, cores)->size(); });
     if (n_count != n_tokens || n_par != n_tokens) {
       std::fprintf(stderr, "token counts disagree: %zu %zu %zu\n", n_tokens, n_count, n_par);
       return 1;
     }
-    auto row = [&](const char* what, double t) {
+    auto row = [&](const char* what, const Timing& timing, bool single) {
+      const double t = timing.wall;
       const double mbs = mb / t;
+      char cpu[32] = "";
+      if (single) std::snprintf(cpu, sizeof cpu, "%.2f", mb / timing.cpu);
       char ratio[64] = "";
       if (best_peer > 0) std::snprintf(ratio, sizeof ratio, "%.2fx %s", mbs / best_peer, best_peer_name.c_str());
-      std::printf("| %s | %s | %.2f | %.2f | %zu | %s |\n", enc.c_str(), what, mbs, n_tokens / t / 1e6, n_tokens,
-                  ratio);
+      std::printf("| %s | %s | %.2f | %.2f | %zu | %s | %s |\n", enc.c_str(), what, mbs, n_tokens / t / 1e6, n_tokens,
+                  ratio, cpu);
       result["real"].push_back({{"encoding", enc},
                                 {"implementation", what},
                                 {"seconds", t},
+                                {"thread_cpu_seconds", single ? timing.cpu : 0.0},
                                 {"mb_per_s", mbs},
                                 {"tokens", n_tokens},
                                 {"vs_fastest_peer", best_peer > 0 ? mbs / best_peer : 0.0}});
     };
-    row("cnx Encode, 1 thread", t_encode);
-    row("cnx Count, 1 thread", t_count);
+    row("cnx Encode, 1 thread", t_encode, true);
+    row("cnx Count, 1 thread", t_count, true);
     char par_name[64];
     std::snprintf(par_name, sizeof par_name, "cnx EncodeParallel, %u threads", cores);
-    row(par_name, t_par);
+    row(par_name, t_par, false);
   }
 
   std::printf(
       "\nPathological inputs (1 MiB, one thread, Encode): seconds and per-byte time relative to the corpus\n\n");
-  std::printf("| encoding | input | seconds | per-byte vs corpus |\n|---|---|---:|---:|\n");
+  std::printf("| encoding | input | seconds | per-byte vs corpus (wall) | per-byte vs corpus (thread CPU) |\n");
+  std::printf("|---|---|---:|---:|---:|\n");
   for (const std::string enc : {"cl100k_base", "o200k_base"}) {
     auto tok = *Tokenizer::ForEncoding(enc);
-    const double corpus_per_byte = TimeMedian(1, [&] { (void)tok->Encode(text); }) / text.size();
+    const Timing corpus = TimeMedianBoth(std::max(1, runs / 2), [&] { (void)tok->Encode(text); });
+    const double corpus_per_byte = corpus.wall / text.size();
+    const double corpus_cpu_per_byte = corpus.cpu / text.size();
     for (const auto& [name, unit] : std::vector<std::pair<std::string, std::string>>{{"'a' x 1 MiB", "a"},
                                                                                      {"' ' x 1 MiB", " "},
                                                                                      {"'\\n' x 1 MiB", "\n"},
@@ -139,10 +170,15 @@ int main(int argc, char** argv) {
                                                                                      {"'7' x 1 MiB", "7"}}) {
       std::string s;
       while (s.size() < (1u << 20)) s += unit;
-      const double t = TimeMedian(std::max(1, runs / 2), [&] { (void)tok->Encode(s); });
-      const double ratio = (t / s.size()) / corpus_per_byte;
-      std::printf("| %s | %s | %.3f | %.2fx |\n", enc.c_str(), name.c_str(), t, ratio);
-      result["pathological"].push_back({{"encoding", enc}, {"input", name}, {"seconds", t}, {"per_byte_ratio", ratio}});
+      const Timing tm = TimeMedianBoth(std::max(1, runs / 2), [&] { (void)tok->Encode(s); });
+      const double ratio = (tm.wall / s.size()) / corpus_per_byte;
+      const double cpu_ratio = (tm.cpu / s.size()) / corpus_cpu_per_byte;
+      std::printf("| %s | %s | %.3f | %.2fx | %.2fx |\n", enc.c_str(), name.c_str(), tm.wall, ratio, cpu_ratio);
+      result["pathological"].push_back({{"encoding", enc},
+                                        {"input", name},
+                                        {"seconds", tm.wall},
+                                        {"per_byte_ratio", ratio},
+                                        {"per_byte_ratio_cpu", cpu_ratio}});
     }
   }
 
