@@ -114,32 +114,36 @@ TEST(TextVocab, HeapMergeEqualsVectorScanOnRandomPieces) {
   EXPECT_FALSE(internal::Vocab().Build(dup).has_value());
 }
 
-TEST(TextVocab, MergeQueuePopsInOrderEvenBelowTheLastPoppedKey) {
-  // Random interleavings of pushes and pops, including keys smaller than the
-  // last popped one (the side heap), against std::priority_queue.
+TEST(TextVocab, MergeQueuePopsInOrderEvenBelowTheCurrentRank) {
+  // Random interleavings of pushes and pops against std::priority_queue,
+  // including pushes at or below the rank being popped (the side heap).
   std::mt19937_64 rng(3);
   internal::MergeQueue q;
   for (int round = 0; round < 50; ++round) {
-    q.Clear();
+    q.Reset(5000);
     std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> ref;
-    uint64_t last = 0;
-    for (int step = 0; step < 2000; ++step) {
+    uint32_t last_rank = 0;
+    auto check_pop = [&] {
+      uint32_t r = 0, p = 0;
+      ASSERT_TRUE(q.Pop(&r, &p));
+      ASSERT_EQ((static_cast<uint64_t>(r) << 32) | p, ref.top());
+      ref.pop();
+      last_rank = r;
+    };
+    for (int step = 0; step < 3000; ++step) {
       if (ref.empty() || rng() % 3 != 0) {
-        const uint64_t key = rng() % 4 == 0 && last > 0 ? last - rng() % last : last + rng() % 100000;
-        q.Push(key);
-        ref.push(key);
+        const uint32_t rank = rng() % 5 == 0 ? static_cast<uint32_t>(rng() % (last_rank + 1))
+                                             : static_cast<uint32_t>(std::min<uint64_t>(4999, last_rank + rng() % 50));
+        const uint32_t pos = static_cast<uint32_t>(rng() % 100000);
+        q.Push(rank, pos);
+        ref.push((static_cast<uint64_t>(rank) << 32) | pos);
       } else {
-        ASSERT_FALSE(q.Empty());
-        last = q.Pop();
-        ASSERT_EQ(last, ref.top());
-        ref.pop();
+        check_pop();
       }
     }
-    while (!ref.empty()) {
-      ASSERT_EQ(q.Pop(), ref.top());
-      ref.pop();
-    }
-    EXPECT_TRUE(q.Empty());
+    while (!ref.empty()) check_pop();
+    uint32_t r = 0, p = 0;
+    EXPECT_FALSE(q.Pop(&r, &p));
   }
 }
 
