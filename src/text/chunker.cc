@@ -335,10 +335,13 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
     return c;
   };
 
-  const size_t whole = *tok.Count(text);
-  if (whole <= max_tokens) {
-    chunks.push_back(make(0, text.size(), whole));
-    return chunks;
+  // A small document that fits is one chunk (a token is at least one byte).
+  if (text.size() <= max_tokens * 4) {
+    const size_t whole = *tok.Count(text);
+    if (whole <= max_tokens) {
+      chunks.push_back(make(0, text.size(), whole));
+      return chunks;
+    }
   }
 
   // 1. Units by structure, split further where a unit exceeds the budget.
@@ -371,61 +374,71 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
   }
   cores.emplace_back(core_first, atoms.size());
 
-  // 3. Exact counts (token counts are not additive): a core over the budget
-  // gives its trailing atoms to a new core that follows it.
-  std::vector<std::pair<size_t, size_t>> exact;  // byte ranges [b, e)
-  std::vector<size_t> exact_counts;
+  if (cores.size() > 1 && text.size() > max_tokens * 4) {
+    size_t sum = 0;
+    for (const auto& a : atoms) sum += a.tokens;
+    if (sum <= max_tokens + max_tokens / 8) {
+      const size_t whole = *tok.Count(text);
+      if (whole <= max_tokens) {
+        chunks.push_back(make(0, text.size(), whole));
+        return chunks;
+      }
+    }
+  }
+
+  // 3. Exact counts (token counts are not additive), with the overlap: up to
+  // `overlap` tokens from the end of the previous core, fewer if the chunk
+  // would not fit. A core that does not fit even alone gives its trailing atoms
+  // to a new core that follows it.
+  auto overlap_start = [&](size_t pb, size_t b, size_t want) {
+    size_t ws = b - std::min(b - pb, want * 16 + 64);
+    while (ws > pb && IsContinuation(text[ws])) --ws;
+    const auto ids = *tok.Encode(text.substr(ws, b - ws));
+    size_t ov = ws;
+    if (ids.size() > want) {
+      ov = ws + tok.DecodeBytes(std::span<const TokenId>(ids.data(), ids.size() - want))->size();
+      while (ov < b && IsContinuation(text[ov])) ++ov;
+    }
+    // Re-tokenised on its own the overlap may count differently: trim it.
+    while (ov < b && splitter.Count(ov, b) > want) {
+      ++ov;
+      while (ov < b && IsContinuation(text[ov])) ++ov;
+    }
+    return ov;
+  };
+  chunks.reserve(cores.size());
+  size_t prev_b = 0;
   for (size_t ci = 0; ci < cores.size(); ++ci) {
     const auto [f, orig_l] = cores[ci];
     size_t l = orig_l;
-    size_t n = 0;
-    while (true) {
-      n = splitter.Count(atoms[f].b, atoms[l - 1].e);
-      if (n <= budget || l - f == 1) break;
-      --l;
+    const size_t b = atoms[f].b;
+    bool done = false;
+    while (!done) {
+      const size_t e = atoms[l - 1].e;
+      if (ci > 0 && overlap > 0) {
+        for (size_t want = overlap; want > 0 && !done; want /= 2) {
+          const size_t ov = overlap_start(prev_b, b, want);
+          const size_t n = splitter.Count(ov, e);
+          if (n <= max_tokens) {
+            chunks.push_back(make(ov, e, n));
+            done = true;
+          }
+        }
+        if (done) break;
+      }
+      const size_t n = splitter.Count(b, e);
+      if (n <= max_tokens || l - f == 1) {
+        chunks.push_back(make(b, e, n));
+        done = true;
+      } else {
+        --l;
+      }
     }
     if (l < orig_l) {
       cores[ci].second = l;
       cores.insert(cores.begin() + static_cast<std::ptrdiff_t>(ci) + 1, {l, orig_l});
     }
-    exact.emplace_back(atoms[f].b, atoms[l - 1].e);
-    exact_counts.push_back(n);
-  }
-
-  // 4. Overlap: up to `overlap` tokens from the end of the previous core.
-  chunks.reserve(exact.size());
-  for (size_t i = 0; i < exact.size(); ++i) {
-    const auto [b, e] = exact[i];
-    if (i == 0 || overlap == 0) {
-      chunks.push_back(make(b, e, exact_counts[i]));
-      continue;
-    }
-    const size_t pb = exact[i - 1].first;
-    size_t want = overlap;
-    bool done = false;
-    while (want > 0 && !done) {
-      size_t ws = b - std::min(b - pb, want * 16 + 64);
-      while (ws > pb && IsContinuation(text[ws])) --ws;
-      const auto ids = *tok.Encode(text.substr(ws, b - ws));
-      size_t ov = ws;
-      if (ids.size() > want) {
-        ov = ws + tok.DecodeBytes(std::span<const TokenId>(ids.data(), ids.size() - want))->size();
-        while (ov < b && IsContinuation(text[ov])) ++ov;
-      }
-      // Re-tokenised on its own the overlap may count differently: trim it.
-      while (ov < b && splitter.Count(ov, b) > want) {
-        ++ov;
-        while (ov < b && IsContinuation(text[ov])) ++ov;
-      }
-      const size_t n = splitter.Count(ov, e);
-      if (n <= max_tokens) {
-        chunks.push_back(make(ov, e, n));
-        done = true;
-      } else {
-        want /= 2;
-      }
-    }
-    if (!done) chunks.push_back(make(b, e, exact_counts[i]));
+    prev_b = b;
   }
   return chunks;
 }

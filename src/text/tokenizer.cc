@@ -199,13 +199,16 @@ struct Tokenizer::Impl {
   // encode_ordinary on valid UTF-8.
   void EncodeOrdinary(std::string_view text, std::vector<TokenId>& out) const {
     const auto* base = reinterpret_cast<const uint8_t*>(text.data());
-    ForEachPiece(
-        text, [&](size_t b, size_t e) { vocab.EncodePiece(base + b, e - b, [&](TokenId id) { out.push_back(id); }); });
+    const auto* limit = base + text.size();
+    ForEachPiece(text, [&](size_t b, size_t e) {
+      vocab.EncodePiece(base + b, e - b, limit, [&](TokenId id) { out.push_back(id); });
+    });
   }
   size_t CountOrdinary(std::string_view text) const {
     const auto* base = reinterpret_cast<const uint8_t*>(text.data());
+    const auto* limit = base + text.size();
     size_t count = 0;
-    ForEachPiece(text, [&](size_t b, size_t e) { count += vocab.CountPiece(base + b, e - b); });
+    ForEachPiece(text, [&](size_t b, size_t e) { count += vocab.CountPiece(base + b, e - b, limit); });
     return count;
   }
 

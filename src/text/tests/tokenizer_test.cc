@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <queue>
 #include <random>
 #include <set>
 #include <thread>
@@ -111,6 +112,39 @@ TEST(TextVocab, HeapMergeEqualsVectorScanOnRandomPieces) {
   dup.push_back("aab");
   dup.push_back("aab");
   EXPECT_FALSE(internal::Vocab().Build(dup).has_value());
+}
+
+TEST(TextVocab, MergeQueuePopsInOrderEvenBelowTheCurrentRank) {
+  // Random interleavings of pushes and pops against std::priority_queue,
+  // including pushes at or below the rank being popped (the side heap).
+  std::mt19937_64 rng(3);
+  internal::MergeQueue q;
+  for (int round = 0; round < 50; ++round) {
+    q.Reset(5000);
+    std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> ref;
+    uint32_t last_rank = 0;
+    auto check_pop = [&] {
+      uint32_t r = 0, p = 0;
+      ASSERT_TRUE(q.Pop(&r, &p));
+      ASSERT_EQ((static_cast<uint64_t>(r) << 32) | p, ref.top());
+      ref.pop();
+      last_rank = r;
+    };
+    for (int step = 0; step < 3000; ++step) {
+      if (ref.empty() || rng() % 3 != 0) {
+        const uint32_t rank = rng() % 5 == 0 ? static_cast<uint32_t>(rng() % (last_rank + 1))
+                                             : static_cast<uint32_t>(std::min<uint64_t>(4999, last_rank + rng() % 50));
+        const uint32_t pos = static_cast<uint32_t>(rng() % 100000);
+        q.Push(rank, pos);
+        ref.push((static_cast<uint64_t>(rank) << 32) | pos);
+      } else {
+        check_pop();
+      }
+    }
+    while (!ref.empty()) check_pop();
+    uint32_t r = 0, p = 0;
+    EXPECT_FALSE(q.Pop(&r, &p));
+  }
 }
 
 TEST(TextTokenizer, LongPiecesRoundTripAndCountMatches) {
