@@ -6,7 +6,7 @@
 namespace cnx::crdt {
 namespace {
 
-TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
+TEST(crdt_doc, AnnotatedBytesFromTheProtocolNotes) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
   auto u1 = doc.Transact([&] { ASSERT_TRUE(t.Insert(0, "abc").has_value()); });
@@ -31,7 +31,7 @@ TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
   EXPECT_EQ(t.ToString(), "aXc");
 }
 
-TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
+TEST(crdt_doc, TwoReplicasConvergeAndUtf16Indices) {
   Doc a(DocOptions{.client_id = 10});
   Doc b(DocOptions{.client_id = 20});
   auto ua = a.Transact([&] { ASSERT_TRUE(a.GetText("t").Insert(0, "h\xC3\xA9llo \xF0\x9F\x98\x80!").has_value()); });
@@ -48,7 +48,7 @@ TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
   EXPECT_EQ(*a.EncodeStateAsUpdate(), *b.EncodeStateAsUpdate());
 }
 
-TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
+TEST(crdt_doc, CorruptUpdateLeavesDocUnchanged) {
   Doc src(DocOptions{.client_id = 3});
   auto u = src.Transact([&] { ASSERT_TRUE(src.GetText("t").Insert(0, "hello world").has_value()); });
   Doc dst(DocOptions{.client_id = 4});
@@ -68,7 +68,7 @@ TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
   EXPECT_EQ(fresh.EncodeStateVector(), (std::vector<uint8_t>{0}));
 }
 
-TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
+TEST(crdt_doc, ObserverReportsChangedTypesAndUpdate) {
   Doc doc(DocOptions{.client_id = 9});
   std::vector<TransactionEvent> seen;
   std::vector<std::vector<uint8_t>> updates;
@@ -94,7 +94,7 @@ TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
   EXPECT_EQ(other.GetText("t").ToString(), "hi");
 }
 
-TEST(Doc, FormattingAndDelta) {
+TEST(crdt_doc, FormattingAndDelta) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
   ASSERT_TRUE(t.Insert(0, "hello world").has_value());
