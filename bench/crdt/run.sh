@@ -26,7 +26,7 @@ ours=()
 for ((i = 0; i < runs; i++)); do
   ours+=("$("$build/bench/crdt/crdt_trace_bench" "$work/patches.txt" "$work/end.txt")")
 done
-theirs=$(cd "$peer" && node bench-trace.mjs --runs "$runs" | tail -1)
+theirs=$(cd "$peer" && node bench-trace.mjs --runs "$runs" --trace "$trace" | tail -1)
 printf '%s\n' "${ours[@]}" > "$work/ours.jsonl"
 echo "$theirs" > "$work/yjs.json"
 node -e '

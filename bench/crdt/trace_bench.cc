@@ -38,10 +38,16 @@ double PeakRssMb() {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: crdt_trace_bench PATCHES.txt END_CONTENT.txt [--no-remote]\n");
+    std::fprintf(stderr, "usage: crdt_trace_bench PATCHES.txt END_CONTENT.txt [--no-remote] [--dump FILE]\n");
     return 2;
   }
-  bool remote = !(argc > 3 && std::string(argv[3]) == "--no-remote");
+  bool remote = true;
+  std::string dump_path;  // --dump FILE: write the encoded document
+  for (int i = 3; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--no-remote") remote = false;
+    if (a == "--dump" && i + 1 < argc) dump_path = argv[++i];
+  }
   std::vector<std::vector<Patch>> txns;
   {
     std::ifstream in(argv[1]);
@@ -92,6 +98,10 @@ int main(int argc, char** argv) {
   auto update = *doc.EncodeStateAsUpdate();
   res["encodeMs"] = Ms(t0);
   res["encodedBytes"] = update.size();
+  if (!dump_path.empty()) {
+    std::ofstream(dump_path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(update.data()), static_cast<std::streamsize>(update.size()));
+  }
   // 3. load into a fresh document (+ toString)
   t0 = std::chrono::steady_clock::now();
   Doc doc2;
