@@ -9,6 +9,7 @@
 //   merge B64...           -> B64 of MergeUpdates
 //   diffupdate B64 SVB64   -> B64 of DiffUpdate
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -27,16 +28,23 @@ std::vector<uint8_t> Unb64(const std::string& s) {
   return r ? *r : std::vector<uint8_t>{};
 }
 
-// UTF-16 offsets of code point boundaries of a UTF-8 string.
-std::vector<uint64_t> Boundaries(const std::string& s) {
+// UTF-16 offsets of the code point boundaries of a text (embeds count 1).
+std::vector<uint64_t> Boundaries(const Text& t) {
   std::vector<uint64_t> b{0};
   uint64_t u = 0;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    u += n == 4 ? 2 : 1;
-    i += n;
-    b.push_back(u);
+  for (auto& op : t.ToDelta()) {
+    if (op.is_embed) {
+      b.push_back(++u);
+      continue;
+    }
+    const std::string& s = op.text;
+    for (size_t i = 0; i < s.size();) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      u += n == 4 ? 2 : 1;
+      i += n;
+      b.push_back(u);
+    }
   }
   return b;
 }
@@ -77,8 +85,7 @@ void RandomEdit(Doc& doc, uint32_t seed) {
   auto m = doc.GetMap("m");
   auto a = doc.GetArray("a");
   int op = static_cast<int>(rng() % 100);
-  std::string str = t.ToString();
-  auto b = Boundaries(str);
+  auto b = Boundaries(t);
   if (op < 35) {
     uint64_t at = b[rng() % b.size()];
     std::optional<Attributes> attrs;
@@ -89,6 +96,11 @@ void RandomEdit(Doc& doc, uint32_t seed) {
     size_t i = rng() % (b.size() - 1);
     size_t j = i + 1 + rng() % std::min<size_t>(4, b.size() - 1 - i);
     (void)t.Delete(b[i], b[j] - b[i]);
+  } else if (op < 57) {
+    Attributes attrs;
+    if (rng() % 2) attrs = {{"bold", Any::Bool(true)}};
+    (void)t.InsertEmbed(b[rng() % b.size()], Any::Object({{"image", Any::String("c" + std::to_string(rng() % 5))}}),
+                        attrs);
   } else if (op < 63) {
     if (b.size() < 2) return;
     size_t i = rng() % (b.size() - 1);
@@ -143,6 +155,7 @@ int main() {
       docs[id]->GetText("t");
       docs[id]->GetMap("m");
       docs[id]->GetArray("a");
+      docs[id]->GetXmlFragment("x");
       out = "ok";
     } else if (cmd == "apply") {
       std::string id, b64;
@@ -163,7 +176,8 @@ int main() {
       nlohmann::json j;
       j["json"] = {{"t", DeltaToJson(d.GetText("t").ToDelta())},
                    {"m", TypeToJson(d.GetMap("m").type())},
-                   {"a", TypeToJson(d.GetArray("a").type())}};
+                   {"a", TypeToJson(d.GetArray("a").type())},
+                   {"x", TypeToJson(d.GetXmlFragment("x").type())}};
       j["sv"] = Base64Encode(d.EncodeStateVector());
       j["update"] = Base64Encode(*d.EncodeStateAsUpdate());
       out = j.dump();
