@@ -94,6 +94,29 @@ TEST(crdt_doc, ObserverReportsChangedTypesAndUpdate) {
   EXPECT_EQ(other.GetText("t").ToString(), "hi");
 }
 
+TEST(crdt_doc, ObserverListChangesGivePositions) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto t = doc.GetText("t");
+  ASSERT_TRUE(t.Insert(0, "hello world").has_value());
+  std::vector<ListChange> got;
+  doc.Observe([&](const TransactionEvent& ev) {
+    ASSERT_EQ(ev.changes.size(), 1u);
+    got = ev.changes[0].list_changes;
+  });
+  doc.Transact([&] {
+    ASSERT_TRUE(t.Delete(0, 1).has_value());     // "ello world"
+    ASSERT_TRUE(t.Insert(5, "XY").has_value());  // "ello XYworld"
+  });
+  using K = ListChange::Kind;
+  ASSERT_EQ(got.size(), 3u);  // the trailing retain of "world" is omitted
+  EXPECT_EQ(got[0].kind, K::kDelete);
+  EXPECT_EQ(got[0].length, 1u);
+  EXPECT_EQ(got[1].kind, K::kRetain);
+  EXPECT_EQ(got[1].length, 5u);
+  EXPECT_EQ(got[2].kind, K::kInsert);
+  EXPECT_EQ(got[2].length, 2u);
+}
+
 TEST(crdt_doc, FormattingAndDelta) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
