@@ -808,6 +808,39 @@ struct DocInternals {
 
 // ================================================================ Doc
 
+namespace {
+
+// YEvent.delta over positions: items added by `t` are inserts, items deleted
+// by `t` (and not added by it) deletes, other visible items retains.
+std::vector<ListChange> ListChanges(const Transaction& t, const Type* type) {
+  std::vector<ListChange> out;
+  auto push = [&](ListChange::Kind k, uint64_t n) {
+    if (n == 0) return;
+    if (!out.empty() && out.back().kind == k) {
+      out.back().length += n;
+    } else {
+      out.push_back({k, n});
+    }
+  };
+  for (const Item* it = type->start; it != nullptr; it = it->right) {
+    if (!it->countable()) continue;
+    bool adds = it->id.clock >= t.Before(it->id.client);
+    if (it->deleted) {
+      if (!adds && t.delete_set.Contains(it->id)) {
+        push(ListChange::Kind::kDelete, it->length);
+      }
+    } else if (adds) {
+      push(ListChange::Kind::kInsert, it->length);
+    } else {
+      push(ListChange::Kind::kRetain, it->length);
+    }
+  }
+  if (!out.empty() && out.back().kind == ListChange::Kind::kRetain) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
 Doc::Doc(DocOptions options) : client_id_(options.client_id.value_or(RandomClientId())), gc_(options.gc) {}
 
 Doc::~Doc() {
@@ -930,6 +963,7 @@ void Doc::End(Transaction* t, std::vector<uint8_t>* update_out) {
       c.is_root = type->item == nullptr;
       c.child_list_changed = ch.child_list;
       c.keys_changed = ch.keys;
+      if (ch.child_list) c.list_changes = ListChanges(*t, type);
       changes.push_back(std::move(c));
     }
   }

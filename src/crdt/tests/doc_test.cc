@@ -6,7 +6,7 @@
 namespace cnx::crdt {
 namespace {
 
-TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
+TEST(crdt_doc, AnnotatedBytesFromTheProtocolNotes) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
   auto u1 = doc.Transact([&] { ASSERT_TRUE(t.Insert(0, "abc").has_value()); });
@@ -31,7 +31,7 @@ TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
   EXPECT_EQ(t.ToString(), "aXc");
 }
 
-TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
+TEST(crdt_doc, TwoReplicasConvergeAndUtf16Indices) {
   Doc a(DocOptions{.client_id = 10});
   Doc b(DocOptions{.client_id = 20});
   auto ua = a.Transact([&] { ASSERT_TRUE(a.GetText("t").Insert(0, "h\xC3\xA9llo \xF0\x9F\x98\x80!").has_value()); });
@@ -48,7 +48,7 @@ TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
   EXPECT_EQ(*a.EncodeStateAsUpdate(), *b.EncodeStateAsUpdate());
 }
 
-TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
+TEST(crdt_doc, CorruptUpdateLeavesDocUnchanged) {
   Doc src(DocOptions{.client_id = 3});
   auto u = src.Transact([&] { ASSERT_TRUE(src.GetText("t").Insert(0, "hello world").has_value()); });
   Doc dst(DocOptions{.client_id = 4});
@@ -68,7 +68,7 @@ TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
   EXPECT_EQ(fresh.EncodeStateVector(), (std::vector<uint8_t>{0}));
 }
 
-TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
+TEST(crdt_doc, ObserverReportsChangedTypesAndUpdate) {
   Doc doc(DocOptions{.client_id = 9});
   std::vector<TransactionEvent> seen;
   std::vector<std::vector<uint8_t>> updates;
@@ -94,7 +94,30 @@ TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
   EXPECT_EQ(other.GetText("t").ToString(), "hi");
 }
 
-TEST(Doc, FormattingAndDelta) {
+TEST(crdt_doc, ObserverListChangesGivePositions) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto t = doc.GetText("t");
+  ASSERT_TRUE(t.Insert(0, "hello world").has_value());
+  std::vector<ListChange> got;
+  doc.Observe([&](const TransactionEvent& ev) {
+    ASSERT_EQ(ev.changes.size(), 1u);
+    got = ev.changes[0].list_changes;
+  });
+  doc.Transact([&] {
+    ASSERT_TRUE(t.Delete(0, 1).has_value());     // "ello world"
+    ASSERT_TRUE(t.Insert(5, "XY").has_value());  // "ello XYworld"
+  });
+  using K = ListChange::Kind;
+  ASSERT_EQ(got.size(), 3u);  // the trailing retain of "world" is omitted
+  EXPECT_EQ(got[0].kind, K::kDelete);
+  EXPECT_EQ(got[0].length, 1u);
+  EXPECT_EQ(got[1].kind, K::kRetain);
+  EXPECT_EQ(got[1].length, 5u);
+  EXPECT_EQ(got[2].kind, K::kInsert);
+  EXPECT_EQ(got[2].length, 2u);
+}
+
+TEST(crdt_doc, FormattingAndDelta) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
   ASSERT_TRUE(t.Insert(0, "hello world").has_value());

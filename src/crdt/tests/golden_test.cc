@@ -112,7 +112,7 @@ TEST_P(GoldenTest, OrderIndependent) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Yjs, GoldenTest, ::testing::ValuesIn(CaseFiles()), [](const auto& info) {
+INSTANTIATE_TEST_SUITE_P(crdt, GoldenTest, ::testing::ValuesIn(CaseFiles()), [](const auto& info) {
   std::string n = info.param.substr(0, info.param.size() - 5);
   return n;
 });
