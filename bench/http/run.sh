@@ -15,7 +15,10 @@ command -v wrk >/dev/null || { echo "wrk not installed"; exit 1; }
 [ -x "$ours" ] && [ -x "$base" ] || { echo "build the http_bench_server and http_baseline_server targets first"; exit 1; }
 
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=; }
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  pid=
+}
 trap cleanup EXIT
 
 # start CMD...: runs a server, sets $pid and $port
