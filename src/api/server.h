@@ -12,8 +12,9 @@
 // read/write timeouts), every connection has an idle timeout, and the number of
 // open connections is capped: connections above the cap get a 503 and are closed.
 //
-// Threading: `io_threads` threads run all connections; each connection's
-// handlers run on that connection's strand, one request at a time. Handlers
+// Threading: each of the `io_threads` threads runs its own io_context; a new
+// connection is assigned to one of them (round robin) for life, and its I/O and
+// handlers run there, one request at a time. Handlers
 // must not block; they use co_await req.RunBlocking(fn), which runs `fn` on a
 // separate pool of `blocking_threads` threads. The readiness callback also runs
 // there.
