@@ -1,7 +1,8 @@
-# cnx_add_test(NAME <name> LABELS <unit|integration|slow> SOURCES ... LIBS ...)
-# One GoogleTest binary per call; each test case becomes a CTest test with the labels.
+# cnx_add_test(NAME <name> LABELS <unit|integration|slow> SOURCES ... LIBS ... [FIXTURES pg])
+# One GoogleTest binary per call; each test case becomes a CTest test with the
+# labels. FIXTURES names CTest fixtures the tests need (pg: the test cluster).
 function(cnx_add_test)
-  cmake_parse_arguments(T "" "NAME" "LABELS;SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME" "LABELS;SOURCES;LIBS;FIXTURES" ${ARGN})
   if(NOT CNX_BUILD_TESTS)
     return()
   endif()
@@ -11,10 +12,14 @@ function(cnx_add_test)
     CNX_SHARED_DIR="${CNX_SHARED_DIR}"
     CNX_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     CNX_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  set(props LABELS "${T_LABELS}")
+  if(T_FIXTURES)
+    list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES}")
+  endif()
   gtest_discover_tests(${T_NAME}
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${T_LABELS}")
+    PROPERTIES ${props})
 endfunction()
 
 # cnx_module(<name> SOURCES ... DEPS ...): the library target cnx_<name>, include root src/.

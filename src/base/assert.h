@@ -6,8 +6,8 @@ namespace cnx::internal {
 [[noreturn]] void AssertFail(const char* cond, const char* file, int line, const char* msg);
 }
 
-#define CNX_ASSERT(cond, ...)                                                        \
-  do {                                                                               \
-    if (!(cond)) [[unlikely]]                                                        \
-      ::cnx::internal::AssertFail(#cond, __FILE__, __LINE__, "" __VA_ARGS__);       \
+#define CNX_ASSERT(cond, ...)                                                 \
+  do {                                                                        \
+    if (!(cond)) [[unlikely]]                                                 \
+      ::cnx::internal::AssertFail(#cond, __FILE__, __LINE__, "" __VA_ARGS__); \
   } while (0)

@@ -15,8 +15,8 @@ class Clock {
   using MonoTime = std::chrono::steady_clock::time_point;
 
   virtual ~Clock() = default;
-  virtual WallTime Now() const = 0;          // wall clock: timestamps people read
-  virtual MonoTime Monotonic() const = 0;    // steady clock: timeouts and durations
+  virtual WallTime Now() const = 0;        // wall clock: timestamps people read
+  virtual MonoTime Monotonic() const = 0;  // steady clock: timeouts and durations
 };
 
 class SystemClock final : public Clock {

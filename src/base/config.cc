@@ -1,13 +1,15 @@
 #include "base/config.h"
 
-#include <cstdlib>
 #include <toml++/toml.h>
+#include <cstdlib>
 
 namespace cnx {
 
 namespace {
 
-Error ConfigError(std::string msg) { return Error(Module::kBase, ErrorCode::kInvalidArgument, std::move(msg)); }
+Error ConfigError(std::string msg) {
+  return Error(Module::kBase, ErrorCode::kInvalidArgument, std::move(msg));
+}
 
 void Flatten(const toml::table& t, const std::string& prefix, std::map<std::string, std::string>& out) {
   for (auto&& [k, v] : t) {
@@ -30,7 +32,8 @@ void Flatten(const toml::table& t, const std::string& prefix, std::map<std::stri
 
 std::string Config::EnvName(std::string_view key) {
   std::string s = "CNX_";
-  for (char c : key) s.push_back(c == '.' || c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : key)
+    s.push_back(c == '.' || c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   return s;
 }
 

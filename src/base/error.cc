@@ -8,42 +8,72 @@ namespace cnx {
 
 std::string_view ModuleName(Module m) {
   switch (m) {
-    case Module::kBase: return "base";
-    case Module::kPg: return "pg";
-    case Module::kSchema: return "schema";
-    case Module::kDomain: return "domain";
-    case Module::kApi: return "api";
-    case Module::kCdc: return "cdc";
-    case Module::kBus: return "bus";
-    case Module::kSync: return "sync";
-    case Module::kGraph: return "graph";
-    case Module::kText: return "text";
-    case Module::kEmbed: return "embed";
-    case Module::kVector: return "vector";
-    case Module::kSearch: return "search";
-    case Module::kCrdt: return "crdt";
-    case Module::kCollab: return "collab";
-    case Module::kCli: return "cli";
+    case Module::kBase:
+      return "base";
+    case Module::kPg:
+      return "pg";
+    case Module::kSchema:
+      return "schema";
+    case Module::kDomain:
+      return "domain";
+    case Module::kApi:
+      return "api";
+    case Module::kCdc:
+      return "cdc";
+    case Module::kBus:
+      return "bus";
+    case Module::kSync:
+      return "sync";
+    case Module::kGraph:
+      return "graph";
+    case Module::kText:
+      return "text";
+    case Module::kEmbed:
+      return "embed";
+    case Module::kVector:
+      return "vector";
+    case Module::kSearch:
+      return "search";
+    case Module::kCrdt:
+      return "crdt";
+    case Module::kCollab:
+      return "collab";
+    case Module::kCli:
+      return "cli";
   }
   return "unknown";
 }
 
 std::string_view ErrorCodeName(ErrorCode c) {
   switch (c) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kFailedPrecondition: return "failed_precondition";
-    case ErrorCode::kRetryable: return "retryable";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kTimeout: return "timeout";
-    case ErrorCode::kResourceExhausted: return "resource_exhausted";
-    case ErrorCode::kPermissionDenied: return "permission_denied";
-    case ErrorCode::kUnauthenticated: return "unauthenticated";
-    case ErrorCode::kDataLoss: return "data_loss";
-    case ErrorCode::kUnimplemented: return "unimplemented";
-    case ErrorCode::kCancelled: return "cancelled";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kFailedPrecondition:
+      return "failed_precondition";
+    case ErrorCode::kRetryable:
+      return "retryable";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kTimeout:
+      return "timeout";
+    case ErrorCode::kResourceExhausted:
+      return "resource_exhausted";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kDataLoss:
+      return "data_loss";
+    case ErrorCode::kUnimplemented:
+      return "unimplemented";
+    case ErrorCode::kCancelled:
+      return "cancelled";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -15,26 +15,40 @@ namespace cnx {
 
 // The module an error comes from; lets logs and metrics say where it started.
 enum class Module : uint8_t {
-  kBase, kPg, kSchema, kDomain, kApi, kCdc, kBus, kSync, kGraph, kText,
-  kEmbed, kVector, kSearch, kCrdt, kCollab, kCli,
+  kBase,
+  kPg,
+  kSchema,
+  kDomain,
+  kApi,
+  kCdc,
+  kBus,
+  kSync,
+  kGraph,
+  kText,
+  kEmbed,
+  kVector,
+  kSearch,
+  kCrdt,
+  kCollab,
+  kCli,
 };
 
 // What went wrong, in terms a caller can act on (modelled on absl::StatusCode).
 enum class ErrorCode : uint8_t {
-  kInvalidArgument,     // bad input from the caller; retrying will not help
+  kInvalidArgument,  // bad input from the caller; retrying will not help
   kNotFound,
   kConflict,            // unique violation, stale version, already exists
   kFailedPrecondition,  // the system is not in a state that allows this
   kRetryable,           // transient: serialization failure, deadlock, lost race
   kUnavailable,         // a dependency (database, broker) cannot be reached
   kTimeout,
-  kResourceExhausted,   // limits, quotas, full queues
+  kResourceExhausted,  // limits, quotas, full queues
   kPermissionDenied,
   kUnauthenticated,
-  kDataLoss,            // corrupt or truncated data
+  kDataLoss,  // corrupt or truncated data
   kUnimplemented,
   kCancelled,
-  kInternal,            // a bug: an invariant did not hold
+  kInternal,  // a bug: an invariant did not hold
 };
 
 std::string_view ModuleName(Module m);
@@ -51,8 +65,7 @@ class Error {
 
   // True for errors that may succeed when the same operation is tried again.
   bool retryable() const {
-    return code_ == ErrorCode::kRetryable || code_ == ErrorCode::kUnavailable ||
-           code_ == ErrorCode::kTimeout;
+    return code_ == ErrorCode::kRetryable || code_ == ErrorCode::kUnavailable || code_ == ErrorCode::kTimeout;
   }
 
   // Returns a copy whose message is prefixed with `context: `.
@@ -75,9 +88,13 @@ using Status = Result<void>;
 inline std::unexpected<Error> Err(Module module, ErrorCode code, std::string message) {
   return std::unexpected<Error>(Error(module, code, std::move(message)));
 }
-inline std::unexpected<Error> Err(Error error) { return std::unexpected<Error>(std::move(error)); }
+inline std::unexpected<Error> Err(Error error) {
+  return std::unexpected<Error>(std::move(error));
+}
 
-inline Status Ok() { return {}; }
+inline Status Ok() {
+  return {};
+}
 
 namespace internal {
 template <typename T>
@@ -91,19 +108,19 @@ inline void TakeValue(std::expected<void, Error>&&) {}
 
 // Evaluates a Result expression; on error returns it from the enclosing
 // function, otherwise yields the value (or nothing for Status).
-#define CNX_TRY(...)                                                       \
-  ({                                                                       \
-    auto cnx_try_result_ = (__VA_ARGS__);                                  \
-    if (!cnx_try_result_.has_value()) [[unlikely]]                         \
+#define CNX_TRY(...)                                                              \
+  ({                                                                              \
+    auto cnx_try_result_ = (__VA_ARGS__);                                         \
+    if (!cnx_try_result_.has_value()) [[unlikely]]                                \
       return ::std::unexpected<::cnx::Error>(std::move(cnx_try_result_).error()); \
-    ::cnx::internal::TakeValue(std::move(cnx_try_result_));                \
+    ::cnx::internal::TakeValue(std::move(cnx_try_result_));                       \
   })
 
 // Same for coroutines returning a Result-valued awaitable.
-#define CNX_CO_TRY(...)                                                    \
-  ({                                                                       \
-    auto cnx_try_result_ = (__VA_ARGS__);                                  \
-    if (!cnx_try_result_.has_value()) [[unlikely]]                         \
+#define CNX_CO_TRY(...)                                                              \
+  ({                                                                                 \
+    auto cnx_try_result_ = (__VA_ARGS__);                                            \
+    if (!cnx_try_result_.has_value()) [[unlikely]]                                   \
       co_return ::std::unexpected<::cnx::Error>(std::move(cnx_try_result_).error()); \
-    ::cnx::internal::TakeValue(std::move(cnx_try_result_));                \
+    ::cnx::internal::TakeValue(std::move(cnx_try_result_));                          \
   })

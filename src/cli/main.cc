@@ -19,7 +19,9 @@ void OnRun(CLI::App* sub, Action action) {
   sub->callback([action = std::move(action)] { exit_code = action(); });
 }
 
-int ExitCode() { return exit_code; }
+int ExitCode() {
+  return exit_code;
+}
 
 bool RegisterCommandGroup(CommandGroup group) {
   Registry().push_back(group);

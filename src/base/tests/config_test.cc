@@ -57,7 +57,9 @@ TEST_F(ConfigTest, BadTomlIsAClearError) {
   EXPECT_NE(c.error().message().find(path_), std::string::npos);
 }
 
-TEST(ConfigEnvName, MapsDotsAndDashes) { EXPECT_EQ(Config::EnvName("pg.pool-size"), "CNX_PG_POOL_SIZE"); }
+TEST(ConfigEnvName, MapsDotsAndDashes) {
+  EXPECT_EQ(Config::EnvName("pg.pool-size"), "CNX_PG_POOL_SIZE");
+}
 
 }  // namespace
 }  // namespace cnx

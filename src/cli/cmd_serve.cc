@@ -1,0 +1,168 @@
+// cnx serve: starts (or connects to) PostgreSQL, migrates, and serves HTTP
+// until SIGINT/SIGTERM, then shuts down in order: HTTP (in-flight requests
+// finish), background jobs, pools, and the embedded cluster (fast stop).
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "api/server.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "cli/settings.h"
+#include "pg/pool.h"
+#include "schema/migrations.h"
+
+namespace cnx::cli {
+namespace {
+
+// Runs `job` every `interval` on its own thread until Stop().
+class Periodic {
+ public:
+  Periodic(std::chrono::milliseconds interval, std::function<void()> job)
+      : thread_([this, interval, job = std::move(job)] {
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
+            lock.unlock();
+            job();
+            lock.lock();
+          }
+        }) {}
+  ~Periodic() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+void RegisterPoolMetrics(MetricsRegistry& m, const std::string& name, pg::Pool& pool) {
+  auto g = [&](const char* what, std::function<double(const pg::PoolStats&)> f) {
+    m.AddGaugeCallback("cnx_pg_pool_" + name + "_" + what, std::string("PostgreSQL pool ") + name + ": " + what,
+                       [&pool, f] { return f(pool.Stats()); });
+  };
+  g("connections", [](const pg::PoolStats& s) { return static_cast<double>(s.size); });
+  g("idle", [](const pg::PoolStats& s) { return static_cast<double>(s.idle); });
+  g("in_use", [](const pg::PoolStats& s) { return static_cast<double>(s.in_use); });
+  g("acquire_waits_total", [](const pg::PoolStats& s) { return static_cast<double>(s.waits); });
+  g("acquire_timeouts_total", [](const pg::PoolStats& s) { return static_cast<double>(s.timeouts); });
+}
+
+int Serve(const FlagSet& flags) {
+  // Signals are taken by sigwait() below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto config = flags.Resolve();
+  if (!config) return Fail(config.error());
+  api::ServerConfig http;
+  http.listen = config->GetString("listen", "127.0.0.1:8080");
+  auto pool_size = config->GetInt("pg.pool_size", 16);
+  auto refresh = config->GetDuration("views.refresh_interval", std::chrono::minutes(1));
+  auto threads = config->GetInt("http.threads", 2);
+  if (!pool_size) return Fail(pool_size.error());
+  if (!refresh) return Fail(refresh.error());
+  if (!threads) return Fail(threads.error());
+  http.io_threads = static_cast<int>(*threads);
+  http.blocking_threads = static_cast<int>(*pool_size);
+
+  auto db = OpenDatabase(*config);
+  if (!db) return Fail(db.error());
+  if (db->cluster) {
+    spdlog::info("PostgreSQL {} on 127.0.0.1:{} (cluster {})", db->cluster->adopted() ? "adopted" : "started",
+                 db->cluster->info().port, db->cluster->info().cluster_dir.string());
+  }
+  {
+    auto conn = pg::Connection::Open(db->admin_url);
+    if (!conn) return Fail(conn.error());
+    auto report = schema::Migrate(*conn);
+    if (!report) return Fail(report.error());
+    spdlog::info("schema at version {} ({} migration(s) applied now)", report->current_version, report->applied.size());
+  }
+
+  // The application pool acts as cnx_app: row-level security applies to it.
+  pg::PoolOptions app_opts;
+  app_opts.conninfo = db->admin_url;
+  app_opts.max_size = static_cast<size_t>(*pool_size);
+  app_opts.connect.on_connect = {"SET ROLE cnx_app"};
+  pg::Pool app_pool(app_opts);
+  // The system pool runs tenant-independent work (migrations check, views, workers).
+  pg::PoolOptions sys_opts;
+  sys_opts.conninfo = db->admin_url;
+  sys_opts.max_size = 4;
+  pg::Pool sys_pool(sys_opts);
+
+  MetricsRegistry metrics;
+  RegisterPoolMetrics(metrics, "app", app_pool);
+  RegisterPoolMetrics(metrics, "system", sys_pool);
+
+  const int latest = schema::CompiledMigrations().back().version;
+  auto readiness = [&]() -> Status {
+    auto c = sys_pool.Acquire();
+    if (!c) return std::unexpected(c.error().WithContext("database"));
+    auto r = (*c)->Exec("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!r) return std::unexpected(r.error().WithContext("database"));
+    int v = (*r)[0].Get<int32_t>(0).value_or(0);
+    if (v < latest) {
+      return Err(Module::kSchema, ErrorCode::kFailedPrecondition,
+                 "schema at version " + std::to_string(v) + ", expected " + std::to_string(latest));
+    }
+    return Ok();
+  };
+
+  Periodic views(*refresh, [&] {
+    auto c = sys_pool.Acquire();
+    auto st = c ? schema::RefreshViews(**c) : Status(std::unexpected(c.error()));
+    if (!st) spdlog::warn("refreshing materialised views: {}", st.error().ToString());
+  });
+
+  api::Router router;
+  api::Server server(http, std::move(router), metrics, readiness);
+  auto endpoint = server.Start();
+  if (!endpoint) return Fail(endpoint.error());
+  std::string where = endpoint->address().to_string() + ":" + std::to_string(endpoint->port());
+  spdlog::info("cnx serving on http://{} (data dir {})", where, config->GetString("data_dir", "cnx-data"));
+  std::printf("ContextNexus is up: http://%s  (try: curl http://%s/readyz)\n", where.c_str(), where.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server.Shutdown();
+  views.Stop();
+  if (db->cluster) {
+    auto st = db->cluster->Stop();
+    if (!st) return Fail(st.error());
+    spdlog::info("PostgreSQL stopped");
+  }
+  return 0;
+}
+
+void AddServe(CLI::App& app) {
+  static FlagSet flags;
+  auto* cmd = app.add_subcommand("serve", "Run the server (embedded PostgreSQL unless --pg-url is given)");
+  AddDatabaseFlags(cmd, flags);
+  flags.Add(cmd, "listen", "listen", "HTTP listen address host:port (default 127.0.0.1:8080)");
+  flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
+  flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
+            "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  OnRun(cmd, [] { return Serve(flags); });
+}
+
+}  // namespace
+CNX_REGISTER_COMMANDS(serve, AddServe);
+}  // namespace cnx::cli

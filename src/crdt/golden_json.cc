@@ -1,0 +1,270 @@
+#include "crdt/golden_json.h"
+
+#include <cmath>
+
+namespace cnx::crdt {
+
+using nlohmann::json;
+
+const char* TypeRefName(TypeRef ref) {
+  switch (ref) {
+    case TypeRef::kArray:
+      return "YArray";
+    case TypeRef::kMap:
+      return "YMap";
+    case TypeRef::kText:
+      return "YText";
+    case TypeRef::kXmlElement:
+      return "YXmlElement";
+    case TypeRef::kXmlFragment:
+      return "YXmlFragment";
+    case TypeRef::kXmlHook:
+      return "YXmlHook";
+    case TypeRef::kXmlText:
+      return "YXmlText";
+    default:
+      return "AbstractType";
+  }
+}
+
+json AnyToJson(const Any& v) {
+  switch (v.kind) {
+    case Any::Kind::kUndefined:
+      return json{{"$undefined", true}};
+    case Any::Kind::kNull:
+      return nullptr;
+    case Any::Kind::kNumber: {
+      double d = v.number;
+      if (!std::isfinite(d)) return json{{"$number", JsNumberToString(d)}};
+      if (d == 0 && std::signbit(d)) return json{{"$number", "-0"}};
+      if (std::trunc(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<int64_t>(d);
+      return d;
+    }
+    case Any::Kind::kBigInt:
+      return v.bigint;
+    case Any::Kind::kBool:
+      return v.boolean;
+    case Any::Kind::kString:
+      return v.str;
+    case Any::Kind::kBinary:
+      return json{{"$binary", Base64Encode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.str.data()),
+                                                                    v.str.size()))}};
+    case Any::Kind::kArray: {
+      json a = json::array();
+      for (auto& e : v.array) a.push_back(AnyToJson(e));
+      return a;
+    }
+    case Any::Kind::kObject: {
+      json o = json::object();
+      for (auto& [k, e] : v.object) o[k] = AnyToJson(e);
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+json ValueToJson(const Value& v) {
+  if (v.type != nullptr) return json{{"$ytype", TypeRefName(v.type->ref)}, {"value", TypeToJson(v.type)}};
+  if (v.is_subdoc) return json{{"$subdoc", {{"guid", v.subdoc_guid}}}};
+  return AnyToJson(v.any);
+}
+
+json DeltaToJson(const std::vector<DeltaOp>& delta) {
+  json out = json::array();
+  for (auto& op : delta) {
+    json o;
+    if (!op.is_embed) {
+      o["insert"] = op.text;
+    } else if (op.type != nullptr) {
+      Value v;
+      v.type = op.type;
+      o["insert"] = ValueToJson(v);
+    } else {
+      o["insert"] = AnyToJson(op.embed);
+    }
+    if (!op.attributes.empty()) {
+      json a = json::object();
+      for (auto& [k, val] : op.attributes) a[k] = AnyToJson(val);
+      o["attributes"] = a;
+    }
+    out.push_back(o);
+  }
+  return out;
+}
+
+namespace {
+
+json MapJson(const Type* t) {
+  json o = json::object();
+  for (auto& [k, v] : MapEntries(t)) o[k] = ValueToJson(v);
+  return o;
+}
+
+json XmlJson(const Type* t) {
+  switch (t->ref) {
+    case TypeRef::kXmlText:
+      return json{{"kind", "text"}, {"delta", DeltaToJson(TypeDelta(t))}, {"attributes", MapJson(t)}};
+    case TypeRef::kXmlHook:
+      return json{{"kind", "hook"}, {"hookName", t->name}, {"entries", MapJson(t)}};
+    default:
+      break;
+  }
+  json children = json::array();
+  for (auto& v : ListValues(t)) {
+    children.push_back(v.type != nullptr ? XmlJson(v.type) : ValueToJson(v));
+  }
+  if (t->ref == TypeRef::kXmlElement) {
+    return json{{"kind", "element"}, {"nodeName", t->name}, {"attributes", MapJson(t)}, {"children", children}};
+  }
+  return json{{"kind", "fragment"}, {"children", children}};
+}
+
+}  // namespace
+
+json TypeToJson(const Type* t) {
+  switch (t->ref) {
+    case TypeRef::kText:
+      return TypeString(t);
+    case TypeRef::kArray: {
+      json a = json::array();
+      for (auto& v : ListValues(t)) a.push_back(ValueToJson(v));
+      return a;
+    }
+    case TypeRef::kXmlElement:
+    case TypeRef::kXmlFragment:
+    case TypeRef::kXmlHook:
+    case TypeRef::kXmlText:
+      return XmlJson(t);
+    default:
+      return MapJson(t);
+  }
+}
+
+json DeleteSetToJson(const DeleteSet& ds) {
+  json o = json::object();
+  for (auto& [client, ranges] : ds.clients) {
+    if (ranges.empty()) continue;
+    json a = json::array();
+    for (auto& r : ranges) a.push_back(json::array({r.clock, r.len}));
+    o[std::to_string(client)] = a;
+  }
+  return o;
+}
+
+json StateVectorToJson(const StateVector& sv) {
+  json o = json::object();
+  for (auto& [c, k] : sv) o[std::to_string(c)] = k;
+  return o;
+}
+
+}  // namespace cnx::crdt
+
+namespace cnx::crdt {
+
+namespace {
+
+std::string B64(std::span<const uint8_t> b) {
+  return Base64Encode(b);
+}
+
+Type* RootOf(Doc& doc, const std::string& name, const std::string& kind) {
+  if (kind == "text") return doc.GetText(name).type();
+  if (kind == "array") return doc.GetArray(name).type();
+  if (kind == "xmlFragment") return doc.GetXmlFragment(name).type();
+  return doc.GetMap(name).type();
+}
+
+}  // namespace
+
+void CreateRoots(Doc& doc, const json& roots) {
+  for (auto& [name, kind] : roots.items()) RootOf(doc, name, kind.get<std::string>());
+}
+
+json RootsJson(Doc& doc, const json& roots) {
+  json out = json::object();
+  for (auto& [name, kind] : roots.items()) out[name] = TypeToJson(RootOf(doc, name, kind.get<std::string>()));
+  return out;
+}
+
+json RootsTextDelta(Doc& doc, const json& roots) {
+  json out = json::object();
+  for (auto& [name, kind] : roots.items()) {
+    if (kind == "text") out[name] = DeltaToJson(TypeDelta(RootOf(doc, name, "text")));
+  }
+  return out;
+}
+
+Result<json> ReplayGoldenCase(const json& c, json* steps) {
+  try {
+    const json& roots = c.at("roots");
+    DocOptions opts;
+    opts.gc = c.value("gc", true);
+    opts.client_id = 4242424242u;
+    Doc doc(opts);
+    CreateRoots(doc, roots);
+    std::vector<std::vector<uint8_t>> updates;
+    for (auto& u : c.at("updates")) {
+      auto bytes = Base64Decode(u.get<std::string>());
+      if (!bytes) return Err(bytes.error());
+      updates.push_back(std::move(*bytes));
+    }
+    bool has_text = false;
+    for (auto& [n, k] : roots.items()) has_text |= (k == "text");
+    if (steps != nullptr) *steps = json::array();
+    for (size_t i = 0; i < updates.size(); ++i) {
+      auto st = doc.ApplyUpdate(updates[i]);
+      if (!st) return Err(st.error().WithContext("update " + std::to_string(i)));
+      if (steps != nullptr) {
+        json s;
+        s["after"] = i;
+        s["json"] = RootsJson(doc, roots);
+        s["stateVector"] = B64(doc.EncodeStateVector());
+        s["pendingStructs"] = doc.HasPendingStructs();
+        s["pendingDeleteSet"] = doc.HasPendingDeleteSet();
+        if (has_text) s["textDelta"] = RootsTextDelta(doc, roots);
+        steps->push_back(s);
+      }
+    }
+    json e;
+    e["json"] = RootsJson(doc, roots);
+    if (has_text) e["textDelta"] = RootsTextDelta(doc, roots);
+    e["stateVector"] = B64(doc.EncodeStateVector());
+    e["stateVectorMap"] = StateVectorToJson(doc.GetStateVector());
+    DeleteSet ds = doc.DeleteSetFromStore();
+    e["deleteSet"] = DeleteSetToJson(ds);
+    e["pending"] =
+        json{{"structs", doc.HasPendingStructs()},
+             {"deleteSet", doc.HasPendingDeleteSet()},
+             {"missing", doc.HasPendingStructs() ? StateVectorToJson(doc.PendingMissing()) : json::object()}};
+    auto merged = doc.EncodeStateAsUpdate();
+    if (!merged) return Err(merged.error());
+    e["mergedUpdate"] = B64(*merged);
+    std::vector<std::span<const uint8_t>> spans(updates.begin(), updates.end());
+    auto mu = MergeUpdates(spans);
+    if (!mu) return Err(mu.error());
+    e["mergeUpdates"] = B64(*mu);
+    auto musv = EncodeStateVectorFromUpdate(*mu);
+    if (!musv) return Err(musv.error());
+    e["mergeUpdatesStateVector"] = B64(*musv);
+    if (c.contains("expected") && c["expected"].contains("diff")) {
+      const json& d = c["expected"]["diff"];
+      auto sv = Base64Decode(d.at("stateVector").get<std::string>());
+      if (!sv) return Err(sv.error());
+      json diff;
+      diff["stateVector"] = d.at("stateVector");
+      diff["afterUpdates"] = d.at("afterUpdates");
+      auto esu = doc.EncodeStateAsUpdate(*sv);
+      if (!esu) return Err(esu.error());
+      diff["encodeStateAsUpdate"] = B64(*esu);
+      auto du = DiffUpdate(*merged, *sv);
+      if (!du) return Err(du.error());
+      diff["diffUpdate"] = B64(*du);
+      e["diff"] = diff;
+    }
+    return e;
+  } catch (const json::exception& ex) {
+    return Err(Module::kCrdt, ErrorCode::kInvalidArgument, std::string("golden case: ") + ex.what());
+  }
+}
+
+}  // namespace cnx::crdt

@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+
+#include "crdt/doc.h"
+#include "crdt/golden_json.h"
+
+namespace cnx::crdt {
+namespace {
+
+TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto t = doc.GetText("t");
+  auto u1 = doc.Transact([&] { ASSERT_TRUE(t.Insert(0, "abc").has_value()); });
+  EXPECT_EQ(u1, (std::vector<uint8_t>{1, 1, 1, 0, 4, 1, 1, 0x74, 3, 0x61, 0x62, 0x63, 0}));
+  auto u2 = doc.Transact([&] { ASSERT_TRUE(t.Insert(1, "X").has_value()); });
+  EXPECT_EQ(u2, (std::vector<uint8_t>{1, 1, 1, 3, 0xc4, 1, 0, 1, 1, 1, 0x58, 0}));
+  auto u3 = doc.Transact([&] { ASSERT_TRUE(t.Delete(2, 1).has_value()); });
+  EXPECT_EQ(u3, (std::vector<uint8_t>{0, 1, 1, 1, 1, 1}));
+  auto m = doc.GetMap("m");
+  auto u4 = doc.Transact([&] { m.Set("k", Any::Number(1)); });
+  EXPECT_EQ(u4, (std::vector<uint8_t>{1, 1, 1, 4, 0x28, 1, 1, 0x6d, 1, 0x6b, 1, 0x7d, 1, 0}));
+  auto u5 = doc.Transact([&] { m.Set("k", Any::String("v")); });
+  EXPECT_EQ(u5, (std::vector<uint8_t>{1, 1, 1, 5, 0xa8, 1, 4, 1, 0x77, 1, 0x76, 1, 1, 1, 4, 1}));
+  auto a = doc.GetArray("a");
+  auto u6 = doc.Transact([&] {
+    auto nt = a.InsertType(0, TypeRef::kText);
+    ASSERT_TRUE(nt.has_value());
+    ASSERT_TRUE(Text(*nt).Insert(0, "n").has_value());
+  });
+  EXPECT_EQ(u6, (std::vector<uint8_t>{1, 2, 1, 6, 7, 1, 1, 0x61, 2, 4, 0, 1, 6, 1, 0x6e, 0}));
+  EXPECT_EQ(doc.EncodeStateVector(), (std::vector<uint8_t>{1, 1, 8}));
+  EXPECT_EQ(t.ToString(), "aXc");
+}
+
+TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
+  Doc a(DocOptions{.client_id = 10});
+  Doc b(DocOptions{.client_id = 20});
+  auto ua = a.Transact([&] { ASSERT_TRUE(a.GetText("t").Insert(0, "h\xC3\xA9llo \xF0\x9F\x98\x80!").has_value()); });
+  ASSERT_TRUE(b.ApplyUpdate(ua).has_value());
+  // Concurrent inserts at the same position: lower client id first.
+  auto ua2 = a.Transact([&] { ASSERT_TRUE(a.GetText("t").Insert(8, "A").has_value()); });
+  auto ub2 = b.Transact([&] { ASSERT_TRUE(b.GetText("t").Insert(8, "B").has_value()); });
+  ASSERT_TRUE(a.ApplyUpdate(ub2).has_value());
+  ASSERT_TRUE(b.ApplyUpdate(ua2).has_value());
+  EXPECT_EQ(a.GetText("t").ToString(), b.GetText("t").ToString());
+  EXPECT_EQ(a.GetText("t").ToString(),
+            "h\xC3\xA9llo \xF0\x9F\x98\x80"
+            "AB!");
+  EXPECT_EQ(*a.EncodeStateAsUpdate(), *b.EncodeStateAsUpdate());
+}
+
+TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
+  Doc src(DocOptions{.client_id = 3});
+  auto u = src.Transact([&] { ASSERT_TRUE(src.GetText("t").Insert(0, "hello world").has_value()); });
+  Doc dst(DocOptions{.client_id = 4});
+  auto before = *dst.EncodeStateAsUpdate();
+  for (size_t cut = 1; cut < u.size(); ++cut) {
+    std::vector<uint8_t> trunc(u.begin(), u.begin() + static_cast<ptrdiff_t>(cut));
+    auto st = dst.ApplyUpdate(trunc);
+    if (st) continue;  // a prefix may itself be a valid (smaller) update
+    EXPECT_EQ(st.error().code(), ErrorCode::kDataLoss);
+    EXPECT_EQ(*dst.EncodeStateAsUpdate(), before);
+  }
+  std::vector<uint8_t> bad = u;
+  bad[4] = 0x1f;  // unknown content ref
+  Doc fresh(DocOptions{.client_id = 5});
+  auto st = fresh.ApplyUpdate(bad);
+  EXPECT_FALSE(st.has_value());
+  EXPECT_EQ(fresh.EncodeStateVector(), (std::vector<uint8_t>{0}));
+}
+
+TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
+  Doc doc(DocOptions{.client_id = 9});
+  std::vector<TransactionEvent> seen;
+  std::vector<std::vector<uint8_t>> updates;
+  doc.Observe([&](const TransactionEvent& ev) {
+    seen.push_back(TransactionEvent{ev.local, ev.changes, ev.before, ev.after, nullptr, {}});
+    updates.emplace_back(ev.update.begin(), ev.update.end());
+  });
+  auto m = doc.GetMap("m");
+  auto t = doc.GetText("t");
+  doc.Transact([&] {
+    m.Set("x", Any::Bool(true));
+    ASSERT_TRUE(t.Insert(0, "hi").has_value());
+  });
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].local);
+  ASSERT_EQ(seen[0].changes.size(), 2u);
+  EXPECT_EQ(seen[0].changes[0].root, "m");
+  EXPECT_EQ(seen[0].changes[0].keys_changed, std::vector<std::string>{"x"});
+  EXPECT_EQ(seen[0].changes[1].root, "t");
+  EXPECT_TRUE(seen[0].changes[1].child_list_changed);
+  Doc other(DocOptions{.client_id = 11});
+  ASSERT_TRUE(other.ApplyUpdate(updates[0]).has_value());
+  EXPECT_EQ(other.GetText("t").ToString(), "hi");
+}
+
+TEST(Doc, FormattingAndDelta) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto t = doc.GetText("t");
+  ASSERT_TRUE(t.Insert(0, "hello world").has_value());
+  ASSERT_TRUE(t.Format(0, 5, {{"bold", Any::Bool(true)}}).has_value());
+  ASSERT_TRUE(t.InsertEmbed(11, Any::Object({{"image", Any::String("x.png")}})).has_value());
+  auto d = DeltaToJson(t.ToDelta());
+  EXPECT_EQ(d,
+            nlohmann::json::parse(
+                R"([{"insert":"hello","attributes":{"bold":true}},{"insert":" world"},{"insert":{"image":"x.png"}}])"));
+  ASSERT_TRUE(t.Format(0, 5, {{"bold", Any::Null()}}).has_value());
+  EXPECT_EQ(DeltaToJson(t.ToDelta())[0], nlohmann::json::parse(R"({"insert":"hello world"})"));
+  Doc copy(DocOptions{.client_id = 2});
+  ASSERT_TRUE(copy.ApplyUpdate(*doc.EncodeStateAsUpdate()).has_value());
+  EXPECT_EQ(DeltaToJson(copy.GetText("t").ToDelta()), DeltaToJson(t.ToDelta()));
+}
+
+}  // namespace
+}  // namespace cnx::crdt

@@ -1,0 +1,43 @@
+#include "graph/graph_store.h"
+
+namespace cnx::graph {
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    bool digit = c >= '0' && c <= '9';
+    if (!alpha && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
+namespace {
+std::unexpected<Error> Invalid(size_t i, const std::string& what) {
+  return Err(Module::kGraph, ErrorCode::kInvalidArgument, "mutation " + std::to_string(i) + ": " + what);
+}
+}  // namespace
+
+Status ValidateBatch(const MutationBatch& batch) {
+  for (size_t i = 0; i < batch.mutations.size(); ++i) {
+    const Mutation& m = batch.mutations[i];
+    if (const auto* u = std::get_if<UpsertNode>(&m)) {
+      if (!IsValidName(u->label)) return Invalid(i, "bad label '" + u->label + "'");
+      if (u->id.empty()) return Invalid(i, "empty node id");
+    } else if (const auto* d = std::get_if<DeleteNode>(&m)) {
+      if (!IsValidName(d->label)) return Invalid(i, "bad label '" + d->label + "'");
+      if (d->id.empty()) return Invalid(i, "empty node id");
+    } else if (const auto* r = std::get_if<UpsertRelationship>(&m)) {
+      if (!IsValidName(r->type)) return Invalid(i, "bad relationship type '" + r->type + "'");
+      if (!IsValidName(r->start_label) || !IsValidName(r->end_label)) return Invalid(i, "bad endpoint label");
+      if (r->id.empty() || r->start_id.empty() || r->end_id.empty()) return Invalid(i, "empty id");
+    } else if (const auto* x = std::get_if<DeleteRelationship>(&m)) {
+      if (!IsValidName(x->type)) return Invalid(i, "bad relationship type '" + x->type + "'");
+      if (x->id.empty()) return Invalid(i, "empty relationship id");
+    }
+  }
+  return Ok();
+}
+
+}  // namespace cnx::graph

@@ -1,0 +1,91 @@
+#include "graph/mutation_codec.h"
+
+#include "graph/packstream.h"
+
+namespace cnx::graph::codec {
+namespace {
+
+Value U64(uint64_t v) {
+  return Value(static_cast<int64_t>(v));
+}
+
+std::unexpected<Error> Bad(const char* what) {
+  return Err(Module::kGraph, ErrorCode::kDataLoss, std::string("graph record: ") + what);
+}
+
+Result<std::string> Str(const Value& v) {
+  if (!v.is_string()) return Bad("expected a String");
+  return v.as_string();
+}
+Result<uint64_t> Ver(const Value& v) {
+  if (!v.is_int()) return Bad("expected an Integer");
+  return static_cast<uint64_t>(v.as_int());
+}
+Result<Map> Props(const Value& v) {
+  if (!v.is_map()) return Bad("expected a Map");
+  return v.as_map();
+}
+
+}  // namespace
+
+Value EncodeMutation(const Mutation& m) {
+  return std::visit(
+      [](const auto& x) -> Value {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, UpsertNode>) {
+          return Structure{kUpsertNodeTag, {x.label, x.id, x.properties, U64(x.version)}};
+        } else if constexpr (std::is_same_v<T, DeleteNode>) {
+          return Structure{kDeleteNodeTag, {x.label, x.id, U64(x.version)}};
+        } else if constexpr (std::is_same_v<T, UpsertRelationship>) {
+          return Structure{
+              kUpsertRelTag,
+              {x.type, x.id, x.start_label, x.start_id, x.end_label, x.end_id, x.properties, U64(x.version)}};
+        } else {
+          return Structure{kDeleteRelTag, {x.type, x.id, U64(x.version)}};
+        }
+      },
+      m);
+}
+
+Result<Mutation> DecodeMutation(const Value& v) {
+  if (!v.is_struct()) return Bad("mutation is not a Structure");
+  const auto& s = v.as_struct();
+  const auto& f = s.fields;
+  switch (s.tag) {
+    case kUpsertNodeTag:
+      if (f.size() != 4) break;
+      return UpsertNode{CNX_TRY(Str(f[0])), CNX_TRY(Str(f[1])), CNX_TRY(Props(f[2])), CNX_TRY(Ver(f[3]))};
+    case kDeleteNodeTag:
+      if (f.size() != 3) break;
+      return DeleteNode{CNX_TRY(Str(f[0])), CNX_TRY(Str(f[1])), CNX_TRY(Ver(f[2]))};
+    case kUpsertRelTag:
+      if (f.size() != 8) break;
+      return UpsertRelationship{CNX_TRY(Str(f[0])), CNX_TRY(Str(f[1])), CNX_TRY(Str(f[2])),   CNX_TRY(Str(f[3])),
+                                CNX_TRY(Str(f[4])), CNX_TRY(Str(f[5])), CNX_TRY(Props(f[6])), CNX_TRY(Ver(f[7]))};
+    case kDeleteRelTag:
+      if (f.size() != 3) break;
+      return DeleteRelationship{CNX_TRY(Str(f[0])), CNX_TRY(Str(f[1])), CNX_TRY(Ver(f[2]))};
+    default:
+      return Bad("unknown mutation tag");
+  }
+  return Bad("wrong field count");
+}
+
+std::string EncodeBatch(const MutationBatch& b) {
+  List muts;
+  muts.reserve(b.mutations.size());
+  for (const auto& m : b.mutations) muts.push_back(EncodeMutation(m));
+  return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts))}));
+}
+
+Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes) {
+  Value v = CNX_TRY(packstream::Decode(bytes));
+  if (!v.is_list() || v.as_list().size() != 2 || !v.as_list()[1].is_list()) return Bad("batch shape");
+  MutationBatch b;
+  b.position = CNX_TRY(Ver(v.as_list()[0]));
+  for (const auto& m : v.as_list()[1].as_list()) b.mutations.push_back(CNX_TRY(DecodeMutation(m)));
+  if (auto st = ValidateBatch(b); !st) return Err(Module::kGraph, ErrorCode::kDataLoss, st.error().message());
+  return b;
+}
+
+}  // namespace cnx::graph::codec

@@ -1,0 +1,149 @@
+// Persistence details of the embedded store that the contract suite does not
+// see: torn tails, compaction files and generations, the directory lock.
+#include "graph/embedded_graph_store.h"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_batches.h"
+
+namespace cnx::graph {
+namespace {
+
+namespace fs = std::filesystem;
+
+class EmbeddedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cnx_graph_embedded_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<EmbeddedGraphStore> Open(EmbeddedOptions o = {}) {
+    auto s = EmbeddedGraphStore::Open(dir_, o);
+    EXPECT_TRUE(s.has_value()) << s.error().ToString();
+    return s ? std::move(*s) : nullptr;
+  }
+  std::string Reference(uint64_t n) {
+    auto ref = EmbeddedGraphStore::InMemory();
+    for (uint64_t i = 1; i <= n; ++i) (void)ref->Apply(testing::RandomBatch(1, i));
+    return ref->CanonicalDump();
+  }
+  fs::path dir_;
+};
+
+TEST_F(EmbeddedStoreTest, ReopenReplaysLog) {
+  {
+    auto s = Open();
+    for (uint64_t i = 1; i <= 10; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  }
+  auto s = Open();
+  EXPECT_EQ(s->CanonicalDump(), Reference(10));
+  EXPECT_EQ(s->AppliedPosition().value(), 10u);
+}
+
+TEST_F(EmbeddedStoreTest, TornTailIsIgnoredAndCutOff) {
+  uint64_t size_after_9 = 0;
+  {
+    auto s = Open();
+    for (uint64_t i = 1; i <= 10; ++i) {
+      ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+      if (i == 9) size_after_9 = s->log_bytes();
+    }
+  }
+  uint64_t full = fs::file_size(dir_ / "graph.log");
+  // Cut the last record at several points: batch 10 disappears, 1..9 stay.
+  for (uint64_t cut : {full - 1, size_after_9 + 3, size_after_9 + 9}) {
+    fs::resize_file(dir_ / "graph.log", cut);
+    auto s = Open();
+    EXPECT_EQ(s->CanonicalDump(), Reference(9)) << cut;
+    EXPECT_EQ(fs::file_size(dir_ / "graph.log"), size_after_9) << "torn tail truncated";
+    // New batches continue cleanly after the cut.
+    ASSERT_TRUE(s->Apply(testing::RandomBatch(1, 10)).has_value());
+    full = s->log_bytes();
+  }
+  auto s = Open();
+  EXPECT_EQ(s->CanonicalDump(), Reference(10));
+}
+
+TEST_F(EmbeddedStoreTest, GarbageAfterLastRecordIsIgnored) {
+  {
+    auto s = Open();
+    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  }
+  std::ofstream(dir_ / "graph.log", std::ios::app | std::ios::binary) << std::string("\x10\0\0\0garbage!", 12);
+  auto s = Open();
+  EXPECT_EQ(s->CanonicalDump(), Reference(3));
+}
+
+TEST_F(EmbeddedStoreTest, CompactionWritesSnapshotAndRestartsLog) {
+  auto s = Open({.sync = true, .compact_after_log_bytes = 0});
+  for (uint64_t i = 1; i <= 20; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  uint64_t before = s->log_bytes();
+  ASSERT_TRUE(s->Compact().has_value());
+  EXPECT_LT(s->log_bytes(), before);
+  EXPECT_EQ(s->log_generation(), 1u);
+  EXPECT_TRUE(fs::exists(dir_ / "graph.snapshot"));
+  EXPECT_FALSE(fs::exists(dir_ / "graph.snapshot.tmp"));
+  for (uint64_t i = 21; i <= 25; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  s.reset();
+  s = Open();
+  EXPECT_EQ(s->CanonicalDump(), Reference(25));
+  EXPECT_EQ(s->log_generation(), 1u);
+}
+
+TEST_F(EmbeddedStoreTest, CrashBetweenRenameAndLogRestartDiscardsOldLog) {
+  // Simulate: snapshot of generation 1 renamed into place, old log (gen 0) still full.
+  {
+    auto s = Open({.sync = true, .compact_after_log_bytes = 0});
+    for (uint64_t i = 1; i <= 12; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  }
+  fs::copy_file(dir_ / "graph.log", dir_ / "old.log");
+  {
+    auto s = Open({.sync = true, .compact_after_log_bytes = 0});
+    ASSERT_TRUE(s->Compact().has_value());
+  }
+  fs::copy_file(dir_ / "old.log", dir_ / "graph.log", fs::copy_options::overwrite_existing);
+  std::ofstream(dir_ / "graph.snapshot.tmp") << "half-written";
+  auto s = Open();
+  EXPECT_EQ(s->CanonicalDump(), Reference(12));
+  EXPECT_EQ(s->log_generation(), 1u);
+  EXPECT_FALSE(fs::exists(dir_ / "graph.snapshot.tmp"));
+}
+
+TEST_F(EmbeddedStoreTest, CorruptSnapshotIsDataLoss) {
+  {
+    auto s = Open({.sync = true, .compact_after_log_bytes = 0});
+    for (uint64_t i = 1; i <= 5; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+    ASSERT_TRUE(s->Compact().has_value());
+  }
+  fs::resize_file(dir_ / "graph.snapshot", fs::file_size(dir_ / "graph.snapshot") - 3);
+  auto s = EmbeddedGraphStore::Open(dir_);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kDataLoss);
+}
+
+TEST_F(EmbeddedStoreTest, SecondOpenOfSameDirectoryIsRefused) {
+  auto s = Open();
+  auto again = EmbeddedGraphStore::Open(dir_);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(EmbeddedStoreTest, AutomaticCompactionKeepsLogSmall) {
+  auto s = Open({.sync = false, .compact_after_log_bytes = 8192});
+  for (uint64_t i = 1; i <= 50; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  EXPECT_LE(s->log_bytes(), 8192u + 4096u);
+  EXPECT_GT(s->log_generation(), 1u);
+  s.reset();
+  EXPECT_EQ(Open()->CanonicalDump(), Reference(50));
+}
+
+}  // namespace
+}  // namespace cnx::graph

@@ -1,0 +1,209 @@
+// A thin RAII layer over libpq.
+//
+// Connection owns one PGconn and is not thread-safe (use one per thread, or the
+// Pool). Queries are always parameterised ($1, $2, ...): values are bound with
+// Param() overloads and never spliced into SQL text. Rows are read with typed
+// accessors that fail with kInvalidArgument on a NULL or an unparsable value
+// instead of guessing. Server errors map SQLSTATE classes to ErrorCodes:
+// serialization failure (40001) and deadlock (40P01) are kRetryable, unique
+// violation (23505) is kConflict, connection problems are kUnavailable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "base/uuid.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace cnx::pg {
+
+// One bound parameter: text (or NULL), or binary for bytea.
+struct Param {
+  std::optional<std::string> value;
+  bool binary = false;
+
+  Param() = default;  // NULL
+  Param(std::nullopt_t) {}
+  Param(std::string_view s) : value(std::string(s)) {}
+  Param(const std::string& s) : value(s) {}
+  Param(const char* s) : value(std::string(s)) {}
+  Param(int64_t v) : value(std::to_string(v)) {}
+  Param(int32_t v) : value(std::to_string(v)) {}
+  Param(uint32_t v) : value(std::to_string(v)) {}
+  Param(double v);
+  Param(bool v) : value(v ? "true" : "false") {}
+  Param(const Uuid& u) : value(u.ToString()) {}
+  static Param Bytes(std::span<const uint8_t> bytes);
+  template <typename T>
+  Param(const std::optional<T>& v) {
+    if (v) *this = Param(*v);
+  }
+};
+
+class Row;
+
+namespace internal {
+template <typename T>
+struct IsOptional : std::false_type {};
+template <typename T>
+struct IsOptional<std::optional<T>> : std::true_type {
+  using type = T;
+};
+template <typename T>
+inline constexpr bool kAlwaysFalse = false;
+}  // namespace internal
+
+// The rows of one statement. Move-only; frees the PGresult on destruction.
+class QueryResult {
+ public:
+  QueryResult() = default;
+  explicit QueryResult(pg_result* r);
+  QueryResult(QueryResult&&) noexcept;
+  QueryResult& operator=(QueryResult&&) noexcept;
+  ~QueryResult();
+
+  int rows() const;
+  int columns() const;
+  int64_t affected() const;  // for INSERT/UPDATE/DELETE
+  Row operator[](int row) const;
+  int ColumnIndex(std::string_view name) const;  // -1 when absent
+  std::string_view ColumnName(int col) const;
+
+  bool empty() const { return rows() == 0; }
+
+ private:
+  friend class Row;
+  pg_result* res_ = nullptr;
+};
+
+class Row {
+ public:
+  Row(const QueryResult* r, int row) : r_(r), row_(row) {}
+
+  bool IsNull(int col) const;
+  std::string_view Text(int col) const;  // raw text of the value ("" for NULL)
+
+  template <typename T>
+  Result<T> Get(int col) const;
+  template <typename T>
+  Result<T> Get(std::string_view name) const {
+    int c = r_->ColumnIndex(name);
+    if (c < 0) return Err(Module::kPg, ErrorCode::kInvalidArgument, "no column " + std::string(name));
+    return Get<T>(c);
+  }
+
+ private:
+  const QueryResult* r_;
+  int row_;
+};
+
+// Specialisations: std::string, int64_t, int32_t, double, bool, Uuid,
+// std::vector<uint8_t> (bytea), and std::optional<T> of each (NULL -> nullopt).
+template <>
+Result<std::string> Row::Get<std::string>(int col) const;
+template <>
+Result<int64_t> Row::Get<int64_t>(int col) const;
+template <>
+Result<int32_t> Row::Get<int32_t>(int col) const;
+template <>
+Result<double> Row::Get<double>(int col) const;
+template <>
+Result<bool> Row::Get<bool>(int col) const;
+template <>
+Result<Uuid> Row::Get<Uuid>(int col) const;
+template <>
+Result<std::vector<uint8_t>> Row::Get<std::vector<uint8_t>>(int col) const;
+
+template <typename T>
+Result<T> Row::Get(int col) const {
+  if constexpr (internal::IsOptional<T>::value) {
+    if (IsNull(col)) return T{};
+    auto v = Get<typename internal::IsOptional<T>::type>(col);
+    if (!v) return std::unexpected(v.error());
+    return T(std::move(*v));
+  } else {
+    static_assert(internal::kAlwaysFalse<T>, "unsupported column type");
+  }
+}
+
+struct ConnectOptions {
+  std::chrono::milliseconds connect_timeout{10'000};
+  // Statements run right after connecting (e.g. "SET ROLE cnx_app").
+  std::vector<std::string> on_connect;
+};
+
+class Connection {
+ public:
+  // `conninfo` is a libpq URL or key=value string.
+  static Result<Connection> Open(const std::string& conninfo, const ConnectOptions& options = {});
+
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+  ~Connection();
+
+  // Runs one parameterised statement.
+  Result<QueryResult> Exec(std::string_view sql, std::span<const Param> params = {});
+  Result<QueryResult> Exec(std::string_view sql, std::initializer_list<Param> params) {
+    return Exec(sql, std::span<const Param>(params.begin(), params.size()));
+  }
+  // Runs a script of several statements without parameters (migrations).
+  Status ExecScript(std::string_view sql);
+
+  // True when the socket is up and the last command left the session usable.
+  bool Healthy() const;
+  // Round trip to the server.
+  Status Ping();
+
+  pg_conn* raw() const { return conn_; }
+  int server_version() const;
+
+ private:
+  explicit Connection(pg_conn* c) : conn_(c) {}
+  pg_conn* conn_ = nullptr;
+};
+
+// A transaction that rolls back unless Commit() succeeds. Borrows the connection.
+class Transaction {
+ public:
+  enum class Isolation { kReadCommitted, kRepeatableRead, kSerializable };
+
+  static Result<Transaction> Begin(Connection& conn, Isolation isolation = Isolation::kReadCommitted);
+  Transaction(Transaction&&) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+
+  Result<QueryResult> Exec(std::string_view sql, std::span<const Param> params = {}) {
+    return conn_->Exec(sql, params);
+  }
+  Result<QueryResult> Exec(std::string_view sql, std::initializer_list<Param> params) {
+    return conn_->Exec(sql, params);
+  }
+  // Sets the tenant for row-level security for the rest of this transaction.
+  Status SetTenant(const Uuid& tenant_id);
+
+  Status Commit();
+  Status Rollback();
+  Connection& connection() { return *conn_; }
+
+ private:
+  explicit Transaction(Connection* c) : conn_(c) {}
+  Connection* conn_;
+  bool done_ = false;
+};
+
+// Maps a five-character SQLSTATE to our error code.
+ErrorCode CodeForSqlState(std::string_view sqlstate);
+
+// Hex-escaped bytea text ("\x0102") to bytes.
+Result<std::vector<uint8_t>> DecodeByteaHex(std::string_view text);
+
+}  // namespace cnx::pg

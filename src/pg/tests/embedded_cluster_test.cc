@@ -1,0 +1,154 @@
+// The supervisor's start / restart / adopt / stale-pid / refuse-second paths,
+// and the as-root path, against real PostgreSQL processes.
+#include "pg/embedded_cluster.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/subprocess.h"
+#include "pg/connection.h"
+
+namespace cnx::pg {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path TempDir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("cnx-" + tag + "-" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+ClusterOptions Options(const fs::path& dir) {
+  ClusterOptions o;
+  o.data_dir = dir;
+  o.extra_settings = {"fsync = off"};
+  return o;
+}
+
+int64_t CountMarker(const EmbeddedCluster& c) {
+  auto conn = Connection::Open(c.Url()).value();
+  auto r = conn.Exec("SELECT count(*) FROM marker").value();
+  return r[0].Get<int64_t>(0).value();
+}
+
+TEST(EmbeddedCluster, StartRestartAdoptStaleAndSecondInstance) {
+  fs::path dir = TempDir("sup");
+  int first_port = 0;
+  {
+    auto c = EmbeddedCluster::Start(Options(dir));
+    ASSERT_TRUE(c.has_value()) << c.error().ToString();
+    EXPECT_FALSE((*c)->adopted());
+    first_port = (*c)->info().port;
+    EXPECT_GT(first_port, 0);
+    auto conn = Connection::Open((*c)->Url());
+    ASSERT_TRUE(conn.has_value()) << conn.error().ToString();
+    EXPECT_GE(conn->server_version(), 150000);
+    EXPECT_TRUE(conn->ExecScript("CREATE TABLE marker (x int); INSERT INTO marker VALUES (1)"));
+    auto wal = conn->Exec("SHOW wal_level").value();
+    EXPECT_EQ(wal[0].Get<std::string>(0).value(), "logical");
+    // Credentials are private to the owner.
+    struct stat st;
+    ASSERT_EQ(stat((dir / "pg.credentials").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    // A wrong password is refused (scram-sha-256, not trust).
+    ClusterInfo wrong = (*c)->info();
+    wrong.password = "not-the-password";
+    auto bad = Connection::Open(wrong.Url());
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_EQ(bad.error().code(), ErrorCode::kUnauthenticated);
+
+    // A second supervisor on the same data dir is refused with a clear message.
+    auto second = EmbeddedCluster::Start(Options(dir));
+    ASSERT_FALSE(second.has_value());
+    EXPECT_EQ(second.error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(second.error().message().find("in use by another cnx"), std::string::npos);
+    // `cnx pg url` can still read it.
+    auto info = EmbeddedCluster::Inspect(dir).value();
+    EXPECT_TRUE(info.running);
+    EXPECT_EQ(info.port, first_port);
+    // Stopping it behind the supervisor's back is refused too.
+    EXPECT_FALSE(EmbeddedCluster::StopUnsupervised(Options(dir)).has_value());
+  }  // stops the server (fast) and releases the lock
+
+  EXPECT_FALSE(EmbeddedCluster::Inspect(dir).value().running);
+  {
+    // Restart reuses the cluster (no new initdb: the data is there) and its port.
+    auto c = EmbeddedCluster::Start(Options(dir));
+    ASSERT_TRUE(c.has_value()) << c.error().ToString();
+    EXPECT_FALSE((*c)->adopted());
+    EXPECT_EQ((*c)->info().port, first_port);
+    EXPECT_EQ(CountMarker(**c), 1);
+  }
+
+  {
+    // A supervisor that dies without stopping the server (kill -9) leaves a
+    // running postmaster: the next start adopts it.
+    auto opts = Options(dir);
+    opts.stop_on_close = false;
+    auto c = EmbeddedCluster::Start(opts);
+    ASSERT_TRUE(c.has_value());
+  }
+  pid_t left_running = EmbeddedCluster::Inspect(dir).value().postmaster_pid;
+  EXPECT_TRUE(ProcessAlive(left_running));
+  {
+    auto c = EmbeddedCluster::Start(Options(dir));
+    ASSERT_TRUE(c.has_value()) << c.error().ToString();
+    EXPECT_TRUE((*c)->adopted());
+    EXPECT_EQ((*c)->info().postmaster_pid, left_running);
+    EXPECT_EQ(CountMarker(**c), 1);
+  }
+  // pg_ctl -w returns once the pid file is gone; the process exits right after.
+  for (int i = 0; i < 100 && ProcessAlive(left_running); ++i) usleep(50'000);
+  EXPECT_FALSE(ProcessAlive(left_running));
+
+  // A stale postmaster.pid (its process is gone) does not prevent a start.
+  fs::path cluster_dir = fs::canonical(dir / "pg");
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  {
+    std::ofstream pid(cluster_dir / "postmaster.pid");
+    pid << dead << "\n" << cluster_dir.string() << "\n1700000000\n" << first_port << "\n/tmp\n127.0.0.1\n";
+  }
+  {
+    auto c = EmbeddedCluster::Start(Options(dir));
+    ASSERT_TRUE(c.has_value()) << c.error().ToString();
+    EXPECT_FALSE((*c)->adopted());
+    EXPECT_EQ(CountMarker(**c), 1);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(EmbeddedCluster, AsRootRunsUnprivilegedEvenUnderAPrivateDirectory) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  // Like a checkout under /root: the parent is not traversable by others.
+  fs::path parent = TempDir("root-private");
+  ASSERT_EQ(chmod(parent.c_str(), 0700), 0);
+  fs::path dir = parent / "data";
+  auto c = EmbeddedCluster::Start(Options(dir));
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  // The cluster was placed where the PostgreSQL user can reach it.
+  EXPECT_TRUE(fs::is_symlink(dir / "pg"));
+  fs::path real = fs::canonical(dir / "pg");
+  EXPECT_EQ(real.string().rfind("/var/lib/cnx/clusters/", 0), 0u) << real;
+  // The server does not run as root.
+  struct stat st;
+  ASSERT_EQ(stat(("/proc/" + std::to_string((*c)->info().postmaster_pid)).c_str(), &st), 0);
+  EXPECT_NE(st.st_uid, 0u);
+  auto conn = Connection::Open((*c)->Url());
+  ASSERT_TRUE(conn.has_value()) << conn.error().ToString();
+  ASSERT_TRUE((*c)->Stop());
+  c->reset();
+  fs::remove_all(real);
+  fs::remove_all(parent);
+}
+
+}  // namespace
+}  // namespace cnx::pg

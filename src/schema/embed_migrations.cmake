@@ -1,0 +1,16 @@
+# Generates a C++ source holding every migrations/NNNN_name.sql as a string.
+# Invoked at build time: cmake -DSRC_DIR=... -DOUT=... -P embed_migrations.cmake
+file(GLOB files "${SRC_DIR}/[0-9][0-9][0-9][0-9]_*.sql")
+list(SORT files)
+set(body "// Generated from src/schema/migrations/*.sql. Do not edit.\n#include \"schema/migrations.h\"\n\nnamespace cnx::schema {\n\nconst std::vector<Migration>& CompiledMigrations() {\n  static const std::vector<Migration> kMigrations = {\n")
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME_WE)
+  string(SUBSTRING "${name}" 0 4 version)
+  string(SUBSTRING "${name}" 5 -1 label)
+  math(EXPR version "${version}")
+  file(READ "${f}" sql)
+  string(APPEND body "    {${version}, \"${label}\", R\"cnxsql(${sql})cnxsql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return kMigrations;\n}\n\n}  // namespace cnx::schema\n")
+file(WRITE "${OUT}.tmp" "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")
