@@ -221,7 +221,8 @@ Status EmbeddedGraphStore::StartLog(uint64_t generation) {
 Status EmbeddedGraphStore::EnsureSchema(const std::vector<std::string>& labels) {
   // Ids are unique across all labels by construction (one index by id).
   for (const auto& l : labels) {
-    if (!IsValidName(l)) return Err(Module::kGraph, ErrorCode::kInvalidArgument, "bad label '" + l + "'");
+    if (!IsValidName(l) || IsReservedName(l))
+      return Err(Module::kGraph, ErrorCode::kInvalidArgument, "bad label '" + l + "'");
   }
   return Ok();
 }
