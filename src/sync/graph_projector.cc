@@ -126,4 +126,40 @@ Status GraphProjector::RecordDeadLetter(const Change& c, const std::string& payl
   return Ok();
 }
 
+Result<size_t> GraphProjector::ReplayDeadLetters(size_t limit) {
+  if (pool_ == nullptr) return size_t{0};
+  std::vector<std::pair<std::string, Change>> letters;
+  {
+    auto conn = CNX_TRY(pool_->Acquire());
+    auto rows =
+        CNX_TRY(conn->Exec("SELECT id::text, payload::text FROM dead_letters WHERE source = $1 AND "
+                           "replayed_at IS NULL ORDER BY created_at LIMIT $2",
+                           {kTarget, static_cast<int64_t>(limit)}));
+    for (int i = 0; i < rows.rows(); ++i) {
+      auto c = ParseOutboxPayloadText(rows[i].Text(1));
+      if (c) letters.emplace_back(std::string(rows[i].Text(0)), std::move(*c));
+    }
+  }
+  // Letters may depend on each other (a relationship on its endpoint): repeat
+  // while a pass makes progress.
+  size_t replayed = 0;
+  for (bool progress = true; progress && !letters.empty();) {
+    progress = false;
+    std::vector<std::pair<std::string, Change>> left;
+    for (auto& [id, change] : letters) {
+      auto o = CNX_TRY(Apply(std::span(&change, 1), 0));
+      if (o[0].kind != Outcome::Kind::kApplied && o[0].kind != Outcome::Kind::kStale) {
+        left.emplace_back(std::move(id), std::move(change));
+        continue;
+      }
+      auto conn = CNX_TRY(pool_->Acquire());
+      CNX_TRY(conn->Exec("UPDATE dead_letters SET replayed_at = now() WHERE id = $1::uuid", {id}));
+      ++replayed;
+      progress = true;
+    }
+    letters = std::move(left);
+  }
+  return replayed;
+}
+
 }  // namespace cnx::sync

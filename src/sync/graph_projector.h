@@ -44,6 +44,10 @@ class GraphProjector {
   // sync_state status "failed".
   Status RecordDeadLetter(const Change& change, const std::string& payload, const std::string& error, int attempts);
 
+  // Applies the dead letters of this target again (after a fix): those that
+  // now apply are marked replayed; the rest stay. Returns how many replayed.
+  Result<size_t> ReplayDeadLetters(size_t limit = 1000);
+
   static constexpr const char* kTarget = "graph";
 
  private:
