@@ -130,6 +130,27 @@ TEST(TextChunker, MarkdownHeadingsStartChunksAndFencesStayWhole) {
   EXPECT_TRUE(whole) << "the fenced code block was split";
 }
 
+TEST(TextChunker, OversizedCodeFenceIsSplitAtLineStarts) {
+  std::string fence = "```python\n";
+  for (int i = 0; i < 200; ++i) fence += "x = compute(x). y = x + " + std::to_string(i) + "  # step. next.\n";
+  fence += "```\n";
+  const std::string md = "# Code\n\nIntro.\n\n" + fence + "\nAfter the code.\n";
+  ChunkOptions opt;
+  opt.max_tokens = 120;
+  auto chunks = ChunkDocument(md, "text/markdown", opt);
+  ASSERT_TRUE(chunks.has_value());
+  CheckProperties(md, *chunks, opt);
+  const size_t fence_at = md.find("```python");
+  size_t inside = 0;
+  for (const auto& c : *chunks) {
+    if (c.start > fence_at && c.start < fence_at + fence.size()) {
+      ++inside;
+      EXPECT_EQ(md[c.start - 1], '\n') << "chunk inside the fence starts mid-line at " << c.start;
+    }
+  }
+  EXPECT_GT(inside, 2u);
+}
+
 // Chunks of `after` whose content hash did not exist before (to be re-embedded).
 size_t NewChunks(const std::vector<Chunk>& before, const std::vector<Chunk>& after) {
   std::set<std::string> old;
