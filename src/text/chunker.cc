@@ -357,14 +357,21 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
   // average about half the budget and the decision depends only on that atom),
   // or when the next atom would not fit.
   std::vector<std::pair<size_t, size_t>> cores;  // atom index ranges [first, last)
-  size_t core_first = 0, core_tokens = 0;
+  //
+  // A "candidate" is an atom whose content hash falls below its threshold; a
+  // candidate cuts only if the previous candidate (cutting or not) is at least a
+  // quarter of the budget before it. Both depend on the text around the atom
+  // alone, never on where earlier chunks happened to end, so after an edit the
+  // chunks fall back into step at the next candidate.
+  size_t core_first = 0, core_tokens = 0, since_candidate = 0;
   for (size_t i = 0; i < atoms.size(); ++i) {
     const Atom& a = atoms[i];
     bool cut = false;
     if (i > 0) {
       const double p = std::min(1.0, 2.0 * static_cast<double>(a.tokens) / static_cast<double>(budget));
-      const bool content_break = static_cast<double>(Fnv1a(text.substr(a.b, a.e - a.b)) % 4096) < p * 4096.0;
-      cut = a.heading || core_tokens + a.tokens > budget || (content_break && core_tokens >= budget / 4);
+      const bool candidate = static_cast<double>(Fnv1a(text.substr(a.b, a.e - a.b)) % 4096) < p * 4096.0;
+      cut = a.heading || core_tokens + a.tokens > budget || (candidate && since_candidate >= budget / 4);
+      if (candidate) since_candidate = 0;
     }
     if (cut) {
       cores.emplace_back(core_first, i);
@@ -372,6 +379,7 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
       core_tokens = 0;
     }
     core_tokens += a.tokens;
+    since_candidate += a.tokens;
   }
   cores.emplace_back(core_first, atoms.size());
 
