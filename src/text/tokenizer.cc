@@ -248,13 +248,13 @@ struct Tokenizer::Impl {
 
   // Calls f(begin, end) for each pre-tokenizer piece of valid UTF-8 `text`.
   template <class F>
-  void ForEachPiece(std::string_view text, F&& f) const {
+  void ForEachPiece(std::string_view text, F&& f, bool wide_only = false) const {
     MatchScratch& s = Scratch();
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     const size_t n = text.size();
     size_t pos = 0;
     // Where the next Unicode 15-16 letter, mark or number starts (n if none).
-    size_t next_new = internal::FindUnicode16Addition(text, 0);
+    size_t next_new = wide_only ? 0 : internal::FindUnicode16Addition(text, 0);
     while (pos < n) {
       int rc = Match(code, subject, n, pos, s);
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.md);
@@ -270,7 +270,7 @@ struct Tokenizer::Impl {
       CNX_ASSERT(ov[0] == pos && ov[1] > pos, "pre-tokenizer pieces must be contiguous");
       f(pos, static_cast<size_t>(ov[1]));
       pos = ov[1];
-      if (next_new < pos) next_new = internal::FindUnicode16Addition(text, pos);
+      if (next_new < pos && !wide_only) next_new = internal::FindUnicode16Addition(text, pos);
     }
   }
 
@@ -622,6 +622,15 @@ Status Tokenizer::SplitPieces(std::string_view text, std::vector<size_t>& ends) 
     return Err(Module::kText, ErrorCode::kInvalidArgument, "text is not valid UTF-8");
   }
   impl_->ForEachPiece(text, [&](size_t, size_t e) { ends.push_back(e); });
+  return Ok();
+}
+
+Status Tokenizer::SplitPiecesUnicode16Only(std::string_view text, std::vector<size_t>& ends) const {
+  if (!IsValidUtf8(text)) {
+    return Err(Module::kText, ErrorCode::kInvalidArgument, "text is not valid UTF-8");
+  }
+  impl_->ForEachPiece(
+      text, [&](size_t, size_t e) { ends.push_back(e); }, /*wide_only=*/true);
   return Ok();
 }
 
