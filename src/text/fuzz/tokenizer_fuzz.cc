@@ -21,6 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!bytes.has_value() || *bytes != input) std::abort();
       auto count = tok->Count(input);
       if (!count.has_value() || *count != ids->size()) std::abort();
+      // The fast split (PCRE2's tables away from Unicode 15-16 code points)
+      // equals the split with the Unicode 16 pattern everywhere.
+      std::vector<size_t> fast, wide;
+      if (!tok->SplitPieces(input, fast).has_value()) std::abort();
+      if (!tok->SplitPiecesUnicode16Only(input, wide).has_value()) std::abort();
+      if (fast != wide) std::abort();
     }
     auto lossy = tok->EncodeLossy(input);
     if (!lossy.has_value()) std::abort();

@@ -36,12 +36,13 @@ class Vocab {
     if (n > max_len_) return kNoRank;
     if (n == 1) return byte_rank_[p[0]];
     const uint64_t head = Head(p, n, limit);
+    const size_t tail = n > 8 ? n - 8 : 0;  // bytes after the head
     uint64_t i = Hash(head, p, n) & mask_;
     while (true) {
       const Slot& s = slots_[i];
       if (s.rank == kNoRank) return kNoRank;
       if (s.head == head && s.len == n &&
-          (n <= 8 || std::memcmp(arena_.data() + offsets_[s.rank] + 8, p + 8, n - 8) == 0)) {
+          (tail == 0 || std::memcmp(arena_.data() + offsets_[s.rank] + 8, p + 8, tail) == 0)) {
         return s.rank;
       }
       i = (i + 1) & mask_;
