@@ -1480,14 +1480,17 @@ Status Text::Format(uint64_t index, uint64_t length, const Attributes& attribute
 
 // ---- Map
 
+namespace {
+void AppendContentValues(const Item* it, std::vector<Value>& out);
+}  // namespace
+
 std::optional<Value> Map::Get(std::string_view key) const {
   auto it = type_->map.find(std::string(key));
   if (it == type_->map.end() || it->second->deleted) return std::nullopt;
-  auto entries = MapEntries(type_);
-  for (auto& [k, v] : entries) {
-    if (k == key) return v;
-  }
-  return std::nullopt;
+  std::vector<Value> vals;
+  AppendContentValues(it->second, vals);
+  if (vals.empty()) return std::nullopt;
+  return std::move(vals.back());
 }
 
 std::vector<std::string> Map::Keys() const {

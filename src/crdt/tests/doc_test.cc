@@ -117,6 +117,29 @@ TEST(crdt_doc, ObserverListChangesGivePositions) {
   EXPECT_EQ(got[2].length, 2u);
 }
 
+TEST(crdt_doc, MapAndArrayEditing) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto m = doc.GetMap("m");
+  auto a = doc.GetArray("a");
+  m.Set("n", Any::Number(1.5));
+  m.Set("b", Any::Binary("\x01\x02"));
+  m.Set("n", Any::String("x"));
+  ASSERT_TRUE(a.Insert(0, {Any::Number(1), Any::Number(2), Any::Number(3)}).has_value());
+  ASSERT_TRUE(a.Insert(1, {Any::Bool(true)}).has_value());
+  ASSERT_TRUE(a.Delete(2, 1).has_value());
+  EXPECT_FALSE(a.Delete(5, 1).has_value());
+  EXPECT_EQ(m.Get("n")->any, Any::String("x"));
+  EXPECT_EQ(m.Get("b")->any.kind, Any::Kind::kBinary);
+  EXPECT_FALSE(m.Get("missing").has_value());
+  m.Delete("b");
+  EXPECT_EQ(m.Keys(), std::vector<std::string>{"n"});
+  EXPECT_EQ(TypeToJson(a.type()), nlohmann::json::parse("[1,true,3]"));
+  Doc copy(DocOptions{.client_id = 2});
+  ASSERT_TRUE(copy.ApplyUpdate(*doc.EncodeStateAsUpdate()).has_value());
+  EXPECT_EQ(TypeToJson(copy.GetMap("m").type()), TypeToJson(m.type()));
+  EXPECT_EQ(TypeToJson(copy.GetArray("a").type()), nlohmann::json::parse("[1,true,3]"));
+}
+
 TEST(crdt_doc, FormattingAndDelta) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
