@@ -292,6 +292,14 @@ std::string B64(std::span<const uint8_t> b) {
   return Base64Encode(b);
 }
 
+bool ContainsHook(const Type* t) {
+  if (t->ref == TypeRef::kXmlHook) return true;
+  for (auto& v : ListValues(t)) {
+    if (v.type != nullptr && ContainsHook(v.type)) return true;
+  }
+  return false;
+}
+
 Type* RootOf(Doc& doc, const std::string& name, const std::string& kind) {
   if (kind == "text") return doc.GetText(name).type();
   if (kind == "array") return doc.GetArray(name).type();
@@ -353,6 +361,13 @@ Result<json> ReplayGoldenCase(const json& c, json* steps) {
     json e;
     e["json"] = RootsJson(doc, roots);
     if (has_text) e["textDelta"] = RootsTextDelta(doc, roots);
+    json xml_strings = json::object();
+    for (auto& [name, kind] : roots.items()) {
+      if (kind == "xmlFragment" && !ContainsHook(doc.GetXmlFragment(name).type())) {
+        xml_strings[name] = doc.GetXmlFragment(name).ToString();
+      }
+    }
+    if (!xml_strings.empty()) e["xmlString"] = xml_strings;
     e["stateVector"] = B64(doc.EncodeStateVector());
     e["stateVectorMap"] = StateVectorToJson(doc.GetStateVector());
     DeleteSet ds = doc.DeleteSetFromStore();

@@ -181,6 +181,7 @@ int main() {
                    {"m", TypeToJson(d.GetMap("m").type())},
                    {"a", TypeToJson(d.GetArray("a").type())},
                    {"x", TypeToJson(d.GetXmlFragment("x").type())}};
+      j["xmlString"] = d.GetXmlFragment("x").ToString();
       j["sv"] = Base64Encode(d.EncodeStateVector());
       j["update"] = Base64Encode(*d.EncodeStateAsUpdate());
       out = j.dump();
