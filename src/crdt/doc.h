@@ -212,12 +212,17 @@ class XmlFragment : public TypeHandle {
  public:
   using TypeHandle::TypeHandle;
   std::vector<Value> Children() const;
+  // Y.XmlFragment.toString(): elements as tags with sorted attributes, text
+  // formatting as nested tags.
+  std::string ToString() const;
 };
 
 // Visible content of any type, for generic traversal.
 std::vector<Value> ListValues(const Type* t);
 std::vector<std::pair<std::string, Value>> MapEntries(const Type* t);  // sorted by key
 std::vector<DeltaOp> TypeDelta(const Type* t);
+// toString() of a type as Yjs computes it (text content for Text, XML markup
+// for XML types).
 std::string TypeString(const Type* t);
 
 }  // namespace cnx::crdt

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "crdt/doc.h"
+#include "crdt/golden_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cnx::crdt;
@@ -34,6 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::span<const uint8_t>> two{in, in};
   (void)MergeUpdates(two);
   (void)EncodeStateVectorFromUpdate(in);
+  (void)InspectUpdate(in);
   static const uint8_t kSv[] = {1, 1, 2};
   (void)DiffUpdate(in, kSv);
   return 0;

@@ -196,11 +196,12 @@ const runRound = async (round) => {
   for (const p of peers) while (p.inbox.length) await deliver(p, p.inbox.splice(ri(p.inbox.length), 1)[0])
   const states = []
   for (const p of peers) {
-    if (p.kind === 'yjs') states.push({ json: canon(yjsState(p.doc)), sv: b64(Y.encodeStateVector(p.doc)), update: b64(Y.encodeStateAsUpdate(p.doc)) })
-    else { const s = JSON.parse(await call(`state ${p.id}`)); states.push({ json: canon(s.json), sv: s.sv, update: s.update }) }
+    if (p.kind === 'yjs') states.push({ json: canon(yjsState(p.doc)), xml: p.doc.getXmlFragment('x').toString(), sv: b64(Y.encodeStateVector(p.doc)), update: b64(Y.encodeStateAsUpdate(p.doc)) })
+    else { const s = JSON.parse(await call(`state ${p.id}`)); states.push({ json: canon(s.json), xml: s.xmlString, sv: s.sv, update: s.update }) }
   }
   for (let i = 1; i < states.length; i++) {
     if (states[i].json !== states[0].json) fail(`round ${round}: JSON differs between peer 0 (${peers[0].kind}) and peer ${i} (${peers[i].kind})\n${states[0].json}\n${states[i].json}`)
+    if (states[i].xml !== states[0].xml) fail(`round ${round}: XML string differs (peer ${i})\n${states[0].xml}\n${states[i].xml}`)
     if (states[i].sv !== states[0].sv) fail(`round ${round}: state vector differs (peer ${i})`)
     if (states[i].update !== states[0].update) fail(`round ${round}: encoded state differs between peer 0 (${peers[0].kind}) and peer ${i} (${peers[i].kind})`)
   }

@@ -118,8 +118,11 @@ void RandomEdit(Doc& doc, uint32_t seed) {
         break;
     }
     (void)t.Format(b[i], b[j] - b[i], attrs);
-  } else if (op < 78) {
+  } else if (op < 76) {
     m.Set("k" + std::to_string(rng() % 6), RandomValue(rng));
+  } else if (op < 78) {
+    Type* nested = m.SetType("nested", TypeRef::kText);
+    (void)Text(nested).Insert(0, "c" + std::to_string(rng() % 10));
   } else if (op < 83) {
     m.Delete("k" + std::to_string(rng() % 6));
   } else if (op < 94) {
@@ -178,6 +181,7 @@ int main() {
                    {"m", TypeToJson(d.GetMap("m").type())},
                    {"a", TypeToJson(d.GetArray("a").type())},
                    {"x", TypeToJson(d.GetXmlFragment("x").type())}};
+      j["xmlString"] = d.GetXmlFragment("x").ToString();
       j["sv"] = Base64Encode(d.EncodeStateVector());
       j["update"] = Base64Encode(*d.EncodeStateAsUpdate());
       out = j.dump();
