@@ -245,6 +245,7 @@ Result<tcp::endpoint> Server::Impl::Start() {
   if (!ec) bound = acceptor->local_endpoint(ec);
   if (ec) {
     acceptor.reset();
+    contexts.clear();
     return Err(Module::kApi, ErrorCode::kUnavailable, "cannot listen on " + config.listen + ": " + ec.message());
   }
   blocking.emplace(static_cast<size_t>(config.blocking_threads));
