@@ -2,10 +2,14 @@
 # HTTP API benchmark: wrk against /healthz of cnx::api::Server and of a minimal
 # synchronous Beast server (the baseline), same machine, same run, same wrk
 # settings; prints requests/s and the ratio to the baseline.
-# Usage: bench/http/run.sh [BUILD_DIR]   (env: DURATION=10s CONNECTIONS=64 WRK_THREADS=2 IO_THREADS=2)
+# The three servers are measured in alternation for ROUNDS rounds and the
+# median of each is reported, so load from other processes hits all alike.
+# Usage: bench/http/run.sh [BUILD_DIR]
+#   (env: ROUNDS=3 DURATION=5s CONNECTIONS=64 WRK_THREADS=2 IO_THREADS=2)
 set -euo pipefail
 build=${1:-build/release}
-duration=${DURATION:-10s}
+rounds=${ROUNDS:-3}
+duration=${DURATION:-5s}
 conns=${CONNECTIONS:-64}
 wrk_threads=${WRK_THREADS:-2}
 io_threads=${IO_THREADS:-2}
@@ -42,9 +46,20 @@ measure() {
   printf '%-34s %10s req/s   p50 %-8s p99 %-8s %s\n' "$1" "$rps" "$p50" "$p99" "$errs"
 }
 
-echo "wrk -t$wrk_threads -c$conns -d$duration /healthz; server io threads: $io_threads; $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-start "$base"; measure "baseline (sync Beast, thread/conn)"; base_rps=$rps; cleanup
-start "$ours" "$io_threads" 0; measure "cnx api (access log off)"; ours_rps=$rps; cleanup
-start "$ours" "$io_threads" 1; measure "cnx api (access log on, to /dev/null)"; log_rps=$rps; cleanup
-awk -v a="$ours_rps" -v b="$base_rps" -v c="$log_rps" \
-  'BEGIN { printf "ratio vs baseline: %.2f (access log off), %.2f (access log on)\n", a / b, c / b }'
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "wrk -t$wrk_threads -c$conns -d$duration /healthz, $rounds rounds; server io threads: $io_threads; $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+base_all=; ours_all=; log_all=
+for r in $(seq "$rounds"); do
+  echo "-- round $r"
+  start "$base"; measure "baseline (sync Beast, thread/conn)"; base_all+="$rps"$'\n'; cleanup
+  start "$ours" "$io_threads" 0; measure "cnx api (access log off)"; ours_all+="$rps"$'\n'; cleanup
+  start "$ours" "$io_threads" 1; measure "cnx api (access log on, /dev/null)"; log_all+="$rps"$'\n'; cleanup
+done
+base_med=$(printf '%s' "$base_all" | median)
+ours_med=$(printf '%s' "$ours_all" | median)
+log_med=$(printf '%s' "$log_all" | median)
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v a="$ours_med" -v b="$base_med" -v c="$log_med" 'BEGIN {
+  printf "median req/s: baseline %.0f, cnx api %.0f (access log off), %.0f (access log on)\n", b, a, c
+  printf "ratio vs baseline: %.2f (access log off), %.2f (access log on)\n", a / b, c / b }'

@@ -93,6 +93,38 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view text) {
   return tcp::endpoint(addr, static_cast<uint16_t>(port_num));
 }
 
+Result<ServerConfig> ServerConfigFromConfig(const Config& config) {
+  ServerConfig c;
+  c.listen = config.GetString("listen", c.listen);
+  auto positive = [&](std::string_view key, int64_t fallback, int64_t max) -> Result<int64_t> {
+    auto v = config.GetInt(key, fallback);
+    if (!v) return Err(v.error());
+    if (*v <= 0 || *v > max) {
+      return Err(Module::kApi, ErrorCode::kInvalidArgument,
+                 std::string(key) + " must be between 1 and " + std::to_string(max));
+    }
+    return *v;
+  };
+  auto duration = [&](std::string_view key, std::chrono::milliseconds fallback) -> Result<std::chrono::milliseconds> {
+    auto v = config.GetDuration(key, fallback);
+    if (!v) return Err(v.error());
+    if (v->count() <= 0) return Err(Module::kApi, ErrorCode::kInvalidArgument, std::string(key) + " must be positive");
+    return *v;
+  };
+  c.io_threads = static_cast<int>(CNX_TRY(positive("http.threads", c.io_threads, 1024)));
+  c.blocking_threads = static_cast<int>(CNX_TRY(positive("http.blocking_threads", c.blocking_threads, 4096)));
+  c.header_limit = static_cast<size_t>(CNX_TRY(positive("http.header_limit", int64_t(c.header_limit), 1 << 30)));
+  c.body_limit = static_cast<size_t>(CNX_TRY(positive("http.body_limit", int64_t(c.body_limit), int64_t{1} << 40)));
+  c.max_connections =
+      static_cast<size_t>(CNX_TRY(positive("http.max_connections", int64_t(c.max_connections), 1 << 24)));
+  c.read_timeout = CNX_TRY(duration("http.read_timeout", c.read_timeout));
+  c.write_timeout = CNX_TRY(duration("http.write_timeout", c.write_timeout));
+  c.idle_timeout = CNX_TRY(duration("http.idle_timeout", c.idle_timeout));
+  c.shutdown_grace = CNX_TRY(duration("http.shutdown_grace", c.shutdown_grace));
+  c.access_log = CNX_TRY(config.GetBool("http.access_log", c.access_log));
+  return c;
+}
+
 // One open connection as seen by Shutdown. Every field is touched only on the
 // connection's io thread, except `id` and `executor` (immutable).
 struct Conn {
@@ -245,6 +277,7 @@ Result<tcp::endpoint> Server::Impl::Start() {
   if (!ec) bound = acceptor->local_endpoint(ec);
   if (ec) {
     acceptor.reset();
+    contexts.clear();
     return Err(Module::kApi, ErrorCode::kUnavailable, "cannot listen on " + config.listen + ": " + ec.message());
   }
   blocking.emplace(static_cast<size_t>(config.blocking_threads));

@@ -34,6 +34,7 @@
 
 #include "api/net.h"
 #include "api/router.h"
+#include "base/config.h"
 #include "base/metrics.h"
 #include "base/result.h"
 
@@ -52,6 +53,14 @@ struct ServerConfig {
   std::chrono::milliseconds shutdown_grace{10'000};
   bool access_log = true;  // one info line per request on the default spdlog logger
 };
+
+// Reads a ServerConfig from layered settings, defaults as above for absent keys:
+// listen, http.threads, http.blocking_threads, http.header_limit and
+// http.body_limit (bytes), http.read_timeout, http.write_timeout,
+// http.idle_timeout, http.shutdown_grace (durations such as "30s"),
+// http.max_connections, http.access_log (bool). Errors: kInvalidArgument naming
+// the key for malformed or non-positive values.
+Result<ServerConfig> ServerConfigFromConfig(const Config& config);
 
 // Says whether the service can take traffic (database reachable, schema
 // migrated...). Runs on the blocking pool; an error's message is the 503 detail.

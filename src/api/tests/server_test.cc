@@ -274,7 +274,10 @@ TEST_F(ServerTest, HandlerExceptionBecomes500AndConnectionSurvives) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result_int(), 500);
   EXPECT_EQ(Json(*r)["status"], 500);
-  EXPECT_FALSE(Json(*r).contains("detail"));  // internals are not leaked
+  EXPECT_FALSE(Json(*r).contains("detail"));       // internals are not leaked
+  r = c.Roundtrip(Req("GET", "/blocking-throw"));  // rethrown from the blocking pool
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 500);
   r = c.Roundtrip(Req("GET", "/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result_int(), 200);
