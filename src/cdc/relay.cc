@@ -19,9 +19,9 @@ int64_t NowPgMicros() {
 Relay::Relay(RelayOptions options, bus::Bus& bus) : options_(std::move(options)), bus_(bus) {}
 
 RelayStats Relay::stats() const {
-  std::lock_guard lock(mu_);
-  RelayStats s = stats_;
-  s.durable_lsn = durable_.load();
+  std::lock_guard lock(shared_->mu);
+  RelayStats s = shared_->stats;
+  s.durable_lsn = shared_->durable.load();
   return s;
 }
 
@@ -47,11 +47,11 @@ Status Relay::Setup() {
 Status Relay::CleanUp() {
   std::vector<std::string> ids;
   {
-    std::lock_guard lock(mu_);
-    if (acked_ids_.empty()) return Ok();
-    const size_t n = std::min(acked_ids_.size(), options_.cleanup_batch);
-    ids.assign(acked_ids_.begin(), acked_ids_.begin() + static_cast<std::ptrdiff_t>(n));
-    acked_ids_.erase(acked_ids_.begin(), acked_ids_.begin() + static_cast<std::ptrdiff_t>(n));
+    std::lock_guard lock(shared_->mu);
+    if (shared_->acked_ids.empty()) return Ok();
+    const size_t n = std::min(shared_->acked_ids.size(), options_.cleanup_batch);
+    ids.assign(shared_->acked_ids.begin(), shared_->acked_ids.begin() + static_cast<std::ptrdiff_t>(n));
+    shared_->acked_ids.erase(shared_->acked_ids.begin(), shared_->acked_ids.begin() + static_cast<std::ptrdiff_t>(n));
   }
   std::string array = "{";
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -63,8 +63,8 @@ Status Relay::CleanUp() {
     cleanup_conn_.reset();
     auto conn = pg::Connection::Open(options_.conninfo);
     if (!conn) {
-      std::lock_guard lock(mu_);
-      acked_ids_.insert(acked_ids_.begin(), ids.begin(), ids.end());  // try again later
+      std::lock_guard lock(shared_->mu);
+      shared_->acked_ids.insert(shared_->acked_ids.begin(), ids.begin(), ids.end());  // try again later
       return Err(conn.error());
     }
     cleanup_conn_.emplace(std::move(*conn));
@@ -72,12 +72,12 @@ Status Relay::CleanUp() {
   auto r = cleanup_conn_->Exec("DELETE FROM " + QuoteIdent(options_.outbox.schema) + "." +
                                    QuoteIdent(options_.outbox.table) + " WHERE id = ANY($1::uuid[])",
                                {array});
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_->mu);
   if (!r) {
-    acked_ids_.insert(acked_ids_.begin(), ids.begin(), ids.end());
+    shared_->acked_ids.insert(shared_->acked_ids.begin(), ids.begin(), ids.end());
     return Err(r.error());
   }
-  stats_.rows_deleted += static_cast<uint64_t>(r->affected());
+  shared_->stats.rows_deleted += static_cast<uint64_t>(r->affected());
   return Ok();
 }
 
@@ -91,7 +91,7 @@ Status Relay::Run() {
 
   Decoder decoder;
   Message msg;
-  FeedbackPolicy policy(durable_.load(), options_.feedback);
+  FeedbackPolicy policy(shared_->durable.load(), options_.feedback);
   struct Tx {
     Xid xid = 0;
     int64_t commit_time_us = 0;
@@ -100,7 +100,7 @@ Status Relay::Run() {
   } tx;
 
   while (!stop_.load()) {
-    if (bus_failed_.load()) {
+    if (shared_->bus_failed.load()) {
       return Err(Module::kCdc, ErrorCode::kUnavailable, "the bus failed a batch; restart from the confirmed LSN");
     }
     auto next = CNX_TRY(stream->Next(options_.idle_wait));
@@ -124,8 +124,8 @@ Status Relay::Run() {
             auto row = ExtractOutboxRow(msg, options_.outbox);
             if (!row) {
               spdlog::warn("cdc: {} (xid {})", row.error().message(), tx.xid);
-              std::lock_guard lock(mu_);
-              ++stats_.skipped_updates;
+              std::lock_guard lock(shared_->mu);
+              ++shared_->stats.skipped_updates;
             } else if (*row) {
               tx.rows.push_back(std::move(**row));
             }
@@ -145,24 +145,26 @@ Status Relay::Run() {
             }
             const size_t n = events.size();
             spdlog::debug("cdc: publish seq={} events={}", FormatLsn(end), n);
-            CNX_TRY(bus_.Publish(end, std::move(events), [this, ids = std::move(ids)](const bus::BatchAck& a) {
-              if (!a.status) {
-                spdlog::error("cdc: batch {} failed: {}", FormatLsn(a.sequence), a.status.error().ToString());
-                bus_failed_.store(true);
-                return;
-              }
-              spdlog::debug("cdc: ack seq={} durable_through={}", FormatLsn(a.sequence), FormatLsn(a.durable_through));
-              Lsn cur = durable_.load();
-              while (a.durable_through > cur && !durable_.compare_exchange_weak(cur, a.durable_through)) {
-              }
-              std::lock_guard lock(mu_);
-              acked_ids_.insert(acked_ids_.end(), ids.begin(), ids.end());
-            }));
+            CNX_TRY(
+                bus_.Publish(end, std::move(events), [shared = shared_, ids = std::move(ids)](const bus::BatchAck& a) {
+                  if (!a.status) {
+                    spdlog::error("cdc: batch {} failed: {}", FormatLsn(a.sequence), a.status.error().ToString());
+                    shared->bus_failed.store(true);
+                    return;
+                  }
+                  spdlog::debug("cdc: ack seq={} durable_through={}", FormatLsn(a.sequence),
+                                FormatLsn(a.durable_through));
+                  Lsn cur = shared->durable.load();
+                  while (a.durable_through > cur && !shared->durable.compare_exchange_weak(cur, a.durable_through)) {
+                  }
+                  std::lock_guard lock(shared->mu);
+                  shared->acked_ids.insert(shared->acked_ids.end(), ids.begin(), ids.end());
+                }));
             published_ = end;
-            std::lock_guard lock(mu_);
-            ++stats_.transactions;
-            stats_.events += n;
-            stats_.published_lsn = end;
+            std::lock_guard lock(shared_->mu);
+            ++shared_->stats.transactions;
+            shared_->stats.events += n;
+            shared_->stats.published_lsn = end;
             break;
           }
           case MessageType::kStreamStart:
@@ -174,33 +176,33 @@ Status Relay::Run() {
         }
       }
     }
-    policy.OnDurable(durable_.load());
+    policy.OnDurable(shared_->durable.load());
     if (auto status = policy.Poll(std::chrono::steady_clock::now(), NowPgMicros())) {
       spdlog::debug("cdc: status flushed={} durable={} published={}", FormatLsn(status->flushed),
-                    FormatLsn(durable_.load()), FormatLsn(published_));
+                    FormatLsn(shared_->durable.load()), FormatLsn(published_));
       CNX_TRY(stream->SendStatus(*status));
-      std::lock_guard lock(mu_);
-      stats_.confirmed_lsn = status->flushed;
+      std::lock_guard lock(shared_->mu);
+      shared_->stats.confirmed_lsn = status->flushed;
     }
     if (options_.cleanup && !next) {
       if (auto st = CleanUp(); !st) spdlog::warn("cdc: outbox cleanup: {}", st.error().ToString());
     }
   }
   // Final status with whatever became durable, then a clean COPY end.
-  policy.OnDurable(durable_.load());
+  policy.OnDurable(shared_->durable.load());
   policy.OnKeepalive({.wal_end = 0, .send_time_us = 0, .reply_requested = true}, std::chrono::steady_clock::now());
   if (auto status = policy.Poll(std::chrono::steady_clock::now(), NowPgMicros())) {
     if (stream->SendStatus(*status)) {
-      std::lock_guard lock(mu_);
-      stats_.confirmed_lsn = status->flushed;
+      std::lock_guard lock(shared_->mu);
+      shared_->stats.confirmed_lsn = status->flushed;
     }
   }
   stream->Stop();
   if (options_.cleanup) {
     while (true) {
       {
-        std::lock_guard lock(mu_);
-        if (acked_ids_.empty()) break;
+        std::lock_guard lock(shared_->mu);
+        if (shared_->acked_ids.empty()) break;
       }
       if (auto st = CleanUp(); !st) {
         spdlog::warn("cdc: outbox cleanup: {}", st.error().ToString());

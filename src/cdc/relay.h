@@ -16,12 +16,14 @@
 // already handed to the bus are not published twice after a reconnect.
 //
 // Thread safety: Run() blocks its caller; RequestStop() and the accessors may
-// be called from other threads. One Relay per slot.
+// be called from other threads. One Relay per slot. Acknowledgements that
+// arrive after the Relay was destroyed are ignored safely.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -75,13 +77,18 @@ class Relay {
   RelayOptions options_;
   bus::Bus& bus_;
   std::atomic<bool> stop_{false};
-  std::atomic<Lsn> durable_{0};
-  std::atomic<bool> bus_failed_{false};
   Lsn published_ = 0;  // last sequence handed to the bus (survives reconnects)
 
-  mutable std::mutex mu_;
-  RelayStats stats_;
-  std::vector<std::string> acked_ids_;  // outbox rows whose events are durable
+  // What the bus's ack callbacks touch: shared with them, so an acknowledgement
+  // that arrives after the Relay is gone is harmless.
+  struct Shared {
+    std::atomic<Lsn> durable{0};
+    std::atomic<bool> bus_failed{false};
+    mutable std::mutex mu;
+    RelayStats stats;
+    std::vector<std::string> acked_ids;  // outbox rows whose events are durable
+  };
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   std::optional<pg::Connection> cleanup_conn_;
 };
 
