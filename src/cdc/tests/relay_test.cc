@@ -218,3 +218,68 @@ TEST_F(RelayTest, RestartReplaysWhatWasNotAcknowledged) {
 
 }  // namespace
 }  // namespace cnx::cdc
+
+// With Kafka, delivery reports drive confirmation: a batch the broker rejects
+// stops the relay without confirming; a new bus and relay deliver it again.
+#include "bus/kafka_bus.h"
+#include "bus/tests/kafka_mock.h"
+
+namespace cnx::cdc {
+namespace {
+
+bus::KafkaBusOptions MockKafka(const std::string& bootstraps) {
+  bus::KafkaBusOptions o;
+  o.bootstrap_servers = bootstraps;
+  o.producer_config = {{"message.timeout.ms", "20000"}, {"retry.backoff.ms", "50"}};
+  o.consumer_config = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "200"}, {"fetch.wait.max.ms", "50"}};
+  return o;
+}
+
+TEST_F(RelayTest, KafkaDeliveryReportsDriveConfirmation) {
+  bus::testing::MockCluster cluster(3);
+  cluster.CreateTopic("outbox.event.projects", 3, 3);
+  std::string id;
+  {
+    auto kafka = bus::KafkaBus::Create(MockKafka(cluster.bootstraps()));
+    ASSERT_TRUE(kafka.has_value()) << kafka.error().ToString();
+    StartRelay(**kafka);
+    cluster.PushProduceErrors({bus::testing::MockCluster::MsgSizeTooLarge()});
+    id = InsertOutbox(*admin_, "p-k", 3);
+    const std::string after = CurrentLsn(*admin_);
+    ASSERT_TRUE(WaitFor([&] { return done_.load(); }, 30s)) << "the relay should stop on a failed batch";
+    thread_.join();
+    EXPECT_FALSE(status_.has_value());
+    relay_.reset();
+    EXPECT_FALSE(ConfirmedAtLeast(*admin_, slot_, after));
+  }
+  done_ = false;
+  auto kafka = bus::KafkaBus::Create(MockKafka(cluster.bootstraps()));
+  ASSERT_TRUE(kafka.has_value());
+  std::mutex mu;
+  std::vector<std::string> got;
+  auto sub =
+      (*kafka)->Subscribe({.group = "projector", .topics = {"outbox.event.projects"}}, [&](const bus::Delivery& d) {
+        std::lock_guard lock(mu);
+        got.push_back(std::string(d.event.FindHeader("id").value_or("")));
+        return bus::HandlerResult::Ok();
+      });
+  ASSERT_TRUE(sub.has_value());
+  StartRelay(**kafka);
+  const std::string after = CurrentLsn(*admin_);
+  ASSERT_TRUE(WaitFor([&] { return ConfirmedAtLeast(*admin_, slot_, after); }, 30s));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return !got.empty();
+      },
+      30s));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(got.front(), id);
+  }
+  StopRelay();
+  (*sub)->Close();
+}
+
+}  // namespace
+}  // namespace cnx::cdc
