@@ -14,6 +14,8 @@
 
 #include "base/uuid.h"
 #include "bus/in_process_bus.h"
+#include "bus/kafka_bus.h"
+#include "bus/tests/kafka_mock.h"
 #include "schema/testing/test_database.h"
 
 namespace cnx::cdc {
@@ -221,9 +223,6 @@ TEST_F(RelayTest, RestartReplaysWhatWasNotAcknowledged) {
 
 // With Kafka, delivery reports drive confirmation: a batch the broker rejects
 // stops the relay without confirming; a new bus and relay deliver it again.
-#include "bus/kafka_bus.h"
-#include "bus/tests/kafka_mock.h"
-
 namespace cnx::cdc {
 namespace {
 
