@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
       }
       sink = keys;
     });
-    std::printf("%-16s %14.0f %14.0f %10.1f   peer: nlohmann::json on wal2json v2\n", "setA/wal2json", peer.events_per_s,
-                peer.rows_per_s, peer.mb_per_s);
+    std::printf("%-16s %14.0f %14.0f %10.1f   peer: nlohmann::json on wal2json v2\n", "setA/wal2json",
+                peer.events_per_s, peer.rows_per_s, peer.mb_per_s);
     std::printf("mean decode %.0f events/s; ratio decode/peer (events/s) %.1fx, decode+json/peer %.1fx\n",
                 total_decode / n, (total_decode / n) / peer.events_per_s, (total_json / n) / peer.events_per_s);
   }

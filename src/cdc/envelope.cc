@@ -54,8 +54,7 @@ std::string TopicFor(std::string_view prefix, std::string_view aggregate_type) {
   return t;
 }
 
-Result<std::optional<bus::Event>> BuildOutboxEvent(const Message& m, const CommitContext& commit,
-                                                   const OutboxOptions& options) {
+Result<std::optional<OutboxRow>> ExtractOutboxRow(const Message& m, const OutboxOptions& options) {
   if (!m.IsChange() || !IsOutboxRelation(m.relation, options)) return std::nullopt;
   if (m.type == MessageType::kDelete) return std::nullopt;
   if (m.type == MessageType::kUpdate) {
@@ -63,24 +62,28 @@ Result<std::optional<bus::Event>> BuildOutboxEvent(const Message& m, const Commi
                "UPDATE of an outbox row: outbox rows are append-only (the change is not relayed)");
   }
   const NamedColumns cols{m.relation, &m.new_tuple};
-  const auto id = CNX_TRY(RequiredText(cols, "id"));
-  const auto aggregate_type = CNX_TRY(RequiredText(cols, "aggregatetype"));
-  const auto aggregate_id = CNX_TRY(RequiredText(cols, "aggregateid"));
-  const auto type = CNX_TRY(RequiredText(cols, "type"));
-  const auto payload = CNX_TRY(RequiredText(cols, "payload"));
+  OutboxRow row;
+  row.id = std::string(CNX_TRY(RequiredText(cols, "id")));
+  row.aggregate_type = std::string(CNX_TRY(RequiredText(cols, "aggregatetype")));
+  row.aggregate_id = std::string(CNX_TRY(RequiredText(cols, "aggregateid")));
+  row.type = std::string(CNX_TRY(RequiredText(cols, "type")));
+  row.payload = std::string(CNX_TRY(RequiredText(cols, "payload")));
+  if (auto t = OptionalText(cols, "tenant_id")) row.tenant_id = std::string(*t);
+  return row;
+}
 
+bus::Event MakeOutboxEvent(const OutboxRow& row, const CommitContext& commit, const OutboxOptions& options) {
   bus::Event e;
-  e.topic = TopicFor(options.topic_prefix, aggregate_type);
-  e.key = std::string(aggregate_id);
-  e.headers.push_back({"id", std::string(id)});
-  e.headers.push_back({"type", std::string(type)});
+  e.topic = TopicFor(options.topic_prefix, row.aggregate_type);
+  e.key = row.aggregate_id;
+  e.headers.reserve(7);
+  e.headers.push_back({"id", row.id});
+  e.headers.push_back({"type", row.type});
 
-  std::optional<std::string> tenant;
-  if (auto t = OptionalText(cols, "tenant_id")) tenant = std::string(*t);
-
+  std::optional<std::string> tenant = row.tenant_id;
   // The value is the payload text as PostgreSQL printed it (numbers keep their
   // text, e.g. 9.50); "source" is spliced in rather than re-serialising.
-  const std::string_view body = TrimJson(payload);
+  const std::string_view body = TrimJson(row.payload);
   const bool is_object = body.size() >= 2 && body.front() == '{' && body.back() == '}';
   if (!tenant && is_object) {
     auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -111,6 +114,13 @@ Result<std::optional<bus::Event>> BuildOutboxEvent(const Message& m, const Commi
     e.value = std::string(body);
   }
   return e;
+}
+
+Result<std::optional<bus::Event>> BuildOutboxEvent(const Message& m, const CommitContext& commit,
+                                                   const OutboxOptions& options) {
+  auto row = CNX_TRY(ExtractOutboxRow(m, options));
+  if (!row) return std::nullopt;
+  return MakeOutboxEvent(*row, commit, options);
 }
 
 Result<OutboxValue> ParseOutboxValue(std::string_view value) {

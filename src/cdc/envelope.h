@@ -45,6 +45,22 @@ struct CommitContext {
 
 bool IsOutboxRelation(const Relation* relation, const OutboxOptions& options);
 
+// The columns of an outbox insert, copied out of the decoded message (whose
+// views die with the next Decode) until the transaction's Commit arrives.
+struct OutboxRow {
+  std::string id;
+  std::string aggregate_type;
+  std::string aggregate_id;
+  std::string type;
+  std::string payload;
+  std::optional<std::string> tenant_id;
+};
+
+// Same rules as BuildOutboxEvent: nullopt for other tables and outbox deletes.
+Result<std::optional<OutboxRow>> ExtractOutboxRow(const Message& change, const OutboxOptions& options = {});
+// The event for `row` once its transaction's commit is known.
+bus::Event MakeOutboxEvent(const OutboxRow& row, const CommitContext& commit, const OutboxOptions& options = {});
+
 // Builds the event for an insert into the outbox table. Returns nullopt for
 // changes that produce no event: other tables, and deletes of outbox rows (the
 // insert-then-delete pattern). Errors: kFailedPrecondition for an UPDATE of an
