@@ -87,6 +87,8 @@ class Value {
   const Map& as_map() const { return std::get<Map>(v_); }
   Map& as_map() { return std::get<Map>(v_); }
   const Structure& as_struct() const { return std::get<Structure>(v_); }
+  Structure& as_struct() { return std::get<Structure>(v_); }
+  std::string& as_string() { return std::get<std::string>(v_); }
 
   // Map lookup; nullptr when this is not a map or has no such key.
   const Value* Find(std::string_view key) const;
