@@ -129,8 +129,12 @@ struct BoltConnection::Transport {
         CNX_TRY(WaitFd(fd, POLLOUT, deadline));
       } else {
         long v = SSL_get_verify_result(ssl);
-        std::string why = v != X509_V_OK ? X509_verify_cert_error_string(v) : SslError();
-        return Err(Module::kGraph, ErrorCode::kUnavailable, "bolt: TLS handshake failed: " + why);
+        if (v != X509_V_OK) {
+          // A certificate the configuration does not trust: retrying will not help.
+          return Err(Module::kGraph, ErrorCode::kFailedPrecondition,
+                     std::string("bolt: TLS handshake failed: ") + X509_verify_cert_error_string(v));
+        }
+        return Err(Module::kGraph, ErrorCode::kUnavailable, "bolt: TLS handshake failed: " + SslError());
       }
     }
   }
