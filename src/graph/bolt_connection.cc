@@ -129,8 +129,12 @@ struct BoltConnection::Transport {
         CNX_TRY(WaitFd(fd, POLLOUT, deadline));
       } else {
         long v = SSL_get_verify_result(ssl);
-        std::string why = v != X509_V_OK ? X509_verify_cert_error_string(v) : SslError();
-        return Err(Module::kGraph, ErrorCode::kUnavailable, "bolt: TLS handshake failed: " + why);
+        if (v != X509_V_OK) {
+          // A certificate the configuration does not trust: retrying will not help.
+          return Err(Module::kGraph, ErrorCode::kFailedPrecondition,
+                     std::string("bolt: TLS handshake failed: ") + X509_verify_cert_error_string(v));
+        }
+        return Err(Module::kGraph, ErrorCode::kUnavailable, "bolt: TLS handshake failed: " + SslError());
       }
     }
   }
@@ -327,15 +331,66 @@ Status BoltConnection::Authenticate() {
   return Ok();
 }
 
-void BoltConnection::Queue(uint8_t tag, List fields) {
-  std::string body = packstream::Encode(Value(Structure{tag, std::move(fields)}));
+void AppendChunked(std::string& out, std::string_view body) {
   for (size_t off = 0; off < body.size(); off += 0xFFFF) {
     size_t n = std::min<size_t>(0xFFFF, body.size() - off);
-    out_.push_back(static_cast<char>(n >> 8));
-    out_.push_back(static_cast<char>(n & 0xFF));
-    out_.append(body, off, n);
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n & 0xFF));
+    out.append(body.substr(off, n));
   }
-  out_.append("\0\0", 2);
+  out.append("\0\0", 2);
+}
+
+Result<size_t> SplitMessages(std::span<const uint8_t> data, size_t max_message_bytes, std::vector<std::string>& out) {
+  size_t pos = 0, consumed = 0;
+  std::string msg;
+  while (data.size() - pos >= 2) {
+    size_t n = (size_t{data[pos]} << 8) | data[pos + 1];
+    if (n == 0) {
+      pos += 2;
+      if (!msg.empty()) out.push_back(std::move(msg));
+      msg.clear();
+      consumed = pos;  // a NOOP or the end of a message
+      continue;
+    }
+    if (data.size() - pos - 2 < n) break;
+    if (msg.size() + n > max_message_bytes)
+      return Err(Module::kGraph, ErrorCode::kDataLoss, "bolt: message larger than the configured bound");
+    msg.append(reinterpret_cast<const char*>(data.data() + pos + 2), n);
+    pos += 2 + n;
+  }
+  return consumed;
+}
+
+Result<BoltReply> DecodeReply(std::string_view message) {
+  auto v = packstream::Decode(message);
+  if (!v || !v->is_struct()) return Err(Module::kGraph, ErrorCode::kDataLoss, "bolt: undecodable reply");
+  const Structure& s = v->as_struct();
+  BoltReply r;
+  switch (s.tag) {
+    case bolt::kSuccess:
+    case bolt::kFailure:
+      r.type = s.tag == bolt::kSuccess ? BoltReply::Type::kSuccess : BoltReply::Type::kFailure;
+      if (s.fields.size() != 1 || !s.fields[0].is_map()) break;
+      r.metadata = s.fields[0].as_map();
+      return r;
+    case bolt::kRecord:
+      r.type = BoltReply::Type::kRecord;
+      if (s.fields.size() != 1 || !s.fields[0].is_list()) break;
+      r.fields = s.fields[0].as_list();
+      return r;
+    case bolt::kIgnored:
+      r.type = BoltReply::Type::kIgnored;
+      if (!s.fields.empty()) break;
+      return r;
+    default:
+      break;
+  }
+  return Err(Module::kGraph, ErrorCode::kDataLoss, "bolt: unexpected reply " + v->DebugString().substr(0, 80));
+}
+
+void BoltConnection::Queue(uint8_t tag, List fields) {
+  AppendChunked(out_, packstream::Encode(Value(Structure{tag, std::move(fields)})));
 }
 
 Status BoltConnection::Flush() {
@@ -363,33 +418,9 @@ Result<BoltReply> BoltConnection::Receive() {
     CNX_TRY(ReadExact(reinterpret_cast<uint8_t*>(msg.data() + at), n));
   }
   last_used_ = std::chrono::steady_clock::now();
-  auto v = packstream::Decode(msg);
-  if (!v || !v->is_struct()) {
-    defunct_ = true;
-    return Err(Module::kGraph, ErrorCode::kDataLoss, "bolt: undecodable reply");
-  }
-  const Structure& s = v->as_struct();
-  BoltReply r;
-  switch (s.tag) {
-    case bolt::kSuccess:
-    case bolt::kFailure:
-      r.type = s.tag == bolt::kSuccess ? BoltReply::Type::kSuccess : BoltReply::Type::kFailure;
-      if (s.fields.size() != 1 || !s.fields[0].is_map()) break;
-      r.metadata = s.fields[0].as_map();
-      return r;
-    case bolt::kRecord:
-      r.type = BoltReply::Type::kRecord;
-      if (s.fields.size() != 1 || !s.fields[0].is_list()) break;
-      r.fields = s.fields[0].as_list();
-      return r;
-    case bolt::kIgnored:
-      r.type = BoltReply::Type::kIgnored;
-      return r;
-    default:
-      break;
-  }
-  defunct_ = true;
-  return Err(Module::kGraph, ErrorCode::kDataLoss, "bolt: unexpected reply " + v->DebugString().substr(0, 80));
+  auto r = DecodeReply(msg);
+  if (!r) defunct_ = true;
+  return r;
 }
 
 Status BoltConnection::Reset(int outstanding_replies) {

@@ -12,7 +12,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "graph/value.h"
@@ -53,6 +56,16 @@ struct BoltReply {
 // drivers retry; see docs/formats/bolt.md).
 Error FailureToError(const Map& metadata);
 bool IsRetryableFailure(const std::string& code);
+
+// Wire helpers (also used by the fuzz target):
+// Appends `message` cut into chunks of at most 65535 bytes plus the 00 00 end marker.
+void AppendChunked(std::string& out, std::string_view message);
+// Splits a byte stream into complete messages (NOOP chunks skipped); returns
+// the bytes consumed. kDataLoss if a message grows beyond max_message_bytes.
+Result<size_t> SplitMessages(std::span<const uint8_t> data, size_t max_message_bytes, std::vector<std::string>& out);
+// Decodes one reassembled server message. kDataLoss if it is not a
+// well-formed SUCCESS / RECORD / IGNORED / FAILURE.
+Result<BoltReply> DecodeReply(std::string_view message);
 
 class BoltConnection {
  public:

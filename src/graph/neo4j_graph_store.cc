@@ -416,15 +416,15 @@ Result<Subgraph> Neo4jGraphStore::GetSubgraph(const SubgraphQuery& sq, const Rea
       " OPTIONAL MATCH (a)-[e" +
       types +
       "]->(b) WHERE b IN ns"
-      " RETURN labels(a) AS labels, properties(a) AS props,"
+      " RETURN a.id AS id, labels(a) AS labels, properties(a) AS props,"
       " collect(CASE WHEN e IS NULL THEN NULL ELSE {type: type(e), end: b.id, props: properties(e)} END) AS rels"
-      " ORDER BY a.id";
+      " ORDER BY id";
   auto q = CNX_TRY(client_.Run(query, std::move(params), AccessMode::kRead, true));
   Subgraph g;
   for (const auto& r : q.records) {
-    if (r.size() != 3 || !r[2].is_list()) return BadReply("subgraph columns");
-    Node n = CNX_TRY(ToNode(r[0], r[1]));
-    for (const auto& e : r[2].as_list()) {
+    if (r.size() != 4 || !r[3].is_list()) return BadReply("subgraph columns");
+    Node n = CNX_TRY(ToNode(r[1], r[2]));
+    for (const auto& e : r[3].as_list()) {
       const Value *t = e.Find("type"), *en = e.Find("end"), *pr = e.Find("props");
       if (!t || !en || !pr) return BadReply("subgraph relationship");
       g.relationships.push_back(CNX_TRY(ToRel(*t, Value(n.id), *en, *pr)));

@@ -306,3 +306,28 @@ TEST(BoltClientStub, HarnessDetectsADeviatingClient) {
 
 }  // namespace
 }  // namespace cnx::graph
+
+namespace cnx::graph {
+namespace {
+
+// A connection idle longer than idle_liveness_check is RESET before reuse
+// (script 01 allows RESETs after LOGON) and then used again, not replaced.
+TEST(BoltClientStub, IdleConnectionsAreResetBeforeReuse) {
+  testing::BoltStub stub(testing::SharedScript("01_hello_logon.script"));
+  ASSERT_NE(stub.port(), 0);
+  {
+    BoltConfig c = StubConfig(stub.port());
+    c.idle_liveness_check = std::chrono::milliseconds(1);
+    BoltClient client(c);
+    ASSERT_TRUE(client.VerifyConnectivity().has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto st = client.VerifyConnectivity();
+    ASSERT_TRUE(st.has_value()) << st.error().ToString();
+  }
+  int rc = stub.Finish();
+  EXPECT_EQ(rc, 0) << stub.Log();
+  EXPECT_NE(stub.Log().find("C: RESET"), std::string::npos) << "expected a liveness RESET\n" << stub.Log();
+}
+
+}  // namespace
+}  // namespace cnx::graph

@@ -1,7 +1,8 @@
 // Neo4jGraphStore against the scripted Bolt stub.
 // 1. The GraphStore contract suite, for every test that has a script
-//    tests/boltstub/contract_<TestName>.script (the others are skipped: the
-//    stub answers only what a script spells out). Each script is the exact
+//    tests/boltstub/contract_<TestName>.script (all but the randomized one;
+//    without a script a test is skipped: the stub answers only what a script
+//    spells out). Each script is the exact
 //    conversation our store has with Neo4j for that test, with the replies
 //    Neo4j gives for that data.
 // 2. Neo4j-specific behaviour: schema before the first write transaction, a
