@@ -8,10 +8,12 @@
 #include <mutex>
 #include <thread>
 
+#include "api/rest.h"
 #include "api/server.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "cli/settings.h"
+#include "domain/store.h"
 #include "pg/pool.h"
 #include "schema/migrations.h"
 
@@ -98,7 +100,7 @@ int Serve(const FlagSet& flags) {
   pg::PoolOptions app_opts;
   app_opts.conninfo = db->admin_url;
   app_opts.max_size = static_cast<size_t>(*pool_size);
-  app_opts.connect.on_connect = {"SET ROLE cnx_app"};
+  app_opts.connect.on_connect = {"SET ROLE cnx_app", "SET TimeZone = 'UTC'"};
   pg::Pool app_pool(app_opts);
   // The system pool runs tenant-independent work (migrations check, views, workers).
   pg::PoolOptions sys_opts;
@@ -130,7 +132,27 @@ int Serve(const FlagSet& flags) {
     if (!st) spdlog::warn("refreshing materialised views: {}", st.error().ToString());
   });
 
+  // The /v1 REST API (docs/api.md).
+  domain::StoreOptions store_opts;
+  auto opslimit = config->GetInt("auth.pwhash_opslimit", 2);
+  auto memlimit = config->GetInt("auth.pwhash_memlimit_kib", 64 * 1024);
+  auto session_ttl = config->GetDuration("auth.session_ttl", std::chrono::hours(24 * 30));
+  auto rate = config->GetInt("http.rate_limit_per_second", 100);
+  auto burst = config->GetInt("http.rate_limit_burst", 200);
+  for (const auto* r : {&opslimit, &memlimit, &rate, &burst}) {
+    if (!*r) return Fail(r->error());
+  }
+  if (!session_ttl) return Fail(session_ttl.error());
+  store_opts.pwhash_opslimit = static_cast<unsigned long long>(std::max<int64_t>(1, *opslimit));
+  store_opts.pwhash_memlimit = static_cast<size_t>(std::max<int64_t>(8, *memlimit)) * 1024;
+  store_opts.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(*session_ttl);
+  domain::Store store(app_pool, store_opts);
+  api::RestConfig rest;
+  rest.rate_per_second = static_cast<double>(*rate);
+  rest.rate_burst = static_cast<double>(*burst);
+
   api::Router router;
+  if (auto st = api::RegisterRestRoutes(router, {store, rest}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());
@@ -160,6 +182,11 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  flags.Add(cmd, "rate-limit", "http.rate_limit_per_second",
+            "Requests per second per token (or client IP before login); 0 disables (default 100)");
+  flags.Add(cmd, "rate-burst", "http.rate_limit_burst", "Token bucket size (default 200)");
+  flags.Add(cmd, "pwhash-opslimit", "auth.pwhash_opslimit", "argon2id passes (default 2, libsodium interactive)");
+  flags.Add(cmd, "pwhash-memlimit-kib", "auth.pwhash_memlimit_kib", "argon2id memory in KiB (default 65536)");
   OnRun(cmd, [] { return Serve(flags); });
 }
 

@@ -1,0 +1,94 @@
+// The domain REST API under /v1: route table, handlers and OpenAPI document.
+//
+//   domain::Store store(app_pool, store_options);
+//   api::RestConfig rest;                       // rate limits, page sizes
+//   api::RegisterRestRoutes(router, {store, rest});
+//
+// Every resource of domain::Resources() gets uniform create / get / update /
+// delete / list routes; accounts, sessions, API keys, locks, the usage summary
+// and the OpenAPI document are hand-written routes. The same route table
+// (RestRoutes()) drives registration and BuildOpenApi(), so the document lists
+// exactly the routes that exist.
+//
+// Semantics shared by every route: bearer authentication (Authorization:
+// Bearer cnxs_... | cnxk_...), a token bucket per credential (429 with
+// Retry-After), JSON bodies only (415 otherwise, 400 for malformed or
+// over-deep JSON, unknown fields, wrong types, bad UUIDs), ETag = the row
+// version, If-Match required on PATCH and DELETE (428 without it, 412 with the
+// current representation when stale; "*" matches any version),
+// Idempotency-Key on POST (replay for 24 h; a different request with the same
+// key is 422), errors as application/problem+json with a stable `type`.
+//
+// Thread safety: handlers run on the server's blocking pool; the Store and the
+// rate limiter are shared and thread-safe. The Store must outlive the server.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "api/router.h"
+#include "domain/store.h"
+
+namespace cnx::api {
+
+struct RestConfig {
+  double rate_per_second = 100;  // token refill per credential (or client IP before login); 0 disables
+  double rate_burst = 200;
+  size_t default_page_size = 50;
+  size_t max_page_size = 200;
+  size_t max_json_depth = 64;
+};
+
+struct RestDeps {
+  domain::Store& store;
+  RestConfig config;
+};
+
+enum class RestKind {
+  kCreate,  // spec-driven
+  kCreateNested,
+  kList,
+  kListNested,
+  kGet,
+  kUpdate,
+  kDelete,
+  kSignup,  // hand-written
+  kLogin,
+  kListSessions,
+  kLogoutCurrent,
+  kRevokeSession,
+  kCreateApiKey,
+  kListApiKeys,
+  kGetApiKey,
+  kRevokeApiKey,
+  kMe,
+  kAcquireLock,
+  kRenewLock,
+  kUsageSummary,
+  kOpenApi,
+};
+
+struct RestRoute {
+  http::verb method;
+  std::string pattern;
+  RestKind kind;
+  const domain::ResourceSpec* spec = nullptr;  // for spec-driven routes (and locks)
+  std::string operation_id;
+  std::string summary;
+  std::string tag;
+};
+
+// Every /v1 route, in registration order.
+const std::vector<RestRoute>& RestRoutes();
+
+Status RegisterRestRoutes(Router& router, RestDeps deps);
+
+// The OpenAPI 3.1 document of RestRoutes().
+nlohmann::json BuildOpenApi();
+
+// The problem `type` URI for a slug ("validation" -> "urn:cnx:problem:validation").
+std::string ProblemTypeUri(std::string_view slug);
+
+}  // namespace cnx::api

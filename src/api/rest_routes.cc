@@ -1,0 +1,655 @@
+// Route table and handlers of the /v1 REST API.
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "api/rest.h"
+
+namespace cnx::api {
+
+using domain::Fault;
+using domain::Principal;
+using domain::ResourceSpec;
+using nlohmann::json;
+
+std::string ProblemTypeUri(std::string_view slug) {
+  return "urn:cnx:problem:" + std::string(slug);
+}
+
+namespace {
+
+// "content item" -> "ContentItem"
+std::string Camel(const std::string& name) {
+  std::string out;
+  bool up = true;
+  for (char c : name) {
+    if (c == ' ' || c == '-') {
+      up = true;
+      continue;
+    }
+    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    up = false;
+  }
+  return out;
+}
+
+std::vector<RestRoute> BuildRoutes() {
+  std::vector<RestRoute> r;
+  auto add = [&](http::verb m, std::string pattern, RestKind k, const ResourceSpec* spec, std::string op,
+                 std::string summary, std::string tag) {
+    r.push_back({m, std::move(pattern), k, spec, std::move(op), std::move(summary), std::move(tag)});
+  };
+  using V = http::verb;
+  add(V::post, "/v1/signup", RestKind::kSignup, nullptr, "signup",
+      "Create a tenant and its owner; returns a session token", "Accounts");
+  add(V::post, "/v1/sessions", RestKind::kLogin, nullptr, "createSession", "Log in with email and password",
+      "Accounts");
+  add(V::get, "/v1/sessions", RestKind::kListSessions, nullptr, "listSessions", "List your live sessions", "Accounts");
+  add(V::delete_, "/v1/sessions/current", RestKind::kLogoutCurrent, nullptr, "deleteCurrentSession",
+      "Log out (revoke the calling session)", "Accounts");
+  add(V::delete_, "/v1/sessions/{id}", RestKind::kRevokeSession, nullptr, "deleteSession",
+      "Revoke one of your sessions", "Accounts");
+  add(V::post, "/v1/api-keys", RestKind::kCreateApiKey, nullptr, "createApiKey",
+      "Create an API key (the secret is shown once)", "Accounts");
+  add(V::get, "/v1/api-keys", RestKind::kListApiKeys, nullptr, "listApiKeys", "List your API keys", "Accounts");
+  add(V::get, "/v1/api-keys/{id}", RestKind::kGetApiKey, nullptr, "getApiKey", "Get one of your API keys", "Accounts");
+  add(V::delete_, "/v1/api-keys/{id}", RestKind::kRevokeApiKey, nullptr, "deleteApiKey", "Revoke an API key",
+      "Accounts");
+  add(V::get, "/v1/me", RestKind::kMe, nullptr, "getMe", "The calling user and tenant", "Accounts");
+  add(V::get, "/v1/openapi.json", RestKind::kOpenApi, nullptr, "getOpenApi", "This document", "Meta");
+  add(V::get, "/v1/token-usage/summary", RestKind::kUsageSummary, nullptr, "getTokenUsageSummary",
+      "Token usage per project, model, kind and day (refreshed periodically)", "TokenUsage");
+
+  for (const auto& spec : domain::Resources()) {
+    std::string T = Camel(spec.name);
+    std::string tag = spec.schema_name;
+    const ResourceSpec* parent = spec.parent.empty() ? nullptr : domain::FindResource(spec.parent);
+    std::string base = "/v1/" + spec.path;
+    if (spec.table == "resource_locks") {
+      add(V::post, base, RestKind::kAcquireLock, &spec, "acquireLock", "Acquire a lock (409 names the holder)", tag);
+      add(V::post, base + "/{id}/renew", RestKind::kRenewLock, &spec, "renewLock", "Extend a lock you hold", tag);
+    }
+    if (spec.can_create && spec.top_level_create) {
+      add(V::post, base, RestKind::kCreate, &spec, "create" + T, "Create a " + spec.name, tag);
+    }
+    if (spec.can_create && parent) {
+      add(V::post, "/v1/" + parent->path + "/{id}/" + spec.nested, RestKind::kCreateNested, &spec,
+          "create" + T + "In" + Camel(parent->name), "Create a " + spec.name + " in a " + parent->name, tag);
+    }
+    if (spec.top_level_list) {
+      add(V::get, base, RestKind::kList, &spec, "list" + T + "s", "List the " + spec.name + "s you can see", tag);
+    }
+    if (parent) {
+      add(V::get, "/v1/" + parent->path + "/{id}/" + spec.nested, RestKind::kListNested, &spec,
+          "list" + T + "sOf" + Camel(parent->name), "List the " + spec.name + "s of a " + parent->name, tag);
+    }
+    add(V::get, base + "/{id}", RestKind::kGet, &spec, "get" + T, "Get a " + spec.name, tag);
+    if (spec.can_update && spec.versioned) {
+      add(V::patch, base + "/{id}", RestKind::kUpdate, &spec, "update" + T, "Change a " + spec.name + " (If-Match)",
+          tag);
+    }
+    if (spec.can_delete && spec.versioned) {
+      add(V::delete_, base + "/{id}", RestKind::kDelete, &spec, "delete" + T,
+          (spec.table == "resource_locks" ? std::string("Release a lock") : "Delete a " + spec.name) + " (If-Match)",
+          tag);
+    }
+  }
+  return r;
+}
+
+// --- rate limiting --------------------------------------------------------------
+
+class RateLimiter {
+ public:
+  RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+  // Seconds to wait, or 0 when a token was taken.
+  double Take(const std::string& key) {
+    if (rate_ <= 0) return 0;
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    if (buckets_.size() > 100'000) buckets_.clear();  // bounded memory; a reset only forgives
+    auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      double elapsed = std::chrono::duration<double>(now - b.last).count();
+      b.tokens = std::min(burst_, b.tokens + elapsed * rate_);
+      b.last = now;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return (1 - b.tokens) / rate_;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  double rate_, burst_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+struct State {
+  State(domain::Store& st, RestConfig c) : store(st), config(c), limiter(c.rate_per_second, c.rate_burst) {}
+  domain::Store& store;
+  RestConfig config;
+  RateLimiter limiter;
+};
+
+// --- responses ----------------------------------------------------------------
+
+int StatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kUnimplemented:
+      return 405;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kFailedPrecondition:
+      return 412;
+    case ErrorCode::kResourceExhausted:
+      return 429;
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kRetryable:
+    case ErrorCode::kTimeout:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string Etag(int64_t version) {
+  return "\"" + std::to_string(version) + "\"";
+}
+
+Response Problem(int status, std::string_view slug, std::string detail,
+                 const std::vector<domain::FieldIssue>& fields = {}, const json* extra_key = nullptr,
+                 std::string_view extra_name = "") {
+  json j;
+  j["type"] = ProblemTypeUri(slug);
+  j["title"] = std::string(http::obsolete_reason(static_cast<http::status>(status)));
+  j["status"] = status;
+  j["detail"] = std::move(detail);
+  if (!fields.empty()) {
+    auto& errors = j["errors"] = json::array();
+    for (const auto& f : fields) errors.push_back({{"field", f.field}, {"message", f.message}});
+  }
+  if (extra_key) j[std::string(extra_name)] = *extra_key;
+  Response r(static_cast<http::status>(status));
+  r.SetBody(j.dump(-1, ' ', false, json::error_handler_t::replace), kProblemType);
+  return r;
+}
+
+Response FaultResponse(const Fault& f) {
+  int status = StatusFor(f.code);
+  if (status >= 500) {
+    if (status == 500) spdlog::error("rest: {}", f.detail);
+    return Problem(status, status == 503 ? "unavailable" : "internal",
+                   status == 503 ? "the service is busy, retry later" : "internal error");
+  }
+  if (status == 412 && f.current) {
+    Response r = Problem(status, f.type, f.detail, f.fields, &*f.current, "current");
+    if (f.current_version) r.SetHeader(http::field::etag, Etag(*f.current_version));
+    return r;
+  }
+  if (status == 409 && f.current) return Problem(status, f.type, f.detail, f.fields, &*f.current, "holder");
+  if (status == 401) {
+    Response r = Problem(status, f.type.empty() ? "unauthenticated" : f.type, f.detail);
+    r.SetHeader(http::field::www_authenticate, "Bearer");
+    return r;
+  }
+  if (status == 405) return Problem(status, "method-not-allowed", f.detail);
+  return Problem(status, f.type.empty() ? "error" : f.type, f.detail, f.fields);
+}
+
+Response EntityResponse(int status, const domain::Entity& e, const std::string& location = "") {
+  Response r(static_cast<http::status>(status));
+  r.SetBody(e.body.dump(-1, ' ', false, json::error_handler_t::replace), kJsonType);
+  if (e.version) r.SetHeader(http::field::etag, Etag(*e.version));
+  if (!location.empty()) r.SetHeader(http::field::location, location);
+  return r;
+}
+
+Response JsonOk(int status, const json& body) {
+  Response r(static_cast<http::status>(status));
+  r.SetBody(body.dump(-1, ' ', false, json::error_handler_t::replace), kJsonType);
+  return r;
+}
+
+// --- request parsing ------------------------------------------------------------
+
+// Nesting depth of JSON text, counting brackets outside strings.
+size_t JsonDepth(std::string_view s) {
+  size_t depth = 0, max = 0;
+  bool in_string = false, escape = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escape) {
+        escape = false;
+      } else if (c == '\\') {
+        escape = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max = std::max(max, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max;
+}
+
+std::optional<Response> ParseBody(const Request& req, const RestConfig& config, json& out) {
+  const std::string& body = req.body();
+  if (body.empty()) {
+    out = json::object();
+    return std::nullopt;
+  }
+  std::string_view ct = req.Header(http::field::content_type);
+  auto semi = ct.find(';');
+  std::string type(ct.substr(0, semi));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type != "application/json") {
+    return Problem(415, "unsupported-media-type", "send the body as application/json");
+  }
+  if (JsonDepth(body) > config.max_json_depth) {
+    return Problem(400, "malformed-json", "JSON nested deeper than " + std::to_string(config.max_json_depth));
+  }
+  out = json::parse(body, nullptr, false);
+  if (out.is_discarded()) return Problem(400, "malformed-json", "the body is not valid JSON (RFC 8259, UTF-8)");
+  return std::nullopt;
+}
+
+std::optional<Response> PathId(const Request& req, Uuid& out) {
+  auto u = Uuid::Parse(req.PathParam("id"));
+  if (!u) return Problem(400, "validation", "the id in the path is not a UUID", {{"id", "must be a UUID"}});
+  out = *u;
+  return std::nullopt;
+}
+
+// If-Match: nullopt inside = "*". Returns an error response when absent or malformed.
+std::optional<Response> IfMatch(const Request& req, std::optional<int64_t>& out, bool required = true) {
+  std::string_view v = req.Header(http::field::if_match);
+  if (v.empty()) {
+    if (!required) {
+      out = std::nullopt;
+      return std::nullopt;
+    }
+    return Problem(428, "precondition-required", "send If-Match with the ETag you read (or *)");
+  }
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v == "*") {
+    out = std::nullopt;
+    return std::nullopt;
+  }
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < 1 || v.empty()) {
+    return Problem(400, "validation", "If-Match must be an ETag this API returned, or *", {{"If-Match", "malformed"}});
+  }
+  out = n;
+  return std::nullopt;
+}
+
+std::optional<Response> CheckQuery(const Request& req, std::initializer_list<std::string_view> allowed) {
+  std::string_view q = req.query();
+  std::vector<domain::FieldIssue> issues;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto key = PercentDecode(pair.substr(0, pair.find('=')), true);
+    if (!key) {
+      issues.push_back({"query", "bad percent-encoding"});
+      continue;
+    }
+    bool ok = false;
+    for (auto a : allowed) ok = ok || a == *key;
+    if (!ok) issues.push_back({key->substr(0, 100), "unknown query parameter"});
+  }
+  if (!issues.empty()) return Problem(400, "validation", "the query is invalid", issues);
+  return std::nullopt;
+}
+
+std::string ClientKey(const Request& req) {
+  return "ip:" + req.remote().address().to_string();
+}
+
+std::string Hex(std::string_view bytes) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += d[c >> 4];
+    out += d[c & 15];
+  }
+  return out;
+}
+
+Response TooMany(double wait) {
+  Response r = Problem(429, "rate-limited", "too many requests: slow down");
+  r.SetHeader(http::field::retry_after, std::to_string(static_cast<int64_t>(std::ceil(std::max(wait, 0.001)))));
+  return r;
+}
+
+// --- the handlers -------------------------------------------------------------------
+
+Response Authenticated(State& s, const RestRoute& route, Request& req, const Principal& p);
+
+Response Handle(State& s, const RestRoute& route, Request& req) {
+  if (route.kind == RestKind::kOpenApi) {
+    static const std::string doc = BuildOpenApi().dump();
+    Response r(http::status::ok);
+    r.SetBody(doc, kJsonType);
+    return r;
+  }
+  if (route.kind == RestKind::kSignup || route.kind == RestKind::kLogin) {
+    if (double wait = s.limiter.Take(ClientKey(req)); wait > 0) return TooMany(wait);
+    if (auto bad = CheckQuery(req, {})) return *bad;
+    json body;
+    if (auto bad = ParseBody(req, s.config, body)) return *bad;
+    std::string ua(req.Header(http::field::user_agent));
+    auto out = route.kind == RestKind::kSignup ? s.store.Signup(body, ua) : s.store.Login(body, ua);
+    if (!out) return FaultResponse(out.error());
+    return JsonOk(201, *out);
+  }
+  std::string_view auth = req.Header(http::field::authorization);
+  if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    if (double wait = s.limiter.Take(ClientKey(req)); wait > 0) return TooMany(wait);
+    Response r = Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
+    r.SetHeader(http::field::www_authenticate, "Bearer");
+    return r;
+  }
+  std::string token(auth.substr(7));
+  if (double wait = s.limiter.Take("t:" + Hex(domain::Sha256(token)).substr(0, 32)); wait > 0) return TooMany(wait);
+  auto principal = s.store.Authenticate(token);
+  if (!principal) return FaultResponse(principal.error());
+
+  // Idempotent replay of POSTs.
+  std::string_view key = req.Header("Idempotency-Key");
+  if (req.method() == http::verb::post && !key.empty()) {
+    bool ok = key.size() <= 255;
+    for (char c : key) ok = ok && c >= 0x21 && c <= 0x7e;
+    if (!ok) {
+      return Problem(400, "validation", "Idempotency-Key must be 1-255 visible ASCII characters",
+                     {{"Idempotency-Key", "malformed"}});
+    }
+    std::string hash = Hex(domain::Sha256(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
+                                          std::string(req.Header(http::field::content_type)) + "\n" + req.body()));
+    auto begin = s.store.BeginIdempotent(*principal, key, req.method_string(), req.target(), hash);
+    if (!begin) return FaultResponse(begin.error());
+    switch (begin->first) {
+      case domain::IdempotencyState::kMismatch:
+        return Problem(422, "idempotency-key-reused", "this Idempotency-Key was used for a different request");
+      case domain::IdempotencyState::kInProgress:
+        return Problem(409, "idempotency-in-progress", "a request with this Idempotency-Key is still running");
+      case domain::IdempotencyState::kReplay: {
+        const auto& stored = begin->second;
+        Response r(static_cast<http::status>(stored.status));
+        std::string ctype = stored.headers.value("content-type", std::string(kJsonType));
+        r.SetBody(stored.body, ctype);
+        for (const auto& [k, v] : stored.headers.items()) {
+          if (k != "content-type" && v.is_string()) r.SetHeader(k, v.get<std::string>());
+        }
+        r.SetHeader("Idempotent-Replayed", "true");
+        return r;
+      }
+      case domain::IdempotencyState::kNew:
+        break;
+    }
+    Response r = Authenticated(s, route, req, *principal);
+    int status = static_cast<int>(r.status());
+    if (status >= 500 || status == 429) {
+      (void)s.store.AbandonIdempotent(*principal, key);
+      return r;
+    }
+    domain::StoredResponse stored;
+    stored.status = status;
+    stored.body = r.body();
+    for (auto f : {http::field::content_type, http::field::etag, http::field::location}) {
+      auto it = r.raw().find(f);
+      if (it != r.raw().end()) {
+        std::string name(http::to_string(f));
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        stored.headers[name] = std::string(it->value());
+      }
+    }
+    (void)s.store.FinishIdempotent(*principal, key, stored);
+    return r;
+  }
+  return Authenticated(s, route, req, *principal);
+}
+
+std::optional<Response> ListParams(const Request& req, const RestConfig& config, size_t& limit,
+                                   std::optional<std::string>& cursor) {
+  limit = config.default_page_size;
+  if (auto l = req.QueryParam("limit")) {
+    size_t n = 0;
+    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), n);
+    if (ec != std::errc() || p != l->data() + l->size() || n < 1 || n > config.max_page_size) {
+      return Problem(400, "validation",
+                     "limit must be an integer between 1 and " + std::to_string(config.max_page_size),
+                     {{"limit", "out of range"}});
+    }
+    limit = n;
+  }
+  if (auto c = req.QueryParam("cursor")) cursor = *c;
+  return std::nullopt;
+}
+
+Response PageResponse(const domain::Page& page) {
+  json out{{"items", page.items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}};
+  return JsonOk(200, out);
+}
+
+Response Authenticated(State& s, const RestRoute& route, Request& req, const Principal& p) {
+  auto& store = s.store;
+  const ResourceSpec* spec = route.spec;
+  bool has_body = req.method() == http::verb::post || req.method() == http::verb::patch;
+  json body = json::object();
+  Uuid id;
+  bool has_id = route.pattern.find("{id}") != std::string::npos;
+  if (has_id) {
+    if (auto bad = PathId(req, id)) return *bad;
+  }
+  if (route.kind != RestKind::kList && route.kind != RestKind::kListNested && route.kind != RestKind::kUsageSummary) {
+    if (auto bad = CheckQuery(req, {})) return *bad;
+  }
+  if (has_body) {
+    if (auto bad = ParseBody(req, s.config, body)) return *bad;
+  } else if (!req.body().empty()) {
+    return Problem(400, "validation", "this method takes no body");
+  }
+  std::optional<int64_t> if_match;
+  if (route.kind == RestKind::kUpdate || route.kind == RestKind::kDelete || route.kind == RestKind::kRevokeSession ||
+      route.kind == RestKind::kRevokeApiKey) {
+    if (auto bad = IfMatch(req, if_match)) return *bad;
+  }
+  if (route.kind == RestKind::kRenewLock) {
+    if (auto bad = IfMatch(req, if_match, false)) return *bad;
+  }
+
+  switch (route.kind) {
+    case RestKind::kCreate:
+    case RestKind::kCreateNested: {
+      std::optional<Uuid> parent;
+      if (route.kind == RestKind::kCreateNested) parent = id;
+      auto e = store.Create(*spec, p, parent, body);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(201, *e, "/v1/" + spec->path + "/" + e->body.value("id", std::string()));
+    }
+    case RestKind::kList:
+    case RestKind::kListNested: {
+      std::optional<Uuid> parent;
+      if (route.kind == RestKind::kListNested) {
+        if (auto bad = CheckQuery(req, {"limit", "cursor"})) return *bad;
+        parent = id;
+      } else {
+        std::string filter;
+        const domain::Field* pf = nullptr;
+        for (const auto& f : spec->fields) {
+          if (!spec->parent_column.empty() && f.column == spec->parent_column) pf = &f;
+        }
+        if (pf) filter = pf->json;
+        if (auto bad =
+                filter.empty() ? CheckQuery(req, {"limit", "cursor"}) : CheckQuery(req, {"limit", "cursor", filter})) {
+          return *bad;
+        }
+        if (!filter.empty()) {
+          if (auto v = req.QueryParam(filter)) {
+            auto u = Uuid::Parse(*v);
+            if (!u) return Problem(400, "validation", filter + " must be a UUID", {{filter, "must be a UUID"}});
+            parent = *u;
+          }
+        }
+      }
+      size_t limit = 0;
+      std::optional<std::string> cursor;
+      if (auto bad = ListParams(req, s.config, limit, cursor)) return *bad;
+      auto page = store.List(*spec, p, parent, limit, cursor);
+      if (!page) return FaultResponse(page.error());
+      return PageResponse(*page);
+    }
+    case RestKind::kGet: {
+      auto e = store.Get(*spec, p, id);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(200, *e);
+    }
+    case RestKind::kUpdate: {
+      auto e = store.Update(*spec, p, id, if_match, body);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(200, *e);
+    }
+    case RestKind::kDelete: {
+      auto st = store.Delete(*spec, p, id, if_match);
+      if (!st) return FaultResponse(st.error());
+      return Response(http::status::no_content);
+    }
+    case RestKind::kListSessions: {
+      auto out = store.ListSessions(p);
+      if (!out) return FaultResponse(out.error());
+      return JsonOk(200, *out);
+    }
+    case RestKind::kLogoutCurrent: {
+      auto st = store.Logout(p);
+      if (!st) return FaultResponse(st.error());
+      return Response(http::status::no_content);
+    }
+    case RestKind::kRevokeSession: {
+      auto st = store.RevokeSession(p, id, if_match);
+      if (!st) return FaultResponse(st.error());
+      return Response(http::status::no_content);
+    }
+    case RestKind::kCreateApiKey: {
+      auto e = store.CreateApiKey(p, body);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(201, *e, "/v1/api-keys/" + e->body.value("id", std::string()));
+    }
+    case RestKind::kListApiKeys: {
+      auto out = store.ListApiKeys(p);
+      if (!out) return FaultResponse(out.error());
+      return JsonOk(200, *out);
+    }
+    case RestKind::kGetApiKey: {
+      auto e = store.GetApiKey(p, id);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(200, *e);
+    }
+    case RestKind::kRevokeApiKey: {
+      auto st = store.RevokeApiKey(p, id, if_match);
+      if (!st) return FaultResponse(st.error());
+      return Response(http::status::no_content);
+    }
+    case RestKind::kMe: {
+      auto out = store.Me(p);
+      if (!out) return FaultResponse(out.error());
+      return JsonOk(200, *out);
+    }
+    case RestKind::kAcquireLock: {
+      auto e = store.AcquireLock(p, body);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(201, *e, "/v1/locks/" + e->body.value("id", std::string()));
+    }
+    case RestKind::kRenewLock: {
+      auto e = store.RenewLock(p, id, if_match, body);
+      if (!e) return FaultResponse(e.error());
+      return EntityResponse(200, *e);
+    }
+    case RestKind::kUsageSummary: {
+      if (auto bad = CheckQuery(req, {"projectId"})) return *bad;
+      std::optional<Uuid> project;
+      if (auto v = req.QueryParam("projectId")) {
+        auto u = Uuid::Parse(*v);
+        if (!u) return Problem(400, "validation", "projectId must be a UUID", {{"projectId", "must be a UUID"}});
+        project = *u;
+      }
+      auto out = store.TokenUsageSummary(p, project);
+      if (!out) return FaultResponse(out.error());
+      return JsonOk(200, *out);
+    }
+    default:
+      return Problem(500, "internal", "unrouted");
+  }
+}
+
+// Only trivially copyable parameters: the State is owned by the route handlers.
+asio::awaitable<Response> Serve(State* state, const RestRoute* route, Request& req) {
+  co_return co_await req.RunBlocking([state, route, &req]() -> Response {
+    try {
+      return Handle(*state, *route, req);
+    } catch (const std::exception& e) {
+      spdlog::error("rest: {} {}: {}", req.method_string(), route->pattern, e.what());
+      return Problem(500, "internal", "internal error");
+    }
+  });
+}
+
+}  // namespace
+
+const std::vector<RestRoute>& RestRoutes() {
+  static const std::vector<RestRoute> kRoutes = BuildRoutes();
+  return kRoutes;
+}
+
+Status RegisterRestRoutes(Router& router, RestDeps deps) {
+  auto state = std::make_shared<State>(deps.store, deps.config);
+  for (const auto& route : RestRoutes()) {
+    const RestRoute* rp = &route;
+    RouteOptions options;
+    if (route.spec && route.spec->table == "content_items" && route.method != http::verb::get) {
+      options.body_limit = 8 * 1024 * 1024;  // content bodies
+    }
+    CNX_TRY(router.Add(route.method, route.pattern, Handler([state, rp](Request& req) -> asio::awaitable<Response> {
+                         return Serve(state.get(), rp, req);
+                       }),
+                       options));
+  }
+  return Ok();
+}
+
+}  // namespace cnx::api

@@ -1,0 +1,406 @@
+// The /v1 API through real HTTP against the test PostgreSQL cluster.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "api/tests/rest_world.h"
+
+namespace cnx::api::resttest {
+namespace {
+
+class RestTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new RestServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  Client NewClient() { return Client(server_->endpoint()); }
+  int64_t Scalar(const std::string& sql) {
+    auto admin = server_->db().Admin();
+    auto r = admin.Exec(sql);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().ToString());
+    return r ? r->operator[](0).Get<int64_t>(0).value_or(-1) : -1;
+  }
+  static RestServer* server_;
+};
+RestServer* RestTest::server_ = nullptr;
+
+TEST_F(RestTest, FirstUserFlowEndToEnd) {
+  Client c = NewClient();
+  Tenant t = Signup(c, "Acme Research");
+  ASSERT_FALSE(t.token.empty());
+  EXPECT_TRUE(t.token.starts_with("cnxs_"));
+
+  auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "Research"}});
+  ASSERT_EQ(program.status, 201) << program.raw;
+  EXPECT_EQ(program.body["version"], 1);
+  EXPECT_EQ(program.Header("etag"), "\"1\"");
+  auto project = c.Call("POST", "/v1/projects", t.token, json{{"programId", program.body["id"]}, {"name", "Agents"}});
+  ASSERT_EQ(project.status, 201) << project.raw;
+  std::string pid = project.body["id"];
+  auto thread = c.Call("POST", "/v1/projects/" + pid + "/threads", t.token, json{{"title", "Planning"}});
+  ASSERT_EQ(thread.status, 201) << thread.raw;
+  std::string tid = thread.body["id"];
+  EXPECT_EQ(thread.body["projectId"], pid);
+  EXPECT_EQ(thread.Header("location"), "/v1/threads/" + tid);
+
+  auto msg = c.Call("POST", "/v1/threads/" + tid + "/messages", t.token,
+                    json{{"role", "user"}, {"content", "hello world"}, {"model", "gpt-4o"}});
+  ASSERT_EQ(msg.status, 201) << msg.raw;
+  EXPECT_EQ(msg.body["tokenCount"], 2);  // "hello", " world" in o200k_base
+  EXPECT_EQ(msg.body["threadId"], tid);
+
+  std::string body = "# Notes\n\nFirst paragraph.\n\n## Part two\n\nSecond paragraph.\n";
+  auto content = c.Call("POST", "/v1/projects/" + pid + "/content", t.token,
+                        json{{"title", "Notes"}, {"contentType", "text/markdown"}, {"body", body}});
+  ASSERT_EQ(content.status, 201) << content.raw;
+  EXPECT_FALSE(content.body["currentVersionId"].is_null());
+  EXPECT_FALSE(content.body.contains("body"));
+  std::string cid = content.body["id"];
+  auto versions = c.Call("GET", "/v1/content/" + cid + "/versions", t.token);
+  ASSERT_EQ(versions.status, 200);
+  ASSERT_EQ(versions.body["items"].size(), 1u);
+  EXPECT_EQ(versions.body["items"][0]["versionNumber"], 1);
+  EXPECT_EQ(versions.body["items"][0]["byteSize"], static_cast<int64_t>(body.size()));
+  auto chunks = c.Call("GET", "/v1/content/" + cid + "/chunks", t.token);
+  ASSERT_EQ(chunks.status, 200);
+  ASSERT_GE(chunks.body["items"].size(), 1u);
+  std::string joined;
+  for (const auto& ch : chunks.body["items"]) joined += ch["content"].get<std::string>();
+  EXPECT_EQ(joined, body);  // chunks tile the body
+  // A new body makes version 2.
+  auto patched = c.Call("PATCH", "/v1/content/" + cid, t.token, json{{"body", body + "\nThird.\n"}},
+                        "If-Match: " + content.Header("etag") + "\r\n");
+  ASSERT_EQ(patched.status, 200) << patched.raw;
+  versions = c.Call("GET", "/v1/content/" + cid + "/versions", t.token);
+  EXPECT_EQ(versions.body["items"].size(), 2u);
+
+  // Optimistic locking on the thread.
+  auto got = c.Call("GET", "/v1/threads/" + tid, t.token);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.Header("etag"), "\"1\"");
+  auto no_match = c.Call("PATCH", "/v1/threads/" + tid, t.token, json{{"title", "x"}});
+  EXPECT_EQ(no_match.status, 428);
+  EXPECT_EQ(no_match.Header("content-type"), "application/problem+json");
+  auto ok = c.Call("PATCH", "/v1/threads/" + tid, t.token, json{{"title", "Plan B"}}, "If-Match: \"1\"\r\n");
+  ASSERT_EQ(ok.status, 200) << ok.raw;
+  EXPECT_EQ(ok.body["version"], 2);
+  EXPECT_EQ(ok.body["title"], "Plan B");
+  auto stale = c.Call("PATCH", "/v1/threads/" + tid, t.token, json{{"title", "Plan C"}}, "If-Match: \"1\"\r\n");
+  EXPECT_EQ(stale.status, 412);
+  EXPECT_EQ(stale.body["current"]["title"], "Plan B");
+  EXPECT_EQ(stale.Header("etag"), "\"2\"");
+  EXPECT_EQ(stale.body["type"], "urn:cnx:problem:stale-version");
+
+  // The outbox recorded the thread's create and update in their transactions.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outbox WHERE aggregatetype = 'threads' AND aggregateid = '" + tid + "'"), 2);
+
+  // Login with the same credentials.
+  auto login = c.Call("POST", "/v1/sessions", "", json{{"email", t.email}, {"password", "correct horse"}});
+  ASSERT_EQ(login.status, 201) << login.raw;
+  auto me = c.Call("GET", "/v1/me", login.body["token"].get<std::string>());
+  ASSERT_EQ(me.status, 200);
+  EXPECT_EQ(me.body["user"]["id"], t.user_id);
+  auto bad_login = c.Call("POST", "/v1/sessions", "", json{{"email", t.email}, {"password", "wrong horse"}});
+  EXPECT_EQ(bad_login.status, 401);
+
+  // Delete needs If-Match too.
+  auto del_nomatch = c.Call("DELETE", "/v1/messages/" + msg.body["id"].get<std::string>(), t.token);
+  EXPECT_EQ(del_nomatch.status, 428);
+  auto del = c.Call("DELETE", "/v1/messages/" + msg.body["id"].get<std::string>(), t.token, std::nullopt,
+                    "If-Match: \"1\"\r\n");
+  EXPECT_EQ(del.status, 204);
+  EXPECT_EQ(c.Call("GET", "/v1/messages/" + msg.body["id"].get<std::string>(), t.token).status, 404);
+}
+
+TEST_F(RestTest, EveryResourceRouteHappyPath) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  Populate(c, t);
+  for (const auto& spec : domain::Resources()) {
+    SCOPED_TRACE(spec.name);
+    ASSERT_TRUE(t.ids.count(spec.name)) << spec.name;
+    std::string id = t.ids[spec.name];
+    auto got = c.Call("GET", "/v1/" + spec.path + "/" + id, t.token);
+    ASSERT_EQ(got.status, 200) << got.raw;
+    EXPECT_EQ(got.body["id"], id);
+    if (spec.top_level_list) {
+      auto list = c.Call("GET", "/v1/" + spec.path + "?limit=200", t.token);
+      ASSERT_EQ(list.status, 200) << list.raw;
+      bool found = false;
+      for (const auto& it : list.body["items"]) found = found || it["id"] == id;
+      EXPECT_TRUE(found);
+    }
+    if (!spec.parent.empty()) {
+      const auto* parent = domain::FindResource(spec.parent);
+      auto list = c.Call("GET", "/v1/" + parent->path + "/" + t.ids[parent->name] + "/" + spec.nested, t.token);
+      ASSERT_EQ(list.status, 200) << list.raw;
+    }
+    if (spec.can_update && spec.versioned) {
+      json change = json::object();
+      for (const auto& f : spec.fields) {
+        if (f.update && change.empty() && f.type != domain::FieldType::kPassword && f.json != "body" && f.ref.empty() &&
+            f.json != "role" && !f.nullable) {
+          if (auto v = SampleValue(f, t)) change[f.json] = *v;
+        }
+      }
+      if (!change.empty()) {
+        auto r =
+            c.Call("PATCH", "/v1/" + spec.path + "/" + id, t.token, change, "If-Match: " + got.Header("etag") + "\r\n");
+        EXPECT_EQ(r.status, 200) << change.dump() << " " << r.raw;
+        EXPECT_EQ(r.body["version"], got.body["version"].get<int64_t>() + 1);
+      }
+    }
+  }
+  // Paging: 5 threads, pages of 2.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(c.Call("POST", "/v1/projects/" + t.ids["project"] + "/threads", t.token, json{{"title", "t"}}).status,
+              201);
+  }
+  std::set<std::string> seen;
+  std::string next;
+  int pages = 0;
+  do {
+    auto r =
+        c.Call("GET", "/v1/projects/" + t.ids["project"] + "/threads?limit=2" + (next.empty() ? "" : "&cursor=" + next),
+               t.token);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    for (const auto& it : r.body["items"]) seen.insert(it["id"].get<std::string>());
+    next = r.body["nextCursor"].is_null() ? "" : r.body["nextCursor"].get<std::string>();
+    ++pages;
+  } while (!next.empty() && pages < 10);
+  EXPECT_EQ(seen.size(), 6u);
+  EXPECT_EQ(pages, 3);
+  // Deletes, children first.
+  const auto& specs = domain::Resources();
+  for (auto it = specs.rbegin(); it != specs.rend(); ++it) {
+    if (!it->can_delete || !it->versioned || it->table == "users") continue;
+    auto got = c.Call("GET", "/v1/" + it->path + "/" + t.ids[it->name], t.token);
+    if (got.status == 404) continue;  // removed by a cascade
+    auto r = c.Call("DELETE", "/v1/" + it->path + "/" + t.ids[it->name], t.token, std::nullopt,
+                    "If-Match: " + got.Header("etag") + "\r\n");
+    EXPECT_EQ(r.status, 204) << it->name << " " << r.raw;
+  }
+}
+
+TEST_F(RestTest, TwoClientsRacingOnOneResourceOneGets412) {
+  Client setup = NewClient();
+  Tenant t = Signup(setup);
+  Populate(setup, t);
+  for (int round = 0; round < 5; ++round) {
+    auto got = setup.Call("GET", "/v1/threads/" + t.ids["thread"], t.token);
+    std::string etag = got.Header("etag");
+    std::atomic<int> ok{0}, stale{0};
+    auto racer = [&](const std::string& title) {
+      Client c = NewClient();
+      auto r = c.Call("PATCH", "/v1/threads/" + t.ids["thread"], t.token, json{{"title", title}},
+                      "If-Match: " + etag + "\r\n");
+      if (r.status == 200) ++ok;
+      if (r.status == 412) ++stale;
+    };
+    std::thread a(racer, "a"), b(racer, "b");
+    a.join();
+    b.join();
+    EXPECT_EQ(ok.load(), 1);
+    EXPECT_EQ(stale.load(), 1);
+  }
+}
+
+TEST_F(RestTest, IdempotentReplayAndKeyReuse) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  std::string key = "Idempotency-Key: " + Unique("k") + "\r\n";
+  auto first = c.Call("POST", "/v1/programs", t.token, json{{"name", "Once"}}, key);
+  ASSERT_EQ(first.status, 201);
+  auto second = c.Call("POST", "/v1/programs", t.token, json{{"name", "Once"}}, key);
+  EXPECT_EQ(second.status, 201);
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(second.Header("etag"), first.Header("etag"));
+  EXPECT_EQ(second.Header("idempotent-replayed"), "true");
+  auto other = c.Call("POST", "/v1/programs", t.token, json{{"name", "Twice"}}, key);
+  EXPECT_EQ(other.status, 422);
+  auto list = c.Call("GET", "/v1/programs", t.token);
+  EXPECT_EQ(list.body["items"].size(), 1u);
+  // An invalid request is stored too: replaying it gives the same 400.
+  std::string key2 = "Idempotency-Key: " + Unique("k") + "\r\n";
+  EXPECT_EQ(c.Call("POST", "/v1/programs", t.token, json{{"nme", "x"}}, key2).status, 400);
+  EXPECT_EQ(c.Call("POST", "/v1/programs", t.token, json{{"nme", "x"}}, key2).status, 400);
+}
+
+TEST_F(RestTest, ExpiredRevokedAndApiKeyTokens) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  ASSERT_EQ(c.Call("GET", "/v1/me", t.token).status, 200);
+  // A second session, then revoke it by logging out.
+  auto login = c.Call("POST", "/v1/sessions", "", json{{"email", t.email}, {"password", "correct horse"}});
+  ASSERT_EQ(login.status, 201);
+  std::string second = login.body["token"];
+  auto sessions = c.Call("GET", "/v1/sessions", t.token);
+  ASSERT_EQ(sessions.status, 200);
+  EXPECT_EQ(sessions.body["items"].size(), 2u);
+  EXPECT_EQ(c.Call("DELETE", "/v1/sessions/current", second).status, 204);
+  auto after = c.Call("GET", "/v1/me", second);
+  EXPECT_EQ(after.status, 401);
+  EXPECT_EQ(after.Header("www-authenticate"), "Bearer");
+  // Revoke by id (If-Match).
+  auto third = c.Call("POST", "/v1/sessions", "", json{{"email", t.email}, {"password", "correct horse"}});
+  std::string sid = third.body["sessionId"];
+  EXPECT_EQ(c.Call("DELETE", "/v1/sessions/" + sid, t.token).status, 428);
+  EXPECT_EQ(c.Call("DELETE", "/v1/sessions/" + sid, t.token, std::nullopt, "If-Match: *\r\n").status, 204);
+  EXPECT_EQ(c.Call("GET", "/v1/me", third.body["token"].get<std::string>()).status, 401);
+  // Expiry is enforced.
+  auto fourth = c.Call("POST", "/v1/sessions", "", json{{"email", t.email}, {"password", "correct horse"}});
+  ASSERT_EQ(c.Call("GET", "/v1/me", fourth.body["token"].get<std::string>()).status, 200);
+  Scalar("WITH u AS (UPDATE user_sessions SET expires_at = now() - interval '1 second' WHERE id = '" +
+         fourth.body["sessionId"].get<std::string>() + "' RETURNING 1) SELECT count(*) FROM u");
+  EXPECT_EQ(c.Call("GET", "/v1/me", fourth.body["token"].get<std::string>()).status, 401);
+  // API keys: shown once, work, listed without the secret, revocable.
+  auto key = c.Call("POST", "/v1/api-keys", t.token, json{{"name", "ci"}});
+  ASSERT_EQ(key.status, 201) << key.raw;
+  std::string secret = key.body["key"];
+  EXPECT_TRUE(secret.starts_with("cnxk_"));
+  EXPECT_EQ(c.Call("GET", "/v1/me", secret).status, 200);
+  auto keys = c.Call("GET", "/v1/api-keys", t.token);
+  ASSERT_EQ(keys.body["items"].size(), 1u);
+  EXPECT_FALSE(keys.body["items"][0].contains("key"));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM api_keys WHERE key_hash = sha256(convert_to('" + secret + "', 'UTF8'))"), 1);
+  // Use bumps the key's version (last_used_at); revoke with the version read now.
+  auto fresh = c.Call("GET", "/v1/api-keys/" + key.body["id"].get<std::string>(), t.token);
+  EXPECT_EQ(fresh.Header("etag"), "\"2\"");
+  EXPECT_EQ(c.Call("DELETE", "/v1/api-keys/" + key.body["id"].get<std::string>(), t.token, std::nullopt,
+                   "If-Match: " + key.Header("etag") + "\r\n")
+                .status,
+            412);
+  EXPECT_EQ(c.Call("DELETE", "/v1/api-keys/" + key.body["id"].get<std::string>(), t.token, std::nullopt,
+                   "If-Match: " + fresh.Header("etag") + "\r\n")
+                .status,
+            204);
+  EXPECT_EQ(c.Call("GET", "/v1/me", secret).status, 401);
+  EXPECT_EQ(c.Call("GET", "/v1/me", "cnxs_garbage").status, 401);
+  EXPECT_EQ(c.Call("GET", "/v1/me").status, 401);
+}
+
+TEST_F(RestTest, ProjectRolesViewerReadsEditorWrites) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  Populate(c, t);
+  // A member user with a password logs in; before joining the project it sees nothing.
+  std::string email = Unique("member") + "@example.com";
+  auto user =
+      c.Call("POST", "/v1/users", t.token, json{{"email", email}, {"password", "member pass"}, {"role", "member"}});
+  ASSERT_EQ(user.status, 201) << user.raw;
+  EXPECT_FALSE(user.body.contains("password"));
+  auto login = c.Call("POST", "/v1/sessions", "", json{{"email", email}, {"password", "member pass"}});
+  ASSERT_EQ(login.status, 201);
+  std::string m = login.body["token"];
+  EXPECT_EQ(c.Call("GET", "/v1/threads/" + t.ids["thread"], m).status, 404);
+  auto join = c.Call("POST", "/v1/projects/" + t.ids["project"] + "/members", t.token,
+                     json{{"userId", user.body["id"]}, {"role", "viewer"}});
+  ASSERT_EQ(join.status, 201) << join.raw;
+  EXPECT_EQ(join.body["addedBy"], t.user_id);
+  EXPECT_EQ(c.Call("GET", "/v1/threads/" + t.ids["thread"], m).status, 200);
+  auto denied =
+      c.Call("POST", "/v1/threads/" + t.ids["thread"] + "/messages", m, json{{"role", "user"}, {"content", "x"}});
+  EXPECT_EQ(denied.status, 403);
+  auto promote = c.Call("PATCH", "/v1/project-members/" + join.body["id"].get<std::string>(), t.token,
+                        json{{"role", "editor"}}, "If-Match: *\r\n");
+  ASSERT_EQ(promote.status, 200) << promote.raw;
+  EXPECT_EQ(c.Call("POST", "/v1/threads/" + t.ids["thread"] + "/messages", m, json{{"role", "user"}, {"content", "x"}})
+                .status,
+            201);
+  // Editors do not manage members.
+  EXPECT_EQ(c.Call("POST", "/v1/projects/" + t.ids["project"] + "/members", m,
+                   json{{"userId", user.body["id"]}, {"role", "admin"}})
+                .status,
+            403);
+  // Locks: a member's conflicting acquire names the holder.
+  auto lock = c.Call("POST", "/v1/locks", m,
+                     json{{"resourceType", "thread"}, {"resourceId", t.ids["thread"]}, {"granularity", "document"}});
+  ASSERT_EQ(lock.status, 201) << lock.raw;
+  auto conflict =
+      c.Call("POST", "/v1/locks", t.token, json{{"resourceType", "thread"}, {"resourceId", t.ids["thread"]}});
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(conflict.body["holder"]["holderUserId"], user.body["id"]);
+  auto renew =
+      c.Call("POST", "/v1/locks/" + lock.body["id"].get<std::string>() + "/renew", m, json{{"ttlSeconds", 60}});
+  EXPECT_EQ(renew.status, 200) << renew.raw;
+  EXPECT_EQ(
+      c.Call("POST", "/v1/locks/" + lock.body["id"].get<std::string>() + "/renew", t.token, json::object()).status,
+      403);
+  EXPECT_EQ(
+      c.Call("DELETE", "/v1/locks/" + lock.body["id"].get<std::string>(), m, std::nullopt, "If-Match: *\r\n").status,
+      204);
+  EXPECT_EQ(
+      c.Call("POST", "/v1/locks", t.token, json{{"resourceType", "thread"}, {"resourceId", t.ids["thread"]}}).status,
+      201);
+}
+
+TEST_F(RestTest, ValidationErrorsAreProblemsWithFieldErrors) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  auto r = c.Call("POST", "/v1/programs", t.token, json{{"name", 5}, {"bogus", true}});
+  ASSERT_EQ(r.status, 400);
+  EXPECT_EQ(r.Header("content-type"), "application/problem+json");
+  EXPECT_EQ(r.body["type"], "urn:cnx:problem:validation");
+  ASSERT_EQ(r.body["errors"].size(), 2u);
+  EXPECT_EQ(c.Call("POST", "/v1/programs", t.token, json{{"name", std::string(201, 'x')}}).status, 400);
+  EXPECT_EQ(c.Call("GET", "/v1/programs/not-a-uuid", t.token).status, 400);
+  EXPECT_EQ(c.Call("GET", "/v1/programs?limit=500", t.token).status, 400);
+  EXPECT_EQ(c.Call("GET", "/v1/programs?cursor=abc", t.token).status, 400);
+  EXPECT_EQ(c.Call("GET", "/v1/programs?what=1", t.token).status, 400);
+  auto media = c.Send("POST /v1/programs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + t.token +
+                      "\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(media.status, 415);
+  {
+    testing::TestClient raw(server_->endpoint());
+    ASSERT_TRUE(raw.Send("POST /v1/programs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + t.token +
+                         "\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"));
+    auto large = raw.Read();
+    ASSERT_TRUE(large.has_value());
+    EXPECT_EQ(large->result_int(), 413);
+  }
+  auto config = c.Call("POST", "/v1/knowledge-graph-configurations", t.token,
+                       json{{"configuration", {{"traversal", {{"maxDepth", 99}}}, {"colour", "red"}}}});
+  EXPECT_EQ(config.status, 400);
+  EXPECT_EQ(config.body["errors"].size(), 2u) << config.raw;
+  EXPECT_EQ(c.Call("POST", "/v1/knowledge-graph-configurations", t.token,
+                   json{{"configuration", {{"nodeTypes", {"Person"}}, {"traversal", {{"maxDepth", 3}}}}}})
+                .status,
+            201);
+}
+
+TEST_F(RestTest, OpenApiDocumentListsEveryRoute) {
+  Client c = NewClient();
+  auto r = c.Call("GET", "/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["openapi"], "3.1.0");
+  for (const auto& route : RestRoutes()) {
+    std::string m(http::to_string(route.method));
+    for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_TRUE(r.body["paths"][route.pattern].contains(m)) << m << " " << route.pattern;
+  }
+}
+
+TEST(RestRateLimit, TokenBucketGives429WithRetryAfter) {
+  RestConfig config;
+  config.rate_per_second = 1;
+  config.rate_burst = 3;
+  RestServer server(config);
+  Client c(server.endpoint());
+  Tenant t = Signup(c);
+  int limited = 0;
+  std::string retry;
+  for (int i = 0; i < 6; ++i) {
+    auto r = c.Call("GET", "/v1/me", t.token);
+    if (r.status == 429) {
+      ++limited;
+      retry = r.Header("retry-after");
+    }
+  }
+  EXPECT_GE(limited, 2);
+  EXPECT_FALSE(retry.empty());
+}
+
+}  // namespace
+}  // namespace cnx::api::resttest

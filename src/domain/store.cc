@@ -1,0 +1,659 @@
+// The generic engine: create / get / update / delete / list for every spec.
+#include "domain/store.h"
+
+#include <cmath>
+
+#include "domain/store_internal.h"
+#include "text/chunker.h"
+#include "text/tokenizer.h"
+
+namespace cnx::domain {
+
+using internal::CheckAccess;
+using internal::InTenantTx;
+using internal::JsonPointer;
+using internal::OptionalUuid;
+using internal::PgType;
+using internal::SelectJson;
+
+namespace internal {
+
+std::string PgType(FieldType type) {
+  switch (type) {
+    case FieldType::kText:
+    case FieldType::kPassword:
+      return "text";
+    case FieldType::kInt:
+      return "integer";
+    case FieldType::kReal:
+      return "double precision";
+    case FieldType::kBool:
+      return "boolean";
+    case FieldType::kUuid:
+      return "uuid";
+    case FieldType::kJson:
+      return "jsonb";
+    case FieldType::kTimestamp:
+      return "timestamptz";
+    case FieldType::kUuidArray:
+      return "uuid[]";
+  }
+  return "text";
+}
+
+std::string SelectJson(const ResourceSpec& spec) {
+  std::string s = "json_build_object('id', r.id";
+  if (spec.versioned) s += ", 'version', r.pg_version";
+  for (const auto& f : spec.fields) {
+    if (!f.read || f.column.empty()) continue;
+    s += ", '" + f.json + "', r." + f.column;
+  }
+  s += ", 'createdAt', r.created_at";
+  if (spec.versioned) s += ", 'updatedAt', r.updated_at";
+  s += ")::text";
+  return s;
+}
+
+std::string JsonPointer(std::string_view key) {
+  std::string out = "/";
+  for (char c : key.substr(0, 100)) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p, const Uuid& project) {
+  // Tenant owners and admins administer every project of the tenant (which
+  // must exist and be visible: RLS hides other tenants' projects).
+  if (p.tenant_admin()) {
+    auto r = CNX_DO(tx.Exec("SELECT 1 FROM projects WHERE id = $1", {project}));
+    if (r.empty()) return std::optional<Role>();
+    return std::optional<Role>(Role::kAdmin);
+  }
+  auto r =
+      CNX_DO(tx.Exec("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2", {project, p.user_id}));
+  if (r.empty()) return std::optional<Role>();
+  std::string_view role = r[0].Text(0);
+  if (role == "admin") return std::optional<Role>(Role::kAdmin);
+  if (role == "editor") return std::optional<Role>(Role::kEditor);
+  return std::optional<Role>(Role::kViewer);
+}
+
+Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
+                          const std::optional<Uuid>& project, Role needed, bool write) {
+  if (project) {
+    auto role = CNX_DO_F(ProjectRole(tx, p, *project));
+    if (!role) return NotFound("no such " + spec.name);
+    if (static_cast<int>(*role) < static_cast<int>(needed)) {
+      return Refuse(ErrorCode::kPermissionDenied, "forbidden",
+                    "your project role does not allow this (" +
+                        std::string(needed == Role::kAdmin ? "admin" : "editor") + " needed)");
+    }
+    return {};
+  }
+  if (write && spec.tenant_admin_writes && !p.tenant_admin()) {
+    return Refuse(ErrorCode::kPermissionDenied, "forbidden", "only tenant owners and admins may change this");
+  }
+  return {};
+}
+
+Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col) {
+  if (row.IsNull(col)) return std::optional<Uuid>();
+  auto u = Uuid::Parse(row.Text(col));
+  if (!u) return std::unexpected(FromError(u.error()));
+  return std::optional<Uuid>(*u);
+}
+
+Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
+                               const std::string& content_type, const std::string& body, size_t max_tokens) {
+  text::ChunkOptions opts;
+  opts.max_tokens = max_tokens;
+  auto chunks = text::ChunkDocument(body, content_type, opts);
+  if (!chunks) return Invalid({{"/body", chunks.error().message()}});
+  auto tokenizer = text::Tokenizer::ForEncoding(opts.encoding);
+  if (!tokenizer) return std::unexpected(FromError(tokenizer.error()));
+  auto tokens = (*tokenizer)->Count(body);
+  if (!tokens) return Invalid({{"/body", tokens.error().message()}});
+  std::string hash = text::Sha256Hex(body);
+
+  auto snap = CNX_DO(tx.Exec(
+      "INSERT INTO document_snapshots (tenant_id, document_id, format, state) VALUES ($1, $2, 'text', $3) RETURNING id",
+      {p.tenant_id, content_id,
+       pg::Param::Bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()))}));
+  std::string snapshot_id(snap[0].Text(0));
+  auto ver = CNX_DO(
+      tx.Exec("INSERT INTO content_versions (tenant_id, content_item_id, version_number, snapshot_id, content_hash, "
+              "byte_size, token_count, created_by) "
+              "SELECT $1, $2, coalesce(max(version_number), 0) + 1, $3, $4, $5, $6, $7 FROM content_versions "
+              "WHERE content_item_id = $2 RETURNING id",
+              {p.tenant_id, content_id, snapshot_id, hash, static_cast<int64_t>(body.size()),
+               static_cast<int64_t>(*tokens), p.user_id}));
+  std::string version_id(ver[0].Text(0));
+
+  // Re-chunk: a chunk whose text did not change keeps its row (and embedding).
+  auto existing = CNX_DO(tx.Exec(
+      "SELECT chunk_index, content_hash, start_offset, end_offset FROM content_chunks WHERE content_item_id = $1",
+      {content_id}));
+  struct Old {
+    std::string hash;
+    int64_t start, end;
+  };
+  std::vector<std::optional<Old>> old;
+  for (int i = 0; i < existing.rows(); ++i) {
+    auto idx = existing[i].Get<int32_t>(0);
+    if (!idx || *idx < 0) continue;
+    if (static_cast<size_t>(*idx) >= old.size()) old.resize(*idx + 1);
+    old[*idx] = Old{std::string(existing[i].Text(1)), existing[i].Get<int64_t>(2).value_or(-1),
+                    existing[i].Get<int64_t>(3).value_or(-1)};
+  }
+  for (size_t i = 0; i < chunks->size(); ++i) {
+    const auto& c = (*chunks)[i];
+    int64_t idx = static_cast<int64_t>(i);
+    if (i < old.size() && old[i]) {
+      if (old[i]->hash == c.content_hash) {
+        if (old[i]->start != static_cast<int64_t>(c.start) || old[i]->end != static_cast<int64_t>(c.end)) {
+          CNX_DO(
+              tx.Exec("UPDATE content_chunks SET start_offset = $3, end_offset = $4, version_id = $5 "
+                      "WHERE content_item_id = $1 AND chunk_index = $2",
+                      {content_id, idx, static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), version_id}));
+        }
+        continue;
+      }
+      CNX_DO(
+          tx.Exec("UPDATE content_chunks SET content = $3, token_count = $4, start_offset = $5, end_offset = $6, "
+                  "content_hash = $7, version_id = $8 WHERE content_item_id = $1 AND chunk_index = $2",
+                  {content_id, idx, c.text, static_cast<int64_t>(c.token_count), static_cast<int64_t>(c.start),
+                   static_cast<int64_t>(c.end), c.content_hash, version_id}));
+      continue;
+    }
+    CNX_DO(tx.Exec(
+        "INSERT INTO content_chunks (tenant_id, content_item_id, version_id, chunk_index, content, token_count, "
+        "start_offset, end_offset, content_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        {p.tenant_id, content_id, version_id, idx, c.text, static_cast<int64_t>(c.token_count),
+         static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), c.content_hash}));
+  }
+  CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE content_item_id = $1 AND chunk_index >= $2",
+                 {content_id, static_cast<int64_t>(chunks->size())}));
+  CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
+  return {};
+}
+
+}  // namespace internal
+
+namespace {
+
+constexpr size_t kDefaultMaxText = 200;
+constexpr size_t kMaxJsonBytes = 256 * 1024;
+constexpr size_t kMaxArray = 1000;
+
+// One validated value for a column.
+struct Value {
+  const Field* field;
+  pg::Param param;
+};
+
+std::optional<std::string> CheckValue(const Field& f, const json& v, pg::Param& out) {
+  if (v.is_null()) {
+    if (!f.nullable) return "must not be null";
+    out = pg::Param();
+    return std::nullopt;
+  }
+  switch (f.type) {
+    case FieldType::kText:
+    case FieldType::kPassword: {
+      if (!v.is_string()) return "must be a string";
+      const auto& s = v.get_ref<const std::string&>();
+      size_t max = f.max_length ? f.max_length : kDefaultMaxText;
+      if (s.size() > max) return "must be at most " + std::to_string(max) + " bytes";
+      if (s.find('\0') != std::string::npos) return "must not contain NUL characters";
+      if (!f.enum_values.empty()) {
+        bool ok = false;
+        for (const auto& e : f.enum_values) ok = ok || e == s;
+        if (!ok) {
+          std::string all;
+          for (const auto& e : f.enum_values) all += (all.empty() ? "" : ", ") + e;
+          return "must be one of: " + all;
+        }
+      }
+      if (f.type == FieldType::kPassword && s.size() < 8) return "must be at least 8 bytes";
+      out = pg::Param(s);
+      return std::nullopt;
+    }
+    case FieldType::kInt: {
+      if (!v.is_number_integer()) return "must be an integer";
+      double d =
+          v.is_number_unsigned() ? static_cast<double>(v.get<uint64_t>()) : static_cast<double>(v.get<int64_t>());
+      double lo = f.min.value_or(-2147483648.0), hi = f.max.value_or(2147483647.0);
+      if (d < lo || d > hi) {
+        return "must be between " + std::to_string(static_cast<int64_t>(lo)) + " and " +
+               std::to_string(static_cast<int64_t>(hi));
+      }
+      out = pg::Param(static_cast<int64_t>(d));
+      return std::nullopt;
+    }
+    case FieldType::kReal: {
+      if (!v.is_number()) return "must be a number";
+      double d = v.get<double>();
+      if (!std::isfinite(d)) return "must be finite";
+      if ((f.min && d < *f.min) || (f.max && d > *f.max)) {
+        return "must be between " + std::to_string(f.min.value_or(0)) + " and " + std::to_string(f.max.value_or(0));
+      }
+      out = pg::Param(d);
+      return std::nullopt;
+    }
+    case FieldType::kBool:
+      if (!v.is_boolean()) return "must be a boolean";
+      out = pg::Param(v.get<bool>());
+      return std::nullopt;
+    case FieldType::kUuid: {
+      if (!v.is_string()) return "must be a UUID string";
+      auto u = Uuid::Parse(v.get_ref<const std::string&>());
+      if (!u) return "must be a UUID";
+      out = pg::Param(*u);
+      return std::nullopt;
+    }
+    case FieldType::kJson: {
+      if (!v.is_object()) return "must be a JSON object";
+      std::string s = v.dump();
+      if (s.size() > kMaxJsonBytes) return "must be at most " + std::to_string(kMaxJsonBytes) + " bytes";
+      if (s.find("\\u0000") != std::string::npos) return "must not contain NUL characters";
+      out = pg::Param(s);
+      return std::nullopt;
+    }
+    case FieldType::kUuidArray: {
+      if (!v.is_array()) return "must be an array of UUIDs";
+      if (v.size() > kMaxArray) return "must have at most " + std::to_string(kMaxArray) + " items";
+      std::string s = "{";
+      for (const auto& e : v) {
+        if (!e.is_string()) return "must be an array of UUIDs";
+        auto u = Uuid::Parse(e.get_ref<const std::string&>());
+        if (!u) return "must be an array of UUIDs";
+        if (s.size() > 1) s += ",";
+        s += u->ToString();
+      }
+      s += "}";
+      out = pg::Param(s);
+      return std::nullopt;
+    }
+    case FieldType::kTimestamp:
+      return "is read-only";
+  }
+  return "unsupported";
+}
+
+struct Parsed {
+  std::vector<Value> values;
+  std::optional<std::string> body_text;  // content body
+  std::optional<int64_t> ttl;            // lock ttl
+};
+
+// Validates a create (or update) body against the spec.
+Outcome<Parsed> ParseBody(const ResourceSpec& spec, const json& body, bool create) {
+  std::vector<FieldIssue> issues;
+  Parsed parsed;
+  if (!body.is_object()) return Invalid({{"", "the body must be a JSON object"}});
+  for (const auto& [key, value] : body.items()) {
+    const Field* field = nullptr;
+    for (const auto& f : spec.fields) {
+      if (f.json == key) field = &f;
+    }
+    std::string ptr = JsonPointer(key);
+    if (!field) {
+      issues.push_back({ptr, "unknown field"});
+      continue;
+    }
+    if (!(create ? field->create : field->update)) {
+      issues.push_back({ptr, create ? "cannot be set" : "cannot be changed"});
+      continue;
+    }
+    pg::Param param;
+    if (auto issue = CheckValue(*field, value, param)) {
+      issues.push_back({ptr, *issue});
+      continue;
+    }
+    if (field->column.empty()) {
+      if (field->json == "body") parsed.body_text = *param.value;
+      if (field->json == "ttlSeconds") parsed.ttl = value.get<int64_t>();
+      continue;
+    }
+    if (spec.table == "knowledge_graph_configurations" && field->json == "configuration") {
+      auto more = ValidateGraphConfiguration(value, ptr);
+      issues.insert(issues.end(), more.begin(), more.end());
+    }
+    parsed.values.push_back({field, std::move(param)});
+  }
+  if (create) {
+    for (const auto& f : spec.fields) {
+      if (f.required && !body.contains(f.json)) issues.push_back({JsonPointer(f.json), "is required"});
+    }
+  } else if (body.empty()) {
+    issues.push_back({"", "nothing to change"});
+  }
+  if (!issues.empty()) return Invalid(std::move(issues));
+  return parsed;
+}
+
+const Field* FindField(const ResourceSpec& spec, std::string_view column) {
+  for (const auto& f : spec.fields) {
+    if (f.column == column) return &f;
+  }
+  return nullptr;
+}
+
+// The project of row `id` of `spec` (nullopt inside: a tenant-level row); kNotFound if invisible.
+Outcome<std::optional<Uuid>> ProjectOf(pg::Transaction& tx, const ResourceSpec& spec, const Uuid& id) {
+  std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
+  auto r = CNX_DO(tx.Exec("SELECT " + expr + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
+  if (r.empty()) return NotFound("no such " + spec.name);
+  return OptionalUuid(r[0], 0);
+}
+
+// Every uuid field with a `ref`: the row must be visible and, when both sides
+// belong to projects, in the same project.
+Outcome<void> CheckRefs(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
+                        const std::optional<Uuid>& project, const std::vector<Value>& values) {
+  for (const auto& v : values) {
+    if (v.field->ref.empty() || !v.param.value || v.field->column == spec.parent_column) continue;
+    const ResourceSpec* target = FindResource(v.field->ref);
+    if (!target) continue;
+    auto id = Uuid::Parse(*v.param.value);
+    if (!id) continue;
+    auto ref_project = ProjectOf(tx, *target, *id);
+    if (!ref_project) {
+      Fault f = ref_project.error();
+      f.detail = v.field->json + ": no such " + target->name;
+      return std::unexpected(f);
+    }
+    if (*ref_project) {
+      if (project && **ref_project != *project) {
+        return Invalid({{JsonPointer(v.field->json), "must be in the same project"}});
+      }
+      if (!project) {
+        CNX_DO_F(CheckAccess(tx, p, *target, *ref_project, Role::kViewer, false));
+      }
+    }
+  }
+  return {};
+}
+
+Outcome<Entity> ToEntity(const pg::QueryResult& r, bool versioned) {
+  Entity e;
+  e.body = json::parse(r[0].Text(0), nullptr, false);
+  if (e.body.is_discarded()) return Refuse(ErrorCode::kInternal, "internal", "unreadable row");
+  if (versioned) e.version = e.body.value("version", int64_t{0});
+  return e;
+}
+
+// Adds the server-computed columns of a write.
+Outcome<void> AddComputed(const ResourceSpec& spec, const Principal& p, const Parsed& parsed,
+                          std::vector<std::pair<std::string, pg::Param>>& extra, const StoreOptions& options,
+                          bool create) {
+  if (spec.table == "messages") {
+    const pg::Param* content = nullptr;
+    std::string model;
+    for (const auto& v : parsed.values) {
+      if (v.field->column == "content") content = &v.param;
+      if (v.field->column == "model" && v.param.value) model = *v.param.value;
+    }
+    if (content && content->value) {
+      auto tok = text::Tokenizer::ForModel(model);
+      if (!tok) tok = text::Tokenizer::ForEncoding("o200k_base");
+      if (!tok) return std::unexpected(FromError(tok.error()));
+      auto n = (*tok)->Count(*content->value);
+      if (!n) return Invalid({{"/content", n.error().message()}});
+      extra.emplace_back("token_count", pg::Param(static_cast<int64_t>(*n)));
+    }
+  }
+  if (create) {
+    for (const auto& f : spec.fields) {
+      if (f.auto_value == Auto::kPrincipalUser) extra.emplace_back(f.column, pg::Param(p.user_id));
+      if (f.auto_value == Auto::kPrincipalUserText) extra.emplace_back(f.column, pg::Param(p.user_id.ToString()));
+    }
+  }
+  (void)options;
+  return {};
+}
+
+std::string CursorOf(std::string_view micros, std::string_view id) {
+  return Base64Url(std::string(micros) + ":" + std::string(id));
+}
+
+}  // namespace
+
+Store::Store(pg::Pool& pool, StoreOptions options) : pool_(pool), options_(std::move(options)) {}
+
+Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
+                              const json& body) {
+  if (!spec.can_create) return Refuse(ErrorCode::kUnimplemented, "method-not-allowed", "cannot be created");
+  json input = body;
+  if (parent_id && input.is_object()) {
+    const Field* pf = FindField(spec, spec.parent_column);
+    if (pf) {
+      if (input.contains(pf->json)) {
+        auto given = input[pf->json].is_string() ? Uuid::Parse(input[pf->json].get<std::string>())
+                                                 : Err(Module::kDomain, ErrorCode::kInvalidArgument, "");
+        if (!given || *given != *parent_id) {
+          return Invalid({{JsonPointer(pf->json), "must match the id in the path"}});
+        }
+      }
+      input[pf->json] = parent_id->ToString();
+    }
+  }
+  auto parsed = CNX_DO_F(ParseBody(spec, input, true));
+  // Hash passwords before the transaction: it is slow on purpose.
+  for (auto& v : parsed.values) {
+    if (v.field->type == FieldType::kPassword && v.param.value) {
+      v.param = pg::Param(HashPassword(*v.param.value, options_.pwhash_opslimit, options_.pwhash_memlimit));
+    }
+  }
+  std::vector<std::pair<std::string, pg::Param>> extra;
+  CNX_DO_F(AddComputed(spec, p, parsed, extra, options_, true));
+
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+    // Authorisation: the project comes from the parent row (or is the new row itself).
+    std::optional<Uuid> project;
+    const pg::Param* parent_value = nullptr;
+    for (const auto& v : parsed.values) {
+      if (v.field->column == spec.parent_column) parent_value = &v.param;
+    }
+    const ResourceSpec* parent_spec = spec.parent.empty() ? nullptr : FindResource(spec.parent);
+    if (parent_spec && parent_value && parent_value->value) {
+      auto pid = Uuid::Parse(*parent_value->value);
+      if (!pid) return Invalid({{"/" + spec.parent_column, "must be a UUID"}});
+      auto pp = ProjectOf(tx, *parent_spec, *pid);
+      if (!pp) {
+        Fault f = pp.error();
+        f.detail = "no such " + parent_spec->name;
+        return std::unexpected(f);
+      }
+      if (spec.project_expr != "r.id") project = *pp;
+      if (*pp) CNX_DO_F(CheckAccess(tx, p, *parent_spec, *pp, Role::kViewer, false));
+    }
+    CNX_DO_F(CheckAccess(tx, p, spec, project, spec.write_role, true));
+    CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
+
+    std::string cols = "tenant_id", vals = "$1";
+    std::vector<pg::Param> params{pg::Param(p.tenant_id)};
+    auto add = [&](const std::string& col, const pg::Param& param, const std::string& type) {
+      params.push_back(param);
+      cols += ", " + col;
+      vals += ", $" + std::to_string(params.size()) + "::" + type;
+    };
+    for (const auto& v : parsed.values) add(v.field->column, v.param, PgType(v.field->type));
+    for (const auto& [col, param] : extra) {
+      const Field* f = FindField(spec, col);
+      add(col, param, f && f->type != FieldType::kText ? PgType(f->type) : (col == "token_count" ? "integer" : "text"));
+    }
+    std::string sql = "INSERT INTO " + spec.table + " AS r (" + cols + ") VALUES (" + vals + ") RETURNING r.id";
+    auto ins = CNX_DO(tx.Exec(sql, params));
+    auto id = Uuid::Parse(ins[0].Text(0));
+    if (!id) return std::unexpected(FromError(id.error()));
+
+    if (spec.table == "projects") {
+      CNX_DO(
+          tx.Exec("INSERT INTO project_members (tenant_id, project_id, user_id, role, added_by) VALUES ($1, $2, $3, "
+                  "'admin', $3)",
+                  {p.tenant_id, *id, p.user_id}));
+    }
+    if (spec.table == "content_items" && parsed.body_text) {
+      std::string content_type;
+      for (const auto& v : parsed.values) {
+        if (v.field->column == "content_type") content_type = *v.param.value;
+      }
+      CNX_DO_F(internal::WriteContentBody(tx, p, *id, content_type, *parsed.body_text, options_.chunk_max_tokens));
+    }
+    auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
+    return ToEntity(row, spec.versioned);
+  });
+}
+
+Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+    std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
+    auto r = CNX_DO(
+        tx.Exec("SELECT " + SelectJson(spec) + ", " + expr + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
+    if (r.empty()) return NotFound("no such " + spec.name);
+    auto project = CNX_DO_F(OptionalUuid(r[0], 1));
+    CNX_DO_F(CheckAccess(tx, p, spec, project, Role::kViewer, false));
+    return ToEntity(r, spec.versioned);
+  });
+}
+
+namespace {
+
+// Locks the row, checks access and the version; returns the project.
+Outcome<std::optional<Uuid>> LockForWrite(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
+                                          const Uuid& id, const std::optional<int64_t>& if_match) {
+  std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
+  auto r = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + ", " + expr + ", r.pg_version FROM " + spec.table +
+                              " r WHERE r.id = $1 FOR UPDATE",
+                          {id}));
+  if (r.empty()) return NotFound("no such " + spec.name);
+  auto project = CNX_DO_F(OptionalUuid(r[0], 1));
+  CNX_DO_F(CheckAccess(tx, p, spec, project, Role::kViewer, false));
+  CNX_DO_F(CheckAccess(tx, p, spec, project, spec.write_role, true));
+  auto version = r[0].Get<int64_t>(2);
+  if (!version) return std::unexpected(FromError(version.error()));
+  if (if_match && *if_match != *version) {
+    Fault f;
+    f.code = ErrorCode::kFailedPrecondition;
+    f.type = "stale-version";
+    f.detail = "the resource is at version " + std::to_string(*version) + ", not " + std::to_string(*if_match);
+    f.current = json::parse(r[0].Text(0), nullptr, false);
+    f.current_version = *version;
+    return std::unexpected(f);
+  }
+  return project;
+}
+
+}  // namespace
+
+Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, const Uuid& id,
+                              const std::optional<int64_t>& if_match, const json& body) {
+  if (!spec.can_update || !spec.versioned)
+    return Refuse(ErrorCode::kUnimplemented, "method-not-allowed", "cannot be changed");
+  auto parsed = CNX_DO_F(ParseBody(spec, body, false));
+  for (auto& v : parsed.values) {
+    if (v.field->type == FieldType::kPassword && v.param.value) {
+      v.param = pg::Param(HashPassword(*v.param.value, options_.pwhash_opslimit, options_.pwhash_memlimit));
+    }
+  }
+  std::vector<std::pair<std::string, pg::Param>> extra;
+  CNX_DO_F(AddComputed(spec, p, parsed, extra, options_, false));
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+    auto project = CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
+    std::vector<pg::Param> params{pg::Param(id)};
+    std::string sets;
+    auto add = [&](const std::string& col, const pg::Param& param, const std::string& type) {
+      params.push_back(param);
+      sets += (sets.empty() ? "" : ", ") + col + " = $" + std::to_string(params.size()) + "::" + type;
+    };
+    for (const auto& v : parsed.values) add(v.field->column, v.param, PgType(v.field->type));
+    for (const auto& [col, param] : extra) add(col, param, col == "token_count" ? "integer" : "text");
+    if (!sets.empty()) CNX_DO(tx.Exec("UPDATE " + spec.table + " r SET " + sets + " WHERE r.id = $1", params));
+    if (spec.table == "content_items" && parsed.body_text) {
+      auto ct = CNX_DO(tx.Exec("SELECT content_type FROM content_items WHERE id = $1", {id}));
+      CNX_DO_F(internal::WriteContentBody(tx, p, id, std::string(ct[0].Text(0)), *parsed.body_text,
+                                          options_.chunk_max_tokens));
+    }
+    auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
+    return ToEntity(row, true);
+  });
+}
+
+Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const Uuid& id,
+                            const std::optional<int64_t>& if_match) {
+  if (!spec.can_delete || !spec.versioned)
+    return Refuse(ErrorCode::kUnimplemented, "method-not-allowed", "cannot be deleted");
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+    CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    CNX_DO(tx.Exec("DELETE FROM " + spec.table + " WHERE id = $1", {id}));
+    return {};
+  });
+}
+
+Outcome<Page> Store::List(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
+                          size_t limit, const std::optional<std::string>& cursor) {
+  std::optional<std::pair<std::string, Uuid>> after;
+  if (cursor) {
+    auto raw = FromBase64Url(*cursor);
+    bool ok = raw.has_value();
+    if (ok) {
+      auto colon = raw->find(':');
+      ok = colon != std::string::npos && colon > 0 && colon <= 19;
+      if (ok) {
+        std::string micros = raw->substr(0, colon);
+        for (size_t i = 0; i < micros.size(); ++i)
+          ok = ok && ((micros[i] >= '0' && micros[i] <= '9') || (i == 0 && micros[i] == '-'));
+        auto id = Uuid::Parse(std::string_view(*raw).substr(colon + 1));
+        ok = ok && id.has_value();
+        if (ok) after.emplace(micros, *id);
+      }
+    }
+    if (!ok) return Invalid({{"cursor", "is not a cursor this API returned"}});
+  }
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Page> {
+    std::vector<pg::Param> params;
+    std::string where;
+    if (parent_id) {
+      const ResourceSpec* parent_spec = FindResource(spec.parent);
+      if (!parent_spec) return NotFound();
+      auto pp = CNX_DO_F(ProjectOf(tx, *parent_spec, *parent_id));
+      CNX_DO_F(CheckAccess(tx, p, *parent_spec, pp, Role::kViewer, false));
+      params.push_back(*parent_id);
+      where = "r." + spec.parent_column + " = $1";
+    } else if (!spec.project_expr.empty() && !p.tenant_admin()) {
+      params.push_back(p.user_id);
+      where = "(" + spec.project_expr + " IS NULL OR " + spec.project_expr +
+              " IN (SELECT pm.project_id FROM project_members pm WHERE pm.user_id = $1))";
+    } else {
+      where = "true";
+    }
+    if (after) {
+      params.push_back(after->first);
+      params.push_back(after->second);
+      where += " AND (r.created_at, r.id) > ('epoch'::timestamptz + $" + std::to_string(params.size() - 1) +
+               "::bigint * interval '1 microsecond', $" + std::to_string(params.size()) + "::uuid)";
+    }
+    params.push_back(static_cast<int64_t>(limit + 1));
+    std::string sql = "SELECT " + SelectJson(spec) +
+                      ", ((extract(epoch from r.created_at) * 1000000)::bigint)::text, r.id FROM " + spec.table +
+                      " r WHERE " + where + " ORDER BY r.created_at, r.id LIMIT $" + std::to_string(params.size());
+    auto rows = CNX_DO(tx.Exec(sql, params));
+    Page page;
+    int n = std::min<int>(rows.rows(), static_cast<int>(limit));
+    for (int i = 0; i < n; ++i) page.items.push_back(json::parse(rows[i].Text(0), nullptr, false));
+    if (rows.rows() > static_cast<int>(limit) && n > 0)
+      page.next_cursor = CursorOf(rows[n - 1].Text(1), rows[n - 1].Text(2));
+    return page;
+  });
+}
+
+}  // namespace cnx::domain

@@ -1,0 +1,153 @@
+// Store: the domain operations behind the REST API — accounts and sessions,
+// the generic create/read/update/delete/list over every ResourceSpec, and the
+// resources whose behaviour differs (content bodies, locks, usage summary,
+// idempotency records).
+//
+// Every operation is one transaction on the application pool (role cnx_app)
+// with the principal's tenant set for row-level security; authorisation by
+// project role happens inside that transaction, so RLS is a second wall.
+// Writes never touch pg_version: the trigger bumps it and the outbox triggers
+// record the event in the same transaction.
+//
+// Errors are Faults: kInvalidArgument (400, with field issues), kNotFound (404:
+// also for another tenant's rows and for projects the principal is not a member
+// of), kPermissionDenied (403: a member without the needed role),
+// kFailedPrecondition (412: stale If-Match, `current` holds the row),
+// kConflict (409), kUnauthenticated (401), kUnavailable (503).
+//
+// Thread safety: a Store is used from many threads at once; it holds only the
+// pool reference and immutable options.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/uuid.h"
+#include "domain/fault.h"
+#include "domain/resources.h"
+#include "pg/pool.h"
+
+namespace cnx::domain {
+
+using nlohmann::json;
+
+struct StoreOptions {
+  // argon2id cost (crypto_pwhash_str). Defaults: libsodium's "interactive".
+  // Tests lower them (opslimit >= 1, memlimit >= 8192) to stay fast.
+  unsigned long long pwhash_opslimit = 2;
+  size_t pwhash_memlimit = 64ull * 1024 * 1024;
+  std::chrono::seconds session_ttl{30 * 24 * 3600};
+  std::chrono::seconds touch_after{60};  // last_seen_at / last_used_at write throttle
+  std::chrono::seconds max_lock_ttl{3600};
+  std::chrono::seconds idempotency_ttl{24 * 3600};
+  size_t chunk_max_tokens = 512;
+};
+
+// Who is calling, as resolved from a bearer token.
+struct Principal {
+  Uuid tenant_id;
+  Uuid user_id;
+  std::string tenant_role;      // owner, admin, member
+  std::string credential_kind;  // "session" or "api_key"
+  Uuid credential_id;
+  bool tenant_admin() const { return tenant_role == "owner" || tenant_role == "admin"; }
+};
+
+// A resource representation and its version (the ETag), if it has one.
+struct Entity {
+  json body;
+  std::optional<int64_t> version;
+};
+
+struct Page {
+  json items = json::array();
+  std::optional<std::string> next_cursor;
+};
+
+// A stored response of an idempotent POST.
+struct StoredResponse {
+  int status = 0;
+  json headers = json::object();
+  std::string body;
+};
+enum class IdempotencyState { kNew, kReplay, kMismatch, kInProgress };
+
+class Store {
+ public:
+  Store(pg::Pool& pool, StoreOptions options);
+
+  // --- accounts ---------------------------------------------------------
+  // {"tenantName","email","password","displayName"} -> {"tenant","user","token","expiresAt"}
+  Outcome<json> Signup(const json& body, std::string_view user_agent);
+  // {"email","password","tenant"?} -> {"token","expiresAt",...}; kUnauthenticated on bad credentials.
+  Outcome<json> Login(const json& body, std::string_view user_agent);
+  // "Bearer"-less token text -> principal; kUnauthenticated when unknown, revoked or expired.
+  Outcome<Principal> Authenticate(std::string_view token);
+  Outcome<json> Me(const Principal& p);
+  Outcome<void> Logout(const Principal& p);
+  Outcome<json> ListSessions(const Principal& p);
+  Outcome<void> RevokeSession(const Principal& p, const Uuid& id, const std::optional<int64_t>& if_match);
+  Outcome<Entity> CreateApiKey(const Principal& p, const json& body);
+  Outcome<json> ListApiKeys(const Principal& p);
+  Outcome<Entity> GetApiKey(const Principal& p, const Uuid& id);
+  Outcome<void> RevokeApiKey(const Principal& p, const Uuid& id, const std::optional<int64_t>& if_match);
+
+  // --- every resource -----------------------------------------------------
+  // `parent_id` is the id from a nested route (it fills the parent field).
+  Outcome<Entity> Create(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
+                         const json& body);
+  Outcome<Entity> Get(const ResourceSpec& spec, const Principal& p, const Uuid& id);
+  // `if_match` nullopt means "*" (any version).
+  Outcome<Entity> Update(const ResourceSpec& spec, const Principal& p, const Uuid& id,
+                         const std::optional<int64_t>& if_match, const json& body);
+  Outcome<void> Delete(const ResourceSpec& spec, const Principal& p, const Uuid& id,
+                       const std::optional<int64_t>& if_match);
+  // Rows under `parent_id` (or every visible row of the tenant), oldest first.
+  Outcome<Page> List(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id, size_t limit,
+                     const std::optional<std::string>& cursor);
+
+  // --- locks --------------------------------------------------------------
+  // {"resourceType","resourceId","granularity"?,"context"?,"ttlSeconds"?}; a
+  // conflicting live lock of another user is kConflict with `current` = that lock.
+  Outcome<Entity> AcquireLock(const Principal& p, const json& body);
+  Outcome<Entity> RenewLock(const Principal& p, const Uuid& id, const std::optional<int64_t>& if_match,
+                            const json& body);
+
+  // --- token usage summary (the materialised view) -----------------------
+  Outcome<json> TokenUsageSummary(const Principal& p, const std::optional<Uuid>& project_id);
+
+  // --- idempotency --------------------------------------------------------
+  Outcome<std::pair<IdempotencyState, StoredResponse>> BeginIdempotent(const Principal& p, std::string_view key,
+                                                                       std::string_view method, std::string_view path,
+                                                                       std::string_view request_hash);
+  Outcome<void> FinishIdempotent(const Principal& p, std::string_view key, const StoredResponse& response);
+  Outcome<void> AbandonIdempotent(const Principal& p, std::string_view key);
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  pg::Pool& pool_;
+  StoreOptions options_;
+};
+
+// The lock resource spec (GET/DELETE/list are generic; acquire and renew are not).
+const ResourceSpec& LockSpec();
+
+// Password hashing (argon2id) and tokens.
+std::string HashPassword(std::string_view password, unsigned long long opslimit, size_t memlimit);
+bool VerifyPassword(std::string_view hash, std::string_view password);
+// "<prefix>" + base64url(32 random bytes); the SHA-256 of the whole text is what is stored.
+std::string NewToken(std::string_view prefix);
+std::string Sha256(std::string_view bytes);  // raw 32 bytes
+std::string Base64Url(std::string_view bytes);
+std::optional<std::string> FromBase64Url(std::string_view text);
+
+// Validates a knowledge-graph configuration document; issues are relative to `pointer`.
+std::vector<FieldIssue> ValidateGraphConfiguration(const json& config, const std::string& pointer);
+
+}  // namespace cnx::domain

@@ -1,0 +1,40 @@
+// Helpers shared by the Store's translation units.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/store.h"
+#include "pg/connection.h"
+
+namespace cnx::domain::internal {
+
+// Runs `fn(tx)` in one transaction with the tenant set; commits if it succeeds.
+template <typename Fn>
+auto InTenantTx(pg::Pool& pool, const Uuid& tenant, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
+  auto conn = pool.Acquire();
+  if (!conn) return std::unexpected(FromError(conn.error()));
+  auto tx = pg::Transaction::Begin(**conn);
+  if (!tx) return std::unexpected(FromError(tx.error()));
+  if (auto st = tx->SetTenant(tenant); !st) return std::unexpected(FromError(st.error()));
+  auto result = fn(*tx);
+  if (!result) return result;
+  if (auto st = tx->Commit(); !st) return std::unexpected(FromError(st.error()));
+  return result;
+}
+
+std::string SelectJson(const ResourceSpec& spec);  // "json_build_object(...)::text" over alias r
+std::string PgType(FieldType type);
+std::string JsonPointer(std::string_view key);
+// The project role of `p` in `project`; nullopt if not a member (and not a tenant admin).
+Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p, const Uuid& project);
+// Read (needed = viewer) or write access to a row of `spec` in `project` (nullopt: tenant-level).
+Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
+                          const std::optional<Uuid>& project, Role needed, bool write);
+Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col);
+// Writes `body` as a new version of a content item and re-chunks it.
+Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
+                               const std::string& content_type, const std::string& body, size_t max_tokens);
+
+}  // namespace cnx::domain::internal
