@@ -324,6 +324,29 @@ TEST_F(ServerTest, WebSocketEchoAndMessageLimit) {
   EXPECT_EQ(r->result_int(), 426);
 }
 
+TEST_F(ServerTest, ShutdownClosesWebSocketsWithoutWaitingForTheGrace) {
+  StartServer(Config());
+  asio::io_context ioc;
+  websocket::stream<tcp::socket> ws(ioc);
+  ws.next_layer().connect(ep_);
+  ws.handshake("127.0.0.1", "/ws/echo");
+  ws.write(asio::buffer(std::string("before")));
+  beast::flat_buffer buf;
+  ws.read(buf);
+  std::promise<void> stopped;
+  std::thread stopper([&] {
+    server_->Shutdown(60s);  // far longer than the wait below
+    stopped.set_value();
+  });
+  boost::system::error_code ec;
+  ws.read(buf, ec);  // the server closed the socket
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(stopped.get_future().wait_for(5s), std::future_status::ready);
+  stopper.join();
+  EXPECT_EQ(server_->open_connections(), 0u);
+  server_->Shutdown();  // idempotent
+}
+
 TEST_F(ServerTest, StartFailsCleanlyWhenThePortIsTaken) {
   StartServer(Config());
   auto config = Config();
