@@ -70,8 +70,12 @@ class Relay {
 
   RelayStats stats() const;
 
- private:
+  // Creates the publication and the slot when absent (Run() does it too).
+  // Call it before accepting writes: changes committed before the slot
+  // exists are not in its stream.
   Status Setup();
+
+ private:
   Status CleanUp();
 
   RelayOptions options_;

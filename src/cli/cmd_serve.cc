@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "domain/store.h"
 #include "pg/pool.h"
 #include "schema/migrations.h"
+#include "sync/pipeline.h"
 
 namespace cnx::cli {
 namespace {
@@ -59,6 +61,51 @@ void RegisterPoolMetrics(MetricsRegistry& m, const std::string& name, pg::Pool& 
   g("in_use", [](const pg::PoolStats& s) { return static_cast<double>(s.in_use); });
   g("acquire_waits_total", [](const pg::PoolStats& s) { return static_cast<double>(s.waits); });
   g("acquire_timeouts_total", [](const pg::PoolStats& s) { return static_cast<double>(s.timeouts); });
+}
+
+// bolt://host:port (bolt+s:// for TLS, bolt+ssc:// to accept self-signed).
+Result<graph::BoltConfig> ParseBoltUrl(const std::string& url) {
+  graph::BoltConfig b;
+  std::string rest;
+  if (url.starts_with("bolt://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("bolt+s://")) {
+    rest = url.substr(9);
+    b.tls = true;
+  } else if (url.starts_with("bolt+ssc://")) {
+    rest = url.substr(11);
+    b.tls = true;
+    b.tls_verify = false;
+  } else {
+    return Err(Module::kCli, ErrorCode::kInvalidArgument,
+               "neo4j url must start with bolt://, bolt+s:// or bolt+ssc://");
+  }
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+  auto colon = rest.rfind(':');
+  b.host = rest.substr(0, colon);
+  if (colon != std::string::npos) {
+    int port = std::atoi(rest.c_str() + colon + 1);
+    if (port <= 0 || port > 65535) return Err(Module::kCli, ErrorCode::kInvalidArgument, "bad port in " + url);
+    b.port = static_cast<uint16_t>(port);
+  }
+  if (b.host.empty()) return Err(Module::kCli, ErrorCode::kInvalidArgument, "no host in " + url);
+  return b;
+}
+
+Result<sync::PipelineOptions> PipelineOptionsFrom(const Config& config, const std::string& admin_url) {
+  sync::PipelineOptions o;
+  o.replication_conninfo = admin_url;
+  o.graph_dir = std::filesystem::path(config.GetString("data_dir", "cnx-data")) / "graph";
+  o.kafka_brokers = config.GetString("kafka.brokers", "");
+  o.graph_workers = static_cast<int>(CNX_TRY(config.GetInt("graph.workers", 16)));
+  if (auto url = config.Find("neo4j.url"); url && !url->empty()) {
+    auto b = CNX_TRY(ParseBoltUrl(*url));
+    b.user = config.GetString("neo4j.user", "neo4j");
+    b.password = config.GetString("neo4j.password", "");
+    b.database = config.GetString("neo4j.database", "neo4j");
+    o.neo4j = b;
+  }
+  return o;
 }
 
 int Serve(const FlagSet& flags) {
@@ -151,6 +198,12 @@ int Serve(const FlagSet& flags) {
   rest.rate_per_second = static_cast<double>(*rate);
   rest.rate_burst = static_cast<double>(*burst);
 
+  // Change capture: outbox -> relay -> bus -> graph projection.
+  auto pipeline_opts = PipelineOptionsFrom(*config, db->admin_url);
+  if (!pipeline_opts) return Fail(pipeline_opts.error());
+  auto pipeline = sync::Pipeline::Start(std::move(*pipeline_opts), sys_pool, metrics);
+  if (!pipeline) return Fail(pipeline.error());
+
   api::Router router;
   if (auto st = api::RegisterRestRoutes(router, {store, rest}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
@@ -166,6 +219,7 @@ int Serve(const FlagSet& flags) {
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.Shutdown();
   views.Stop();
+  (*pipeline)->Stop();
   if (db->cluster) {
     auto st = db->cluster->Stop();
     if (!st) return Fail(st.error());
@@ -182,6 +236,11 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  flags.Add(cmd, "kafka-brokers", "kafka.brokers", "Kafka bootstrap servers; empty: the in-process bus");
+  flags.Add(cmd, "neo4j-url", "neo4j.url", "Neo4j Bolt URL (bolt://host:7687); empty: the embedded graph store");
+  flags.Add(cmd, "neo4j-user", "neo4j.user", "Neo4j user (default neo4j)");
+  flags.Add(cmd, "neo4j-password", "neo4j.password", "Neo4j password");
+  flags.Add(cmd, "neo4j-database", "neo4j.database", "Neo4j database (default neo4j)");
   flags.Add(cmd, "rate-limit", "http.rate_limit_per_second",
             "Requests per second per token (or client IP before login); 0 disables (default 100)");
   flags.Add(cmd, "rate-burst", "http.rate_limit_burst", "Token bucket size (default 200)");
