@@ -12,7 +12,9 @@ std::optional<std::string_view> Event::FindHeader(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string DeadLetterTopic(std::string_view group) { return "dlq." + std::string(group); }
+std::string DeadLetterTopic(std::string_view group) {
+  return "dlq." + std::string(group);
+}
 
 Event MakeDeadLetter(const Delivery& d, std::string_view group, std::string_view error_class, std::string_view message,
                      std::chrono::system_clock::time_point first_failure) {
@@ -23,8 +25,8 @@ Event MakeDeadLetter(const Delivery& d, std::string_view group, std::string_view
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char when[96];
-  std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   e.headers.push_back({std::string(kDlqOriginalTopic), d.event.topic});
   e.headers.push_back({std::string(kDlqOriginalPartition), std::to_string(d.partition)});
   e.headers.push_back({std::string(kDlqOriginalOffset), std::to_string(d.offset)});

@@ -84,7 +84,7 @@ struct SubscribeOptions {
   std::string group;
   std::vector<std::string> topics;
   int workers = 1;
-  int max_attempts = 5;  // deliveries of one event before it is dead-lettered
+  int max_attempts = 5;                         // deliveries of one event before it is dead-lettered
   std::chrono::milliseconds retry_backoff{50};  // doubles per attempt
   std::chrono::milliseconds max_backoff{2000};
 };

@@ -352,17 +352,15 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
   std::vector<Atom> atoms;
   for (const auto& u : units) splitter.Split(u.b, u.e, u.code ? Splitter::kLines : first_level, u.heading, atoms);
 
-  // 2. Pack atoms into cores. A core ends before a heading, before an atom whose
-  // content hash says "boundary" (probability ~ 2 * tokens / budget, so cores
-  // average about half the budget and the decision depends only on that atom),
-  // or when the next atom would not fit.
+  // 2. Pack atoms into cores (chunks before overlap). A core ends before a
+  // heading, when the next atom would not fit, or before a "candidate": an atom
+  // whose content hash falls below a threshold of about 2 * tokens / budget (so
+  // candidates come every half budget or so), provided the previous candidate,
+  // cutting or not, is at least a quarter of the budget before it. Candidates
+  // depend on the text around the atom alone, never on where earlier chunks
+  // happened to end, so after an edit the chunks fall back into step at the next
+  // candidate.
   std::vector<std::pair<size_t, size_t>> cores;  // atom index ranges [first, last)
-  //
-  // A "candidate" is an atom whose content hash falls below its threshold; a
-  // candidate cuts only if the previous candidate (cutting or not) is at least a
-  // quarter of the budget before it. Both depend on the text around the atom
-  // alone, never on where earlier chunks happened to end, so after an edit the
-  // chunks fall back into step at the next candidate.
   size_t core_first = 0, core_tokens = 0, since_candidate = 0;
   for (size_t i = 0; i < atoms.size(); ++i) {
     const Atom& a = atoms[i];

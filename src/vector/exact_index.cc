@@ -64,8 +64,9 @@ bool ExactIndex::Contains(const Uuid& id) const {
 }
 
 Status ExactIndex::Checkpoint(const std::filesystem::path& dir, const IndexPosition& position) {
-  // Exclusive: the checkpoint must reflect exactly the writes before `position`.
-  std::unique_lock lock(mu_);
+  // Shared excludes writers, so the files reflect exactly the writes before
+  // the call; searches continue.
+  std::shared_lock lock(mu_);
   CNX_TRY(internal::CommitCheckpoint(dir, [&](const std::filesystem::path& tmp) -> Result<nlohmann::json> {
     CNX_TRY(store_.WriteTo(tmp / "all.flat"));
     return nlohmann::json{{"format", 1},

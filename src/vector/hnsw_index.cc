@@ -3,6 +3,7 @@
 #include "vector/internal/hnswlib_private.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <set>
@@ -183,6 +184,10 @@ Status HnswIndex::UpsertInto(Partition& p, std::span<const size_t> order, std::s
     for (size_t i : slice) {
       auto it = p.label_of.find(records[i].id);
       if (it != p.label_of.end()) {
+        // A replayed upsert with the same values must not pay for hnswlib's
+        // neighbourhood repair (catch-up after Load replays many of them).
+        const char* stored = p.graph->getDataByInternalId(p.graph->label_lookup_.at(it->second));
+        if (std::memcmp(stored, prepared.data() + i * dim, dim * sizeof(float)) == 0) continue;
         replace.emplace_back(it->second, i);
       } else if (!free.empty()) {
         replace.emplace_back(free.back(), i);

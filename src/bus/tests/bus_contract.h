@@ -85,7 +85,9 @@ class AckLog {
   std::vector<BatchAck> acks_;
 };
 
-inline std::string Unique(const std::string& prefix) { return prefix + "." + Uuid::NewV4().ToString().substr(0, 8); }
+inline std::string Unique(const std::string& prefix) {
+  return prefix + "." + Uuid::NewV4().ToString().substr(0, 8);
+}
 
 // Event ids "b<batch>-<i>" in publish order; per key, ids must come out in this order.
 inline std::vector<Event> MakeBatch(const std::string& topic, int batch, int n, int keys) {
@@ -94,7 +96,9 @@ inline std::vector<Event> MakeBatch(const std::string& topic, int batch, int n, 
     const int global = batch * n + i;
     char id[32];
     std::snprintf(id, sizeof id, "%06d", global);
-    out.push_back(Event{topic, "key-" + std::to_string(global % keys), "{\"n\":" + std::to_string(global) + "}",
+    out.push_back(Event{topic,
+                        "key-" + std::to_string(global % keys),
+                        "{\"n\":" + std::to_string(global) + "}",
                         {{"id", id}, {"type", "Test"}}});
   }
   return out;
@@ -129,11 +133,10 @@ TYPED_TEST_SUITE_P(BusContractTest);
 TYPED_TEST_P(BusContractTest, DeliversAllInKeyOrderAndAcksInSequence) {
   const std::string topic = this->NewTopic("contract.all");
   Recorder rec;
-  auto sub = this->bus_->Subscribe({.group = Unique("g"), .topics = {topic}, .workers = 2},
-                                   [&](const Delivery& d) {
-                                     rec.Add(d.event);
-                                     return HandlerResult::Ok();
-                                   });
+  auto sub = this->bus_->Subscribe({.group = Unique("g"), .topics = {topic}, .workers = 2}, [&](const Delivery& d) {
+    rec.Add(d.event);
+    return HandlerResult::Ok();
+  });
   ASSERT_TRUE(sub.has_value()) << sub.error().ToString();
   AckLog acks;
   constexpr int kBatches = 20, kPer = 10;
@@ -170,21 +173,24 @@ TYPED_TEST_P(BusContractTest, RetryLaterKeepsKeyOrder) {
   Recorder rec;
   std::mutex mu;
   std::map<std::string, int> attempts;
-  auto sub = this->bus_->Subscribe(
-      {.group = Unique("g"), .topics = {topic}, .workers = 2, .max_attempts = 10,
-       .retry_backoff = std::chrono::milliseconds(5)},
-      [&](const Delivery& d) {
-        std::string id(d.event.FindHeader("id").value_or(""));
-        {
-          std::lock_guard lock(mu);
-          int& a = attempts[id];
-          a = std::max(a, d.attempt);
-          // Every third event fails twice before it succeeds.
-          if (std::stoi(id) % 3 == 0 && d.attempt < 3) return HandlerResult::RetryLater("not yet");
-        }
-        rec.Add(d.event);
-        return HandlerResult::Ok();
-      });
+  auto sub = this->bus_->Subscribe({.group = Unique("g"),
+                                    .topics = {topic},
+                                    .workers = 2,
+                                    .max_attempts = 10,
+                                    .retry_backoff = std::chrono::milliseconds(5)},
+                                   [&](const Delivery& d) {
+                                     std::string id(d.event.FindHeader("id").value_or(""));
+                                     {
+                                       std::lock_guard lock(mu);
+                                       int& a = attempts[id];
+                                       a = std::max(a, d.attempt);
+                                       // Every third event fails twice before it succeeds.
+                                       if (std::stoi(id) % 3 == 0 && d.attempt < 3)
+                                         return HandlerResult::RetryLater("not yet");
+                                     }
+                                     rec.Add(d.event);
+                                     return HandlerResult::Ok();
+                                   });
   ASSERT_TRUE(sub.has_value());
   AckLog acks;
   for (int b = 0; b < 5; ++b) ASSERT_TRUE(this->bus_->Publish(b + 1, MakeBatch(topic, b, 6, 4), acks.Callback()));

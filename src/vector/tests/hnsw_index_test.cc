@@ -148,6 +148,16 @@ TEST(HnswIndexTest, GraphPartitionsSurviveReload) {
     ASSERT_TRUE(a && b);
     EXPECT_EQ(*a, *b);
   }
+  // Catch-up replays upserts the index already holds: nothing changes.
+  ASSERT_TRUE(loaded->Upsert(std::span(corpus.records).subspan(3)).has_value());
+  EXPECT_EQ(loaded->Count(), 2017u);
+  EXPECT_EQ(loaded->Stats().deleted_slots, 3u);
+  for (size_t i = 3; i < 2000; i += 101) {
+    auto a = hnsw->Search(corpus.vectors[i], 10, {tenants[i % 2]});
+    auto b = loaded->Search(corpus.vectors[i], 10, {tenants[i % 2]});
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(*a, *b);
+  }
   // Reused slots after reload.
   auto more = MakeCorpus(2, {tenants[0]}, 17, 60'000);
   ASSERT_TRUE(loaded->Upsert(more.records).has_value());
