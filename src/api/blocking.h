@@ -35,7 +35,7 @@ asio::awaitable<std::invoke_result_t<F&>> RunBlocking(BlockingExecutor pool, F f
           } catch (...) {
             error = std::current_exception();
           }
-          // Resume the coroutine on its own executor (its strand), never here.
+          // Resume the coroutine on its own executor (its io thread), never here.
           auto ex = asio::get_associated_executor(handler);
           asio::post(ex, std::move(handler));
         });

@@ -1,6 +1,7 @@
 #include "api/router.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace cnx::api {
@@ -41,29 +42,35 @@ Router::Route MakeRoute(http::verb method, std::string_view pattern) {
   return r;
 }
 
-// Literal segments before parameters: a smaller key is more specific.
-std::vector<bool> Shape(const Router::Route& r) {
-  std::vector<bool> shape;
-  for (const auto& s : r.segments) shape.push_back(IsParam(s));
-  return shape;
-}
-
-bool Matches(const Router::Route& r, const std::vector<std::string_view>& segs,
-             std::vector<std::pair<std::string, std::string>>* params) {
-  if (r.segments.size() != segs.size()) return false;
-  params->clear();
-  for (size_t i = 0; i < segs.size(); ++i) {
-    const std::string& p = r.segments[i];
-    if (IsParam(p)) {
-      if (segs[i].empty()) return false;
-      auto value = PercentDecode(segs[i], false);
-      if (!value) return false;
-      params->emplace_back(p.substr(1, p.size() - 2), std::move(*value));
-    } else if (p != segs[i]) {
+bool ValidEscapes(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') continue;
+    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       return false;
     }
   }
   return true;
+}
+
+// Walks `path` segment by segment against the route without allocating; with
+// `params` set, also collects the decoded parameter values.
+bool Matches(const Router::Route& r, std::string_view path, std::vector<std::pair<std::string, std::string>>* params) {
+  if (r.segments.empty()) return path == "/";
+  size_t pos = 1;
+  for (const std::string& p : r.segments) {
+    if (pos > path.size()) return false;
+    size_t slash = path.find('/', pos);
+    std::string_view seg = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    pos = slash == std::string_view::npos ? path.size() + 1 : slash + 1;
+    if (IsParam(p)) {
+      if (seg.empty() || !ValidEscapes(seg)) return false;
+      if (params != nullptr) params->emplace_back(p.substr(1, p.size() - 2), *PercentDecode(seg, false));
+    } else if (p != seg) {
+      return false;
+    }
+  }
+  return pos == path.size() + 1;  // every segment of the path consumed
 }
 
 }  // namespace
@@ -96,7 +103,7 @@ Status Router::AddRoute(Route route) {
   if (pattern.empty() || pattern.front() != '/') {
     return Err(Module::kApi, ErrorCode::kInvalidArgument, "route pattern must start with '/': " + pattern);
   }
-  if (route.method == http::verb::unknown) {
+  if (route.method == http::verb::unknown || static_cast<unsigned>(route.method) >= 64) {
     return Err(Module::kApi, ErrorCode::kInvalidArgument, "route method is unknown: " + pattern);
   }
   std::set<std::string_view> names;
@@ -110,6 +117,10 @@ Status Router::AddRoute(Route route) {
     } else if (seg.find_first_of("{}?#%") != std::string_view::npos) {
       return Err(Module::kApi, ErrorCode::kInvalidArgument, "bad literal segment in route: " + pattern);
     }
+    if (route.segments.size() == 64) {
+      return Err(Module::kApi, ErrorCode::kInvalidArgument, "route has more than 64 segments: " + pattern);
+    }
+    if (IsParam(seg)) route.shape |= uint64_t{1} << (63 - route.segments.size());
     route.segments.emplace_back(seg);
   }
   for (const auto& r : routes_) {
@@ -137,51 +148,40 @@ bool Router::Has(http::verb method, std::string_view pattern) const {
 Router::Match Router::Find(http::verb method, std::string_view path) const {
   Match m;
   if (path.empty() || path.front() != '/') return m;
-  auto segs = Split(path);
-  std::set<std::string_view> allowed;
-  std::vector<std::pair<std::string, std::string>> params;
+  uint64_t allowed = 0;  // bit per http::verb
   const Route* best = nullptr;
-  std::vector<bool> best_shape;
   const Route* head_get = nullptr;  // a GET route that can answer HEAD
-  std::vector<bool> head_shape;
-  std::vector<std::pair<std::string, std::string>> head_params;
   for (const auto& r : routes_) {
-    if (!Matches(r, segs, &params)) continue;
-    allowed.insert(http::to_string(r.method));
-    if (r.method == http::verb::get && !r.websocket) allowed.insert("HEAD");
+    if (!Matches(r, path, nullptr)) continue;
+    allowed |= uint64_t{1} << static_cast<unsigned>(r.method);
+    if (r.method == http::verb::get && !r.websocket) allowed |= uint64_t{1} << static_cast<unsigned>(http::verb::head);
+    // A smaller shape has its first parameter later: literals win.
     if (r.method == method) {
-      auto shape = Shape(r);
-      if (best == nullptr || shape < best_shape) {
-        best = &r;
-        best_shape = std::move(shape);
-        m.params = params;
-      }
+      if (best == nullptr || r.shape < best->shape) best = &r;
     } else if (method == http::verb::head && r.method == http::verb::get && !r.websocket) {
-      auto shape = Shape(r);
-      if (head_get == nullptr || shape < head_shape) {
-        head_get = &r;
-        head_shape = std::move(shape);
-        head_params = params;
-      }
+      if (head_get == nullptr || r.shape < head_get->shape) head_get = &r;
     }
+  }
+  if (best == nullptr && head_get != nullptr) {
+    best = head_get;
+    m.head_from_get = true;
   }
   if (best != nullptr) {
     m.kind = Match::Kind::kFound;
     m.route = best;
+    Matches(*best, path, &m.params);
     return m;
   }
-  if (head_get != nullptr) {
-    m.kind = Match::Kind::kFound;
-    m.route = head_get;
-    m.params = std::move(head_params);
-    m.head_from_get = true;
-    return m;
-  }
-  if (!allowed.empty()) {
+  if (allowed != 0) {
     m.kind = Match::Kind::kMethodNotAllowed;
-    for (auto a : allowed) {
+    std::vector<std::string_view> names;
+    for (unsigned v = 0; v < 64; ++v) {
+      if (allowed & (uint64_t{1} << v)) names.push_back(http::to_string(static_cast<http::verb>(v)));
+    }
+    std::sort(names.begin(), names.end());
+    for (auto n : names) {
       if (!m.allow.empty()) m.allow += ", ";
-      m.allow += a;
+      m.allow += n;
     }
   }
   return m;

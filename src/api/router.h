@@ -11,6 +11,7 @@
 // only read, so concurrent Find() calls are safe.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -25,7 +26,7 @@
 
 namespace cnx::api {
 
-// A handler is a coroutine on the connection's strand. It must not block: use
+// A handler is a coroutine on the connection's io thread. It must not block: use
 // co_await req.RunBlocking(fn) for blocking work. An exception escaping it
 // becomes a 500 problem response (and an error log line).
 using Handler = std::function<asio::awaitable<Response>(Request&)>;
@@ -44,6 +45,7 @@ class Router {
     http::verb method;
     std::string pattern;
     std::vector<std::string> segments;  // "{name}" for parameters
+    uint64_t shape = 0;                 // bit 63-i set if segment i is a parameter
     Handler handler;
     RouteOptions options;
     WebSocketHandler websocket;  // set for WebSocket routes (method GET)

@@ -27,6 +27,7 @@ constexpr size_t kFirstReadSize = 4096;
 constexpr int kMaxRefusing = 64;            // connections being answered 503 at once; more are just closed
 constexpr size_t kMaxDrainBytes = 1 << 20;  // lingering close reads at most this much
 constexpr std::string_view kUnmatched = "unmatched";
+constexpr std::string_view kStatusOk = R"({"status":"ok"})";
 
 auto Redirect(error_code& ec) {
   return asio::redirect_error(asio::use_awaitable, ec);
@@ -92,8 +93,40 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view text) {
   return tcp::endpoint(addr, static_cast<uint16_t>(port_num));
 }
 
+Result<ServerConfig> ServerConfigFromConfig(const Config& config) {
+  ServerConfig c;
+  c.listen = config.GetString("listen", c.listen);
+  auto positive = [&](std::string_view key, int64_t fallback, int64_t max) -> Result<int64_t> {
+    auto v = config.GetInt(key, fallback);
+    if (!v) return Err(v.error());
+    if (*v <= 0 || *v > max) {
+      return Err(Module::kApi, ErrorCode::kInvalidArgument,
+                 std::string(key) + " must be between 1 and " + std::to_string(max));
+    }
+    return *v;
+  };
+  auto duration = [&](std::string_view key, std::chrono::milliseconds fallback) -> Result<std::chrono::milliseconds> {
+    auto v = config.GetDuration(key, fallback);
+    if (!v) return Err(v.error());
+    if (v->count() <= 0) return Err(Module::kApi, ErrorCode::kInvalidArgument, std::string(key) + " must be positive");
+    return *v;
+  };
+  c.io_threads = static_cast<int>(CNX_TRY(positive("http.threads", c.io_threads, 1024)));
+  c.blocking_threads = static_cast<int>(CNX_TRY(positive("http.blocking_threads", c.blocking_threads, 4096)));
+  c.header_limit = static_cast<size_t>(CNX_TRY(positive("http.header_limit", int64_t(c.header_limit), 1 << 30)));
+  c.body_limit = static_cast<size_t>(CNX_TRY(positive("http.body_limit", int64_t(c.body_limit), int64_t{1} << 40)));
+  c.max_connections =
+      static_cast<size_t>(CNX_TRY(positive("http.max_connections", int64_t(c.max_connections), 1 << 24)));
+  c.read_timeout = CNX_TRY(duration("http.read_timeout", c.read_timeout));
+  c.write_timeout = CNX_TRY(duration("http.write_timeout", c.write_timeout));
+  c.idle_timeout = CNX_TRY(duration("http.idle_timeout", c.idle_timeout));
+  c.shutdown_grace = CNX_TRY(duration("http.shutdown_grace", c.shutdown_grace));
+  c.access_log = CNX_TRY(config.GetBool("http.access_log", c.access_log));
+  return c;
+}
+
 // One open connection as seen by Shutdown. Every field is touched only on the
-// connection's strand, except `id` and `executor` (immutable).
+// connection's io thread, except `id` and `executor` (immutable).
 struct Conn {
   uint64_t id = 0;
   asio::any_io_executor executor;
@@ -117,8 +150,7 @@ struct Server::Impl {
         accepted(m.AddCounter("cnx_http_connections_total", "HTTP connections accepted.")),
         refused(m.AddCounter("cnx_http_connections_refused_total",
                              "HTTP connections refused because max_connections was reached.")),
-        id_prefix(RandomHex(6)),
-        ioc(std::max(1, config.io_threads)) {
+        id_prefix(RandomHex(6)) {
     AddBuiltins();
   }
 
@@ -182,12 +214,15 @@ struct Server::Impl {
   std::promise<void> accept_done;
   std::optional<asio::thread_pool> blocking;
 
-  // Declared last so it is destroyed first: destroying the io_context destroys
-  // coroutines still suspended in it, which unregister from the members above.
-  asio::io_context ioc;
-  std::optional<asio::strand<asio::io_context::executor_type>> accept_strand;
+  // One io_context per io thread (a connection stays on one for life), so a
+  // connection needs no strand and threads do not contend on one scheduler.
+  // Declared last so they are destroyed first: destroying an io_context
+  // destroys coroutines still suspended in it, which unregister from the
+  // members above.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  size_t next_context = 0;  // accept loop only
   std::optional<tcp::acceptor> acceptor;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
 };
 
@@ -199,11 +234,11 @@ void Server::Impl::AddBuiltins() {
   }
   if (!router.Has(http::verb::get, "/readyz")) {
     (void)router.Add(http::verb::get, "/readyz", Handler([this](Request& req) -> asio::awaitable<Response> {
-                       if (!readiness) co_return JsonResponse(http::status::ok, {{"status", "ok"}});
+                       if (!readiness) co_return TextResponse(http::status::ok, std::string(kStatusOk), kJsonType);
                        std::string reason;
                        try {
                          Status st = co_await req.RunBlocking(readiness);
-                         if (st) co_return JsonResponse(http::status::ok, {{"status", "ok"}});
+                         if (st) co_return TextResponse(http::status::ok, std::string(kStatusOk), kJsonType);
                          reason = st.error().message();
                        } catch (const std::exception& e) {
                          reason = std::string("readiness check failed: ") + e.what();
@@ -232,7 +267,8 @@ Result<tcp::endpoint> Server::Impl::Start() {
                "server config: threads, header_limit and max_connections must be positive");
   }
   auto endpoint = CNX_TRY(ParseListenAddress(config.listen));
-  acceptor.emplace(ioc);
+  for (int i = 0; i < config.io_threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  acceptor.emplace(*contexts[0]);
   error_code ec;
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -241,12 +277,12 @@ Result<tcp::endpoint> Server::Impl::Start() {
   if (!ec) bound = acceptor->local_endpoint(ec);
   if (ec) {
     acceptor.reset();
+    contexts.clear();
     return Err(Module::kApi, ErrorCode::kUnavailable, "cannot listen on " + config.listen + ": " + ec.message());
   }
   blocking.emplace(static_cast<size_t>(config.blocking_threads));
-  work.emplace(ioc.get_executor());
-  accept_strand.emplace(asio::make_strand(ioc));
-  asio::co_spawn(*accept_strand, AcceptLoop(), [this](std::exception_ptr e) {
+  for (auto& ctx : contexts) work.push_back(asio::make_work_guard(*ctx));
+  asio::co_spawn(*contexts[0], AcceptLoop(), [this](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -256,11 +292,11 @@ Result<tcp::endpoint> Server::Impl::Start() {
     }
     accept_done.set_value();
   });
-  for (int i = 0; i < config.io_threads; ++i) {
-    threads.emplace_back([this] {
+  for (auto& ctx : contexts) {
+    threads.emplace_back([ioc = ctx.get()] {
       for (;;) {
         try {
-          ioc.run();
+          ioc->run();
           return;
         } catch (const std::exception& e) {
           spdlog::error("http: io thread caught: {}", e.what());
@@ -289,7 +325,7 @@ void Server::Impl::CloseConnections(bool force) {
         if (it == conns.end()) return;
         c = it->second;
       }
-      // Safe without the lock: a Conn is destroyed only on its own strand, where we are.
+      // Safe without the lock: a Conn is destroyed only on its own io thread, where we are.
       if ((force || c->idle || c->websocket) && c->close) c->close();
     });
   }
@@ -300,7 +336,7 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
   if (!started || stopped) return;
   stopped = true;
   stopping.store(true);
-  asio::post(*accept_strand, [this] {
+  asio::post(*contexts[0], [this] {
     error_code ec;
     acceptor->close(ec);
   });
@@ -316,8 +352,8 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
     std::unique_lock lock(mu);
     cv.wait_for(lock, 1s, [this] { return open.load() == 0; });
   }
-  work.reset();
-  ioc.stop();
+  work.clear();
+  for (auto& ctx : contexts) ctx->stop();
   for (auto& t : threads) t.join();
   threads.clear();
   blocking->join();
@@ -327,8 +363,8 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
 asio::awaitable<void> Server::Impl::AcceptLoop() {
   for (;;) {
     error_code ec;
-    asio::any_io_executor strand = asio::make_strand(ioc);
-    tcp::socket socket = co_await acceptor->async_accept(strand, Redirect(ec));
+    asio::any_io_executor target = contexts[next_context++ % contexts.size()]->get_executor();
+    tcp::socket socket = co_await acceptor->async_accept(target, Redirect(ec));
     if (ec) {
       if (stopping.load() || ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of file descriptors and the like: back off instead of spinning.

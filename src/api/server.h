@@ -12,8 +12,9 @@
 // read/write timeouts), every connection has an idle timeout, and the number of
 // open connections is capped: connections above the cap get a 503 and are closed.
 //
-// Threading: `io_threads` threads run all connections; each connection's
-// handlers run on that connection's strand, one request at a time. Handlers
+// Threading: each of the `io_threads` threads runs its own io_context; a new
+// connection is assigned to one of them (round robin) for life, and its I/O and
+// handlers run there, one request at a time. Handlers
 // must not block; they use co_await req.RunBlocking(fn), which runs `fn` on a
 // separate pool of `blocking_threads` threads. The readiness callback also runs
 // there.
@@ -33,6 +34,7 @@
 
 #include "api/net.h"
 #include "api/router.h"
+#include "base/config.h"
 #include "base/metrics.h"
 #include "base/result.h"
 
@@ -51,6 +53,14 @@ struct ServerConfig {
   std::chrono::milliseconds shutdown_grace{10'000};
   bool access_log = true;  // one info line per request on the default spdlog logger
 };
+
+// Reads a ServerConfig from layered settings, defaults as above for absent keys:
+// listen, http.threads, http.blocking_threads, http.header_limit and
+// http.body_limit (bytes), http.read_timeout, http.write_timeout,
+// http.idle_timeout, http.shutdown_grace (durations such as "30s"),
+// http.max_connections, http.access_log (bool). Errors: kInvalidArgument naming
+// the key for malformed or non-positive values.
+Result<ServerConfig> ServerConfigFromConfig(const Config& config);
 
 // Says whether the service can take traffic (database reachable, schema
 // migrated...). Runs on the blocking pool; an error's message is the 503 detail.

@@ -4,7 +4,7 @@
 // The handler owns the connection: it reads and writes through stream() and
 // the connection closes when the last WebSocket referring to it is destroyed.
 // Like every Beast stream, stream() must be used only from its executor (the
-// connection's strand, where the handler coroutine runs); other threads post
+// connection's io thread, where the handler coroutine runs); other threads post
 // there (asio::post(ws.stream().get_executor(), ...)). The server counts the
 // connection as open until the handler coroutine returns, and closes the
 // socket when Server::Shutdown starts (pending reads then fail).

@@ -3,7 +3,9 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 
 namespace cnx::bus {
 
@@ -29,11 +31,14 @@ std::vector<std::pair<std::string, std::string>> KafkaConsumerDefaults(const std
 
 namespace {
 
-std::unexpected<Error> KafkaErr(ErrorCode code, std::string msg) { return Err(Module::kBus, code, std::move(msg)); }
+std::unexpected<Error> KafkaErr(ErrorCode code, std::string msg) {
+  return Err(Module::kBus, code, std::move(msg));
+}
 
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
-  // librdkafka is chatty about transient broker trouble it recovers from.
-  if (level <= 3) {
+  // librdkafka logs every transient broker problem it recovers from (level 3,
+  // "error"); what matters reaches us as delivery reports and fatal errors.
+  if (level <= 2) {
     spdlog::warn("kafka {}: {}", fac, buf);
   } else {
     spdlog::debug("kafka {}: {}", fac, buf);
@@ -109,11 +114,10 @@ void SyncDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 Status ProduceAndWait(rd_kafka_t* producer, const Event& e, std::chrono::milliseconds timeout) {
   SyncDelivery d;
   rd_kafka_headers_t* h = ToKafkaHeaders(e);
-  rd_kafka_resp_err_t err =
-      rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
-                        RD_KAFKA_V_VALUE(const_cast<char*>(e.value.data()), e.value.size()),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&d),
-                        RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      producer, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(e.value.data()), e.value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (h != nullptr) rd_kafka_headers_destroy(h);
     return KafkaErr(ErrorCode::kUnavailable, std::string("produce ") + e.topic + ": " + rd_kafka_err2str(err));
@@ -143,8 +147,8 @@ struct KafkaBusCallbacks {
     if (batch == nullptr) return;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       spdlog::warn("kafka delivery to {} failed: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-      bus->acks_.EventDone(batch, KafkaErr(ErrorCode::kUnavailable,
-                                           std::string("delivery failed: ") + rd_kafka_err2str(m->err)));
+      bus->acks_.EventDone(
+          batch, KafkaErr(ErrorCode::kUnavailable, std::string("delivery failed: ") + rd_kafka_err2str(m->err)));
     } else {
       bus->acks_.EventDone(batch, Ok());
     }
@@ -228,8 +232,8 @@ Status KafkaBus::Publish(uint64_t sequence, std::vector<Event> events, AckCallba
       rd_kafka_headers_t* h = ToKafkaHeaders(e);
       err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
                               RD_KAFKA_V_VALUE(const_cast<char*>(e.value.data()), e.value.size()),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-                              RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_END);
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(batch),
+                              RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (h != nullptr) rd_kafka_headers_destroy(h);
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline) break;
@@ -260,7 +264,10 @@ namespace {
 class KafkaSubscription final : public Subscription {
  public:
   KafkaSubscription(const KafkaBusOptions& bus_options, SubscribeOptions options, Handler handler)
-      : bus_options_(bus_options), options_(std::move(options)), handler_(std::move(handler)) {}
+      : bus_options_(bus_options),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        queues_(static_cast<size_t>(options_.workers)) {}
   ~KafkaSubscription() override { Close(); }
 
   Status Start() {
@@ -273,40 +280,51 @@ class KafkaSubscription final : public Subscription {
       rd_kafka_conf_destroy(pconf);
       return KafkaErr(ErrorCode::kInvalidArgument, std::string("kafka dead-letter producer: ") + errstr);
     }
-    for (int w = 0; w < options_.workers; ++w) {
-      auto conf = CNX_TRY(
-          MakeConf(Concat(Common(bus_options_), KafkaConsumerDefaults(options_.group)), bus_options_.consumer_config));
-      rd_kafka_conf_set_rebalance_cb(conf, OnRebalance);
-      rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-      if (rk == nullptr) {
-        rd_kafka_conf_destroy(conf);
-        return KafkaErr(ErrorCode::kInvalidArgument, std::string("kafka consumer: ") + errstr);
-      }
-      rd_kafka_poll_set_consumer(rk);
-      rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
-      for (const auto& t : options_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
-      rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
-      rd_kafka_topic_partition_list_destroy(topics);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_destroy(rk);
-        return KafkaErr(ErrorCode::kUnavailable, std::string("kafka subscribe: ") + rd_kafka_err2str(err));
-      }
-      members_.push_back(rk);
+    auto conf = CNX_TRY(
+        MakeConf(Concat(Common(bus_options_), KafkaConsumerDefaults(options_.group)), bus_options_.consumer_config));
+    rd_kafka_conf_set_rebalance_cb(conf, OnRebalance);
+    rd_kafka_conf_set_opaque(conf, this);
+    consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (consumer_ == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      return KafkaErr(ErrorCode::kInvalidArgument, std::string("kafka consumer: ") + errstr);
     }
-    for (rd_kafka_t* rk : members_) threads_.emplace_back([this, rk] { MemberLoop(rk); });
+    rd_kafka_poll_set_consumer(consumer_);
+    rd_kafka_topic_partition_list_t* topics =
+        rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
+    for (const auto& t : options_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaErr(ErrorCode::kUnavailable, std::string("kafka subscribe: ") + rd_kafka_err2str(err));
+    }
+    for (size_t w = 0; w < queues_.size(); ++w) workers_.emplace_back([this, w] { WorkerLoop(w); });
+    poller_ = std::thread([this] { PollLoop(); });
     return Ok();
   }
 
   void Close() override {
+    if (closed_) return;
+    closed_ = true;
     stopping_.store(true);
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-    for (rd_kafka_t* rk : members_) {
-      rd_kafka_commit(rk, nullptr, 0);  // what was processed since the last commit
-      rd_kafka_consumer_close(rk);
-      rd_kafka_destroy(rk);
+    if (poller_.joinable()) poller_.join();
+    {
+      // Records not yet started are dropped (not stored, so redelivered later).
+      std::lock_guard lock(mu_);
+      for (auto& q : queues_) {
+        for (rd_kafka_message_t* m : q) rd_kafka_message_destroy(m);
+        q.clear();
+      }
+      cv_.notify_all();
     }
-    members_.clear();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    if (consumer_ != nullptr) {
+      rd_kafka_commit(consumer_, nullptr, 0);  // what was processed since the last commit
+      rd_kafka_consumer_close(consumer_);
+      rd_kafka_destroy(consumer_);
+      consumer_ = nullptr;
+    }
     if (dlq_producer_ != nullptr) {
       rd_kafka_flush(dlq_producer_, 2000);
       rd_kafka_destroy(dlq_producer_);
@@ -315,7 +333,10 @@ class KafkaSubscription final : public Subscription {
   }
 
  private:
-  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void*) {
+  // Runs inside rd_kafka_consumer_poll() / rd_kafka_consumer_close() on the calling thread.
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                          void* opaque) {
+    auto* self = static_cast<KafkaSubscription*>(opaque);
     const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       if (cooperative) {
@@ -326,8 +347,9 @@ class KafkaSubscription final : public Subscription {
       }
       return;
     }
-    // Revoked: processing is synchronous in the poll loop, so everything
-    // handled so far is stored; commit it before another member takes over.
+    // Revoked: let the workers finish what they hold, store it, and commit it
+    // before another member takes the partitions over.
+    self->Drain();
     rd_kafka_commit(rk, nullptr, 0);
     if (cooperative) {
       rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts);
@@ -335,6 +357,11 @@ class KafkaSubscription final : public Subscription {
     } else {
       rd_kafka_assign(rk, nullptr);
     }
+  }
+
+  void Drain() {
+    std::unique_lock lock(mu_);
+    idle_cv_.wait(lock, [&] { return (queued_ == 0 && busy_ == 0) || stopping_.load(); });
   }
 
   // Waits `d` unless the subscription is closing; false when closing.
@@ -378,43 +405,79 @@ class KafkaSubscription final : public Subscription {
     }
   }
 
-  void MemberLoop(rd_kafka_t* rk) {
+  // A partition always goes to the same worker, so its records (and thus each
+  // key's) are handled one at a time, in offset order.
+  void PollLoop() {
     auto last_commit = std::chrono::steady_clock::now();
-    bool uncommitted = false;
     while (!stopping_.load()) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 50);
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 50);
       if (m != nullptr) {
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          if (Process(m)) {
-            rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-                m->offset + 1;
-            // Fails harmlessly when the partition was revoked meanwhile (it is redelivered).
-            rd_kafka_offsets_store(rk, offs);
-            rd_kafka_topic_partition_list_destroy(offs);
-            uncommitted = true;
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            spdlog::debug("kafka group {}: {}", options_.group, rd_kafka_message_errstr(m));
           }
-        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          spdlog::debug("kafka group {}: {}", options_.group, rd_kafka_message_errstr(m));
+          rd_kafka_message_destroy(m);
+        } else {
+          std::unique_lock lock(mu_);
+          auto& q = queues_[static_cast<size_t>(m->partition) % queues_.size()];
+          // Bounded: the poll loop waits while a worker is far behind.
+          space_cv_.wait(lock, [&] { return q.size() < kMaxQueued || stopping_.load(); });
+          q.push_back(m);
+          ++queued_;
+          cv_.notify_all();
         }
-        rd_kafka_message_destroy(m);
       }
       const auto now = std::chrono::steady_clock::now();
-      if (uncommitted && now - last_commit >= bus_options_.commit_interval) {
-        rd_kafka_commit(rk, nullptr, 1);  // async; the final commit on Close() is synchronous
+      if (uncommitted_.exchange(false) && now - last_commit >= bus_options_.commit_interval) {
+        rd_kafka_commit(consumer_, nullptr, 1);  // async; Close() and revocation commit synchronously
         last_commit = now;
-        uncommitted = false;
       }
     }
   }
 
+  void WorkerLoop(size_t w) {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_.load() || !queues_[w].empty(); });
+      if (queues_[w].empty()) return;  // stopping
+      rd_kafka_message_t* m = queues_[w].front();
+      queues_[w].pop_front();
+      --queued_;
+      ++busy_;
+      space_cv_.notify_all();
+      lock.unlock();
+      if (Process(m)) {
+        rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset + 1;
+        // Fails harmlessly when the partition is no longer assigned (it is redelivered).
+        rd_kafka_offsets_store(consumer_, offs);
+        rd_kafka_topic_partition_list_destroy(offs);
+        uncommitted_.store(true);
+      }
+      rd_kafka_message_destroy(m);
+      lock.lock();
+      --busy_;
+      idle_cv_.notify_all();
+    }
+  }
+
+  static constexpr size_t kMaxQueued = 500;
+
   KafkaBusOptions bus_options_;
   SubscribeOptions options_;
   Handler handler_;
+  rd_kafka_t* consumer_ = nullptr;
   rd_kafka_t* dlq_producer_ = nullptr;
-  std::vector<rd_kafka_t*> members_;
-  std::vector<std::thread> threads_;
+  std::thread poller_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, space_cv_, idle_cv_;
+  std::vector<std::deque<rd_kafka_message_t*>> queues_;
+  size_t queued_ = 0;
+  size_t busy_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> uncommitted_{false};
+  bool closed_ = false;
 };
 
 }  // namespace

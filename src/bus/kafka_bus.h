@@ -10,12 +10,14 @@
 // unusable: Publish() returns kUnavailable and the owner must create a new one
 // and replay from its last durable position.
 //
-// Consumers: each subscription worker is one member of the Kafka consumer group
-// `group` with auto-commit off; an offset is stored only after the handler
-// succeeded (or the record was dead-lettered) and committed every
-// `commit_interval`, on partition revocation (rebalance) and on Close(). A
-// partition is owned by one member at a time, so per-key order holds within the
-// group; after a crash or rebalance uncommitted records are delivered again.
+// Consumers: each subscription is one member of the Kafka consumer group
+// `group` (run more processes for more members) with auto-commit off; its
+// `workers` threads each take a fixed share of the assigned partitions, so the
+// records of a partition (and of each key) are handled one at a time in order.
+// An offset is stored only after the handler succeeded (or the record was
+// dead-lettered) and committed every `commit_interval`, on partition revocation
+// (after the workers drained what they held) and on Close(). After a crash or
+// rebalance uncommitted records are delivered again.
 // Dead letters are produced (idempotently, waiting for the delivery report) to
 // "dlq.<group>" before the offset is stored.
 //

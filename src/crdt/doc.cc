@@ -808,6 +808,39 @@ struct DocInternals {
 
 // ================================================================ Doc
 
+namespace {
+
+// YEvent.delta over positions: items added by `t` are inserts, items deleted
+// by `t` (and not added by it) deletes, other visible items retains.
+std::vector<ListChange> ListChanges(const Transaction& t, const Type* type) {
+  std::vector<ListChange> out;
+  auto push = [&](ListChange::Kind k, uint64_t n) {
+    if (n == 0) return;
+    if (!out.empty() && out.back().kind == k) {
+      out.back().length += n;
+    } else {
+      out.push_back({k, n});
+    }
+  };
+  for (const Item* it = type->start; it != nullptr; it = it->right) {
+    if (!it->countable()) continue;
+    bool adds = it->id.clock >= t.Before(it->id.client);
+    if (it->deleted) {
+      if (!adds && t.delete_set.Contains(it->id)) {
+        push(ListChange::Kind::kDelete, it->length);
+      }
+    } else if (adds) {
+      push(ListChange::Kind::kInsert, it->length);
+    } else {
+      push(ListChange::Kind::kRetain, it->length);
+    }
+  }
+  if (!out.empty() && out.back().kind == ListChange::Kind::kRetain) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
 Doc::Doc(DocOptions options) : client_id_(options.client_id.value_or(RandomClientId())), gc_(options.gc) {}
 
 Doc::~Doc() {
@@ -930,6 +963,7 @@ void Doc::End(Transaction* t, std::vector<uint8_t>* update_out) {
       c.is_root = type->item == nullptr;
       c.child_list_changed = ch.child_list;
       c.keys_changed = ch.keys;
+      if (ch.child_list) c.list_changes = ListChanges(*t, type);
       changes.push_back(std::move(c));
     }
   }
@@ -1446,14 +1480,17 @@ Status Text::Format(uint64_t index, uint64_t length, const Attributes& attribute
 
 // ---- Map
 
+namespace {
+void AppendContentValues(const Item* it, std::vector<Value>& out);
+}  // namespace
+
 std::optional<Value> Map::Get(std::string_view key) const {
   auto it = type_->map.find(std::string(key));
   if (it == type_->map.end() || it->second->deleted) return std::nullopt;
-  auto entries = MapEntries(type_);
-  for (auto& [k, v] : entries) {
-    if (k == key) return v;
-  }
-  return std::nullopt;
+  std::vector<Value> vals;
+  AppendContentValues(it->second, vals);
+  if (vals.empty()) return std::nullopt;
+  return std::move(vals.back());
 }
 
 std::vector<std::string> Map::Keys() const {
@@ -1727,12 +1764,136 @@ std::vector<DeltaOp> TypeDelta(const Type* t) {
   return ops;
 }
 
+namespace {
+
+// JavaScript String(value) for attribute values.
+std::string JsString(const Any& v) {
+  switch (v.kind) {
+    case Any::Kind::kUndefined:
+      return "undefined";
+    case Any::Kind::kNull:
+      return "null";
+    case Any::Kind::kNumber:
+      return JsNumberToString(v.number);
+    case Any::Kind::kBigInt:
+      return std::to_string(v.bigint);
+    case Any::Kind::kBool:
+      return v.boolean ? "true" : "false";
+    case Any::Kind::kString:
+      return v.str;
+    case Any::Kind::kBinary: {
+      std::string out;
+      for (size_t i = 0; i < v.str.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(static_cast<uint8_t>(v.str[i]));
+      }
+      return out;
+    }
+    case Any::Kind::kArray: {
+      std::string out;
+      for (size_t i = 0; i < v.array.size(); ++i) {
+        if (i) out += ',';
+        const Any& e = v.array[i];
+        if (e.kind != Any::Kind::kNull && e.kind != Any::Kind::kUndefined) out += JsString(e);
+      }
+      return out;
+    }
+    case Any::Kind::kObject:
+      return "[object Object]";
+  }
+  return {};
+}
+
+std::string ValueString(const Value& v) {
+  if (v.type != nullptr) return TypeString(v.type);
+  if (v.is_subdoc) return "[object Object]";
+  return JsString(v.any);
+}
+
+std::string AsciiLower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+// YXmlText.toString: formatting attributes become nested tags.
+std::string XmlTextString(const Type* t) {
+  std::string out;
+  for (auto& op : TypeDelta(t)) {
+    std::vector<std::pair<std::string, const Any*>> nodes;
+    for (auto& [name, val] : op.attributes) nodes.emplace_back(name, &val);
+    std::sort(nodes.begin(), nodes.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    for (auto& [name, val] : nodes) {
+      out += "<" + name;
+      std::vector<std::pair<std::string, std::string>> attrs;
+      if (val->kind == Any::Kind::kObject) {
+        for (auto& [k, v] : val->object) attrs.emplace_back(k, JsString(v));
+      } else if (val->kind == Any::Kind::kString) {
+        size_t i = 0;
+        for (size_t b = 0; b < val->str.size(); ++i) {  // for-in over a string: one key per UTF-16 unit
+          unsigned char c = static_cast<unsigned char>(val->str[b]);
+          size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+          attrs.emplace_back(std::to_string(i), val->str.substr(b, n));
+          b += n;
+        }
+      }
+      std::sort(attrs.begin(), attrs.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      for (auto& [k, v] : attrs) out += " " + k + "=\"" + v + "\"";
+      out += ">";
+    }
+    if (!op.is_embed) {
+      out += op.text;
+    } else if (op.type != nullptr) {
+      out += TypeString(op.type);
+    } else {
+      out += JsString(op.embed);
+    }
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) out += "</" + it->first + ">";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string TypeString(const Type* t) {
+  switch (t->ref) {
+    case TypeRef::kXmlText:
+      return XmlTextString(t);
+    case TypeRef::kXmlFragment:
+    case TypeRef::kXmlElement: {
+      std::string inner;
+      for (auto& v : ListValues(t)) inner += ValueString(v);
+      if (t->ref == TypeRef::kXmlFragment) return inner;
+      std::string attrs;
+      for (auto& [k, v] : MapEntries(t)) attrs += " " + k + "=\"" + ValueString(v) + "\"";
+      std::string name = AsciiLower(t->name);
+      return "<" + name + attrs + ">" + inner + "</" + name + ">";
+    }
+    case TypeRef::kXmlHook:
+    case TypeRef::kMap:
+      return "[object Object]";
+    case TypeRef::kArray: {
+      std::string out;
+      auto vals = ListValues(t);
+      for (size_t i = 0; i < vals.size(); ++i) {
+        if (i) out += ',';
+        out += ValueString(vals[i]);
+      }
+      return out;
+    }
+    default:
+      break;
+  }
   std::string s;
   for (Item* n = t->start; n != nullptr; n = n->right) {
     if (!n->deleted && n->content.ref == ContentRef::kString) s += n->content.str;
   }
   return s;
+}
+
+std::string XmlFragment::ToString() const {
+  return TypeString(type_);
 }
 
 }  // namespace cnx::crdt

@@ -62,6 +62,13 @@ struct DeltaOp {
   std::vector<std::pair<std::string, Any>> attributes;
 };
 
+// One step of a list change, in index units (UTF-16 units for text).
+struct ListChange {
+  enum class Kind : uint8_t { kRetain, kInsert, kDelete };
+  Kind kind;
+  uint64_t length;
+};
+
 // What one transaction changed, reported to observers after it ends.
 struct TypeChange {
   std::string root;                 // name of the root type containing the change
@@ -69,6 +76,10 @@ struct TypeChange {
   bool is_root = false;
   bool child_list_changed = false;        // list content (text, array, xml children)
   std::vector<std::string> keys_changed;  // map keys / attributes
+  // When child_list_changed: retain/insert/delete steps over the list as it
+  // was before the transaction (Yjs' event delta without the content);
+  // a trailing retain is omitted.
+  std::vector<ListChange> list_changes;
 };
 
 struct TransactionEvent {
@@ -201,12 +212,17 @@ class XmlFragment : public TypeHandle {
  public:
   using TypeHandle::TypeHandle;
   std::vector<Value> Children() const;
+  // Y.XmlFragment.toString(): elements as tags with sorted attributes, text
+  // formatting as nested tags.
+  std::string ToString() const;
 };
 
 // Visible content of any type, for generic traversal.
 std::vector<Value> ListValues(const Type* t);
 std::vector<std::pair<std::string, Value>> MapEntries(const Type* t);  // sorted by key
 std::vector<DeltaOp> TypeDelta(const Type* t);
+// toString() of a type as Yjs computes it (text content for Text, XML markup
+// for XML types).
 std::string TypeString(const Type* t);
 
 }  // namespace cnx::crdt

@@ -140,6 +140,131 @@ json TypeToJson(const Type* t) {
   }
 }
 
+namespace {
+
+// JSON.stringify with the inspector's replacer: binary/bigint/undefined tagged,
+// other numbers as JSON numbers (-0 prints as 0, non-finite as null).
+json InspectAny(const Any& v) {
+  switch (v.kind) {
+    case Any::Kind::kUndefined:
+      return json{{"$undefined", true}};
+    case Any::Kind::kBigInt:
+      return json{{"$bigint", std::to_string(v.bigint)}};
+    case Any::Kind::kNumber: {
+      double d = v.number;
+      if (!std::isfinite(d)) return nullptr;
+      if (std::trunc(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<int64_t>(d);
+      return d;
+    }
+    case Any::Kind::kArray: {
+      json a = json::array();
+      for (auto& e : v.array) a.push_back(InspectAny(e));
+      return a;
+    }
+    case Any::Kind::kObject: {
+      json o = json::object();
+      for (auto& [k, e] : v.object) o[k] = InspectAny(e);
+      return o;
+    }
+    default:
+      return AnyToJson(v);
+  }
+}
+
+json ContentJson(const Content& c, uint64_t length) {
+  json o;
+  switch (c.ref) {
+    case ContentRef::kDeleted:
+      o = {{"type", "Deleted"}};
+      break;
+    case ContentRef::kJson:
+    case ContentRef::kAny: {
+      json vals = json::array();
+      for (auto& v : c.values) vals.push_back(InspectAny(v));
+      o = {{"type", c.ref == ContentRef::kJson ? "JSON" : "Any"}, {"values", vals}};
+      break;
+    }
+    case ContentRef::kBinary:
+      o = {{"type", "Binary"}, {"value", AnyToJson(Any::Binary(c.str))}};
+      break;
+    case ContentRef::kString:
+      o = {{"type", "String"}, {"value", c.str}};
+      break;
+    case ContentRef::kEmbed:
+      o = {{"type", "Embed"}, {"value", InspectAny(c.values[0])}};
+      break;
+    case ContentRef::kFormat:
+      o = {{"type", "Format"}, {"key", c.str}, {"value", InspectAny(c.values[0])}};
+      break;
+    case ContentRef::kType:
+      o = {{"type", "Type"}, {"typeRef", static_cast<int>(c.type->ref)}, {"typeName", TypeRefName(c.type->ref)}};
+      if (c.type->ref == TypeRef::kXmlElement) o["nodeName"] = c.type->name;
+      if (c.type->ref == TypeRef::kXmlHook) o["hookName"] = c.type->name;
+      break;
+    case ContentRef::kDoc:
+      o = {{"type", "Doc"}, {"guid", c.str}, {"opts", InspectAny(c.values[0])}};
+      break;
+    default:
+      break;
+  }
+  o["length"] = length;
+  return o;
+}
+
+}  // namespace
+
+Result<json> InspectUpdate(std::span<const uint8_t> update) {
+  Decoder d(update);
+  json clients = json::array();
+  uint64_t blocks = d.Count();
+  for (uint64_t b = 0; b < blocks && d.ok(); ++b) {
+    uint64_t n = d.Count();
+    uint64_t client = d.VarUint();
+    uint64_t clock = d.VarUint();
+    json block = {{"client", client}, {"clock", clock}, {"structs", json::array()}};
+    for (uint64_t i = 0; i < n && d.ok(); ++i) {
+      size_t at = d.pos();
+      auto s = ReadStruct(d, static_cast<uint32_t>(client), clock);
+      if (!s) break;
+      uint8_t info = update[at];
+      json st = {{"at", at}, {"info", info}, {"clock", clock}, {"length", s->length}};
+      if (s->is_gc() || s->is_skip()) {
+        st["kind"] = s->is_gc() ? "GC" : "Skip";
+      } else {
+        st["kind"] = "Item";
+        if (s->has_origin) st["origin"] = json::array({s->origin.client, s->origin.clock});
+        if (s->has_right_origin) st["rightOrigin"] = json::array({s->right_origin.client, s->right_origin.clock});
+        if (s->parent_kind == ParentKind::kRootName) st["parent"] = {{"root", s->parent_name}};
+        if (s->parent_kind == ParentKind::kId) {
+          st["parent"] = {{"item", json::array({s->parent_id.client, s->parent_id.clock})}};
+        }
+        if (s->has_parent_sub) st["parentSub"] = s->parent_sub;
+        if ((info & 0xC0) != 0 && (info & 0x20) != 0) st["parentSubFlagOnly"] = true;
+        st["content"] = ContentJson(s->content, s->length);
+      }
+      clock += s->length;
+      block["structs"].push_back(st);
+    }
+    clients.push_back(block);
+  }
+  json ds = json::array();
+  uint64_t nc = d.Count();
+  for (uint64_t i = 0; i < nc && d.ok(); ++i) {
+    uint64_t client = d.VarUint();
+    uint64_t k = d.Count();
+    json ranges = json::array();
+    for (uint64_t j = 0; j < k && d.ok(); ++j) {
+      uint64_t c = d.VarUint();
+      uint64_t l = d.VarUint();
+      ranges.push_back(json::array({c, l}));
+    }
+    ds.push_back({{"client", client}, {"ranges", ranges}});
+  }
+  if (d.ok() && !d.done()) d.Fail("trailing bytes");
+  if (!d.ok()) return Err(Module::kCrdt, ErrorCode::kDataLoss, "update: " + d.error());
+  return json{{"clients", clients}, {"deleteSet", ds}};
+}
+
 json DeleteSetToJson(const DeleteSet& ds) {
   json o = json::object();
   for (auto& [client, ranges] : ds.clients) {
@@ -165,6 +290,14 @@ namespace {
 
 std::string B64(std::span<const uint8_t> b) {
   return Base64Encode(b);
+}
+
+bool ContainsHook(const Type* t) {
+  if (t->ref == TypeRef::kXmlHook) return true;
+  for (auto& v : ListValues(t)) {
+    if (v.type != nullptr && ContainsHook(v.type)) return true;
+  }
+  return false;
 }
 
 Type* RootOf(Doc& doc, const std::string& name, const std::string& kind) {
@@ -228,6 +361,13 @@ Result<json> ReplayGoldenCase(const json& c, json* steps) {
     json e;
     e["json"] = RootsJson(doc, roots);
     if (has_text) e["textDelta"] = RootsTextDelta(doc, roots);
+    json xml_strings = json::object();
+    for (auto& [name, kind] : roots.items()) {
+      if (kind == "xmlFragment" && !ContainsHook(doc.GetXmlFragment(name).type())) {
+        xml_strings[name] = doc.GetXmlFragment(name).ToString();
+      }
+    }
+    if (!xml_strings.empty()) e["xmlString"] = xml_strings;
     e["stateVector"] = B64(doc.EncodeStateVector());
     e["stateVectorMap"] = StateVectorToJson(doc.GetStateVector());
     DeleteSet ds = doc.DeleteSetFromStore();
@@ -239,6 +379,9 @@ Result<json> ReplayGoldenCase(const json& c, json* steps) {
     auto merged = doc.EncodeStateAsUpdate();
     if (!merged) return Err(merged.error());
     e["mergedUpdate"] = B64(*merged);
+    auto decoded = InspectUpdate(*merged);
+    if (!decoded) return Err(decoded.error());
+    e["mergedUpdateDecoded"] = std::move(*decoded);
     std::vector<std::span<const uint8_t>> spans(updates.begin(), updates.end());
     auto mu = MergeUpdates(spans);
     if (!mu) return Err(mu.error());

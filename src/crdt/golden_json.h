@@ -21,6 +21,12 @@ nlohmann::json DeleteSetToJson(const DeleteSet& ds);
 nlohmann::json StateVectorToJson(const StateVector& sv);
 const char* TypeRefName(TypeRef ref);  // "YText", "YMap", ...
 
+// An update v1 parsed struct by struct, in the form of the golden data's
+// `*Decoded` fields (shared/tools/yjs/yjs-v1-inspect.mjs): client blocks with
+// byte offsets, info bytes, origins, parents and contents, and the delete set.
+// Errors: kDataLoss for malformed input (trailing bytes included).
+Result<nlohmann::json> InspectUpdate(std::span<const uint8_t> update);
+
 }  // namespace cnx::crdt
 
 namespace cnx::crdt {

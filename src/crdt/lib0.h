@@ -30,55 +30,78 @@ struct Any {
   std::vector<Any> array;
   std::vector<std::pair<std::string, Any>> object;  // JavaScript property order
 
-  static Any Undefined() { return Any{}; }
-  static Any Null() {
-    Any a;
-    a.kind = Kind::kNull;
-    return a;
-  }
-  static Any Number(double v) {
-    Any a;
-    a.kind = Kind::kNumber;
-    a.number = v;
-    return a;
-  }
-  static Any BigInt(int64_t v) {
-    Any a;
-    a.kind = Kind::kBigInt;
-    a.bigint = v;
-    return a;
-  }
-  static Any Bool(bool v) {
-    Any a;
-    a.kind = Kind::kBool;
-    a.boolean = v;
-    return a;
-  }
-  static Any String(std::string v) {
-    Any a;
-    a.kind = Kind::kString;
-    a.str = std::move(v);
-    return a;
-  }
-  static Any Binary(std::string bytes) {
-    Any a;
-    a.kind = Kind::kBinary;
-    a.str = std::move(bytes);
-    return a;
-  }
-  static Any Array(std::vector<Any> v) {
-    Any a;
-    a.kind = Kind::kArray;
-    a.array = std::move(v);
-    return a;
-  }
-  // Keys are put into JavaScript property order (array-index keys first, ascending;
-  // a repeated key keeps its first position and its last value).
+  Any();
+  Any(const Any&);
+  Any(Any&&) noexcept;
+  Any& operator=(const Any&);
+  Any& operator=(Any&&) noexcept;
+  ~Any();
+
+  static Any Undefined();
+  static Any Null();
+  static Any Number(double v);
+  static Any BigInt(int64_t v);
+  static Any Bool(bool v);
+  static Any String(std::string v);
+  static Any Binary(std::string bytes);
+  static Any Array(std::vector<Any> v);
   static Any Object(std::vector<std::pair<std::string, Any>> v);
 
   bool is_null() const { return kind == Kind::kNull; }
   const Any* Find(std::string_view key) const;
 };
+
+inline Any::Any() = default;
+inline Any::Any(const Any&) = default;
+inline Any::Any(Any&&) noexcept = default;
+inline Any& Any::operator=(const Any&) = default;
+inline Any& Any::operator=(Any&&) noexcept = default;
+inline Any::~Any() = default;
+
+inline Any Any::Undefined() {
+  return Any{};
+}
+inline Any Any::Null() {
+  Any a;
+  a.kind = Kind::kNull;
+  return a;
+}
+inline Any Any::Number(double v) {
+  Any a;
+  a.kind = Kind::kNumber;
+  a.number = v;
+  return a;
+}
+inline Any Any::BigInt(int64_t v) {
+  Any a;
+  a.kind = Kind::kBigInt;
+  a.bigint = v;
+  return a;
+}
+inline Any Any::Bool(bool v) {
+  Any a;
+  a.kind = Kind::kBool;
+  a.boolean = v;
+  return a;
+}
+inline Any Any::String(std::string v) {
+  Any a;
+  a.kind = Kind::kString;
+  a.str = std::move(v);
+  return a;
+}
+inline Any Any::Binary(std::string bytes) {
+  Any a;
+  a.kind = Kind::kBinary;
+  a.str = std::move(bytes);
+  return a;
+}
+inline Any Any::Array(std::vector<Any> v) {
+  Any a;
+  a.kind = Kind::kArray;
+  a.array = std::move(v);
+  return a;
+}
 
 // Deep equality with JavaScript semantics for numbers (NaN != NaN, 0 == -0).
 bool operator==(const Any& a, const Any& b);

@@ -150,8 +150,8 @@ Status EmbeddedGraphStore::Load() {
         ended = true;
         return Ok();
       }
-      Mutation m = CNX_TRY(codec::DecodeMutation(v));
-      ApplyResult r = graph_.ApplyOne(m);
+      Mutation m = CNX_TRY(codec::DecodeMutation(std::move(v)));
+      ApplyResult r = graph_.ApplyOne(std::move(m));
       if (r.applied != 1) return Corrupt("snapshot: entity not applicable (duplicate or dangling)");
       return Ok();
     });
@@ -177,7 +177,7 @@ Status EmbeddedGraphStore::Load() {
     }
     if (*log_generation < snap_generation) return Ok();  // already in the snapshot
     MutationBatch b = CNX_TRY(codec::DecodeBatch(payload));
-    graph_.Apply(b);
+    graph_.Apply(std::move(b));
     ++replayed;
     return Ok();
   });
@@ -221,7 +221,8 @@ Status EmbeddedGraphStore::StartLog(uint64_t generation) {
 Status EmbeddedGraphStore::EnsureSchema(const std::vector<std::string>& labels) {
   // Ids are unique across all labels by construction (one index by id).
   for (const auto& l : labels) {
-    if (!IsValidName(l)) return Err(Module::kGraph, ErrorCode::kInvalidArgument, "bad label '" + l + "'");
+    if (!IsValidName(l) || IsReservedName(l))
+      return Err(Module::kGraph, ErrorCode::kInvalidArgument, "bad label '" + l + "'");
   }
   return Ok();
 }

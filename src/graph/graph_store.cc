@@ -19,12 +19,24 @@ std::unexpected<Error> Invalid(size_t i, const std::string& what) {
 }
 }  // namespace
 
+bool IsReservedName(std::string_view name) {
+  return name == "CnxNode" || name == "CnxTombstone" || name == "CnxMeta";
+}
+
+namespace {
+// `id` and `version` are set by the store itself.
+bool HasReservedKey(const Map& props) {
+  return MapFind(props, "id") != nullptr || MapFind(props, "version") != nullptr;
+}
+}  // namespace
+
 Status ValidateBatch(const MutationBatch& batch) {
   for (size_t i = 0; i < batch.mutations.size(); ++i) {
     const Mutation& m = batch.mutations[i];
     if (const auto* u = std::get_if<UpsertNode>(&m)) {
-      if (!IsValidName(u->label)) return Invalid(i, "bad label '" + u->label + "'");
+      if (!IsValidName(u->label) || IsReservedName(u->label)) return Invalid(i, "bad label '" + u->label + "'");
       if (u->id.empty()) return Invalid(i, "empty node id");
+      if (HasReservedKey(u->properties)) return Invalid(i, "properties must not contain 'id' or 'version'");
     } else if (const auto* d = std::get_if<DeleteNode>(&m)) {
       if (!IsValidName(d->label)) return Invalid(i, "bad label '" + d->label + "'");
       if (d->id.empty()) return Invalid(i, "empty node id");
@@ -32,6 +44,7 @@ Status ValidateBatch(const MutationBatch& batch) {
       if (!IsValidName(r->type)) return Invalid(i, "bad relationship type '" + r->type + "'");
       if (!IsValidName(r->start_label) || !IsValidName(r->end_label)) return Invalid(i, "bad endpoint label");
       if (r->id.empty() || r->start_id.empty() || r->end_id.empty()) return Invalid(i, "empty id");
+      if (HasReservedKey(r->properties)) return Invalid(i, "properties must not contain 'id' or 'version'");
     } else if (const auto* x = std::get_if<DeleteRelationship>(&m)) {
       if (!IsValidName(x->type)) return Invalid(i, "bad relationship type '" + x->type + "'");
       if (x->id.empty()) return Invalid(i, "empty relationship id");

@@ -55,7 +55,7 @@ namespace cnx::graph {
 struct UpsertNode {
   std::string label;
   std::string id;
-  Map properties;  // replaces the node's properties; `id` is implied
+  Map properties;  // replaces the node's properties; keys `id` and `version` are reserved
   uint64_t version = 0;
 };
 
@@ -198,7 +198,10 @@ class GraphStore {
 // Checks labels / types: an identifier [A-Za-z_][A-Za-z0-9_]{0,63}. Labels and
 // types become part of Cypher text, so nothing else is accepted anywhere.
 bool IsValidName(std::string_view name);
-// Validates a whole batch (names, non-empty ids); kInvalidArgument on the first problem.
+// Labels the Neo4j store uses for itself (CnxNode, CnxTombstone, CnxMeta).
+bool IsReservedName(std::string_view name);
+// Validates a whole batch (names, non-empty ids, no `id`/`version` property keys:
+// the store sets those itself); kInvalidArgument on the first problem.
 Status ValidateBatch(const MutationBatch& batch);
 
 }  // namespace cnx::graph

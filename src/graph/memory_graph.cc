@@ -97,9 +97,19 @@ void MemoryGraph::SetTombstone(bool relationship, const std::string& id, uint64_
 }
 
 ApplyResult MemoryGraph::Apply(const MutationBatch& batch) {
+  MutationBatch copy = batch;
+  return Apply(std::move(copy));
+}
+
+ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
+  Mutation copy = m;
+  return ApplyOne(std::move(copy));
+}
+
+ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
   ApplyResult total;
-  for (const auto& m : batch.mutations) {
-    ApplyResult r = ApplyOne(m);
+  for (auto& m : batch.mutations) {
+    ApplyResult r = ApplyOne(std::move(m));
     total.applied += r.applied;
     total.stale += r.stale;
     total.missing_endpoint += r.missing_endpoint;
@@ -108,9 +118,9 @@ ApplyResult MemoryGraph::Apply(const MutationBatch& batch) {
   return total;
 }
 
-ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
+ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
   ApplyResult res;
-  if (const auto* u = std::get_if<UpsertNode>(&m)) {
+  if (auto* u = std::get_if<UpsertNode>(&m)) {
     uint32_t n = LookupNode(u->id);
     if (n == kNone) {
       auto t = node_tombstones_.find(u->id);
@@ -137,7 +147,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     }
     NodeRec& rec = nodes_[n];
     rec.label = Intern(u->label);
-    rec.props = u->properties;
+    rec.props = std::move(u->properties);
     rec.version = u->version;
     const Value* t = MapFind(rec.props, "tenantId");
     rec.has_tenant = t != nullptr && t->is_string();
@@ -171,7 +181,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     free_nodes_.push_back(n);
     SetTombstone(false, d->id, d->version);
     res.applied = 1;
-  } else if (const auto* ur = std::get_if<UpsertRelationship>(&m)) {
+  } else if (auto* ur = std::get_if<UpsertRelationship>(&m)) {
     uint32_t r = LookupRel(ur->id);
     if (r == kNone) {
       auto t = rel_tombstones_.find(ur->id);
@@ -207,7 +217,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     rec.type = Intern(ur->type);
     rec.start = s;
     rec.end = e;
-    rec.props = ur->properties;
+    rec.props = std::move(ur->properties);
     rec.version = ur->version;
     LinkRel(r);
     res.applied = 1;

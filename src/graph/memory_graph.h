@@ -20,7 +20,9 @@ class MemoryGraph {
  public:
   // Applies a validated batch under the version guard (see graph_store.h).
   ApplyResult Apply(const MutationBatch& batch);
+  ApplyResult Apply(MutationBatch&& batch);  // moves property maps instead of copying
   ApplyResult ApplyOne(const Mutation& m);
+  ApplyResult ApplyOne(Mutation&& m);
   uint64_t position() const { return position_; }
   void set_position(uint64_t p) { position_ = p; }
 

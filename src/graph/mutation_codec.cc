@@ -13,17 +13,17 @@ std::unexpected<Error> Bad(const char* what) {
   return Err(Module::kGraph, ErrorCode::kDataLoss, std::string("graph record: ") + what);
 }
 
-Result<std::string> Str(const Value& v) {
+Result<std::string> Str(Value& v) {
   if (!v.is_string()) return Bad("expected a String");
-  return v.as_string();
+  return std::move(v.as_string());
 }
 Result<uint64_t> Ver(const Value& v) {
   if (!v.is_int()) return Bad("expected an Integer");
   return static_cast<uint64_t>(v.as_int());
 }
-Result<Map> Props(const Value& v) {
+Result<Map> Props(Value& v) {
   if (!v.is_map()) return Bad("expected a Map");
-  return v.as_map();
+  return std::move(v.as_map());
 }
 
 }  // namespace
@@ -47,10 +47,10 @@ Value EncodeMutation(const Mutation& m) {
       m);
 }
 
-Result<Mutation> DecodeMutation(const Value& v) {
+Result<Mutation> DecodeMutation(Value v) {
   if (!v.is_struct()) return Bad("mutation is not a Structure");
-  const auto& s = v.as_struct();
-  const auto& f = s.fields;
+  auto& s = v.as_struct();
+  auto& f = s.fields;
   switch (s.tag) {
     case kUpsertNodeTag:
       if (f.size() != 4) break;
@@ -83,7 +83,8 @@ Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes) {
   if (!v.is_list() || v.as_list().size() != 2 || !v.as_list()[1].is_list()) return Bad("batch shape");
   MutationBatch b;
   b.position = CNX_TRY(Ver(v.as_list()[0]));
-  for (const auto& m : v.as_list()[1].as_list()) b.mutations.push_back(CNX_TRY(DecodeMutation(m)));
+  b.mutations.reserve(v.as_list()[1].as_list().size());
+  for (auto& m : v.as_list()[1].as_list()) b.mutations.push_back(CNX_TRY(DecodeMutation(std::move(m))));
   if (auto st = ValidateBatch(b); !st) return Err(Module::kGraph, ErrorCode::kDataLoss, st.error().message());
   return b;
 }

@@ -20,7 +20,7 @@ inline constexpr uint8_t kTombstoneTag = 'T';
 inline constexpr uint8_t kEndTag = 'E';
 
 Value EncodeMutation(const Mutation& m);
-Result<Mutation> DecodeMutation(const Value& v);
+Result<Mutation> DecodeMutation(Value v);  // takes the value apart (moves)
 
 std::string EncodeBatch(const MutationBatch& b);  // PackStream bytes
 Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes);

@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <unordered_set>
 
 namespace cnx::graph::packstream {
 namespace {
@@ -147,9 +148,16 @@ class Reader {
     CNX_TRY(CheckCount(n));
     Map m;
     m.reserve(n);
+    std::unordered_set<std::string> keys;  // only for larger maps
     for (size_t i = 0; i < n; ++i) {
       Value k = CNX_TRY(Read(depth + 1));
       if (!k.is_string()) return Fail("map key is not a String");
+      if (n <= 16) {
+        for (const auto& e : m)
+          if (e.key == k.as_string()) return Fail("duplicate map key");
+      } else if (!keys.insert(k.as_string()).second) {
+        return Fail("duplicate map key");
+      }
       Value v = CNX_TRY(Read(depth + 1));
       m.push_back(MapEntry{k.as_string(), std::move(v)});
     }

@@ -44,20 +44,26 @@ class Value {
  public:
   enum class Kind : uint8_t { kNull, kBool, kInt, kFloat, kString, kBytes, kList, kMap, kStruct };
 
-  Value() = default;
-  Value(std::nullptr_t) {}
-  Value(bool b) : v_(b) {}
-  Value(int v) : v_(static_cast<int64_t>(v)) {}
-  Value(int64_t v) : v_(v) {}
-  Value(uint32_t v) : v_(static_cast<int64_t>(v)) {}
-  Value(double v) : v_(v) {}
-  Value(const char* s) : v_(std::string(s)) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(std::string_view s) : v_(std::string(s)) {}
-  Value(Bytes b) : v_(std::move(b)) {}
-  Value(List l) : v_(std::move(l)) {}
-  Value(Map m) : v_(std::move(m)) {}
-  Value(Structure s) : v_(std::move(s)) {}
+  // Constructors are defined below the class: Map's element type is incomplete here.
+  Value();
+  Value(std::nullptr_t);
+  Value(bool b);
+  Value(int v);
+  Value(int64_t v);
+  Value(uint32_t v);
+  Value(double v);
+  Value(const char* s);
+  Value(std::string s);
+  Value(std::string_view s);
+  Value(Bytes b);
+  Value(List l);
+  Value(Map m);
+  Value(Structure s);
+  Value(const Value& other);
+  Value(Value&& other) noexcept;
+  Value& operator=(const Value& other);
+  Value& operator=(Value&& other) noexcept;
+  ~Value();
 
   Kind kind() const { return static_cast<Kind>(v_.index()); }
   bool is_null() const { return kind() == Kind::kNull; }
@@ -81,6 +87,8 @@ class Value {
   const Map& as_map() const { return std::get<Map>(v_); }
   Map& as_map() { return std::get<Map>(v_); }
   const Structure& as_struct() const { return std::get<Structure>(v_); }
+  Structure& as_struct() { return std::get<Structure>(v_); }
+  std::string& as_string() { return std::get<std::string>(v_); }
 
   // Map lookup; nullptr when this is not a map or has no such key.
   const Value* Find(std::string_view key) const;
@@ -99,6 +107,26 @@ struct MapEntry {
   Value value;
   bool operator==(const MapEntry&) const = default;
 };
+
+inline Value::Value() = default;
+inline Value::Value(std::nullptr_t) {}
+inline Value::Value(bool b) : v_(b) {}
+inline Value::Value(int v) : v_(static_cast<int64_t>(v)) {}
+inline Value::Value(int64_t v) : v_(v) {}
+inline Value::Value(uint32_t v) : v_(static_cast<int64_t>(v)) {}
+inline Value::Value(double v) : v_(v) {}
+inline Value::Value(const char* s) : v_(std::string(s)) {}
+inline Value::Value(std::string s) : v_(std::move(s)) {}
+inline Value::Value(std::string_view s) : v_(std::string(s)) {}
+inline Value::Value(Bytes b) : v_(std::move(b)) {}
+inline Value::Value(List l) : v_(std::move(l)) {}
+inline Value::Value(Map m) : v_(std::move(m)) {}
+inline Value::Value(Structure s) : v_(std::move(s)) {}
+inline Value::Value(const Value& other) = default;
+inline Value::Value(Value&& other) noexcept = default;
+inline Value& Value::operator=(const Value& other) = default;
+inline Value& Value::operator=(Value&& other) noexcept = default;
+inline Value::~Value() = default;
 
 // Map helpers: lookup and set (replaces an existing key, else appends).
 const Value* MapFind(const Map& m, std::string_view key);

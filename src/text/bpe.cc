@@ -28,15 +28,16 @@ Status Vocab::Build(const std::vector<std::string>& tokens) {
       byte_rank_[p[0]] = r;
       continue;
     }
-    uint64_t i = Hash(p, n) & mask_;
+    const uint64_t head = Head(p, n, p + n);
+    uint64_t i = Hash(head, p, n) & mask_;
     while (slots_[i].rank != kNoRank) {
       const Slot& s = slots_[i];
-      if (s.len == n && std::memcmp(arena_.data() + offsets_[s.rank], p, n) == 0) {
+      if (s.head == head && s.len == n && std::memcmp(arena_.data() + offsets_[s.rank], p, n) == 0) {
         return Err(Module::kText, ErrorCode::kDataLoss, "duplicate token in rank file");
       }
       i = (i + 1) & mask_;
     }
-    slots_[i] = Slot{r, static_cast<uint32_t>(n)};
+    slots_[i] = Slot{head, r, static_cast<uint32_t>(n)};
   }
   for (uint32_t b : byte_rank_) {
     if (b == kNoRank) return Err(Module::kText, ErrorCode::kDataLoss, "a single byte is missing from the ranks");
@@ -47,7 +48,8 @@ Status Vocab::Build(const std::vector<std::string>& tokens) {
 std::vector<uint32_t> Vocab::MergeLongForTest(std::string_view piece) const {
   std::vector<uint32_t> out;
   auto emit = [&](uint32_t r) { out.push_back(r); };
-  if (!piece.empty()) MergeLong(reinterpret_cast<const uint8_t*>(piece.data()), piece.size(), emit);
+  const auto* p = reinterpret_cast<const uint8_t*>(piece.data());
+  if (!piece.empty()) MergeLong(p, piece.size(), p + piece.size(), emit);
   return out;
 }
 
@@ -55,7 +57,8 @@ std::vector<uint32_t> Vocab::MergeShortForTest(std::string_view piece) const {
   std::vector<uint32_t> out;
   auto emit = [&](uint32_t r) { out.push_back(r); };
   if (!piece.empty() && piece.size() < kShortPiece) {
-    MergeShort(reinterpret_cast<const uint8_t*>(piece.data()), piece.size(), emit);
+    const auto* p = reinterpret_cast<const uint8_t*>(piece.data());
+    MergeShort(p, piece.size(), p + piece.size(), emit);
   }
   return out;
 }

@@ -12,7 +12,11 @@ namespace {
 struct Unit {
   size_t b = 0, e = 0;
   bool heading = false;  // starts a new chunk (Markdown heading)
+  bool code = false;     // a code block: split by lines, not sentences, if too large
 };
+
+constexpr uint8_t kHeading = 1;
+constexpr uint8_t kCode = 2;
 
 struct Atom {
   size_t b = 0, e = 0;
@@ -30,23 +34,20 @@ bool IsBlankLine(std::string_view line) {
 }
 
 // Turns sorted cut positions (each a unit start) into units covering [0, size).
-std::vector<Unit> UnitsFromCuts(std::vector<std::pair<size_t, bool>> cuts, size_t size) {
+std::vector<Unit> UnitsFromCuts(std::vector<std::pair<size_t, uint8_t>> cuts, size_t size) {
   std::sort(cuts.begin(), cuts.end());
   std::vector<Unit> units;
-  Unit cur{0, 0, false};
-  for (const auto& [pos, heading] : cuts) {
-    if (pos == 0) {
-      cur.heading = cur.heading || heading;
-      continue;
-    }
+  Unit cur{0, 0, false, false};
+  for (const auto& [pos, flags] : cuts) {
     if (pos >= size) continue;
-    if (pos == cur.b) {
-      cur.heading = cur.heading || heading;
+    if (pos == cur.b) {  // includes pos == 0
+      cur.heading = cur.heading || (flags & kHeading) != 0;
+      cur.code = cur.code || (flags & kCode) != 0;
       continue;
     }
     cur.e = pos;
     units.push_back(cur);
-    cur = Unit{pos, 0, heading};
+    cur = Unit{pos, 0, (flags & kHeading) != 0, (flags & kCode) != 0};
   }
   cur.e = size;
   if (size > 0) units.push_back(cur);
@@ -55,14 +56,14 @@ std::vector<Unit> UnitsFromCuts(std::vector<std::pair<size_t, bool>> cuts, size_
 
 // Paragraphs / code blocks: a unit starts at a non-blank line after a blank one.
 std::vector<Unit> BlankLineUnits(std::string_view text) {
-  std::vector<std::pair<size_t, bool>> cuts;
+  std::vector<std::pair<size_t, uint8_t>> cuts;
   bool prev_blank = false;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
     if (eol == std::string_view::npos) eol = text.size();
     const bool blank = IsBlankLine(text.substr(pos, eol - pos));
-    if (!blank && prev_blank) cuts.emplace_back(pos, false);
+    if (!blank && prev_blank) cuts.emplace_back(pos, 0);
     prev_blank = blank;
     pos = eol + 1;
   }
@@ -77,14 +78,14 @@ struct MdState {
   bool in_list = false;
   bool have_pos = false;
   size_t first = 0;
-  bool heading = false;
-  std::vector<std::pair<size_t, bool>> cuts;
+  uint8_t flags = 0;
+  std::vector<std::pair<size_t, uint8_t>> cuts;
 
   bool Inside(const char* p) const { return p >= src.data() && p < src.data() + src.size(); }
-  void Begin(bool is_heading) {
+  void Begin(uint8_t unit_flags) {
     Flush();
     have_pos = false;
-    heading = is_heading;
+    flags = unit_flags;
   }
   void Note(const char* p) {
     if (!Inside(p)) return;
@@ -93,7 +94,7 @@ struct MdState {
     have_pos = true;
   }
   void Flush() {
-    if (have_pos) cuts.emplace_back(LineStart(src, first), heading);
+    if (have_pos) cuts.emplace_back(LineStart(src, first), flags);
     have_pos = false;
   }
 };
@@ -105,7 +106,7 @@ int MdEnterBlock(MD_BLOCKTYPE type, void* detail, void* userdata) {
   const bool top = s->depth == 2;
   const bool item = s->depth == 3 && s->in_list && type == MD_BLOCK_LI;
   if (top || item) {
-    s->Begin(type == MD_BLOCK_H);
+    s->Begin(static_cast<uint8_t>((type == MD_BLOCK_H ? kHeading : 0) | (type == MD_BLOCK_CODE ? kCode : 0)));
     if (top) s->in_list = type == MD_BLOCK_UL || type == MD_BLOCK_OL;
     if (type == MD_BLOCK_CODE) {
       const auto* d = static_cast<const MD_BLOCK_CODE_DETAIL*>(detail);
@@ -335,10 +336,13 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
     return c;
   };
 
-  const size_t whole = *tok.Count(text);
-  if (whole <= max_tokens) {
-    chunks.push_back(make(0, text.size(), whole));
-    return chunks;
+  // A small document that fits is one chunk (a token is at least one byte).
+  if (text.size() <= max_tokens * 4) {
+    const size_t whole = *tok.Count(text);
+    if (whole <= max_tokens) {
+      chunks.push_back(make(0, text.size(), whole));
+      return chunks;
+    }
   }
 
   // 1. Units by structure, split further where a unit exceeds the budget.
@@ -346,21 +350,28 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
   const Splitter splitter(tok, text, budget);
   const auto first_level = kind == ContentKind::kCode ? Splitter::kLines : Splitter::kSentences;
   std::vector<Atom> atoms;
-  for (const auto& u : units) splitter.Split(u.b, u.e, first_level, u.heading, atoms);
+  for (const auto& u : units) splitter.Split(u.b, u.e, u.code ? Splitter::kLines : first_level, u.heading, atoms);
 
   // 2. Pack atoms into cores. A core ends before a heading, before an atom whose
   // content hash says "boundary" (probability ~ 2 * tokens / budget, so cores
   // average about half the budget and the decision depends only on that atom),
   // or when the next atom would not fit.
   std::vector<std::pair<size_t, size_t>> cores;  // atom index ranges [first, last)
-  size_t core_first = 0, core_tokens = 0;
+  //
+  // A "candidate" is an atom whose content hash falls below its threshold; a
+  // candidate cuts only if the previous candidate (cutting or not) is at least a
+  // quarter of the budget before it. Both depend on the text around the atom
+  // alone, never on where earlier chunks happened to end, so after an edit the
+  // chunks fall back into step at the next candidate.
+  size_t core_first = 0, core_tokens = 0, since_candidate = 0;
   for (size_t i = 0; i < atoms.size(); ++i) {
     const Atom& a = atoms[i];
     bool cut = false;
     if (i > 0) {
       const double p = std::min(1.0, 2.0 * static_cast<double>(a.tokens) / static_cast<double>(budget));
-      const bool content_break = static_cast<double>(Fnv1a(text.substr(a.b, a.e - a.b)) % 4096) < p * 4096.0;
-      cut = a.heading || core_tokens + a.tokens > budget || (content_break && core_tokens >= budget / 4);
+      const bool candidate = static_cast<double>(Fnv1a(text.substr(a.b, a.e - a.b)) % 4096) < p * 4096.0;
+      cut = a.heading || core_tokens + a.tokens > budget || (candidate && since_candidate >= budget / 4);
+      if (candidate) since_candidate = 0;
     }
     if (cut) {
       cores.emplace_back(core_first, i);
@@ -368,64 +379,75 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
       core_tokens = 0;
     }
     core_tokens += a.tokens;
+    since_candidate += a.tokens;
   }
   cores.emplace_back(core_first, atoms.size());
 
-  // 3. Exact counts (token counts are not additive): a core over the budget
-  // gives its trailing atoms to a new core that follows it.
-  std::vector<std::pair<size_t, size_t>> exact;  // byte ranges [b, e)
-  std::vector<size_t> exact_counts;
+  if (cores.size() > 1 && text.size() > max_tokens * 4) {
+    size_t sum = 0;
+    for (const auto& a : atoms) sum += a.tokens;
+    if (sum <= max_tokens + max_tokens / 8) {
+      const size_t whole = *tok.Count(text);
+      if (whole <= max_tokens) {
+        chunks.push_back(make(0, text.size(), whole));
+        return chunks;
+      }
+    }
+  }
+
+  // 3. Exact counts (token counts are not additive), with the overlap: up to
+  // `overlap` tokens from the end of the previous core, fewer if the chunk
+  // would not fit. A core that does not fit even alone gives its trailing atoms
+  // to a new core that follows it.
+  auto overlap_start = [&](size_t pb, size_t b, size_t want) {
+    size_t ws = b - std::min(b - pb, want * 16 + 64);
+    while (ws > pb && IsContinuation(text[ws])) --ws;
+    const auto ids = *tok.Encode(text.substr(ws, b - ws));
+    size_t ov = ws;
+    if (ids.size() > want) {
+      ov = ws + tok.DecodeBytes(std::span<const TokenId>(ids.data(), ids.size() - want))->size();
+      while (ov < b && IsContinuation(text[ov])) ++ov;
+    }
+    // Re-tokenised on its own the overlap may count differently: trim it.
+    while (ov < b && splitter.Count(ov, b) > want) {
+      ++ov;
+      while (ov < b && IsContinuation(text[ov])) ++ov;
+    }
+    return ov;
+  };
+  chunks.reserve(cores.size());
+  size_t prev_b = 0;
   for (size_t ci = 0; ci < cores.size(); ++ci) {
     const auto [f, orig_l] = cores[ci];
     size_t l = orig_l;
-    size_t n = 0;
-    while (true) {
-      n = splitter.Count(atoms[f].b, atoms[l - 1].e);
-      if (n <= budget || l - f == 1) break;
-      --l;
+    const size_t b = atoms[f].b;
+    bool done = false;
+    while (!done) {
+      const size_t e = atoms[l - 1].e;
+      if (ci > 0 && overlap > 0) {
+        for (size_t want = overlap; want > 0 && !done; want /= 2) {
+          const size_t ov = overlap_start(prev_b, b, want);
+          const size_t n = splitter.Count(ov, e);
+          if (n <= max_tokens) {
+            chunks.push_back(make(ov, e, n));
+            done = true;
+          }
+        }
+        if (done) break;
+      }
+      const size_t n = splitter.Count(b, e);
+      if (n <= max_tokens || l - f == 1) {
+        chunks.push_back(make(b, e, n));
+        done = true;
+      } else {
+        --l;
+      }
     }
     if (l < orig_l) {
       cores[ci].second = l;
       cores.insert(cores.begin() + static_cast<std::ptrdiff_t>(ci) + 1, {l, orig_l});
     }
-    exact.emplace_back(atoms[f].b, atoms[l - 1].e);
-    exact_counts.push_back(n);
-  }
-
-  // 4. Overlap: up to `overlap` tokens from the end of the previous core.
-  chunks.reserve(exact.size());
-  for (size_t i = 0; i < exact.size(); ++i) {
-    const auto [b, e] = exact[i];
-    if (i == 0 || overlap == 0) {
-      chunks.push_back(make(b, e, exact_counts[i]));
-      continue;
-    }
-    const size_t pb = exact[i - 1].first;
-    size_t want = overlap;
-    bool done = false;
-    while (want > 0 && !done) {
-      size_t ws = b - std::min(b - pb, want * 16 + 64);
-      while (ws > pb && IsContinuation(text[ws])) --ws;
-      const auto ids = *tok.Encode(text.substr(ws, b - ws));
-      size_t ov = ws;
-      if (ids.size() > want) {
-        ov = ws + tok.DecodeBytes(std::span<const TokenId>(ids.data(), ids.size() - want))->size();
-        while (ov < b && IsContinuation(text[ov])) ++ov;
-      }
-      // Re-tokenised on its own the overlap may count differently: trim it.
-      while (ov < b && splitter.Count(ov, b) > want) {
-        ++ov;
-        while (ov < b && IsContinuation(text[ov])) ++ov;
-      }
-      const size_t n = splitter.Count(ov, e);
-      if (n <= max_tokens) {
-        chunks.push_back(make(ov, e, n));
-        done = true;
-      } else {
-        want /= 2;
-      }
-    }
-    if (!done) chunks.push_back(make(b, e, exact_counts[i]));
+    prev_b = b;
   }
   return chunks;
 }

@@ -15,6 +15,7 @@
 #include "base/assert.h"
 #include "text/internal/bpe.h"
 #include "text/internal/ranks_data.h"
+#include "text/internal/unicode16.h"
 
 namespace cnx::text {
 namespace {
@@ -36,6 +37,62 @@ constexpr const char* kO200kPattern =
     R"(])|[)" CNX_WS R"(]+)";
 
 #undef CNX_WS
+
+// Code points assigned in Unicode 15.0-16.0, per general category (PCRE2 10.42
+// has Unicode 14 tables; tiktoken's regex has Unicode 16).
+struct CategoryExtra {
+  std::string_view category;
+  std::string_view ranges;  // PCRE2 class body
+};
+#define CNX_UNICODE16_EXTRA(cat, frag) {#cat, frag},
+constexpr CategoryExtra kUnicode16Extra[] = {
+#include "text/internal/unicode16_extra.inc"
+};
+#undef CNX_UNICODE16_EXTRA
+
+// Widens every \p{X} of `pattern` with the Unicode 15-16 code points of X:
+// inside a class the ranges are appended, outside it becomes [\p{X}ranges].
+std::string WidenToUnicode16(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size() * 2);
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const size_t close = pattern.find('}', i);
+      if (pattern[i + 1] == 'p' && i + 2 < pattern.size() && pattern[i + 2] == '{' && close != std::string_view::npos) {
+        const std::string_view name = pattern.substr(i + 3, close - i - 3);
+        const std::string_view prop = pattern.substr(i, close - i + 1);
+        std::string_view extra;
+        for (const auto& e : kUnicode16Extra) {
+          if (e.category == name) extra = e.ranges;
+        }
+        if (extra.empty()) {
+          out += prop;
+        } else if (in_class) {
+          out += prop;
+          out += extra;
+        } else {
+          out += '[';
+          out += prop;
+          out += extra;
+          out += ']';
+        }
+        i = close;
+        continue;
+      }
+      out += c;
+      out += pattern[++i];
+      continue;
+    }
+    if (c == '[' && !in_class)
+      in_class = true;
+    else if (c == ']' && in_class)
+      in_class = false;
+    out += c;
+  }
+  return out;
+}
 
 struct SpecialToken {
   std::string_view text;
@@ -168,7 +225,12 @@ struct Tokenizer::Impl {
   std::string name;
   std::string_view pattern;
   internal::Vocab vocab;
+  // `code` is the encoding's pattern on PCRE2's own (Unicode 14) tables: fast.
+  // `wide_code` adds the letters, marks and numbers of Unicode 15-16 to its
+  // classes: exact for every text, but about twice as slow, so it is used only
+  // for pieces near such a code point.
   pcre2_code* code = nullptr;
+  pcre2_code* wide_code = nullptr;
   bool jit = false;
   size_t n_vocab = 0;
   std::vector<SpecialToken> specials;
@@ -176,36 +238,55 @@ struct Tokenizer::Impl {
 
   ~Impl() {
     if (code != nullptr) pcre2_code_free(code);
+    if (wide_code != nullptr) pcre2_code_free(wide_code);
+  }
+
+  int Match(const pcre2_code* re, PCRE2_SPTR subject, size_t n, size_t pos, MatchScratch& s) const {
+    return jit ? pcre2_jit_match(re, subject, n, pos, 0, s.md, s.mctx)
+               : pcre2_match(re, subject, n, pos, PCRE2_NO_UTF_CHECK, s.md, s.mctx);
   }
 
   // Calls f(begin, end) for each pre-tokenizer piece of valid UTF-8 `text`.
   template <class F>
-  void ForEachPiece(std::string_view text, F&& f) const {
+  void ForEachPiece(std::string_view text, F&& f, bool wide_only = false) const {
     MatchScratch& s = Scratch();
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     const size_t n = text.size();
     size_t pos = 0;
+    // Where the next Unicode 15-16 letter, mark or number starts (n if none).
+    size_t next_new = wide_only ? 0 : internal::FindUnicode16Addition(text, 0);
     while (pos < n) {
-      const int rc = jit ? pcre2_jit_match(code, subject, n, pos, 0, s.md, s.mctx)
-                         : pcre2_match(code, subject, n, pos, PCRE2_NO_UTF_CHECK, s.md, s.mctx);
-      CNX_ASSERT(rc > 0, "pre-tokenizer pattern did not match; the pattern covers every character");
+      int rc = Match(code, subject, n, pos, s);
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.md);
+      // The narrow pattern can only differ from the wide one on a piece that
+      // contains or stops at such a code point (the classes differ on it alone,
+      // and every alternative scans forward from pos); the margin also covers
+      // the one character of lookahead.
+      if (next_new < n && (rc <= 0 || next_new <= static_cast<size_t>(ov[1]) + 8)) {
+        rc = Match(wide_code, subject, n, pos, s);
+        ov = pcre2_get_ovector_pointer(s.md);
+      }
+      CNX_ASSERT(rc > 0, "pre-tokenizer pattern did not match; the pattern covers every character");
       CNX_ASSERT(ov[0] == pos && ov[1] > pos, "pre-tokenizer pieces must be contiguous");
       f(pos, static_cast<size_t>(ov[1]));
       pos = ov[1];
+      if (next_new < pos && !wide_only) next_new = internal::FindUnicode16Addition(text, pos);
     }
   }
 
   // encode_ordinary on valid UTF-8.
   void EncodeOrdinary(std::string_view text, std::vector<TokenId>& out) const {
     const auto* base = reinterpret_cast<const uint8_t*>(text.data());
-    ForEachPiece(
-        text, [&](size_t b, size_t e) { vocab.EncodePiece(base + b, e - b, [&](TokenId id) { out.push_back(id); }); });
+    const auto* limit = base + text.size();
+    ForEachPiece(text, [&](size_t b, size_t e) {
+      vocab.EncodePiece(base + b, e - b, limit, [&](TokenId id) { out.push_back(id); });
+    });
   }
   size_t CountOrdinary(std::string_view text) const {
     const auto* base = reinterpret_cast<const uint8_t*>(text.data());
+    const auto* limit = base + text.size();
     size_t count = 0;
-    ForEachPiece(text, [&](size_t b, size_t e) { count += vocab.CountPiece(base + b, e - b); });
+    ForEachPiece(text, [&](size_t b, size_t e) { count += vocab.CountPiece(base + b, e - b, limit); });
     return count;
   }
 
@@ -332,19 +413,25 @@ Result<std::unique_ptr<Tokenizer::Impl>> Build(const EncodingSpec& spec) {
     impl->special_by_offset[t.id - spec.mergeable_ranks] = t.text;
   }
 
-  int error = 0;
-  PCRE2_SIZE error_offset = 0;
-  impl->code =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spec.pattern), PCRE2_ZERO_TERMINATED,
-                    PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | PCRE2_ANCHORED, &error, &error_offset, nullptr);
-  if (impl->code == nullptr) {
-    PCRE2_UCHAR message[256];
-    pcre2_get_error_message(error, message, sizeof message);
-    return Err(Module::kText, ErrorCode::kInternal,
-               "pattern of " + impl->name + " does not compile at " + std::to_string(error_offset) + ": " +
-                   reinterpret_cast<const char*>(message));
-  }
-  impl->jit = pcre2_jit_compile(impl->code, PCRE2_JIT_COMPLETE) == 0;
+  auto compile = [&](const std::string& pattern) -> Result<pcre2_code*> {
+    int error = 0;
+    PCRE2_SIZE error_offset = 0;
+    pcre2_code* re =
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                      PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | PCRE2_ANCHORED, &error, &error_offset, nullptr);
+    if (re == nullptr) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(error, message, sizeof message);
+      return Err(Module::kText, ErrorCode::kInternal,
+                 "pattern of " + impl->name + " does not compile at " + std::to_string(error_offset) + ": " +
+                     reinterpret_cast<const char*>(message));
+    }
+    return re;
+  };
+  impl->code = CNX_TRY(compile(spec.pattern));
+  impl->wide_code = CNX_TRY(compile(WidenToUnicode16(spec.pattern)));
+  impl->jit = pcre2_jit_compile(impl->code, PCRE2_JIT_COMPLETE) == 0 &&
+              pcre2_jit_compile(impl->wide_code, PCRE2_JIT_COMPLETE) == 0;
   return impl;
 }
 
@@ -538,6 +625,15 @@ Status Tokenizer::SplitPieces(std::string_view text, std::vector<size_t>& ends) 
   return Ok();
 }
 
+Status Tokenizer::SplitPiecesUnicode16Only(std::string_view text, std::vector<size_t>& ends) const {
+  if (!IsValidUtf8(text)) {
+    return Err(Module::kText, ErrorCode::kInvalidArgument, "text is not valid UTF-8");
+  }
+  impl_->ForEachPiece(
+      text, [&](size_t, size_t e) { ends.push_back(e); }, /*wide_only=*/true);
+  return Ok();
+}
+
 std::vector<size_t> SafeCutPoints(std::string_view text, size_t min_gap) {
   std::vector<size_t> cuts;
   if (min_gap == 0) min_gap = 1;
@@ -557,5 +653,90 @@ std::vector<size_t> SafeCutPoints(std::string_view text, size_t min_gap) {
   }
   return cuts;
 }
+
+namespace internal {
+namespace {
+
+const std::vector<std::pair<uint32_t, uint32_t>>& Unicode16Ranges();
+
+// One bit per block of 256 code points that holds an addition.
+const std::vector<uint64_t>& Unicode16Blocks() {
+  static const std::vector<uint64_t> blocks = [] {
+    std::vector<uint64_t> b((0x110000 >> 8) / 64 + 1, 0);
+    for (const auto& [lo, hi] : Unicode16Ranges()) {
+      for (uint32_t blk = lo >> 8; blk <= hi >> 8; ++blk) b[blk / 64] |= uint64_t{1} << (blk % 64);
+    }
+    return b;
+  }();
+  return blocks;
+}
+
+}  // namespace
+
+size_t FindUnicode16Addition(std::string_view text, size_t from) {
+  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  const size_t n = text.size();
+  const auto& blocks = Unicode16Blocks();
+  size_t i = from;
+  while (i < n) {
+    if (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ull) == 0) {  // ASCII
+        i += 8;
+        continue;
+      }
+    }
+    const uint8_t b = p[i];
+    if (b < 0xE0) {  // ASCII, continuation or 2-byte lead: no addition below U+0800
+      ++i;
+      continue;
+    }
+    const size_t len = b < 0xF0 ? 3 : 4;
+    if (i + len > n) break;
+    uint32_t cp = len == 3 ? (b & 0x0Fu) : (b & 0x07u);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3Fu);
+    const uint32_t blk = cp >> 8;
+    if (((blocks[blk / 64] >> (blk % 64)) & 1) != 0 && IsUnicode16Addition(cp)) return i;
+    i += len;
+  }
+  return n;
+}
+
+namespace {
+const std::vector<std::pair<uint32_t, uint32_t>>& Unicode16Ranges() {
+  static const std::vector<std::pair<uint32_t, uint32_t>> ranges = [] {
+    std::vector<std::pair<uint32_t, uint32_t>> r;
+    for (const auto& e : kUnicode16Extra) {
+      const std::string_view s = e.ranges;
+      // "\x{HEX}" optionally followed by "-\x{HEX}".
+      for (size_t i = s.find("\\x{"); i != std::string_view::npos; i = s.find("\\x{", i)) {
+        const size_t close = s.find('}', i);
+        const uint32_t lo = static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 3, close - i - 3)), nullptr, 16));
+        uint32_t hi = lo;
+        i = close + 1;
+        if (i < s.size() && s[i] == '-') {
+          const size_t close2 = s.find('}', i);
+          hi = static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 4, close2 - i - 4)), nullptr, 16));
+          i = close2 + 1;
+        }
+        r.emplace_back(lo, hi);
+      }
+    }
+    std::sort(r.begin(), r.end());
+    return r;
+  }();
+  return ranges;
+}
+}  // namespace
+
+bool IsUnicode16Addition(uint32_t code_point) {
+  for (const auto& [lo, hi] : Unicode16Ranges()) {
+    if (code_point >= lo && code_point <= hi) return true;
+  }
+  return false;
+}
+
+}  // namespace internal
 
 }  // namespace cnx::text

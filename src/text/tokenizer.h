@@ -117,6 +117,10 @@ class Tokenizer {
 
   // Appends the pre-tokenizer's pieces as end offsets (for tests and tools).
   Status SplitPieces(std::string_view text, std::vector<size_t>& ends) const;
+  // The same with the Unicode 16 pattern on every piece, without the fast path
+  // that uses PCRE2's own tables away from Unicode 15-16 code points. For tests:
+  // both must always agree.
+  Status SplitPiecesUnicode16Only(std::string_view text, std::vector<size_t>& ends) const;
 
   struct Impl;
 

@@ -81,5 +81,41 @@ TEST(HttpTest, ListenAddressParsing) {
   }
 }
 
+TEST(HttpTest, ServerConfigFromLayeredSettings) {
+  auto none = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  auto defaults = Config::Load({}, "", none);
+  ASSERT_TRUE(defaults);
+  auto d = ServerConfigFromConfig(*defaults);
+  ASSERT_TRUE(d) << d.error().ToString();
+  EXPECT_EQ(d->listen, "127.0.0.1:8080");
+  EXPECT_EQ(d->header_limit, 16u * 1024);
+  EXPECT_EQ(d->body_limit, 1024u * 1024);
+  EXPECT_EQ(d->read_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(d->idle_timeout, std::chrono::seconds(60));
+
+  auto set = Config::Load({{"listen", "0.0.0.0:9000"},
+                           {"http.threads", "3"},
+                           {"http.body_limit", "4096"},
+                           {"http.idle_timeout", "250ms"},
+                           {"http.access_log", "false"}},
+                          "", none);
+  ASSERT_TRUE(set);
+  auto c = ServerConfigFromConfig(*set);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->io_threads, 3);
+  EXPECT_EQ(c->body_limit, 4096u);
+  EXPECT_EQ(c->idle_timeout, std::chrono::milliseconds(250));
+  EXPECT_FALSE(c->access_log);
+
+  for (auto [key, value] : {std::pair{"http.threads", "0"}, {"http.header_limit", "-1"}, {"http.read_timeout", "x"}}) {
+    auto bad = Config::Load({{key, value}}, "", none);
+    ASSERT_TRUE(bad);
+    auto r = ServerConfigFromConfig(*bad);
+    ASSERT_FALSE(r) << key;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << key;
+  }
+}
+
 }  // namespace
 }  // namespace cnx::api

@@ -68,6 +68,10 @@ class ServerTest : public ::testing::Test {
                       upload));
     EXPECT_TRUE(
         r.Add(http::verb::get, "/throw", SyncHandler([](Request&) -> Response { throw std::runtime_error("boom"); })));
+    EXPECT_TRUE(r.Add(http::verb::get, "/blocking-throw", Handler([](Request& req) -> asio::awaitable<Response> {
+                        int n = co_await req.RunBlocking([]() -> int { throw std::runtime_error("db down"); });
+                        co_return JsonResponse(http::status::ok, {{"n", n}});
+                      })));
     EXPECT_TRUE(r.Add(http::verb::get, "/slow", Handler([this](Request& req) -> asio::awaitable<Response> {
                         co_await req.RunBlocking([this] {
                           slow_entered.set_value();

@@ -158,6 +158,17 @@ TEST_F(ServerTest, ConnectionsAboveTheLimitAreRefusedWith503) {
     EXPECT_EQ((*r)[http::field::retry_after], "1");
     EXPECT_TRUE(extra.WaitClosed(5s));
   }
+  {  // a flood opened all at once: every one gets a clean 503 and a close
+    std::vector<std::unique_ptr<TestClient>> flood;
+    for (int i = 0; i < 40; ++i) flood.push_back(std::make_unique<TestClient>(ep_));
+    for (auto& c : flood) {
+      ASSERT_TRUE(c->connected());
+      auto r = c->Roundtrip(Req("GET", "/healthz"));
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->result_int(), 503);
+      EXPECT_TRUE(c->WaitClosed(5s));
+    }
+  }
   for (auto& c : held) {  // the held connections are unaffected
     auto r = c->Roundtrip(Req("GET", "/healthz"));
     ASSERT_TRUE(r);
@@ -169,7 +180,7 @@ TEST_F(ServerTest, ConnectionsAboveTheLimitAreRefusedWith503) {
   auto r = again.Roundtrip(Req("GET", "/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result_int(), 200);
-  EXPECT_NE(metrics_.Render().find("cnx_http_connections_refused_total 10\n"), std::string::npos);
+  EXPECT_NE(metrics_.Render().find("cnx_http_connections_refused_total 50\n"), std::string::npos);
 }
 
 TEST_F(ServerTest, GracefulShutdownFinishesInFlightAndRefusesNewConnections) {
@@ -263,7 +274,10 @@ TEST_F(ServerTest, HandlerExceptionBecomes500AndConnectionSurvives) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result_int(), 500);
   EXPECT_EQ(Json(*r)["status"], 500);
-  EXPECT_FALSE(Json(*r).contains("detail"));  // internals are not leaked
+  EXPECT_FALSE(Json(*r).contains("detail"));       // internals are not leaked
+  r = c.Roundtrip(Req("GET", "/blocking-throw"));  // rethrown from the blocking pool
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 500);
   r = c.Roundtrip(Req("GET", "/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result_int(), 200);

@@ -29,7 +29,6 @@ INSTANTIATE_TYPED_TEST_SUITE_P(InProcess, BusContractTest, InProcessImplementati
 
 namespace {
 
-
 // An event is durable only when every subscribed group has processed it.
 TEST(InProcessBus, AckWaitsForEveryGroup) {
   InProcessBus bus;
@@ -146,6 +145,33 @@ TEST(InProcessBus, AckCallbackMayPublish) {
   ASSERT_TRUE(bus.Publish(1, MakeBatch("t", 0, 1, 1), cb));
   for (int i = 0; i < 500 && last.load() < 20; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(last.load(), 20u);
+}
+
+}  // namespace
+}  // namespace cnx::bus
+
+namespace cnx::bus {
+namespace {
+using namespace std::chrono_literals;
+
+// An event whose handler keeps asking for a retry is not durable.
+TEST(InProcessBus, RetryLaterHoldsTheAck) {
+  InProcessBus bus;
+  std::atomic<int> attempts{0};
+  std::atomic<bool> release{false};
+  auto sub =
+      bus.Subscribe({.group = "g", .topics = {"t"}, .max_attempts = 100000, .retry_backoff = 10ms, .max_backoff = 20ms},
+                    [&](const Delivery& d) {
+                      attempts = d.attempt;
+                      return release.load() ? HandlerResult::Ok() : HandlerResult::RetryLater("held");
+                    });
+  ASSERT_TRUE(sub);
+  testing::AckLog acks;
+  ASSERT_TRUE(bus.Publish(1, testing::MakeBatch("t", 0, 2, 1), acks.Callback()));
+  EXPECT_FALSE(acks.WaitCount(1, 500ms)) << "attempts " << attempts.load();
+  EXPECT_GT(attempts.load(), 5);
+  release = true;
+  EXPECT_TRUE(acks.WaitCount(1, 5s));
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 namespace cnx::crdt {
 namespace {
 
-TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
+TEST(crdt_doc, AnnotatedBytesFromTheProtocolNotes) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
   auto u1 = doc.Transact([&] { ASSERT_TRUE(t.Insert(0, "abc").has_value()); });
@@ -31,7 +31,7 @@ TEST(Doc, AnnotatedBytesFromTheProtocolNotes) {
   EXPECT_EQ(t.ToString(), "aXc");
 }
 
-TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
+TEST(crdt_doc, TwoReplicasConvergeAndUtf16Indices) {
   Doc a(DocOptions{.client_id = 10});
   Doc b(DocOptions{.client_id = 20});
   auto ua = a.Transact([&] { ASSERT_TRUE(a.GetText("t").Insert(0, "h\xC3\xA9llo \xF0\x9F\x98\x80!").has_value()); });
@@ -48,7 +48,7 @@ TEST(Doc, TwoReplicasConvergeAndUtf16Indices) {
   EXPECT_EQ(*a.EncodeStateAsUpdate(), *b.EncodeStateAsUpdate());
 }
 
-TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
+TEST(crdt_doc, CorruptUpdateLeavesDocUnchanged) {
   Doc src(DocOptions{.client_id = 3});
   auto u = src.Transact([&] { ASSERT_TRUE(src.GetText("t").Insert(0, "hello world").has_value()); });
   Doc dst(DocOptions{.client_id = 4});
@@ -68,7 +68,7 @@ TEST(Doc, CorruptUpdateLeavesDocUnchanged) {
   EXPECT_EQ(fresh.EncodeStateVector(), (std::vector<uint8_t>{0}));
 }
 
-TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
+TEST(crdt_doc, ObserverReportsChangedTypesAndUpdate) {
   Doc doc(DocOptions{.client_id = 9});
   std::vector<TransactionEvent> seen;
   std::vector<std::vector<uint8_t>> updates;
@@ -94,7 +94,94 @@ TEST(Doc, ObserverReportsChangedTypesAndUpdate) {
   EXPECT_EQ(other.GetText("t").ToString(), "hi");
 }
 
-TEST(Doc, FormattingAndDelta) {
+TEST(crdt_doc, ObserverListChangesGivePositions) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto t = doc.GetText("t");
+  ASSERT_TRUE(t.Insert(0, "hello world").has_value());
+  std::vector<ListChange> got;
+  doc.Observe([&](const TransactionEvent& ev) {
+    ASSERT_EQ(ev.changes.size(), 1u);
+    got = ev.changes[0].list_changes;
+  });
+  doc.Transact([&] {
+    ASSERT_TRUE(t.Delete(0, 1).has_value());     // "ello world"
+    ASSERT_TRUE(t.Insert(5, "XY").has_value());  // "ello XYworld"
+  });
+  using K = ListChange::Kind;
+  ASSERT_EQ(got.size(), 3u);  // the trailing retain of "world" is omitted
+  EXPECT_EQ(got[0].kind, K::kDelete);
+  EXPECT_EQ(got[0].length, 1u);
+  EXPECT_EQ(got[1].kind, K::kRetain);
+  EXPECT_EQ(got[1].length, 5u);
+  EXPECT_EQ(got[2].kind, K::kInsert);
+  EXPECT_EQ(got[2].length, 2u);
+}
+
+TEST(crdt_doc, MapAndArrayEditing) {
+  Doc doc(DocOptions{.client_id = 1});
+  auto m = doc.GetMap("m");
+  auto a = doc.GetArray("a");
+  m.Set("n", Any::Number(1.5));
+  m.Set("b", Any::Binary("\x01\x02"));
+  m.Set("n", Any::String("x"));
+  ASSERT_TRUE(a.Insert(0, {Any::Number(1), Any::Number(2), Any::Number(3)}).has_value());
+  ASSERT_TRUE(a.Insert(1, {Any::Bool(true)}).has_value());
+  ASSERT_TRUE(a.Delete(2, 1).has_value());
+  EXPECT_FALSE(a.Delete(5, 1).has_value());
+  EXPECT_EQ(m.Get("n")->any, Any::String("x"));
+  EXPECT_EQ(m.Get("b")->any.kind, Any::Kind::kBinary);
+  EXPECT_FALSE(m.Get("missing").has_value());
+  m.Delete("b");
+  EXPECT_EQ(m.Keys(), std::vector<std::string>{"n"});
+  EXPECT_EQ(TypeToJson(a.type()), nlohmann::json::parse("[1,true,3]"));
+  Doc copy(DocOptions{.client_id = 2});
+  ASSERT_TRUE(copy.ApplyUpdate(*doc.EncodeStateAsUpdate()).has_value());
+  EXPECT_EQ(TypeToJson(copy.GetMap("m").type()), TypeToJson(m.type()));
+  EXPECT_EQ(TypeToJson(copy.GetArray("a").type()), nlohmann::json::parse("[1,true,3]"));
+}
+
+TEST(crdt_doc, RemoteUseOfOurClientIdMakesUsPickAnother) {
+  Doc a(DocOptions{.client_id = 77});
+  Doc b(DocOptions{.client_id = 77});
+  auto u = a.Transact([&] { ASSERT_TRUE(a.GetText("t").Insert(0, "x").has_value()); });
+  ASSERT_TRUE(b.ApplyUpdate(u).has_value());
+  EXPECT_NE(b.client_id(), 77u);
+  auto u2 = b.Transact([&] { ASSERT_TRUE(b.GetText("t").Insert(1, "y").has_value()); });
+  ASSERT_TRUE(a.ApplyUpdate(u2).has_value());
+  EXPECT_EQ(a.GetText("t").ToString(), "xy");
+}
+
+TEST(crdt_doc, PendingUntilDependencyArrivesAndIdempotent) {
+  Doc src(DocOptions{.client_id = 5});
+  auto t = src.GetText("t");
+  auto u1 = src.Transact([&] { ASSERT_TRUE(t.Insert(0, "ab").has_value()); });
+  auto u2 = src.Transact([&] { ASSERT_TRUE(t.Insert(2, "cd").has_value()); });
+  auto u3 = src.Transact([&] { ASSERT_TRUE(t.Delete(0, 1).has_value()); });
+  Doc dst(DocOptions{.client_id = 6});
+  std::vector<TransactionEvent> remote;
+  dst.Observe([&](const TransactionEvent& ev) {
+    remote.push_back({ev.local, ev.changes, ev.before, ev.after, nullptr, {}});
+  });
+  ASSERT_TRUE(dst.ApplyUpdate(u3).has_value());
+  ASSERT_TRUE(dst.ApplyUpdate(u2).has_value());
+  EXPECT_TRUE(dst.HasPendingStructs());
+  EXPECT_TRUE(dst.HasPendingDeleteSet());
+  EXPECT_EQ(dst.PendingMissing().at(5), 1u);  // clock 1 must arrive (the gap before "cd")
+  EXPECT_EQ(dst.GetText("t").ToString(), "");
+  ASSERT_TRUE(dst.ApplyUpdate(u1).has_value());
+  EXPECT_FALSE(dst.HasPendingStructs());
+  EXPECT_FALSE(dst.HasPendingDeleteSet());
+  EXPECT_EQ(dst.GetText("t").ToString(), "bcd");
+  auto state = *dst.EncodeStateAsUpdate();
+  ASSERT_TRUE(dst.ApplyUpdate(u2).has_value());  // duplicates change nothing
+  ASSERT_TRUE(dst.ApplyUpdate(u1).has_value());
+  EXPECT_EQ(*dst.EncodeStateAsUpdate(), state);
+  EXPECT_EQ(*dst.EncodeStateAsUpdate(), *src.EncodeStateAsUpdate());
+  ASSERT_FALSE(remote.empty());
+  EXPECT_FALSE(remote.back().local);
+}
+
+TEST(crdt_doc, FormattingAndDelta) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
   ASSERT_TRUE(t.Insert(0, "hello world").has_value());

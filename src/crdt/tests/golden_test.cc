@@ -49,6 +49,7 @@ TEST_P(GoldenTest, ReplayMatchesYjs) {
   EXPECT_EQ((*got)["pending"], e.at("pending"));
   EXPECT_EQ((*got)["mergedUpdate"], e.at("mergedUpdate")) << "encodeStateAsUpdate bytes";
   EXPECT_EQ((*got)["mergeUpdates"], e.at("mergeUpdates")) << "mergeUpdates bytes";
+  EXPECT_EQ((*got)["mergedUpdateDecoded"], e.at("mergedUpdateDecoded"));
   EXPECT_EQ((*got)["mergeUpdatesStateVector"], e.at("mergeUpdatesStateVector"));
   EXPECT_EQ((*got)["diff"]["encodeStateAsUpdate"], e["diff"]["encodeStateAsUpdate"]);
   EXPECT_EQ((*got)["diff"]["diffUpdate"], e["diff"]["diffUpdate"]);
@@ -65,6 +66,24 @@ TEST_P(GoldenTest, ReplayMatchesYjs) {
         EXPECT_EQ(have["textDelta"], want["textDelta"]) << "step " << i;
       }
     }
+  }
+}
+
+// Our struct-level decoder agrees with the independent JavaScript inspector.
+TEST_P(GoldenTest, InspectMatchesDecodedForms) {
+  json c = Load(GetParam());
+  auto merged = InspectUpdate(Unb64(c["expected"]["mergedUpdate"]));
+  ASSERT_TRUE(merged.has_value()) << merged.error().ToString();
+  EXPECT_EQ(*merged, c["expected"]["mergedUpdateDecoded"]);
+  // Cases with more than 60 updates carry no per-update decodings.
+  size_t n = c.contains("updatesDecoded") ? c["updatesDecoded"].size() : 0;
+  if (n > 0) {
+    ASSERT_EQ(n, c["updates"].size());
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto got = InspectUpdate(Unb64(c["updates"][i]));
+    ASSERT_TRUE(got.has_value()) << got.error().ToString();
+    EXPECT_EQ(*got, c["updatesDecoded"][i]) << "update " << i;
   }
 }
 
@@ -112,7 +131,7 @@ TEST_P(GoldenTest, OrderIndependent) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Yjs, GoldenTest, ::testing::ValuesIn(CaseFiles()), [](const auto& info) {
+INSTANTIATE_TEST_SUITE_P(crdt, GoldenTest, ::testing::ValuesIn(CaseFiles()), [](const auto& info) {
   std::string n = info.param.substr(0, info.param.size() - 5);
   return n;
 });

@@ -16,7 +16,7 @@ std::vector<uint8_t> VarInt(double v) {
   return e.Take();
 }
 
-TEST(Lib0, VarUintLayouts) {
+TEST(crdt_lib0, VarUintLayouts) {
   EXPECT_EQ(VarUint(0), (std::vector<uint8_t>{0x00}));
   EXPECT_EQ(VarUint(127), (std::vector<uint8_t>{0x7f}));
   EXPECT_EQ(VarUint(128), (std::vector<uint8_t>{0x80, 0x01}));
@@ -24,7 +24,7 @@ TEST(Lib0, VarUintLayouts) {
   EXPECT_EQ(VarUint(4294967295u), (std::vector<uint8_t>{0xff, 0xff, 0xff, 0xff, 0x0f}));
 }
 
-TEST(Lib0, VarIntLayouts) {
+TEST(crdt_lib0, VarIntLayouts) {
   EXPECT_EQ(VarInt(1), (std::vector<uint8_t>{0x01}));
   EXPECT_EQ(VarInt(-1), (std::vector<uint8_t>{0x41}));
   EXPECT_EQ(VarInt(63), (std::vector<uint8_t>{0x3f}));
@@ -34,7 +34,7 @@ TEST(Lib0, VarIntLayouts) {
   EXPECT_EQ(VarInt(-0.0), (std::vector<uint8_t>{0x40}));
 }
 
-TEST(Lib0, AnyRoundTripAndNumberTags) {
+TEST(crdt_lib0, AnyRoundTripAndNumberTags) {
   Encoder e;
   e.Any(Any::Number(0.5));         // float32
   e.Any(Any::Number(0.1));         // float64
@@ -53,7 +53,7 @@ TEST(Lib0, AnyRoundTripAndNumberTags) {
   EXPECT_TRUE(d.ok());
 }
 
-TEST(Lib0, DecoderRejectsTruncationAndBadUtf8) {
+TEST(crdt_lib0, DecoderRejectsTruncationAndBadUtf8) {
   std::vector<uint8_t> t{0x80};
   Decoder d(t);
   d.VarUint();
@@ -64,7 +64,7 @@ TEST(Lib0, DecoderRejectsTruncationAndBadUtf8) {
   EXPECT_FALSE(d2.ok());
 }
 
-TEST(Lib0, JsonMatchesJavaScript) {
+TEST(crdt_lib0, JsonMatchesJavaScript) {
   EXPECT_EQ(JsNumberToString(1e21), "1e+21");
   EXPECT_EQ(JsNumberToString(1e20), "100000000000000000000");
   EXPECT_EQ(JsNumberToString(0.000001), "0.000001");
@@ -78,7 +78,7 @@ TEST(Lib0, JsonMatchesJavaScript) {
   EXPECT_FALSE(JsonParse("{").has_value());
 }
 
-TEST(Lib0, Utf16Offsets) {
+TEST(crdt_lib0, Utf16Offsets) {
   std::string s = "a\xC3\xA9\xF0\x9F\x98\x80z";  // a é 😀 z
   EXPECT_EQ(Utf16Length(s), 5u);
   EXPECT_EQ(Utf8OffsetOfUtf16(s, 2), 3u);

@@ -242,6 +242,11 @@ TYPED_TEST_P(GraphStoreContract, RejectsInvalidNamesAndIds) {
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   r = this->store_->Apply(MutationBatch{1, {UpsertNode{"Entity", "", {}, 1}}});
   ASSERT_FALSE(r.has_value());
+  r = this->store_->Apply(MutationBatch{1, {UpsertNode{"Entity", "a", Map{{"version", 3}}, 1}}});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  r = this->store_->Apply(MutationBatch{1, {UpsertNode{"CnxNode", "a", {}, 1}}});
+  ASSERT_FALSE(r.has_value());
   EXPECT_EQ(this->store_->AppliedPosition().value_or(9), 0u);
 }
 

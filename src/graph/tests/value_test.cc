@@ -78,6 +78,10 @@ TEST(PackStream, RejectsMalformedInput) {
   EXPECT_TRUE(bad(std::string("\xD6\xFF\xFF\xFF\xFF", 5)));  // list count beyond input
   EXPECT_TRUE(bad(std::string("\x01\x02", 2)));              // trailing bytes
   EXPECT_TRUE(bad(""));
+  EXPECT_TRUE(bad(std::string("\xA2\x81k\x01\x81k\x02", 7)));  // duplicate key
+  std::string big("\xD8\x11", 2);                              // 17 entries, the last repeating the first key
+  for (int i = 0; i < 17; ++i) big += std::string("\x82k") + static_cast<char>('a' + (i % 16)) + "\x01";
+  EXPECT_TRUE(bad(big));
   std::string deep(100, '\x91');
   deep.push_back('\x01');
   EXPECT_TRUE(bad(deep));  // nesting limit

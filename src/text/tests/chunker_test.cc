@@ -130,6 +130,27 @@ TEST(TextChunker, MarkdownHeadingsStartChunksAndFencesStayWhole) {
   EXPECT_TRUE(whole) << "the fenced code block was split";
 }
 
+TEST(TextChunker, OversizedCodeFenceIsSplitAtLineStarts) {
+  std::string fence = "```python\n";
+  for (int i = 0; i < 200; ++i) fence += "x = compute(x). y = x + " + std::to_string(i) + "  # step. next.\n";
+  fence += "```\n";
+  const std::string md = "# Code\n\nIntro.\n\n" + fence + "\nAfter the code.\n";
+  ChunkOptions opt;
+  opt.max_tokens = 120;
+  auto chunks = ChunkDocument(md, "text/markdown", opt);
+  ASSERT_TRUE(chunks.has_value());
+  CheckProperties(md, *chunks, opt);
+  const size_t fence_at = md.find("```python");
+  size_t inside = 0;
+  for (const auto& c : *chunks) {
+    if (c.start > fence_at && c.start < fence_at + fence.size()) {
+      ++inside;
+      EXPECT_EQ(md[c.start - 1], '\n') << "chunk inside the fence starts mid-line at " << c.start;
+    }
+  }
+  EXPECT_GT(inside, 2u);
+}
+
 // Chunks of `after` whose content hash did not exist before (to be re-embedded).
 size_t NewChunks(const std::vector<Chunk>& before, const std::vector<Chunk>& after) {
   std::set<std::string> old;
@@ -150,7 +171,7 @@ TEST(TextChunker, EditsChangeOnlyChunksAroundThem) {
       {"yjs", SharedDoc("design/protocols/yjs.md"), "text/markdown"},
       {"pgoutput", SharedDoc("design/protocols/pgoutput.md"), "text/markdown"},
       {"prose", Prose(7, 120), "text/plain"},
-      {"code", ReadFile(std::string(CNX_SOURCE_DIR) + "/src/text/tokenizer.cc"), "text/x-c++"},
+      {"code", SharedDoc("tools/tokenizer/gen-golden.mjs"), "text/javascript"},
   };
   size_t edits_done = 0, max_changed = 0, total_changed = 0;
   for (const size_t overlap : {size_t{0}, size_t{16}}) {
@@ -184,11 +205,14 @@ TEST(TextChunker, EditsChangeOnlyChunksAroundThem) {
           const auto after = ChunkDocument(edited, c.type, opt);
           ASSERT_TRUE(after.has_value());
           CheckProperties(edited, *after, opt);
+          ASSERT_NE(edited, c.text);
           const size_t changed = NewChunks(before, *after);
+          const size_t gone = NewChunks(*after, before);  // old chunks no longer present
           ++edits_done;
           total_changed += changed;
           max_changed = std::max(max_changed, changed);
-          EXPECT_GE(changed, 1u) << c.name << " " << kind;
+          EXPECT_GE(changed + gone, 1u) << c.name << " " << kind;
+          EXPECT_LE(gone, 4u) << c.name << " " << kind << " at " << where;
           // The edited unit may be re-split (e.g. two paragraphs joined): a few
           // chunks around it change, the rest of the document keeps its chunks.
           EXPECT_LE(changed, 4u) << c.name << " " << kind << " at " << where << " overlap " << overlap << ": "

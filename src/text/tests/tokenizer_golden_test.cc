@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "text/internal/unicode16.h"
 #include "text/tests/golden.h"
 #include "text/tokenizer.h"
 
@@ -45,10 +46,11 @@ TEST_P(TextGoldenEncoding, EncodeCountDecodeMatchTiktoken) {
     auto count = tok->Count(text);
     ASSERT_TRUE(count.has_value());
     EXPECT_EQ(*count, ids->size()) << rec["id"];
+    // Records flagged pcre2-10.42 hold code points assigned in Unicode 15-16;
+    // the tokenizer widens PCRE2's Unicode 14 classes for them, so they must match too.
     if (FlaggedForPcre2(rec)) {
       ++flagged;
       if (*ids != expected) ++flagged_mismatch;
-      continue;
     }
     EXPECT_EQ(*ids, expected) << rec["id"] << " cat=" << rec["cat"];
     auto exp_bytes = tok->DecodeBytes(expected);
@@ -56,13 +58,26 @@ TEST_P(TextGoldenEncoding, EncodeCountDecodeMatchTiktoken) {
     EXPECT_EQ(*exp_bytes, text) << rec["id"];
     if (*ids == expected) ++ok;
   }
-  EXPECT_EQ(ok + flagged, records.size());
-  // Unicode 15-16 code points on Debian 12's PCRE2 (Unicode 14): reported, not hidden.
-  RecordProperty("pcre2_unicode_flagged", static_cast<int>(flagged));
-  RecordProperty("pcre2_unicode_flagged_mismatch", static_cast<int>(flagged_mismatch));
-  std::printf("%s: %zu exact, %zu flagged pcre2-10.42 (%zu of them differ)\n", GetParam().c_str(), ok, flagged,
-              flagged_mismatch);
+  EXPECT_EQ(ok, records.size());
+  std::printf("%s: %zu of %zu exact, including %zu of %zu flagged pcre2-10.42\n", GetParam().c_str(), ok,
+              records.size(), flagged - flagged_mismatch, flagged);
   EXPECT_EQ(flagged, 16u);
+  EXPECT_EQ(flagged_mismatch, 0u);
+}
+
+// True if `text` holds a code point that Unicode 15-16 made a letter, mark or
+// number: the pieces files come from PCRE2 10.42 alone (Unicode 14), where such
+// text splits differently from tiktoken and from us.
+bool HasUnicode16Addition(const std::string& text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    if (internal::IsUnicode16Addition(cp)) return true;
+    i += n;
+  }
+  return false;
 }
 
 TEST_P(TextGoldenEncoding, PiecesMatchReferenceSplitter) {
@@ -72,12 +87,21 @@ TEST_P(TextGoldenEncoding, PiecesMatchReferenceSplitter) {
   for (const auto& rec : records) text_by_id[rec["id"].get<std::string>()] = rec["text"].get<std::string>();
   const auto pieces = ReadJsonLines("golden/A." + GetParam() + ".pieces.jsonl");
   ASSERT_GT(pieces.size(), 1500u);
+  size_t compared = 0, skipped = 0;
   for (const auto& rec : pieces) {
     const auto& text = text_by_id.at(rec["id"].get<std::string>());
+    if (HasUnicode16Addition(text)) {
+      ++skipped;
+      continue;
+    }
+    ++compared;
     std::vector<size_t> ends;
     ASSERT_TRUE(tok->SplitPieces(text, ends).has_value());
     EXPECT_EQ(ends, rec["ends"].get<std::vector<size_t>>()) << rec["id"];
   }
+  std::printf("%s pieces: %zu compared, %zu skipped (Unicode 15-16 letters, marks or numbers)\n", GetParam().c_str(),
+              compared, skipped);
+  EXPECT_GT(compared, 1350u);
 }
 
 TEST_P(TextGoldenEncoding, ParallelAndBatchEqualSingleThread) {

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <queue>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "text/internal/bpe.h"
+#include "text/internal/unicode16.h"
 
 namespace cnx::text {
 namespace {
@@ -113,6 +115,39 @@ TEST(TextVocab, HeapMergeEqualsVectorScanOnRandomPieces) {
   EXPECT_FALSE(internal::Vocab().Build(dup).has_value());
 }
 
+TEST(TextVocab, MergeQueuePopsInOrderEvenBelowTheCurrentRank) {
+  // Random interleavings of pushes and pops against std::priority_queue,
+  // including pushes at or below the rank being popped (the side heap).
+  std::mt19937_64 rng(3);
+  internal::MergeQueue q;
+  for (int round = 0; round < 50; ++round) {
+    q.Reset(5000);
+    std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> ref;
+    uint32_t last_rank = 0;
+    auto check_pop = [&] {
+      uint32_t r = 0, p = 0;
+      ASSERT_TRUE(q.Pop(&r, &p));
+      ASSERT_EQ((static_cast<uint64_t>(r) << 32) | p, ref.top());
+      ref.pop();
+      last_rank = r;
+    };
+    for (int step = 0; step < 3000; ++step) {
+      if (ref.empty() || rng() % 3 != 0) {
+        const uint32_t rank = rng() % 5 == 0 ? static_cast<uint32_t>(rng() % (last_rank + 1))
+                                             : static_cast<uint32_t>(std::min<uint64_t>(4999, last_rank + rng() % 50));
+        const uint32_t pos = static_cast<uint32_t>(rng() % 100000);
+        q.Push(rank, pos);
+        ref.push((static_cast<uint64_t>(rank) << 32) | pos);
+      } else {
+        check_pop();
+      }
+    }
+    while (!ref.empty()) check_pop();
+    uint32_t r = 0, p = 0;
+    EXPECT_FALSE(q.Pop(&r, &p));
+  }
+}
+
 TEST(TextTokenizer, LongPiecesRoundTripAndCountMatches) {
   for (const char* enc : {"cl100k_base", "o200k_base"}) {
     const auto t = Get(enc);
@@ -144,6 +179,52 @@ TEST(TextTokenizer, ConcurrentUseGivesTheSameIds) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+std::string Utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+TEST(TextTokenizer, FastSplitEqualsUnicode16SplitNearNewCodePoints) {
+  // Letters, marks and digits new in Unicode 15-16 (Garay upper/lower case,
+  // Nag Mundari letters/marks/digits, CJK Ext. I, Arabic pepet) mixed with
+  // old letters, digits, punctuation, spaces and contractions.
+  const std::vector<uint32_t> added = {0x10D50, 0x10D70, 0x1E4D0, 0x1E4EC, 0x1E4F0, 0x2EBF0, 0x0897};
+  for (uint32_t cp : added) EXPECT_TRUE(internal::IsUnicode16Addition(cp)) << std::hex << cp;
+  EXPECT_FALSE(internal::IsUnicode16Addition('a'));
+  EXPECT_FALSE(internal::IsUnicode16Addition(0x4E2D));
+  std::vector<std::string> alphabet = {"a", "B",  " ",  "  ",       "\n",           ".",       "-",
+                                       "1", "'s", "'T", "\xC3\xA9", "\xE4\xB8\xAD", "\xCC\x81"};
+  for (uint32_t cp : added) alphabet.push_back(Utf8(cp));
+  std::mt19937 rng(5);
+  for (const char* enc : {"cl100k_base", "o200k_base"}) {
+    const auto tok = Get(enc);
+    for (int round = 0; round < 3000; ++round) {
+      std::string s;
+      const int n = 1 + static_cast<int>(rng() % 24);
+      for (int i = 0; i < n; ++i) s += alphabet[rng() % alphabet.size()];
+      std::vector<size_t> fast, wide;
+      ASSERT_TRUE(tok->SplitPieces(s, fast).has_value());
+      ASSERT_TRUE(tok->SplitPiecesUnicode16Only(s, wide).has_value());
+      ASSERT_EQ(fast, wide) << enc << " " << s;
+    }
+  }
 }
 
 TEST(TextUtf8, ValidationAndLossyReplacement) {

@@ -1,0 +1,152 @@
+#include "embed/lexical_embedder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "embed/internal/normalize.h"
+#include "embed/internal/xxhash64.h"
+
+namespace cnx::embed {
+namespace {
+
+// Seeds keep the families apart (the same string in two families hashes apart).
+constexpr uint64_t kUnigramSeed = 0x756e69;  // "uni"
+constexpr uint64_t kBigramSeed = 0x626967;   // "big"
+constexpr uint64_t kCharSeed = 0x636872;     // "chr"
+
+const std::unordered_set<std::string_view>& StopWords() {
+  static const std::unordered_set<std::string_view> kWords = {
+      "a",     "about",  "above",  "after",  "again",   "all",   "also",  "am",    "an",    "and",   "any",  "are",
+      "as",    "at",     "be",     "been",   "being",   "both",  "but",   "by",    "can",   "could", "did",  "do",
+      "does",  "doing",  "down",   "during", "each",    "few",   "for",   "from",  "had",   "has",   "have", "having",
+      "he",    "her",    "here",   "hers",   "him",     "his",   "how",   "i",     "if",    "in",    "into", "is",
+      "it",    "its",    "itself", "just",   "me",      "more",  "most",  "my",    "no",    "nor",   "not",  "of",
+      "off",   "on",     "once",   "only",   "or",      "other", "our",   "ours",  "out",   "over",  "own",  "same",
+      "she",   "should", "so",     "some",   "such",    "than",  "that",  "the",   "their", "them",  "then", "there",
+      "these", "they",   "this",   "those",  "through", "to",    "too",   "under", "until", "up",    "very", "was",
+      "we",    "were",   "what",   "when",   "where",   "which", "while", "who",   "whom",  "why",   "will", "with",
+      "would", "you",    "your",   "yours",  "dont",    "cant",  "im",    "ive",   "its",   "get",   "got",  "s",
+      "t",     "via",    "let",    "lets",   "shall",   "may",   "might", "must",  "us",    "within"};
+  return kWords;
+}
+
+// A light English stemmer: enough to meet "resetting" and "reset", "policies"
+// and "policy", without a dictionary. Words of other languages mostly pass
+// unchanged (character n-grams carry their morphology).
+std::string Stem(std::string w) {
+  auto ends = [&](std::string_view s) { return w.size() > s.size() && w.ends_with(s); };
+  if (w.size() > 4 && ends("ies")) {
+    w.replace(w.size() - 3, 3, "y");
+  } else if (w.size() > 4 && (ends("sses") || ends("shes") || ends("ches") || ends("xes"))) {
+    w.resize(w.size() - 2);
+  } else if (w.size() > 3 && ends("s") && !ends("ss") && !ends("us") && !ends("is")) {
+    w.pop_back();
+  }
+  if (w.size() > 5 && ends("ing")) {
+    w.resize(w.size() - 3);
+  } else if (w.size() > 4 && ends("ed") && !ends("eed")) {
+    w.resize(w.size() - 2);
+  } else {
+    return w;
+  }
+  // "resett" → "reset", "stopp" → "stop"
+  size_t n = w.size();
+  if (n >= 3 && w[n - 1] == w[n - 2] && std::string_view("lsz").find(w[n - 1]) == std::string_view::npos) w.pop_back();
+  return w;
+}
+
+using Counts = std::unordered_map<uint64_t, float>;
+
+void AddFamily(const Counts& counts, float weight, std::vector<float>& out) {
+  if (counts.empty() || weight == 0) return;
+  // Sorted, so the float sums run in the same order on every platform.
+  std::vector<std::pair<uint64_t, float>> sorted(counts.begin(), counts.end());
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<float> v(out.size(), 0.0f);
+  for (const auto& [h, tf] : sorted) {
+    // Two probes per feature: two distinct words then collide completely only
+    // with probability ~1/dim^2 instead of 1/dim.
+    float w = (1.0f + std::log(tf)) * float(M_SQRT1_2);
+    uint64_t g = h;
+    for (int probe = 0; probe < 2; ++probe) {
+      v[size_t(g % out.size())] += (g >> 63) ? -w : w;
+      g = (g ^ (g >> 31)) * 0xBF58476D1CE4E5B9ull;  // splitmix64 finaliser step
+      g ^= g >> 29;
+    }
+  }
+  double norm = 0;
+  for (float x : v) norm += double(x) * x;
+  if (norm == 0) return;
+  float scale = float(weight / std::sqrt(norm));
+  for (size_t i = 0; i < out.size(); ++i) out[i] += v[i] * scale;
+}
+
+// Byte offsets of the code point starts of `s`, plus s.size().
+std::vector<size_t> CodePointStarts(std::string_view s) {
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < s.size(); ++i)
+    if ((uint8_t(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  starts.push_back(s.size());
+  return starts;
+}
+
+}  // namespace
+
+LexicalHashEmbedder::LexicalHashEmbedder(const LexicalOptions& options)
+    : options_(options), version_("1-d" + std::to_string(options.dimension)) {}
+
+Result<std::unique_ptr<LexicalHashEmbedder>> LexicalHashEmbedder::Create(const LexicalOptions& options) {
+  if (options.dimension < 8 || options.unigram_weight < 0 || options.bigram_weight < 0 || options.chargram_weight < 0)
+    return Err(Module::kEmbed, ErrorCode::kInvalidArgument,
+               "lexical-hash-v1 needs a dimension of at least 8 and non-negative weights");
+  return std::unique_ptr<LexicalHashEmbedder>(new LexicalHashEmbedder(options));
+}
+
+std::vector<float> LexicalHashEmbedder::EmbedOne(std::string_view text) const {
+  std::vector<float> out(options_.dimension, 0.0f);
+  auto all = internal::NormalizedWords(text);
+  std::vector<std::string> words;
+  for (auto& w : all)
+    if (!StopWords().contains(w)) words.push_back(w);
+  if (words.empty()) words = std::move(all);
+  if (words.empty()) return out;
+
+  Counts unigrams, bigrams, chargrams;
+  std::string prev;
+  for (const auto& w : words) {
+    std::string stem = Stem(w);
+    unigrams[internal::XxHash64(stem, kUnigramSeed)] += 1;
+    if (!prev.empty()) bigrams[internal::XxHash64(prev + " " + stem, kBigramSeed)] += 1;
+    prev = stem;
+
+    std::string marked = "<" + w + ">";
+    auto starts = CodePointStarts(marked);
+    size_t cps = starts.size() - 1;
+    for (size_t n = 3; n <= 5; ++n)
+      for (size_t i = 0; i + n <= cps; ++i)
+        chargrams[internal::XxHash64(std::string_view(marked).substr(starts[i], starts[i + n] - starts[i]),
+                                     kCharSeed + n)] += 1;
+  }
+  AddFamily(unigrams, options_.unigram_weight, out);
+  AddFamily(bigrams, options_.bigram_weight, out);
+  AddFamily(chargrams, options_.chargram_weight, out);
+  double norm = 0;
+  for (float x : out) norm += double(x) * x;
+  if (norm > 0) {
+    float inv = float(1.0 / std::sqrt(norm));
+    for (auto& x : out) x *= inv;
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<float>>> LexicalHashEmbedder::Embed(std::span<const std::string> texts) {
+  std::vector<std::vector<float>> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(EmbedOne(t));
+  return out;
+}
+
+}  // namespace cnx::embed

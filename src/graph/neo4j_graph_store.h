@@ -1,0 +1,63 @@
+// Neo4jGraphStore: GraphStore on a Neo4j server (4.4 or 5.x) through our
+// BoltClient. Query texts and the graph layout are described in docs/graph.md.
+//
+// Layout: every projected node has the label `CnxNode` (unique `id`, so any
+// node is found by id through one index) plus its own label; properties `id`
+// and `version` are set by the store. Deletes leave `CnxTombstone {key,
+// version}` nodes (key "n:<id>" / "r:<id>"); the applied position lives in
+// `CnxMeta {id: "graph"}`.
+//
+// Writes: Apply() first runs, as auto-commit statements, the schema any new
+// label or relationship type needs (uniqueness constraint per label, id index
+// per relationship type), then one explicit write transaction holding one
+// `UNWIND $rows AS r ...` statement per run of consecutive mutations of the
+// same kind and label/type, plus the position update. The transaction is
+// retried as a whole by the client (every statement is idempotent and version
+// guarded). Reads are auto-commit RUNs in read mode.
+//
+// Limits (documented differences from the embedded store): a relationship id
+// keeps its type; when a subgraph hits node_limit, the nodes kept are the
+// smallest ids (the embedded store keeps nearer levels first).
+//
+// Thread safety: as BoltClient (concurrent calls use separate connections).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "graph/bolt_client.h"
+#include "graph/graph_store.h"
+
+namespace cnx::graph {
+
+class Neo4jGraphStore final : public GraphStore {
+ public:
+  explicit Neo4jGraphStore(BoltConfig config);
+  ~Neo4jGraphStore() override;
+
+  Status EnsureSchema(const std::vector<std::string>& labels) override;
+  Result<ApplyResult> Apply(const MutationBatch& batch) override;
+  Result<uint64_t> AppliedPosition() override;
+  Result<std::optional<Node>> GetNode(const std::string& id, const ReadOptions& opts = {}) override;
+  Result<std::optional<Relationship>> GetRelationship(const std::string& id, const ReadOptions& opts = {}) override;
+  Result<std::vector<Neighbour>> Neighbours(const NeighbourQuery& q, const ReadOptions& opts = {}) override;
+  Result<std::optional<Path>> ShortestPath(const PathQuery& q, const ReadOptions& opts = {}) override;
+  Result<Subgraph> GetSubgraph(const SubgraphQuery& q, const ReadOptions& opts = {}) override;
+  Result<Counts> GetCounts(const ReadOptions& opts = {}) override;
+
+  BoltClient& client() { return client_; }
+
+ private:
+  Status EnsureBaseSchema();
+  Status EnsureRelationshipIndex(const std::string& type);
+
+  BoltClient client_;
+  std::mutex mu_;
+  bool base_schema_ = false;
+  std::set<std::string> labels_done_;
+  std::set<std::string> types_done_;
+};
+
+}  // namespace cnx::graph

@@ -1,0 +1,60 @@
+// The graph projection: which PostgreSQL table becomes which node label and
+// which relationships, with which properties. One table in code (kProjection
+// in graph_projection.cc), the same as docs/graph.md.
+//
+// Nodes carry `id` (the PostgreSQL UUID), `tenantId` and the listed
+// properties (camelCase). A relationship that comes from a row of its own
+// (join tables such as project_members) has that row's id as `id`; one that
+// comes from a foreign key of an entity row has id "<row id>/<TYPE>".
+//
+// MapChange() is pure and thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "graph/graph_store.h"
+#include "sync/change.h"
+
+namespace cnx::sync {
+
+struct PropertySpec {
+  const char* column;
+  const char* property;
+};
+
+struct EndpointSpec {
+  const char* label;         // nullptr: chosen by `label_column` (polymorphic endpoint)
+  const char* column;        // nullptr: the row itself
+  const char* label_column;  // e.g. resource_presence.resource_type
+};
+
+struct RelationshipSpec {
+  const char* type;
+  EndpointSpec from;
+  EndpointSpec to;
+  std::vector<PropertySpec> properties;
+};
+
+struct TableProjection {
+  const char* table;
+  const char* label;  // nullptr: the row is a relationship only
+  std::vector<PropertySpec> properties;
+  std::vector<RelationshipSpec> relationships;
+  bool row_is_relationship = false;  // relationship id = row id
+};
+
+const std::vector<TableProjection>& GraphProjection();
+const TableProjection* FindProjection(std::string_view table);
+std::vector<std::string> ProjectedLabels();
+
+// Options a knowledge-graph configuration sets per project (subset for now).
+struct ProjectionOptions {
+  bool temporal = false;  // relationships get validFrom (row created_at / change time)
+};
+
+// The mutations that bring the graph in line with `change`. Tables that are not
+// projected give an empty list. kInvalidArgument for rows missing their columns.
+Result<std::vector<graph::Mutation>> MapChange(const Change& change, const ProjectionOptions& options = {});
+
+}  // namespace cnx::sync

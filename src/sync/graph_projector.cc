@@ -1,0 +1,165 @@
+#include "sync/graph_projector.h"
+
+namespace cnx::sync {
+
+namespace {
+
+bool IsRelationship(const graph::Mutation& m) {
+  return std::holds_alternative<graph::UpsertRelationship>(m) || std::holds_alternative<graph::DeleteRelationship>(m);
+}
+
+// Postgres array literal of text values: {"a","b"} with quotes escaped.
+std::string TextArray(const std::vector<std::string>& items) {
+  std::string s = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) s += ',';
+    s += '"';
+    for (char ch : items[i]) {
+      if (ch == '"' || ch == '\\') s += '\\';
+      s += ch;
+    }
+    s += '"';
+  }
+  s += '}';
+  return s;
+}
+
+}  // namespace
+
+GraphProjector::GraphProjector(graph::GraphStore& store, pg::Pool* state_pool, ProjectionOptions options)
+    : store_(store), pool_(state_pool), options_(options) {}
+
+Result<std::vector<Outcome>> GraphProjector::Apply(std::span<const Change> changes, uint64_t position) {
+  std::vector<Outcome> outcomes(changes.size());
+  std::vector<std::vector<graph::Mutation>> per_change(changes.size());
+  graph::MutationBatch nodes, rels;
+  nodes.position = rels.position = position;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    auto m = MapChange(changes[i], options_);
+    if (!m) {
+      outcomes[i] = {Outcome::Kind::kInvalid, m.error().message()};
+      continue;
+    }
+    per_change[i] = std::move(*m);
+    for (const auto& mu : per_change[i]) (IsRelationship(mu) ? rels : nodes).mutations.push_back(mu);
+  }
+  if (!nodes.mutations.empty()) CNX_TRY(store_.Apply(nodes));
+  if (!rels.mutations.empty()) {
+    auto r = CNX_TRY(store_.Apply(rels));
+    if (r.missing_endpoint > 0) {
+      // Find which changes lack an endpoint: re-applying is idempotent (what
+      // went in is now stale), so apply each change's relationships alone.
+      for (size_t i = 0; i < changes.size(); ++i) {
+        graph::MutationBatch one;
+        one.position = position;
+        for (const auto& mu : per_change[i]) {
+          if (std::holds_alternative<graph::UpsertRelationship>(mu)) one.mutations.push_back(mu);
+        }
+        if (one.mutations.empty()) continue;
+        auto ri = CNX_TRY(store_.Apply(one));
+        if (ri.missing_endpoint > 0) {
+          outcomes[i] = {Outcome::Kind::kRetry, "relationship endpoint not in the graph yet"};
+        }
+      }
+    }
+  }
+  if (pool_ != nullptr) CNX_TRY(RecordState(changes, outcomes));
+  return outcomes;
+}
+
+Status GraphProjector::RecordState(std::span<const Change> changes, const std::vector<Outcome>& outcomes) {
+  std::vector<std::string> types, ids, tenants, versions, statuses, errors;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (!FindProjection(changes[i].table)) continue;
+    const auto& o = outcomes[i];
+    types.push_back(changes[i].table);
+    ids.push_back(changes[i].id);
+    tenants.push_back(changes[i].tenant_id);
+    versions.push_back(std::to_string(changes[i].version));
+    bool ok = o.kind == Outcome::Kind::kApplied || o.kind == Outcome::Kind::kStale;
+    statuses.push_back(!ok ? "retrying" : changes[i].op == Change::Op::kDelete ? "deleted" : "synced");
+    errors.push_back(o.error);
+  }
+  if (types.empty()) return Ok();
+  auto conn = CNX_TRY(pool_->Acquire());
+  // One statement for the whole batch. applied_version never moves back; a
+  // retry bumps attempts and keeps the last error.
+  CNX_TRY(conn->Exec(
+      R"(INSERT INTO sync_state AS s (target, aggregate_type, aggregate_id, tenant_id, applied_version, status,
+                                      attempts, last_error, last_synced_at, updated_at)
+         SELECT $1, t, i, nullif(tn, '')::uuid,
+                CASE WHEN st = 'retrying' THEN 0 ELSE v::bigint END, st,
+                CASE WHEN st = 'retrying' THEN 1 ELSE 0 END, nullif(e, ''),
+                CASE WHEN st = 'retrying' THEN NULL ELSE now() END, now()
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, tn, v, st, e)
+         ON CONFLICT (target, aggregate_type, aggregate_id) DO UPDATE SET
+           applied_version = CASE WHEN excluded.status = 'retrying' THEN s.applied_version
+                                  ELSE greatest(s.applied_version, excluded.applied_version) END,
+           status = CASE WHEN excluded.status = 'retrying' THEN 'retrying'
+                         WHEN excluded.applied_version >= s.applied_version THEN excluded.status
+                         ELSE s.status END,
+           attempts = CASE WHEN excluded.status = 'retrying' THEN s.attempts + 1 ELSE 0 END,
+           last_error = excluded.last_error,
+           last_synced_at = coalesce(excluded.last_synced_at, s.last_synced_at),
+           updated_at = now())",
+      {kTarget, TextArray(types), TextArray(ids), TextArray(tenants), TextArray(versions), TextArray(statuses),
+       TextArray(errors)}));
+  return Ok();
+}
+
+Status GraphProjector::RecordDeadLetter(const Change& c, const std::string& payload, const std::string& error,
+                                        int attempts) {
+  if (pool_ == nullptr) return Ok();
+  auto conn = CNX_TRY(pool_->Acquire());
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+  CNX_TRY(
+      tx.Exec("INSERT INTO dead_letters (tenant_id, source, aggregate_type, aggregate_id, payload, error, attempts) "
+              "VALUES (nullif($1, '')::uuid, $2, $3, $4, $5::jsonb, $6, $7)",
+              {c.tenant_id, kTarget, c.table, c.id, payload, error, attempts}));
+  CNX_TRY(
+      tx.Exec("INSERT INTO sync_state (target, aggregate_type, aggregate_id, tenant_id, status, attempts, last_error) "
+              "VALUES ($1, $2, $3, nullif($4, '')::uuid, 'failed', $5, $6) "
+              "ON CONFLICT (target, aggregate_type, aggregate_id) DO UPDATE SET status = 'failed', "
+              "attempts = excluded.attempts, last_error = excluded.last_error, updated_at = now()",
+              {kTarget, c.table, c.id, c.tenant_id, attempts, error}));
+  CNX_TRY(tx.Commit());
+  return Ok();
+}
+
+Result<size_t> GraphProjector::ReplayDeadLetters(size_t limit) {
+  if (pool_ == nullptr) return size_t{0};
+  std::vector<std::pair<std::string, Change>> letters;
+  {
+    auto conn = CNX_TRY(pool_->Acquire());
+    auto rows =
+        CNX_TRY(conn->Exec("SELECT id::text, payload::text FROM dead_letters WHERE source = $1 AND "
+                           "replayed_at IS NULL ORDER BY created_at LIMIT $2",
+                           {kTarget, static_cast<int64_t>(limit)}));
+    for (int i = 0; i < rows.rows(); ++i) {
+      auto c = ParseOutboxPayloadText(rows[i].Text(1));
+      if (c) letters.emplace_back(std::string(rows[i].Text(0)), std::move(*c));
+    }
+  }
+  // Letters may depend on each other (a relationship on its endpoint): repeat
+  // while a pass makes progress.
+  size_t replayed = 0;
+  for (bool progress = true; progress && !letters.empty();) {
+    progress = false;
+    std::vector<std::pair<std::string, Change>> left;
+    for (auto& [id, change] : letters) {
+      auto o = CNX_TRY(Apply(std::span(&change, 1), 0));
+      if (o[0].kind != Outcome::Kind::kApplied && o[0].kind != Outcome::Kind::kStale) {
+        left.emplace_back(std::move(id), std::move(change));
+        continue;
+      }
+      auto conn = CNX_TRY(pool_->Acquire());
+      CNX_TRY(conn->Exec("UPDATE dead_letters SET replayed_at = now() WHERE id = $1::uuid", {id}));
+      ++replayed;
+      progress = true;
+    }
+    letters = std::move(left);
+  }
+  return replayed;
+}
+
+}  // namespace cnx::sync

@@ -1,0 +1,61 @@
+// GraphProjector: applies Changes to a GraphStore and records per-entity sync
+// state in PostgreSQL (sync_state, target "graph").
+//
+// Idempotent and version-guarded (the store ignores anything not newer than
+// what it has), so duplicates, replays and reordering are harmless. A change
+// whose relationship endpoints are not in the graph yet is reported kRetry:
+// its endpoint's own event is still on the way. Within a batch, node
+// mutations are applied before relationship mutations, so a batch that holds
+// both ends needs no retry.
+//
+// Thread safety: Apply() may be called from several threads; the store
+// serialises writers. The pool (if any) must outlive the projector.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graph/graph_store.h"
+#include "pg/pool.h"
+#include "sync/change.h"
+#include "sync/graph_projection.h"
+
+namespace cnx::sync {
+
+struct Outcome {
+  enum class Kind : uint8_t { kApplied, kStale, kRetry, kInvalid };
+  Kind kind = Kind::kApplied;
+  std::string error;
+};
+
+class GraphProjector {
+ public:
+  // `state_pool` is an administrative pool (sync_state is system data); null
+  // disables sync-state bookkeeping (unit tests, benchmarks).
+  GraphProjector(graph::GraphStore& store, pg::Pool* state_pool, ProjectionOptions options = {});
+
+  // Applies `changes` as one batch at `position` (e.g. the last commit LSN).
+  // Outcomes are per change, in order. An error means the store or the
+  // database failed; nothing is acknowledged and the batch may be retried.
+  Result<std::vector<Outcome>> Apply(std::span<const Change> changes, uint64_t position);
+
+  // Records a change the projector gave up on: a dead_letters row and
+  // sync_state status "failed".
+  Status RecordDeadLetter(const Change& change, const std::string& payload, const std::string& error, int attempts);
+
+  // Applies the dead letters of this target again (after a fix): those that
+  // now apply are marked replayed; the rest stay. Returns how many replayed.
+  Result<size_t> ReplayDeadLetters(size_t limit = 1000);
+
+  static constexpr const char* kTarget = "graph";
+
+ private:
+  Status RecordState(std::span<const Change> changes, const std::vector<Outcome>& outcomes);
+
+  graph::GraphStore& store_;
+  pg::Pool* pool_;
+  ProjectionOptions options_;
+};
+
+}  // namespace cnx::sync

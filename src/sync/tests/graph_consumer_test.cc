@@ -1,0 +1,172 @@
+// The projector behind the in-process bus: group commit, retries, dead letters.
+#include "sync/graph_consumer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "bus/in_process_bus.h"
+#include "graph/embedded_graph_store.h"
+#include "schema/testing/test_database.h"
+
+namespace cnx::sync {
+namespace {
+
+using schema::testing::TestDatabase;
+
+// A store that fails its first `failures` writes (then behaves), or fails
+// every write that touches `poison_id`.
+class FlakyStore final : public graph::GraphStore {
+ public:
+  explicit FlakyStore(int failures) : inner_(graph::EmbeddedGraphStore::InMemory()), failures_(failures) {}
+  Status EnsureSchema(const std::vector<std::string>& l) override { return inner_->EnsureSchema(l); }
+  Result<graph::ApplyResult> Apply(const graph::MutationBatch& b) override {
+    if (failures_.fetch_sub(1) > 0) return Err(Module::kGraph, ErrorCode::kUnavailable, "injected failure");
+    for (const auto& m : b.mutations) {
+      if (auto* n = std::get_if<graph::UpsertNode>(&m); n && n->id == poison_id) {
+        return Err(Module::kGraph, ErrorCode::kUnavailable, "poisoned");
+      }
+    }
+    ++writes;
+    return inner_->Apply(b);
+  }
+  Result<uint64_t> AppliedPosition() override { return inner_->AppliedPosition(); }
+  Result<std::optional<graph::Node>> GetNode(const std::string& id, const graph::ReadOptions& o) override {
+    return inner_->GetNode(id, o);
+  }
+  Result<std::optional<graph::Relationship>> GetRelationship(const std::string& id,
+                                                             const graph::ReadOptions& o) override {
+    return inner_->GetRelationship(id, o);
+  }
+  Result<std::vector<graph::Neighbour>> Neighbours(const graph::NeighbourQuery& q,
+                                                   const graph::ReadOptions& o) override {
+    return inner_->Neighbours(q, o);
+  }
+  Result<std::optional<graph::Path>> ShortestPath(const graph::PathQuery& q, const graph::ReadOptions& o) override {
+    return inner_->ShortestPath(q, o);
+  }
+  Result<graph::Subgraph> GetSubgraph(const graph::SubgraphQuery& q, const graph::ReadOptions& o) override {
+    return inner_->GetSubgraph(q, o);
+  }
+  Result<graph::Counts> GetCounts(const graph::ReadOptions& o) override { return inner_->GetCounts(o); }
+
+  std::string poison_id;
+  std::atomic<int> writes{0};
+
+ private:
+  std::unique_ptr<graph::EmbeddedGraphStore> inner_;
+  std::atomic<int> failures_;
+};
+
+// Publishes every outbox row as the relay would (topic per table, key = id).
+void PublishOutbox(pg::Connection& c, bus::Bus& bus, uint64_t& seq) {
+  auto rows = c.Exec("SELECT aggregatetype, aggregateid, payload::text FROM outbox ORDER BY created_at, ctid").value();
+  ASSERT_TRUE(c.ExecScript("DELETE FROM outbox"));
+  std::vector<bus::Event> events;
+  for (int i = 0; i < rows.rows(); ++i) {
+    events.push_back({"outbox.event." + std::string(rows[i].Text(0)),
+                      std::string(rows[i].Text(1)),
+                      std::string(rows[i].Text(2)),
+                      {}});
+  }
+  ASSERT_TRUE(bus.Publish(++seq, std::move(events), [](const bus::BatchAck&) {}));
+}
+
+void MakeProjectTree(pg::Connection& c, int threads, Uuid& tenant, Uuid& project) {
+  tenant = Uuid::NewV4();
+  project = Uuid::NewV4();
+  Uuid program = Uuid::NewV4();
+  ASSERT_TRUE(c.Exec("INSERT INTO tenants (id, name, slug) VALUES ($1, 'T', $2)",
+                     {tenant, "t-" + tenant.ToString().substr(0, 8)}));
+  ASSERT_TRUE(c.Exec("INSERT INTO programs (id, tenant_id, name) VALUES ($1, $2, 'P')", {program, tenant}));
+  ASSERT_TRUE(c.Exec("INSERT INTO projects (id, tenant_id, program_id, name) VALUES ($1, $2, $3, 'X')",
+                     {project, tenant, program}));
+  for (int i = 0; i < threads; ++i) {
+    ASSERT_TRUE(c.Exec("INSERT INTO threads (tenant_id, project_id, title) VALUES ($1, $2, $3)",
+                       {tenant, project, "t" + std::to_string(i)}));
+  }
+}
+
+TEST(GraphConsumer, ProjectsThroughTheBusAndRetriesAFailingStore) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  FlakyStore store(/*failures=*/3);
+  GraphProjector projector(store, &pool);
+  bus::InProcessBus bus;
+  GraphConsumerOptions o;
+  o.retry_backoff = std::chrono::milliseconds(5);
+  o.max_backoff = std::chrono::milliseconds(20);
+  auto consumer = GraphConsumer::Start(bus, projector, o);
+  ASSERT_TRUE(consumer.has_value()) << consumer.error().ToString();
+
+  Uuid tenant, project;
+  MakeProjectTree(c, 200, tenant, project);
+  uint64_t seq = 0;
+  PublishOutbox(c, bus, seq);
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  auto counts = store.GetCounts({}).value();
+  EXPECT_EQ(counts.nodes_by_label["Thread"], 200u);
+  EXPECT_EQ(counts.relationships_by_type["HAS_THREAD"], 200u);
+  EXPECT_EQ(counts.relationships_by_type["HAS_PROJECT"], 1u);
+  // Group commit: far fewer store writes than events.
+  EXPECT_LT(store.writes.load(), 203 * 2);
+  auto dl = c.Exec("SELECT count(*) FROM dead_letters").value();
+  EXPECT_EQ(dl[0].Get<int64_t>(0).value(), 0);
+  auto st = c.Exec("SELECT count(*) FROM sync_state WHERE status = 'synced'").value();
+  EXPECT_EQ(st[0].Get<int64_t>(0).value(), 203);
+}
+
+TEST(GraphConsumer, PermanentFailureLandsInDeadLettersAndReplaysAfterTheFix) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  FlakyStore store(0);
+  GraphProjector projector(store, &pool);
+  bus::InProcessBus bus;
+  GraphConsumerOptions o;
+  o.max_attempts = 3;
+  o.retry_backoff = std::chrono::milliseconds(5);
+  o.max_backoff = std::chrono::milliseconds(10);
+  auto consumer = GraphConsumer::Start(bus, projector, o);
+  ASSERT_TRUE(consumer.has_value());
+
+  Uuid tenant, project;
+  MakeProjectTree(c, 3, tenant, project);
+  store.poison_id = project.ToString();
+  uint64_t seq = 0;
+  PublishOutbox(c, bus, seq);
+  // A malformed event too.
+  ASSERT_TRUE(bus.Publish(++seq, {{"outbox.event.threads", "k", "{not json", {}}}, [](const bus::BatchAck&) {}));
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+
+  // The project, its three threads (their HAS_THREAD has no endpoint) and
+  // the malformed event.
+  auto dl = c.Exec("SELECT aggregate_type, count(*), min(attempts) FROM dead_letters GROUP BY 1 ORDER BY 1").value();
+  ASSERT_EQ(dl.rows(), 3);
+  EXPECT_EQ(dl[0].Get<std::string>(0).value(), "outbox.event.threads");  // the malformed one
+  EXPECT_EQ(dl[1].Get<std::string>(0).value(), "projects");
+  EXPECT_EQ(dl[1].Get<int32_t>(2).value(), 3);
+  EXPECT_EQ(dl[2].Get<std::string>(0).value(), "threads");
+  EXPECT_EQ(dl[2].Get<int64_t>(1).value(), 3);
+  auto st = c.Exec("SELECT status FROM sync_state WHERE aggregate_id = $1", {project.ToString()}).value();
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "failed");
+  EXPECT_FALSE(store.GetNode(project.ToString(), {}).value().has_value());
+
+  // The fix, then the replay.
+  store.poison_id.clear();
+  EXPECT_EQ(projector.ReplayDeadLetters().value(), 4u);
+  EXPECT_TRUE(store.GetNode(project.ToString(), {}).value().has_value());
+  EXPECT_EQ(store.GetCounts({}).value().relationships_by_type["HAS_THREAD"], 3u);
+  st = c.Exec("SELECT status FROM sync_state WHERE aggregate_id = $1", {project.ToString()}).value();
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
+  auto left = c.Exec("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").value();
+  EXPECT_EQ(left[0].Get<int64_t>(0).value(), 1);  // the malformed one stays
+}
+
+}  // namespace
+}  // namespace cnx::sync

@@ -1,0 +1,172 @@
+#include "sync/graph_projection.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+namespace cnx::sync {
+namespace {
+
+// Section IV of the seed: every relationship type with every listed property.
+const std::map<std::string, std::set<std::string>> kSeedRelationships = {
+    {"HAS_USER", {}},
+    {"HAS_PROGRAM", {}},
+    {"HAS_PROJECT", {}},
+    {"HAS_MEMBER", {"role", "addedAt", "addedBy"}},
+    {"HAS_THREAD", {}},
+    {"PARENT_OF", {"relationshipType", "position", "createdAt"}},
+    {"INCLUDES",
+     {"relevanceScore", "position", "isPinned", "inclusionMethod", "tokenBudget", "addedAt", "addedBy",
+      "currentEditorId", "currentEditorSessionId", "editingStartedAt"}},
+    {"HAS_CONTENT", {}},
+    {"HAS_CHUNK", {}},
+    {"TAGGED_WITH", {"createdAt", "createdBy"}},
+    {"CONTAINS_MESSAGE", {}},
+    {"REPLIED_WITH", {"replyType", "position", "createdAt"}},
+    {"USED_CONTEXT", {"relevanceScore", "tokensUsed", "position", "chunkIds"}},
+    {"RELATES_TO", {"relationshipType", "confidence", "createdAt", "createdBy"}},
+    {"CONNECTED_TO", {"relationshipType", "strength", "description", "createdAt", "createdBy"}},
+    {"HAS_SESSION", {}},
+    {"PRESENT_IN", {}},
+    {"HAS_PRESENCE", {}},
+    {"AFFECTS", {}},
+    {"PERFORMED", {}},
+    {"DEPENDS_ON", {}},
+    {"HAS_VIEW", {}},
+    {"VIEWING", {"viewPosition", "camera", "zoom", "lastUpdatedAt"}},
+    {"ANNOTATES", {}},
+    {"HAS_REPLY", {}},
+};
+
+TEST(GraphProjection, CoversEveryLabelAndRelationshipOfTheModel) {
+  std::map<std::string, std::set<std::string>> got;
+  for (const auto& t : GraphProjection()) {
+    for (const auto& r : t.relationships) {
+      auto& props = got[r.type];
+      for (const auto& p : r.properties) props.insert(p.property);
+    }
+  }
+  EXPECT_EQ(got, kSeedRelationships);
+  EXPECT_EQ(got.size(), 25u);
+  std::vector<std::string> labels = ProjectedLabels();
+  std::set<std::string> want = {"Tenant",      "User",        "Program",      "Project",    "Thread",
+                                "Message",     "ContentItem", "ContentChunk", "Tag",        "KnowledgeNode",
+                                "UserSession", "Presence",    "Operation",    "Annotation", "CollaborativeView"};
+  EXPECT_EQ(std::set<std::string>(labels.begin(), labels.end()), want);
+  for (const auto& l : labels) EXPECT_TRUE(graph::IsValidName(l)) << l;
+}
+
+Change ThreadChange(Change::Op op, nlohmann::json parent) {
+  Change c;
+  c.op = op;
+  c.table = "threads";
+  c.id = "11111111-1111-1111-1111-111111111111";
+  c.tenant_id = "00000000-0000-0000-0000-0000000000aa";
+  c.version = 3;
+  nlohmann::json row = {{"id", c.id},
+                        {"tenant_id", c.tenant_id},
+                        {"project_id", "22222222-2222-2222-2222-222222222222"},
+                        {"parent_thread_id", parent},
+                        {"relationship_type", parent.is_null() ? nlohmann::json() : nlohmann::json("branches_from")},
+                        {"position", 2},
+                        {"title", "Design"},
+                        {"created_at", "2026-11-25T10:00:00+00:00"},
+                        {"pg_version", 3}};
+  (op == Change::Op::kDelete ? c.old : c.row) = row;
+  return c;
+}
+
+TEST(GraphProjection, EntityRowBecomesNodeAndForeignKeyRelationships) {
+  auto m = MapChange(ThreadChange(Change::Op::kUpdate, "33333333-3333-3333-3333-333333333333")).value();
+  ASSERT_EQ(m.size(), 3u);
+  auto& node = std::get<graph::UpsertNode>(m[0]);
+  EXPECT_EQ(node.label, "Thread");
+  EXPECT_EQ(node.version, 3u);
+  std::map<std::string, std::string> props;
+  for (const auto& e : node.properties) props[e.key] = graph::ToJson(e.value).dump();
+  EXPECT_EQ(props.at("title"), "\"Design\"");
+  EXPECT_EQ(props.at("tenantId"), "\"00000000-0000-0000-0000-0000000000aa\"");
+  EXPECT_FALSE(props.contains("id"));  // the id is the node's identity, not a property
+  auto& has = std::get<graph::UpsertRelationship>(m[1]);
+  EXPECT_EQ(has.type, "HAS_THREAD");
+  EXPECT_EQ(has.id, "11111111-1111-1111-1111-111111111111/HAS_THREAD");
+  EXPECT_EQ(has.start_label, "Project");
+  EXPECT_EQ(has.end_id, "11111111-1111-1111-1111-111111111111");
+  auto& parent = std::get<graph::UpsertRelationship>(m[2]);
+  EXPECT_EQ(parent.type, "PARENT_OF");
+  EXPECT_EQ(parent.start_id, "33333333-3333-3333-3333-333333333333");
+  EXPECT_EQ(parent.properties.size(), 3u);  // relationshipType, position, createdAt
+
+  // A cleared foreign key removes the relationship.
+  auto root = MapChange(ThreadChange(Change::Op::kUpdate, nullptr)).value();
+  ASSERT_EQ(root.size(), 3u);
+  auto& gone = std::get<graph::DeleteRelationship>(root[2]);
+  EXPECT_EQ(gone.type, "PARENT_OF");
+  EXPECT_EQ(gone.version, 3u);
+
+  auto del = MapChange(ThreadChange(Change::Op::kDelete, nullptr)).value();
+  ASSERT_EQ(del.size(), 1u);
+  EXPECT_EQ(std::get<graph::DeleteNode>(del[0]).id, "11111111-1111-1111-1111-111111111111");
+  EXPECT_EQ(std::get<graph::DeleteNode>(del[0]).version, 4u);  // after the last version of the row
+}
+
+TEST(GraphProjection, JoinRowIsARelationshipWithTheRowId) {
+  Change c;
+  c.table = "project_members";
+  c.id = "44444444-4444-4444-4444-444444444444";
+  c.tenant_id = "t";
+  c.version = 1;
+  c.row = {{"id", c.id},
+           {"project_id", "p"},
+           {"user_id", "u"},
+           {"role", "editor"},
+           {"added_at", "2026-01-01T00:00:00+00:00"},
+           {"added_by", nullptr}};
+  auto m = MapChange(c).value();
+  ASSERT_EQ(m.size(), 1u);
+  auto& r = std::get<graph::UpsertRelationship>(m[0]);
+  EXPECT_EQ(r.type, "HAS_MEMBER");
+  EXPECT_EQ(r.id, c.id);
+  EXPECT_EQ(r.properties.size(), 2u);  // addedBy is NULL: not stored
+  c.op = Change::Op::kDelete;
+  c.old = c.row;
+  c.row = nullptr;
+  auto d = MapChange(c).value();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(std::get<graph::DeleteRelationship>(d[0]).id, c.id);
+}
+
+TEST(GraphProjection, PolymorphicPresenceAndUnknownTables) {
+  Change c;
+  c.table = "resource_presence";
+  c.id = "p1";
+  c.version = 1;
+  c.row = {{"resource_type", "thread"}, {"resource_id", "t1"}, {"session_id", nullptr}, {"status", "active"}};
+  auto m = MapChange(c).value();
+  ASSERT_EQ(m.size(), 3u);
+  auto& in = std::get<graph::UpsertRelationship>(m[1]);
+  EXPECT_EQ(in.type, "PRESENT_IN");
+  EXPECT_EQ(in.end_label, "Thread");
+  EXPECT_TRUE(std::holds_alternative<graph::DeleteRelationship>(m[2]));  // no session
+  c.table = "api_keys";
+  EXPECT_TRUE(MapChange(c).value().empty());
+  c.table = "threads";
+  c.row = {{"title", "x"}};  // no project_id column: a malformed event
+  EXPECT_FALSE(MapChange(c).has_value());
+}
+
+TEST(Change, ParsesOutboxPayloadsStrictly) {
+  auto c = ParseOutboxPayloadText(R"({"op":"u","table":"threads","id":"a","tenant_id":"t","pg_version":4,
+      "schemaVersion":1,"row":{"id":"a"},"old":null,"future_field":true})");
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  EXPECT_EQ(c->op, Change::Op::kUpdate);
+  EXPECT_EQ(c->version, 4u);
+  EXPECT_FALSE(ParseOutboxPayloadText(R"({"op":"x","table":"t","id":"a","pg_version":1,"row":{}})").has_value());
+  EXPECT_FALSE(ParseOutboxPayloadText(R"({"op":"d","table":"t","id":"a","pg_version":1,"row":{}})").has_value());
+  EXPECT_FALSE(ParseOutboxPayloadText(R"({"op":"c","table":"t","id":"a","row":{}})").has_value());
+  EXPECT_FALSE(ParseOutboxPayloadText("not json").has_value());
+}
+
+}  // namespace
+}  // namespace cnx::sync

@@ -1,0 +1,518 @@
+#include "vector/hnsw_index.h"
+
+#include "vector/internal/hnswlib_private.h"
+
+#include <algorithm>
+#include <exception>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "vector/internal/checkpoint_io.h"
+#include "vector/internal/flat_store.h"
+
+namespace cnx::vector {
+namespace fs = std::filesystem;
+using Graph = hnswlib::HierarchicalNSW<float>;
+using Label = hnswlib::labeltype;
+
+struct HnswIndex::Space {
+  explicit Space(size_t dim) : ip(dim) {}
+  hnswlib::InnerProductSpace ip;
+};
+
+struct HnswIndex::Partition {
+  Partition(Key k, size_t dim) : key(std::move(k)), flat(dim) {}
+
+  const Key key;
+  mutable internal::RwLock mu;
+  std::atomic<size_t> live{0};
+
+  // Exact mode (graph == nullptr).
+  internal::FlatStore flat;
+
+  // Graph mode: label == hnswlib label; label_ids[label] is the chunk id or nil
+  // for a deleted slot waiting on free_labels.
+  std::unique_ptr<Graph> graph;
+  std::vector<Uuid> label_ids;
+  std::unordered_map<Uuid, Label> label_of;
+  std::vector<Label> free_labels;
+};
+
+namespace {
+
+std::unexpected<Error> Internal(const std::string& what, const std::exception& e) {
+  return Err(Module::kVector, ErrorCode::kInternal, what + ": " + e.what());
+}
+
+// Runs fn(i) for i in [0, n) on up to `threads` threads; the first exception
+// is returned as an error.
+Status ParallelFor(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
+  threads = std::max<size_t>(1, std::min(threads, n / 16));
+  std::atomic<size_t> next{0};
+  std::mutex err_mu;
+  std::optional<Error> error;
+  auto work = [&] {
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+    } catch (const std::exception& e) {
+      std::lock_guard l(err_mu);
+      if (!error) error = Error(Module::kVector, ErrorCode::kInternal, std::string("hnswlib: ") + e.what());
+      next = n;
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }
+  if (error) return std::unexpected(*error);
+  return Ok();
+}
+
+}  // namespace
+
+HnswIndex::HnswIndex(const HnswOptions& options)
+    : options_(options), space_(std::make_unique<Space>(options.dimension)) {}
+
+HnswIndex::~HnswIndex() = default;
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswOptions& options) {
+  if (options.dimension == 0 || options.m < 2 || options.write_slice == 0)
+    return Err(Module::kVector, ErrorCode::kInvalidArgument, "HNSW index needs dimension > 0, m >= 2, write_slice > 0");
+  return std::unique_ptr<HnswIndex>(new HnswIndex(options));
+}
+
+std::shared_ptr<HnswIndex::Partition> HnswIndex::GetOrCreate(const Key& key) {
+  {
+    std::shared_lock l(dir_mu_);
+    auto t = dir_.find(key.first);
+    if (t != dir_.end()) {
+      auto p = t->second.find(key.second);
+      if (p != t->second.end()) return p->second;
+    }
+  }
+  std::unique_lock l(dir_mu_);
+  auto& slot = dir_[key.first][key.second];
+  if (!slot) slot = std::make_shared<Partition>(key, options_.dimension);
+  return slot;
+}
+
+void HnswIndex::DropIfEmpty(const std::shared_ptr<Partition>& p) {
+  if (p->live.load() != 0) return;
+  std::unique_lock l(dir_mu_);
+  auto t = dir_.find(p->key.first);
+  if (t == dir_.end()) return;
+  auto it = t->second.find(p->key.second);
+  if (it != t->second.end() && it->second == p) t->second.erase(it);
+  if (t->second.empty()) dir_.erase(t);
+}
+
+std::vector<std::shared_ptr<HnswIndex::Partition>> HnswIndex::PartitionsFor(const SearchFilter& filter) const {
+  std::vector<std::shared_ptr<Partition>> out;
+  std::shared_lock l(dir_mu_);
+  auto t = dir_.find(filter.tenant);
+  if (t == dir_.end()) return out;
+  if (filter.projects.empty()) {
+    for (const auto& [_, p] : t->second) out.push_back(p);
+  } else {
+    std::set<Uuid> wanted(filter.projects.begin(), filter.projects.end());
+    for (const auto& project : wanted) {
+      auto it = t->second.find(project);
+      if (it != t->second.end()) out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+Status HnswIndex::Promote(Partition& p) {
+  // write_mu_ is held, so nothing else changes p.flat while the graph is built;
+  // searches keep scanning it meanwhile.
+  const size_t n = p.flat.size();
+  std::unique_ptr<Graph> graph;
+  try {
+    graph = std::make_unique<Graph>(&space_->ip, std::max<size_t>(2 * n, 64), options_.m, options_.ef_construction,
+                                    options_.seed);
+    graph->setEf(options_.ef_search);
+  } catch (const std::exception& e) {
+    return Internal("hnswlib", e);
+  }
+  CNX_TRY(ParallelFor(n, options_.build_threads, [&](size_t i) { graph->addPoint(p.flat.row(i), Label(i)); }));
+  std::vector<Uuid> label_ids(n);
+  std::unordered_map<Uuid, Label> label_of;
+  label_of.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    label_ids[i] = p.flat.meta(i).id;
+    label_of.emplace(label_ids[i], Label(i));
+  }
+  std::unique_lock l(p.mu);
+  p.graph = std::move(graph);
+  p.label_ids = std::move(label_ids);
+  p.label_of = std::move(label_of);
+  p.free_labels.clear();
+  p.flat.Clear();
+  promotions_.fetch_add(1);
+  return Ok();
+}
+
+Status HnswIndex::UpsertInto(Partition& p, std::span<const size_t> order, std::span<const VectorRecord> records,
+                             const std::vector<float>& prepared) {
+  const size_t dim = options_.dimension;
+  for (size_t begin = 0; begin < order.size(); begin += options_.write_slice) {
+    auto slice = order.subspan(begin, std::min(options_.write_slice, order.size() - begin));
+    if (!p.graph) {
+      size_t added = 0;
+      {
+        std::unique_lock l(p.mu);
+        for (size_t i : slice) {
+          const auto& r = records[i];
+          added += p.flat.Contains(r.id) ? 0 : 1;
+          p.flat.Put({r.id, r.tenant, r.project}, prepared.data() + i * dim);
+        }
+        p.live = p.flat.size();
+      }
+      total_ += added;
+      if (p.flat.size() >= options_.exact_threshold) CNX_TRY(Promote(p));
+      continue;
+    }
+    // Graph mode: existing ids and reused slots go through hnswlib's in-place
+    // update; fresh slots are added in parallel.
+    std::vector<std::pair<Label, size_t>> replace, fresh;
+    size_t next_label = p.label_ids.size();
+    std::vector<Label> free = p.free_labels;
+    for (size_t i : slice) {
+      auto it = p.label_of.find(records[i].id);
+      if (it != p.label_of.end()) {
+        replace.emplace_back(it->second, i);
+      } else if (!free.empty()) {
+        replace.emplace_back(free.back(), i);
+        free.pop_back();
+      } else {
+        fresh.emplace_back(Label(next_label++), i);
+      }
+    }
+    std::unique_lock l(p.mu);
+    try {
+      if (next_label > p.graph->max_elements_)
+        p.graph->resizeIndex(std::max<size_t>(next_label, 2 * p.graph->max_elements_));
+      for (auto [label, i] : replace) p.graph->addPoint(prepared.data() + i * dim, label);
+    } catch (const std::exception& e) {
+      return Internal("hnswlib", e);
+    }
+    CNX_TRY(ParallelFor(fresh.size(), options_.build_threads,
+                        [&](size_t j) { p.graph->addPoint(prepared.data() + fresh[j].second * dim, fresh[j].first); }));
+    p.label_ids.resize(next_label);
+    size_t added = fresh.size();
+    for (auto [label, i] : replace) {
+      if (!p.label_ids[label].IsNil() && p.label_ids[label] == records[i].id) continue;
+      ++added;  // a reused slot
+    }
+    for (auto& set : {std::cref(replace), std::cref(fresh)})
+      for (auto [label, i] : set.get()) {
+        p.label_ids[label] = records[i].id;
+        p.label_of[records[i].id] = label;
+      }
+    p.free_labels = std::move(free);
+    p.live = p.label_of.size();
+    total_ += added;
+  }
+  return Ok();
+}
+
+void HnswIndex::RemoveFrom(Partition& p, const Uuid& id) {
+  std::unique_lock l(p.mu);
+  if (!p.graph) {
+    if (p.flat.Remove(id)) --total_;
+    p.live = p.flat.size();
+    return;
+  }
+  auto it = p.label_of.find(id);
+  if (it == p.label_of.end()) return;
+  Label label = it->second;
+  p.graph->markDelete(label);  // cannot throw: the label exists
+  p.label_ids[label] = Uuid();
+  p.label_of.erase(it);
+  p.free_labels.push_back(label);
+  p.live = p.label_of.size();
+  --total_;
+}
+
+Status HnswIndex::Upsert(std::span<const VectorRecord> records) {
+  const size_t dim = options_.dimension;
+  for (const auto& r : records) CNX_TRY(internal::CheckVector(r.values, dim));
+  std::lock_guard w(write_mu_);
+
+  // The last record of an id wins; group the rest by partition.
+  std::unordered_map<Uuid, size_t> last;
+  for (size_t i = 0; i < records.size(); ++i) last[records[i].id] = i;
+  std::vector<float> prepared(records.size() * dim);
+  std::map<Key, std::vector<size_t>> groups;
+  std::vector<std::shared_ptr<Partition>> emptied;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    if (last[r.id] != i) continue;
+    internal::PrepareVector(r.values, options_.metric, prepared.data() + i * dim);
+    Key key{r.tenant, r.project};
+    groups[key].push_back(i);
+    auto it = owner_.find(r.id);
+    if (it != owner_.end() && it->second->key != key) {
+      RemoveFrom(*it->second, r.id);
+      emptied.push_back(it->second);
+    }
+  }
+  Status status = Ok();
+  for (const auto& [key, order] : groups) {
+    auto p = GetOrCreate(key);
+    status = UpsertInto(*p, order, records, prepared);
+    std::unique_lock o(owner_mu_);
+    for (size_t i : order)
+      if (p->graph ? p->label_of.contains(records[i].id) : p->flat.Contains(records[i].id)) owner_[records[i].id] = p;
+    if (!status) break;
+  }
+  for (const auto& p : emptied) DropIfEmpty(p);
+  upserts_ += records.size();
+  return status;
+}
+
+Status HnswIndex::Delete(std::span<const Uuid> ids) {
+  std::lock_guard w(write_mu_);
+  std::vector<std::shared_ptr<Partition>> touched;
+  for (const auto& id : ids) {
+    std::shared_ptr<Partition> p;
+    {
+      std::unique_lock o(owner_mu_);
+      auto it = owner_.find(id);
+      if (it == owner_.end()) continue;
+      p = std::move(it->second);
+      owner_.erase(it);
+    }
+    RemoveFrom(*p, id);
+    ++deletes_;
+    touched.push_back(std::move(p));
+  }
+  for (const auto& p : touched) DropIfEmpty(p);
+  return Ok();
+}
+
+Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, size_t k,
+                                                 const SearchFilter& filter) const {
+  CNX_TRY(internal::CheckVector(query, options_.dimension));
+  searches_.fetch_add(1, std::memory_order_relaxed);
+  internal::TopK top(k);
+  if (k == 0) return std::move(top).Take();
+  std::vector<float> q(options_.dimension);
+  internal::PrepareVector(query, options_.metric, q.data());
+  for (const auto& p : PartitionsFor(filter)) {
+    std::shared_lock l(p->mu);
+    if (!p->graph) {
+      p->flat.Scan(q.data(), top, [](const internal::RowMeta&) { return true; });
+      continue;
+    }
+    try {
+      auto found = p->graph->searchKnn(q.data(), k);
+      for (; !found.empty(); found.pop()) {
+        auto [distance, label] = found.top();
+        top.Push({p->label_ids[label], p->key.second, 1.0f - distance});
+      }
+    } catch (const std::exception& e) {
+      return Internal("hnswlib search", e);
+    }
+  }
+  return std::move(top).Take();
+}
+
+size_t HnswIndex::Count(const SearchFilter& filter) const {
+  size_t n = 0;
+  for (const auto& p : PartitionsFor(filter)) n += p->live.load();
+  return n;
+}
+
+bool HnswIndex::Contains(const Uuid& id) const {
+  std::shared_lock o(owner_mu_);
+  return owner_.contains(id);
+}
+
+namespace {
+
+Status WriteLabels(const fs::path& path, const std::vector<Uuid>& ids) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  uint64_t n = ids.size();
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  for (const auto& id : ids) out.write(reinterpret_cast<const char*>(id.bytes().data()), 16);
+  out.flush();
+  if (!out) return Err(Module::kVector, ErrorCode::kUnavailable, "cannot write " + path.string());
+  return Ok();
+}
+
+Result<std::vector<Uuid>> ReadLabels(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), 8);
+  std::error_code ec;
+  if (!in || fs::file_size(path, ec) != 8 + 16 * n)
+    return Err(Module::kVector, ErrorCode::kDataLoss, "bad label file " + path.string());
+  std::vector<Uuid> ids(n);
+  for (auto& id : ids) {
+    std::array<uint8_t, 16> b;
+    in.read(reinterpret_cast<char*>(b.data()), 16);
+    id = Uuid(b);
+  }
+  return ids;
+}
+
+}  // namespace
+
+Status HnswIndex::Checkpoint(const fs::path& dir, const IndexPosition& position) {
+  std::lock_guard w(write_mu_);
+  std::vector<std::shared_ptr<Partition>> parts;
+  {
+    std::shared_lock l(dir_mu_);
+    for (const auto& [_, projects] : dir_)
+      for (const auto& [_, p] : projects) parts.push_back(p);
+  }
+  CNX_TRY(internal::CommitCheckpoint(dir, [&](const fs::path& tmp) -> Result<nlohmann::json> {
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t n = 0; n < parts.size(); ++n) {
+      const auto& p = *parts[n];
+      std::shared_lock l(p.mu);
+      std::string base = "p" + std::to_string(n);
+      nlohmann::json entry = {
+          {"tenant", p.key.first.ToString()}, {"project", p.key.second.ToString()}, {"vectors", p.live.load()}};
+      if (!p.graph) {
+        CNX_TRY(p.flat.WriteTo(tmp / (base + ".flat")));
+        entry["mode"] = "exact";
+        entry["file"] = base + ".flat";
+      } else {
+        fs::path graph_file = tmp / (base + ".hnsw");
+        try {
+          p.graph->saveIndex(graph_file.string());
+        } catch (const std::exception& e) {
+          return Internal("hnswlib save", e);
+        }
+        std::error_code ec;
+        // saveIndex does not report write errors; a short file is one.
+        if (fs::file_size(graph_file, ec) < p.graph->cur_element_count * p.graph->size_data_per_element_ || ec)
+          return Err(Module::kVector, ErrorCode::kUnavailable, "short write of " + graph_file.string());
+        CNX_TRY(WriteLabels(tmp / (base + ".labels"), p.label_ids));
+        entry["mode"] = "graph";
+        entry["file"] = base + ".hnsw";
+        entry["labels"] = base + ".labels";
+      }
+      list.push_back(std::move(entry));
+    }
+    return nlohmann::json{{"format", 1},
+                          {"kind", "hnsw"},
+                          {"metric", MetricName(options_.metric)},
+                          {"dimension", options_.dimension},
+                          {"position", position.position},
+                          {"model_tag", position.model_tag},
+                          {"partitions", std::move(list)}};
+  }));
+  std::lock_guard s(stats_mu_);
+  checkpoint_ = position;
+  return Ok();
+}
+
+Result<IndexPosition> HnswIndex::Load(const fs::path& dir) {
+  std::lock_guard w(write_mu_);
+  auto [ckpt, manifest] = CNX_TRY(internal::OpenCheckpoint(dir));
+  if (manifest.value("kind", "") != "hnsw" || manifest.value("metric", "") != MetricName(options_.metric) ||
+      manifest.value("dimension", size_t(0)) != options_.dimension)
+    return Err(Module::kVector, ErrorCode::kFailedPrecondition,
+               "checkpoint " + ckpt.string() + " is for another index kind, metric or dimension");
+  auto corrupt = [&](const std::string& what) {
+    return Err(Module::kVector, ErrorCode::kDataLoss, "checkpoint " + ckpt.string() + ": " + what);
+  };
+  Directory dir_new;
+  std::unordered_map<Uuid, std::shared_ptr<Partition>> owner_new;
+  size_t total = 0;
+  const auto& parts = manifest.value("partitions", nlohmann::json::array());
+  if (!parts.is_array()) return corrupt("no partition list");
+  for (const auto& e : parts) {
+    if (!e.is_object()) return corrupt("bad partition entry");
+    auto tenant = Uuid::Parse(e.value("tenant", ""));
+    auto project = Uuid::Parse(e.value("project", ""));
+    std::string file = e.value("file", "");
+    if (!tenant || !project || file.empty() || file.find('/') != std::string::npos)
+      return corrupt("bad partition entry");
+    auto p = std::make_shared<Partition>(Key{*tenant, *project}, options_.dimension);
+    if (e.value("mode", "") == "exact") {
+      p->flat = CNX_TRY(internal::FlatStore::ReadFrom(ckpt / file, options_.dimension));
+      for (size_t r = 0; r < p->flat.size(); ++r) owner_new[p->flat.meta(r).id] = p;
+      p->live = p->flat.size();
+    } else if (e.value("mode", "") == "graph") {
+      std::string labels = e.value("labels", "");
+      if (labels.empty() || labels.find('/') != std::string::npos) return corrupt("bad partition entry");
+      p->label_ids = CNX_TRY(ReadLabels(ckpt / labels));
+      try {
+        p->graph = std::make_unique<Graph>(&space_->ip, (ckpt / file).string());
+      } catch (const std::exception& ex) {
+        return corrupt(std::string("hnswlib load: ") + ex.what());
+      }
+      if (p->graph->cur_element_count != p->label_ids.size() || p->graph->data_size_ != options_.dimension * 4)
+        return corrupt("graph and label file disagree");
+      // The loading constructor of hnswlib 0.6.2 leaves num_deleted_
+      // uninitialised before counting into it.
+      p->graph->num_deleted_ = 0;
+      for (size_t i = 0; i < p->graph->cur_element_count; ++i)
+        p->graph->num_deleted_ += p->graph->isMarkedDeleted(hnswlib::tableint(i)) ? 1 : 0;
+      p->graph->setEf(options_.ef_search);
+      for (size_t label = 0; label < p->label_ids.size(); ++label) {
+        if (p->label_ids[label].IsNil()) {
+          p->free_labels.push_back(Label(label));
+        } else {
+          p->label_of[p->label_ids[label]] = Label(label);
+          owner_new[p->label_ids[label]] = p;
+        }
+      }
+      p->live = p->label_of.size();
+    } else {
+      return corrupt("unknown partition mode");
+    }
+    total += p->live;
+    dir_new[*tenant][*project] = std::move(p);
+  }
+  IndexPosition pos{manifest.value("position", uint64_t(0)), manifest.value("model_tag", "")};
+  {
+    std::unique_lock o(owner_mu_);
+    std::unique_lock d(dir_mu_);
+    owner_ = std::move(owner_new);
+    dir_ = std::move(dir_new);
+    total_ = total;
+  }
+  std::lock_guard s(stats_mu_);
+  checkpoint_ = pos;
+  return pos;
+}
+
+IndexStats HnswIndex::Stats() const {
+  IndexStats s;
+  std::vector<std::shared_ptr<Partition>> parts;
+  {
+    std::shared_lock l(dir_mu_);
+    for (const auto& [_, projects] : dir_)
+      for (const auto& [_, p] : projects) parts.push_back(p);
+  }
+  for (const auto& p : parts) {
+    std::shared_lock l(p->mu);
+    s.vectors += p->live.load();
+    ++s.partitions;
+    if (p->graph) {
+      ++s.graph_partitions;
+      s.deleted_slots += p->graph->num_deleted_;
+      s.memory_bytes += p->graph->max_elements_ * p->graph->size_data_per_element_ + p->label_ids.size() * 64;
+    } else {
+      ++s.exact_partitions;
+      s.memory_bytes += p->flat.memory_bytes();
+    }
+  }
+  s.searches = searches_.load(std::memory_order_relaxed);
+  s.upserts = upserts_.load();
+  s.deletes = deletes_.load();
+  s.promotions = promotions_.load();
+  std::lock_guard m(stats_mu_);
+  s.checkpoint = checkpoint_;
+  return s;
+}
+
+}  // namespace cnx::vector

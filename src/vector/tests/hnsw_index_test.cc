@@ -1,0 +1,200 @@
+// HnswIndex beyond the contract: recall against the exact index, slot reuse
+// after deletes, growth, promotion, reload of graph partitions, and searches
+// running while writers change the index.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "test_util.h"
+#include "vector/exact_index.h"
+#include "vector/hnsw_index.h"
+
+namespace cnx::vector::testing {
+namespace {
+
+constexpr size_t kDim = 64;
+
+std::unique_ptr<HnswIndex> MakeHnsw(size_t threshold, size_t slice = 512) {
+  auto index =
+      HnswIndex::Create({.dimension = kDim, .exact_threshold = threshold, .build_threads = 2, .write_slice = slice});
+  EXPECT_TRUE(index.has_value());
+  return std::move(*index);
+}
+
+struct Corpus {
+  std::vector<std::vector<float>> vectors;
+  std::vector<VectorRecord> records;
+};
+
+Corpus MakeCorpus(size_t n, const std::vector<Uuid>& tenants, uint64_t seed, uint64_t first_id = 0) {
+  Corpus c;
+  VectorGen gen(kDim, seed);
+  for (size_t i = 0; i < n; ++i) c.vectors.push_back(gen.Next());
+  for (size_t i = 0; i < n; ++i)
+    c.records.push_back({TestId(first_id + i), tenants[i % tenants.size()], Uuid(), c.vectors[i]});
+  return c;
+}
+
+double RecallAt10(const VectorIndex& approx, const VectorIndex& exact, const std::vector<std::vector<float>>& queries,
+                  const Uuid& tenant) {
+  size_t found = 0, wanted = 0;
+  for (const auto& q : queries) {
+    auto a = approx.Search(q, 10, {tenant});
+    auto e = exact.Search(q, 10, {tenant});
+    EXPECT_TRUE(a && e);
+    std::set<Uuid> truth;
+    for (const auto& h : *e) truth.insert(h.id);
+    for (const auto& h : *a) found += truth.contains(h.id) ? 1 : 0;
+    wanted += truth.size();
+  }
+  return double(found) / double(wanted);
+}
+
+TEST(HnswIndexTest, RecallAgainstExactWithTenants) {
+  std::vector<Uuid> tenants{TestId(900'001), TestId(900'002), TestId(900'003)};
+  auto corpus = MakeCorpus(6000, tenants, 11);
+  auto hnsw = MakeHnsw(500);
+  ExactIndex exact(kDim, Metric::kCosine);
+  ASSERT_TRUE(hnsw->Upsert(corpus.records).has_value());
+  ASSERT_TRUE(exact.Upsert(corpus.records).has_value());
+  auto stats = hnsw->Stats();
+  EXPECT_EQ(stats.graph_partitions, 3u);
+  EXPECT_EQ(stats.promotions, 3u);
+  EXPECT_EQ(stats.vectors, 6000u);
+  VectorGen qgen(kDim, 99);
+  std::vector<std::vector<float>> queries;
+  for (int i = 0; i < 200; ++i) queries.push_back(qgen.Next());
+  for (const auto& t : tenants) EXPECT_GE(RecallAt10(*hnsw, exact, queries, t), 0.95);
+}
+
+TEST(HnswIndexTest, DeletedSlotsAreReusedAndNeverReturned) {
+  Uuid tenant = TestId(900'001);
+  auto corpus = MakeCorpus(3000, {tenant}, 12);
+  auto hnsw = MakeHnsw(100);
+  ExactIndex exact(kDim, Metric::kCosine);
+  ASSERT_TRUE(hnsw->Upsert(corpus.records).has_value());
+  ASSERT_TRUE(exact.Upsert(corpus.records).has_value());
+  std::vector<Uuid> gone;
+  for (size_t i = 0; i < 3000; i += 3) gone.push_back(TestId(i));
+  ASSERT_TRUE(hnsw->Delete(gone).has_value());
+  ASSERT_TRUE(exact.Delete(gone).has_value());
+  EXPECT_EQ(hnsw->Stats().deleted_slots, gone.size());
+
+  VectorGen qgen(kDim, 98);
+  std::vector<std::vector<float>> queries;
+  for (int i = 0; i < 100; ++i) queries.push_back(qgen.Next());
+  std::set<Uuid> gone_set(gone.begin(), gone.end());
+  for (const auto& q : queries) {
+    auto hits = hnsw->Search(q, 10, {tenant});
+    ASSERT_TRUE(hits.has_value());
+    for (const auto& h : *hits) EXPECT_FALSE(gone_set.contains(h.id));
+  }
+  EXPECT_GE(RecallAt10(*hnsw, exact, queries, tenant), 0.95);
+
+  // New vectors take the deleted slots first.
+  auto more = MakeCorpus(600, {tenant}, 13, 10'000);
+  ASSERT_TRUE(hnsw->Upsert(more.records).has_value());
+  ASSERT_TRUE(exact.Upsert(more.records).has_value());
+  EXPECT_EQ(hnsw->Stats().deleted_slots, gone.size() - 600);
+  EXPECT_EQ(hnsw->Count(), 2600u);
+  EXPECT_GE(RecallAt10(*hnsw, exact, queries, tenant), 0.95);
+  for (size_t i = 0; i < 600; i += 50) {
+    auto hits = hnsw->Search(more.vectors[i], 1, {tenant});
+    ASSERT_TRUE(hits && !hits->empty());
+    EXPECT_EQ((*hits)[0].id, TestId(10'000 + i));
+  }
+}
+
+TEST(HnswIndexTest, GraphGrowsBeyondInitialCapacity) {
+  Uuid tenant = TestId(900'001);
+  auto hnsw = MakeHnsw(32, 64);
+  // Promotion sizes the graph at 2x the threshold; batches push it well past.
+  auto corpus = MakeCorpus(1500, {tenant}, 14);
+  for (size_t i = 0; i < corpus.records.size(); i += 100)
+    ASSERT_TRUE(hnsw->Upsert(std::span(corpus.records).subspan(i, 100)).has_value());
+  EXPECT_EQ(hnsw->Count(), 1500u);
+  for (size_t i = 0; i < 1500; i += 97) {
+    auto hits = hnsw->Search(corpus.vectors[i], 1, {tenant});
+    ASSERT_TRUE(hits && !hits->empty());
+    EXPECT_EQ((*hits)[0].id, TestId(i));
+  }
+}
+
+TEST(HnswIndexTest, GraphPartitionsSurviveReload) {
+  std::vector<Uuid> tenants{TestId(900'001), TestId(900'002)};
+  auto corpus = MakeCorpus(2000, tenants, 15);
+  auto hnsw = MakeHnsw(300);
+  ASSERT_TRUE(hnsw->Upsert(corpus.records).has_value());
+  // One small exact partition next to the graphs.
+  auto small = MakeCorpus(20, {TestId(900'003)}, 16, 50'000);
+  ASSERT_TRUE(hnsw->Upsert(small.records).has_value());
+  std::vector<Uuid> gone{TestId(0), TestId(1), TestId(2)};
+  ASSERT_TRUE(hnsw->Delete(gone).has_value());
+  TempDir dir;
+  ASSERT_TRUE(hnsw->Checkpoint(dir.path(), {123, "tag"}).has_value());
+  auto loaded = MakeHnsw(300);
+  auto pos = loaded->Load(dir.path());
+  ASSERT_TRUE(pos.has_value()) << pos.error().ToString();
+  EXPECT_EQ(pos->position, 123u);
+  auto s = loaded->Stats();
+  EXPECT_EQ(s.graph_partitions, 2u);
+  EXPECT_EQ(s.exact_partitions, 1u);
+  EXPECT_EQ(s.deleted_slots, 3u);
+  EXPECT_EQ(loaded->Count(), 2017u);
+  for (size_t i = 3; i < 2000; i += 101) {
+    auto a = hnsw->Search(corpus.vectors[i], 10, {tenants[i % 2]});
+    auto b = loaded->Search(corpus.vectors[i], 10, {tenants[i % 2]});
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(*a, *b);
+  }
+  // Reused slots after reload.
+  auto more = MakeCorpus(2, {tenants[0]}, 17, 60'000);
+  ASSERT_TRUE(loaded->Upsert(more.records).has_value());
+  EXPECT_EQ(loaded->Stats().deleted_slots, 1u);
+}
+
+TEST(HnswIndexTest, SearchesRunWhileWritersChangeTheIndex) {
+  std::vector<Uuid> tenants{TestId(900'001), TestId(900'002)};
+  auto base = MakeCorpus(1200, tenants, 18);
+  auto hnsw = MakeHnsw(400, 50);
+  ASSERT_TRUE(hnsw->Upsert(base.records).has_value());
+  // Ids below 600 stay forever; a writer adds, replaces and deletes others
+  // while readers search and check that permanent vectors are always found.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, searches{0};
+  std::vector<std::jthread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&, t] {
+      size_t i = size_t(t);
+      while (!stop.load()) {
+        size_t j = (i * 7) % 600;
+        auto hits = hnsw->Search(base.vectors[j], 5, {tenants[j % 2]});
+        if (!hits || hits->empty() || (*hits)[0].id != TestId(j)) failures.fetch_add(1);
+        ++searches;
+        ++i;
+      }
+    });
+  auto churn = MakeCorpus(1200, tenants, 19, 100'000);
+  for (size_t round = 0; round < 6; ++round) {
+    auto part = std::span(churn.records).subspan(round * 200, 200);
+    ASSERT_TRUE(hnsw->Upsert(part).has_value());
+    std::vector<Uuid> gone;
+    for (size_t i = 600 + round * 100; i < 700 + round * 100; ++i) gone.push_back(TestId(i));
+    for (size_t i = 0; i < 200; i += 2) gone.push_back(part[i].id);
+    ASSERT_TRUE(hnsw->Delete(gone).has_value());
+  }
+  stop = true;
+  readers.clear();
+  EXPECT_GT(searches.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(hnsw->Count(), 1200u - 600u + 1200u - 600u);
+}
+
+TEST(HnswIndexTest, RejectsBadOptions) {
+  EXPECT_FALSE(HnswIndex::Create({.dimension = 0}).has_value());
+  EXPECT_FALSE(HnswIndex::Create({.dimension = 8, .m = 1}).has_value());
+}
+
+}  // namespace
+}  // namespace cnx::vector::testing
