@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real y-websocket clients (shared/tools/yjs/interop-client.mjs) against `cnx serve`:
 #   interop_test.sh BUILD_DIR SCENARIO
-# SCENARIO: clients2 | clients10 | clients50 | reconnect | restart | kill9 | hostile | presence | viewer
+# SCENARIO: clients2 | clients10 | clients50 | reconnect | restart | kill9 | hostile | presence | viewer | materialize
 # Exit 0 only when every check passed.
 set -euo pipefail
 build=$1 scenario=$2
@@ -16,7 +16,7 @@ trap cleanup EXIT
 
 start() {
   "$build/src/cli/cnx" serve --data-dir "$work/data" --listen 127.0.0.1:${port:-0} --rate-limit 0 \
-    --pwhash-opslimit 1 --pwhash-memlimit-kib 8 >"$work/serve.log" 2>&1 &
+    --pwhash-opslimit 1 --pwhash-memlimit-kib 8 ${extra_flags:-} >"$work/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     if grep -q "is up: http://" "$work/serve.log"; then
@@ -34,6 +34,7 @@ api() {  # METHOD PATH TOKEN BODY
 }
 field() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const v=JSON.parse(s)$1;if(v===undefined){console.error(s);process.exit(1)};console.log(v)})"; }
 
+[ "$scenario" = materialize ] && extra_flags="--collab-text-root text"
 start
 tok=$(api POST /v1/signup "" '{"tenantName":"t","email":"a@example.com","password":"correct horse battery","displayName":"A"}' | field .token)
 program=$(api POST /v1/programs "$tok" '{"name":"p"}' | field .id)
@@ -61,6 +62,15 @@ case $scenario in
     start
     after=$(probe); echo "after:  ${after:0:120}"
     node -e "const a=JSON.parse(process.argv[1]),b=JSON.parse(process.argv[2]);if(!a.sv||a.sv!==b.sv||a.json!==b.json){console.error('state differs after restart');process.exit(1)}" "$before" "$after"
+    ;;
+  materialize)
+    r=$(interop --clients 3 --ops 600); check "$r"
+    sleep 4
+    text=$(probe | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{console.log(JSON.parse(JSON.parse(s).json).text.map(o=>o.insert).join('').length)})")
+    chunks=$(api GET "/v1/content/$doc/chunks" "$tok")
+    echo "$chunks" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const r=JSON.parse(s);const n=r.items.reduce((a,c)=>a+c.content.length,0);if(r.items.length<1||n<1){console.error('no chunks: '+s);process.exit(1)}})"
+    versions=$(api GET "/v1/content/$doc/versions" "$tok" | field .items.length)
+    echo "text length $text, versions $versions"; [ "$versions" -ge 1 ]
     ;;
   viewer)
     uid=$(api POST /v1/users "$tok" '{"email":"v@example.com","password":"viewer password","role":"member"}' | field .id)
