@@ -510,6 +510,37 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
   });
 }
 
+Outcome<Store::ContentAccess> Store::ContentItemAccess(const Principal& p, const Uuid& content_id) {
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<ContentAccess> {
+    auto r = CNX_DO(tx.Exec("SELECT project_id, content_type FROM content_items WHERE id = $1", {content_id}));
+    if (r.empty()) return NotFound("no such content item");
+    ContentAccess access;
+    access.project_id = CNX_DO(r[0].Get<Uuid>(0));
+    access.content_type = std::string(r[0].Text(1));
+    auto role = CNX_DO_F(internal::ProjectRole(tx, p, access.project_id));
+    if (!role) return NotFound("no such content item");
+    access.role = *role;
+    return access;
+  });
+}
+
+Outcome<bool> Store::WriteContentText(const Uuid& tenant, const Uuid& user, const Uuid& content_id,
+                                      const std::string& text) {
+  Principal p;
+  p.tenant_id = tenant;
+  p.user_id = user;
+  return InTenantTx(pool_, tenant, [&](pg::Transaction& tx) -> Outcome<bool> {
+    auto r =
+        CNX_DO(tx.Exec("SELECT c.content_type, v.content_hash FROM content_items c LEFT JOIN content_versions v "
+                       "ON v.id = c.current_version_id WHERE c.id = $1 FOR UPDATE OF c",
+                       {content_id}));
+    if (r.empty()) return NotFound("no such content item");
+    if (r[0].IsNull(1) ? text.empty() : r[0].Text(1) == text::Sha256Hex(text)) return false;
+    CNX_DO_F(internal::WriteContentBody(tx, p, content_id, std::string(r[0].Text(0)), text, options_.chunk_max_tokens));
+    return true;
+  });
+}
+
 Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
   return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
     std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
