@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/graph_routes.h"
 #include "api/rest.h"
 #include "api/server.h"
 #include "base/log.h"
@@ -206,6 +207,7 @@ int Serve(const FlagSet& flags) {
 
   api::Router router;
   if (auto st = api::RegisterRestRoutes(router, {store, rest}); !st) return Fail(st.error());
+  if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());
