@@ -179,6 +179,13 @@ TEST(Serve, GraphFollowsWritesAndHasNoDriftAfterKillNine) {
   EXPECT_EQ(verify->exit_code, 0) << verify->output;
   EXPECT_NE(verify->output.find("\"drift\": 0"), std::string::npos) << verify->output;
   EXPECT_NE(verify->output.find("\"Tenant\""), std::string::npos) << verify->output;
+  // Sync status: every projected entity synced, no dead letters.
+  auto status = RunProcess({kCnx, "sync", "status", "--data-dir", data.string()});
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->exit_code, 0) << status->output;
+  EXPECT_NE(status->output.find("\"status\": \"synced\""), std::string::npos) << status->output;
+  EXPECT_EQ(status->output.find("\"status\": \"failed\""), std::string::npos) << status->output;
+  EXPECT_NE(status->output.find("\"deadLetters\": []"), std::string::npos) << status->output;
   fs::remove_all(root);
 }
 
