@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/graph_routes.h"
 #include "api/rest.h"
 #include "api/server.h"
 #include "base/log.h"
@@ -227,6 +228,7 @@ int Serve(const FlagSet& flags) {
   };
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
+  if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());

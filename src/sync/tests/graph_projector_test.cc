@@ -8,6 +8,7 @@
 
 #include "graph/embedded_graph_store.h"
 #include "schema/testing/test_database.h"
+#include "sync/graph_verify.h"
 
 namespace cnx::sync {
 namespace {
@@ -248,6 +249,72 @@ TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
   EXPECT_NE(o[0].kind, Outcome::Kind::kRetry);
   st = c.Exec("SELECT status FROM sync_state WHERE aggregate_id = $1", {member->id}).value();
   EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
+}
+
+// verify / reconcile: the projection of the outbox stream has no drift against
+// the projection of the current rows; damage of each kind is found and repaired.
+TEST(GraphVerify, FindsAndRepairsMissingStaleAndExtra) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  Exec(c, "UPDATE threads SET title = 'Renamed' WHERE id = $1", {w.thread});
+  Exec(c, "DELETE FROM tags WHERE id = $1", {w.tag});
+  auto changes = DrainOutbox(c);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, nullptr);
+  ASSERT_TRUE(projector.Apply(changes, 1).has_value());
+
+  auto expected = BuildExpectedGraph(c);
+  ASSERT_TRUE(expected.has_value()) << expected.error().ToString();
+  uint64_t live_nodes = 0;
+  auto live = store->GetCounts().value();
+  for (const auto& [_, n] : live.nodes_by_label) live_nodes += n;
+  EXPECT_EQ(expected->nodes.size(), live_nodes);
+  EXPECT_FALSE(expected->nodes.contains(w.tag.ToString()));
+  auto clean = VerifyGraph(*expected, *store);
+  ASSERT_TRUE(clean.has_value()) << clean.error().ToString();
+  EXPECT_EQ(clean->total_drift(), 0u) << (clean->stale_ids.empty() ? "" : clean->stale_ids[0]);
+  EXPECT_TRUE(clean->extras_enumerated);
+  EXPECT_EQ(clean->labels.at("Thread").expected, 2u);
+
+  // Damage: a node deleted (and its relationships with it), a node changed
+  // behind the projection's back, an extra node and an extra relationship.
+  auto project = store->GetNode(w.project.ToString()).value().value();
+  auto msg = store->GetNode(w.msg.ToString()).value().value();
+  graph::Map changed = msg.properties;
+  changed.push_back({"injected", graph::Value(true)});
+  std::string ghost = Uuid::NewV4().ToString();
+  graph::MutationBatch damage;
+  damage.position = 2;
+  damage.mutations = {
+      graph::DeleteNode{"Project", project.id, project.version + 1},
+      graph::UpsertNode{"Message", msg.id, changed, msg.version + 1},
+      graph::UpsertNode{"Tag", ghost, {{"tenantId", graph::Value(w.tenant.ToString())}}, 1},
+      graph::UpsertRelationship{"RELATES_TO", Uuid::NewV4().ToString(), "Tag", ghost, "Message", msg.id, {}, 1}};
+  ASSERT_TRUE(store->Apply(damage).has_value());
+
+  auto drift = VerifyGraph(*expected, *store).value();
+  EXPECT_EQ(drift.labels.at("Project").missing, 1u);
+  EXPECT_EQ(drift.labels.at("Message").stale, 1u);
+  EXPECT_EQ(drift.labels.at("Tag").extra, 1u);
+  EXPECT_EQ(drift.types.at("RELATES_TO").extra, 1u);
+  EXPECT_GE(drift.types.at("HAS_THREAD").missing, 1u);  // the project's relationships went with it
+  EXPECT_EQ(drift.extra_ids.size(), 2u);
+
+  auto left = ReconcileGraph(*expected, *store);
+  ASSERT_TRUE(left.has_value()) << left.error().ToString();
+  // Everything is back, past the tombstones the damage left.
+  EXPECT_EQ(left->total_drift(), 0u) << (left->missing_ids.empty() ? "" : left->missing_ids[0]);
+  EXPECT_EQ(left->labels.at("Project").missing, 0u);
+  EXPECT_GE(left->types.at("HAS_THREAD").expected, 1u);
+  EXPECT_EQ(left->types.at("HAS_THREAD").missing, 0u);
+  EXPECT_EQ(left->labels.count("Tag") ? left->labels.at("Tag").extra : 0u, 0u);
+  EXPECT_EQ(left->types.count("RELATES_TO") ? left->types.at("RELATES_TO").extra : 0u, 0u);
+  EXPECT_EQ(VerifyGraph(*expected, *store).value().total_drift(), 0u);
+  EXPECT_FALSE(store->GetNode(ghost).value().has_value());
+  auto fixed = store->GetNode(w.msg.ToString()).value().value();
+  EXPECT_EQ(graph::MapFind(fixed.properties, "injected"), nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+// Drift between PostgreSQL and the knowledge graph, and its repair
+// (`cnx verify --target graph`, `cnx reconcile --target graph`).
+//
+// The expected graph is the projection of every current row: each row of a
+// projected table is turned into the Change the outbox trigger would emit for
+// it (op "c", the row as to_jsonb, its pg_version) and mapped with MapChange().
+// Against the store:
+//   missing  expected, absent from the graph (or only a tombstone);
+//   stale    present but older (version below the row's) or different (label,
+//            type, endpoints or properties);
+//   extra    in the graph, not expected.
+// Extras are listed by id for stores that can be enumerated (the embedded
+// store); for others only their count per label / type is known (actual count
+// minus the expected ones found).
+//
+// Reconcile applies the expected upserts (stale ones at max(row version,
+// graph version + 1) so the version guard lets them through; missing ones past
+// any tombstone that hides them) and deletes listed extras, then verifies
+// again and returns the drift that is left.
+//
+// Both read every projected table on `conn` (an administrative connection: the
+// rows of all tenants) and must not run while the same embedded store is open
+// elsewhere (it is locked by a running `cnx serve`).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/graph_store.h"
+#include "pg/connection.h"
+#include "sync/graph_projection.h"
+
+namespace cnx::sync {
+
+struct DriftCounts {
+  uint64_t expected = 0;
+  uint64_t missing = 0;
+  uint64_t stale = 0;
+  uint64_t extra = 0;
+  bool operator==(const DriftCounts&) const = default;
+};
+
+struct DriftReport {
+  std::map<std::string, DriftCounts> labels;                   // node label -> counts
+  std::map<std::string, DriftCounts> types;                    // relationship type -> counts
+  std::vector<std::string> missing_ids, stale_ids, extra_ids;  // first kMaxListedIds of each
+  bool extras_enumerated = false;                              // extra ids are complete (embedded store)
+  uint64_t total_drift() const;
+};
+
+inline constexpr size_t kMaxListedIds = 100;
+
+struct ExpectedGraph {
+  std::map<std::string, graph::UpsertNode> nodes;                  // by id
+  std::map<std::string, graph::UpsertRelationship> relationships;  // by id
+};
+
+// The projection of every current row of the projected tables.
+Result<ExpectedGraph> BuildExpectedGraph(pg::Connection& conn, const ProjectionOptions& options = {});
+
+Result<DriftReport> VerifyGraph(const ExpectedGraph& expected, graph::GraphStore& store);
+
+// Repairs the drift; returns what is left afterwards (zero when repaired).
+Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphStore& store);
+
+}  // namespace cnx::sync
