@@ -8,6 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 src=${CNX_SHARED_DIR:-$root/../shared}/tools/$tool
 [ -d "$src" ] || { echo "peer-setup: no such tool: $src" >&2; exit 1; }
 mkdir -p "$dest"
+if [ ! -f "$src/package-lock.json" ]; then
+  # A tool without npm dependencies: copying it is all there is to do.
+  mkdir -p "$dest" && chmod -R u+w "$dest" && cp -r "$src"/. "$dest"/ && chmod -R u+w "$dest"
+  exit 0
+fi
 if [ -f "$dest/.installed" ] && cmp -s "$src/package-lock.json" "$dest/package-lock.json"; then
   chmod -R u+w "$dest" && cp -r "$src"/. "$dest"/ && chmod -R u+w "$dest"  # refresh scripts
   exit 0

@@ -63,3 +63,6 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v a="$ours_med" -v b="$base_med" -v c="$log_med" 'BEGIN {
   printf "median req/s: baseline %.0f, cnx api %.0f (access log off), %.0f (access log on)\n", b, a, c
   printf "ratio vs baseline: %.2f (access log off), %.2f (access log on)\n", a / b, c / b }'
+
+# The domain REST API against PostgreSQL, beside pgbench -S on the same cluster.
+"$(dirname "$0")/api.sh" "$build"

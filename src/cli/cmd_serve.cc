@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "cli/settings.h"
+#include "collab/routes.h"
 #include "domain/store.h"
 #include "embed/lexical_embedder.h"
 #include "embed/vector_service.h"
@@ -219,6 +220,26 @@ int Serve(const FlagSet& flags) {
 
   api::Router router;
   if (auto st = api::RegisterRestRoutes(router, {store, rest}); !st) return Fail(st.error());
+  // Real-time collaboration (docs/collab.md).
+  collab::HubOptions hub_opts;
+  auto snap_ops = config->GetInt("collab.snapshot_every_ops", 1000);
+  auto snap_interval = config->GetDuration("collab.snapshot_interval", std::chrono::seconds(30));
+  auto idle = config->GetDuration("collab.idle_eviction", std::chrono::seconds(60));
+  if (!snap_ops) return Fail(snap_ops.error());
+  if (!snap_interval) return Fail(snap_interval.error());
+  if (!idle) return Fail(idle.error());
+  hub_opts.snapshot_every_ops = static_cast<size_t>(std::max<int64_t>(1, *snap_ops));
+  hub_opts.snapshot_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*snap_interval);
+  hub_opts.idle_eviction = std::chrono::duration_cast<std::chrono::milliseconds>(*idle);
+  hub_opts.text_root = config->GetString("collab.text_root", "content");
+  hub_opts.materialize = [&store](const Uuid& tenant, const Uuid& user, const Uuid& doc,
+                                  const std::string& text) -> Result<bool> {
+    auto wrote = store.WriteContentText(tenant, user, doc, text);
+    if (!wrote) return Err(Module::kCollab, wrote.error().code, wrote.error().detail);
+    return *wrote;
+  };
+  auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
+  if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());
@@ -231,6 +252,7 @@ int Serve(const FlagSet& flags) {
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.Shutdown();
+  hub.reset();  // the last group commit and snapshots, before the database stops
   views.Stop();
   (*vectors)->Stop();
   (*pipeline)->Stop();
@@ -260,6 +282,10 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "rate-limit", "http.rate_limit_per_second",
             "Requests per second per token (or client IP before login); 0 disables (default 100)");
   flags.Add(cmd, "rate-burst", "http.rate_limit_burst", "Token bucket size (default 200)");
+  flags.Add(cmd, "collab-text-root", "collab.text_root",
+            "Name of the Y.Text root that holds a collaborative document's text (default content)");
+  flags.Add(cmd, "collab-snapshot-every", "collab.snapshot_every_ops",
+            "Snapshot a collaborative document every N operations (default 1000)");
   flags.Add(cmd, "pwhash-opslimit", "auth.pwhash_opslimit", "argon2id passes (default 2, libsodium interactive)");
   flags.Add(cmd, "pwhash-memlimit-kib", "auth.pwhash_memlimit_kib", "argon2id memory in KiB (default 65536)");
   OnRun(cmd, [] { return Serve(flags); });

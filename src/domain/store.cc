@@ -69,13 +69,10 @@ std::string JsonPointer(std::string_view key) {
 }
 
 Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p, const Uuid& project) {
-  // Tenant owners and admins administer every project of the tenant (which
-  // must exist and be visible: RLS hides other tenants' projects).
-  if (p.tenant_admin()) {
-    auto r = CNX_DO(tx.Exec("SELECT 1 FROM projects WHERE id = $1", {project}));
-    if (r.empty()) return std::optional<Role>();
-    return std::optional<Role>(Role::kAdmin);
-  }
+  // Tenant owners and admins administer every project of the tenant. Every
+  // caller passes a project read from a visible row (RLS), or checks the
+  // project exists first, so it is a project of this tenant.
+  if (p.tenant_admin()) return std::optional<Role>(Role::kAdmin);
   auto r =
       CNX_DO(tx.Exec("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2", {project, p.user_id}));
   if (r.empty()) return std::optional<Role>();
@@ -510,6 +507,37 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
     }
     auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
     return ToEntity(row, spec.versioned);
+  });
+}
+
+Outcome<Store::ContentAccess> Store::ContentItemAccess(const Principal& p, const Uuid& content_id) {
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<ContentAccess> {
+    auto r = CNX_DO(tx.Exec("SELECT project_id, content_type FROM content_items WHERE id = $1", {content_id}));
+    if (r.empty()) return NotFound("no such content item");
+    ContentAccess access;
+    access.project_id = CNX_DO(r[0].Get<Uuid>(0));
+    access.content_type = std::string(r[0].Text(1));
+    auto role = CNX_DO_F(internal::ProjectRole(tx, p, access.project_id));
+    if (!role) return NotFound("no such content item");
+    access.role = *role;
+    return access;
+  });
+}
+
+Outcome<bool> Store::WriteContentText(const Uuid& tenant, const Uuid& user, const Uuid& content_id,
+                                      const std::string& text) {
+  Principal p;
+  p.tenant_id = tenant;
+  p.user_id = user;
+  return InTenantTx(pool_, tenant, [&](pg::Transaction& tx) -> Outcome<bool> {
+    auto r =
+        CNX_DO(tx.Exec("SELECT c.content_type, v.content_hash FROM content_items c LEFT JOIN content_versions v "
+                       "ON v.id = c.current_version_id WHERE c.id = $1 FOR UPDATE OF c",
+                       {content_id}));
+    if (r.empty()) return NotFound("no such content item");
+    if (r[0].IsNull(1) ? text.empty() : r[0].Text(1) == text::Sha256Hex(text)) return false;
+    CNX_DO_F(internal::WriteContentBody(tx, p, content_id, std::string(r[0].Text(0)), text, options_.chunk_max_tokens));
+    return true;
   });
 }
 

@@ -118,6 +118,22 @@ class Store {
   Outcome<Entity> RenewLock(const Principal& p, const Uuid& id, const std::optional<int64_t>& if_match,
                             const json& body);
 
+  // --- collaboration -----------------------------------------------------
+  // The caller's project role on a content item (for the collaboration
+  // endpoint); kNotFound when it does not exist, is another tenant's, or the
+  // caller is not a member of its project.
+  struct ContentAccess {
+    Uuid project_id;
+    Role role = Role::kViewer;
+    std::string content_type;
+  };
+  Outcome<ContentAccess> ContentItemAccess(const Principal& p, const Uuid& content_id);
+  // Writes `text` as a new version of the content item (re-chunking it; only
+  // chunks whose text changed are rewritten), on behalf of `user` (may be
+  // nil). Returns false without writing when the current version already has
+  // this text. Used by the collaboration server's materialisation.
+  Outcome<bool> WriteContentText(const Uuid& tenant, const Uuid& user, const Uuid& content_id, const std::string& text);
+
   // --- token usage summary (the materialised view) -----------------------
   Outcome<json> TokenUsageSummary(const Principal& p, const std::optional<Uuid>& project_id);
 

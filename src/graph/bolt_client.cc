@@ -284,7 +284,7 @@ Status BoltClient::Execute(AccessMode mode, const std::function<Status(Transacti
     }
     if (st) return st;
     if (!st.error().retryable()) return st;
-    spdlog::warn("bolt: transaction attempt {} failed, retrying: {}", last_attempts_, st.error().ToString());
+    spdlog::warn("bolt: transaction attempt {} failed, retrying: {}", last_attempts_.load(), st.error().ToString());
     if (!Backoff(start, delay)) return st;
   }
 }

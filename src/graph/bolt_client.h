@@ -17,6 +17,7 @@
 // not keep results across attempts.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -80,8 +81,9 @@ class BoltClient {
   void Close();
 
   std::string last_bookmark() const;
-  // Number of attempts the last retried call needed (observability/tests).
-  int last_attempts() const { return last_attempts_; }
+  // Attempts the most recent Run/Execute call made (observability and tests;
+  // with concurrent calls, whichever finished last).
+  int last_attempts() const { return last_attempts_.load(); }
   const BoltConfig& config() const { return config_; }
 
  private:
@@ -100,7 +102,7 @@ class BoltClient {
   std::vector<std::unique_ptr<BoltConnection>> idle_;
   std::string bookmark_;
   std::mt19937 rng_{std::random_device{}()};
-  int last_attempts_ = 0;
+  std::atomic<int> last_attempts_{0};
 };
 
 }  // namespace cnx::graph

@@ -161,8 +161,12 @@ Status EmbeddedGraphStore::Load() {
   }
 
   auto log_path = dir_ / kLogName;
+  bool created = !std::filesystem::exists(log_path);
   log_fd_ = ::open(log_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (log_fd_ < 0) return IoError("open", log_path);
+  // A new file's directory entry must be durable too, or fdatasync'd batches
+  // could vanish with it after a power loss.
+  if (created) CNX_TRY(FsyncDir(dir_));
   auto data = CNX_TRY(ReadWhole(log_fd_, log_path));
   std::optional<uint64_t> log_generation;
   size_t index = 0;

@@ -1,6 +1,7 @@
 #include "pg/connection.h"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <cmath>
@@ -203,6 +204,10 @@ Result<Connection> Connection::Open(const std::string& conninfo, const ConnectOp
                                                                                      : ErrorCode::kUnavailable;
     return Err(Module::kPg, code, "connect: " + msg);
   }
+  // Server notices ("relation ... already exists, skipping") are not errors:
+  // keep them out of stderr, at debug level in our log.
+  PQsetNoticeProcessor(
+      c, [](void*, const char* message) { spdlog::debug("postgres: {}", TrimMessage(message)); }, nullptr);
   Connection conn(c);
   for (const auto& stmt : options.on_connect) CNX_TRY(conn.ExecScript(stmt));
   return conn;

@@ -113,8 +113,29 @@ TEST(Serve, StartsMigratesServesStopsAndSurvivesKillNine) {
   ASSERT_GT(d.port, 0) << ReadAll(d.log);
   EXPECT_NE(ReadAll(d.log).find("PostgreSQL adopted"), std::string::npos) << ReadAll(d.log);
   EXPECT_EQ(Get(d.port, "/readyz"), "{\"status\":\"ok\"} 200");
-  kill(d.pid, SIGINT);
-  EXPECT_EQ(Wait(d.pid), 0);
+  // The URL `cnx pg url` prints reaches the database (psql uses the same).
+  auto url = RunProcess({kCnx, "pg", "url", "--data-dir", data.string()});
+  ASSERT_TRUE(url.has_value());
+  EXPECT_EQ(url->exit_code, 0);
+  std::string u = url->output.substr(0, url->output.find('\n'));
+  auto psql = RunProcess({"psql", u, "-Atc", "SELECT count(*) FROM schema_migrations"});
+  ASSERT_TRUE(psql.has_value());
+  EXPECT_EQ(psql->exit_code, 0) << psql->output;
+  auto status = RunProcess({kCnx, "migrate", "status", "--pg-url", u});
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->exit_code, 0) << status->output;
+  EXPECT_NE(status->output.find("0001  foundation"), std::string::npos) << status->output;
+  EXPECT_EQ(status->output.find("pending"), std::string::npos) << status->output;
+  // `cnx pg stop` refuses while a cnx supervises the cluster...
+  auto refused = RunProcess({kCnx, "pg", "stop", "--data-dir", data.string()});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_NE(refused->exit_code, 0);
+  kill(d.pid, SIGKILL);
+  Wait(d.pid);
+  // ...and stops a cluster left behind by a killed one.
+  auto stop = RunProcess({kCnx, "pg", "stop", "--data-dir", data.string()});
+  ASSERT_TRUE(stop.has_value());
+  EXPECT_EQ(stop->exit_code, 0) << stop->output;
   for (int i = 0; i < 100 && ProcessAlive(pm); ++i) usleep(50'000);
   EXPECT_FALSE(ProcessAlive(pm));
   fs::remove_all(root);

@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "test_batches.h"
 
@@ -143,6 +145,30 @@ TEST_F(EmbeddedStoreTest, AutomaticCompactionKeepsLogSmall) {
   EXPECT_GT(s->log_generation(), 1u);
   s.reset();
   EXPECT_EQ(Open()->CanonicalDump(), Reference(50));
+}
+
+TEST_F(EmbeddedStoreTest, ReadersRunConcurrentlyWithTheWriter) {
+  auto s = Open({.sync = false, .compact_after_log_bytes = 16384});
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      while (!done) {
+        std::string id = "n" + std::to_string((reads + static_cast<uint64_t>(t)) % 120);
+        auto ns = s->Neighbours(NeighbourQuery{id, {}, Direction::kBoth, 2, 50});
+        EXPECT_TRUE(ns.has_value());
+        EXPECT_TRUE(s->GetCounts().has_value());
+        EXPECT_TRUE(s->GetSubgraph(SubgraphQuery{{id}, {}, 1, 20}).has_value());
+        ++reads;
+      }
+    });
+  }
+  for (uint64_t i = 1; i <= 150; ++i) ASSERT_TRUE(s->Apply(testing::RandomBatch(1, i)).has_value());
+  done = true;
+  for (auto& r : readers) r.join();
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(s->CanonicalDump(), Reference(150));
 }
 
 }  // namespace

@@ -72,7 +72,16 @@ TEST(Pipeline, WritesReachTheGraphAndSurviveARestart) {
     }));
     (*p)->Stop();
   }
-  ASSERT_TRUE(c.Exec("SELECT pg_drop_replication_slot($1)", {opts.slot}));
+  // The walsender of the stopped relay may take a moment to exit.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return c.Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                      "WHERE slot_name = $1 AND NOT active",
+                      {opts.slot})
+                   .has_value() &&
+               c.Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {opts.slot}).value().empty();
+      },
+      std::chrono::seconds(30)));
   std::filesystem::remove_all(dir);
 }
 

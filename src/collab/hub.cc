@@ -1,0 +1,698 @@
+#include "collab/hub.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "collab/protocol.h"
+#include "crdt/doc.h"
+#include "pg/connection.h"
+
+namespace cnx::collab {
+
+using Clock = std::chrono::steady_clock;
+using Frame = std::shared_ptr<const std::vector<uint8_t>>;
+
+namespace {
+Frame MakeFrame(std::vector<uint8_t> bytes) {
+  return std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+}
+constexpr size_t kMaxAwarenessState = 64 * 1024;
+constexpr size_t kMaxAwarenessEntries = 256;
+}  // namespace
+
+class Room : public std::enable_shared_from_this<Room> {
+ public:
+  Room(Uuid tenant, Uuid document) : tenant_(tenant), document_(document) {
+    doc_.Observe([this](const crdt::TransactionEvent& ev) {
+      changed_ = true;
+      produced_.assign(ev.update.begin(), ev.update.end());
+    });
+  }
+
+  struct PeerState {
+    std::shared_ptr<Peer> peer;
+    PeerInfo info;
+    std::vector<uint32_t> awareness_clients;
+  };
+  struct AwarenessState {
+    uint64_t clock = 0;
+    std::string state;  // "null" when removed (the clock is kept)
+    Peer* owner = nullptr;
+  };
+  struct Deferred {
+    uint64_t seq;
+    Peer* target;  // nullptr: every peer
+    Frame frame;
+  };
+
+  void SendAll(const Frame& f) {
+    for (auto& [_, ps] : peers_) ps.peer->Send(f);
+  }
+  // Sends now if everything applied so far is durable, else when it is.
+  void SendWhenDurable(Peer* target, Frame f) {
+    if (durable_ >= applied_) {
+      if (target == nullptr) {
+        SendAll(f);
+      } else if (auto it = peers_.find(target); it != peers_.end()) {
+        it->second.peer->Send(f);
+      }
+      return;
+    }
+    deferred_.push_back({applied_, target, std::move(f)});
+  }
+  void Release() {
+    while (!deferred_.empty() && deferred_.front().seq <= durable_) {
+      auto d = std::move(deferred_.front());
+      deferred_.pop_front();
+      if (d.target == nullptr) {
+        SendAll(d.frame);
+      } else if (auto it = peers_.find(d.target); it != peers_.end()) {
+        it->second.peer->Send(d.frame);
+      }
+    }
+  }
+  std::vector<uint8_t> AllAwareness() const {
+    std::vector<AwarenessEntry> entries;
+    for (const auto& [client, st] : awareness_) {
+      if (st.state != "null") entries.push_back({client, st.clock, st.state});
+    }
+    if (entries.empty()) return {};
+    return EncodeAwareness(EncodeAwarenessUpdate(entries));
+  }
+
+  const Uuid tenant_;
+  const Uuid document_;
+  std::mutex mu_;
+  crdt::Doc doc_;
+  bool changed_ = false;
+  std::vector<uint8_t> produced_;
+  std::unordered_map<Peer*, PeerState> peers_;
+  std::unordered_map<uint32_t, AwarenessState> awareness_;
+  uint64_t applied_ = 0;  // local sequence of accepted updates
+  uint64_t durable_ = 0;  // ... of those committed
+  int64_t last_db_seq_ = 0;
+  size_t ops_since_snapshot_ = 0;
+  Clock::time_point last_snapshot_ = Clock::now();
+  Clock::time_point idle_since_ = Clock::now();
+  std::deque<Deferred> deferred_;
+  bool failed_ = false;
+  // Materialisation state.
+  uint64_t materialized_ = 0;  // local seq last materialised
+  Uuid last_editor_;
+  Clock::time_point first_change_{}, last_change_{};
+};
+
+struct Hub::PendingOp {
+  std::shared_ptr<Room> room;
+  uint64_t seq;
+  uint32_t client;
+  uint64_t clock;
+  std::vector<uint8_t> update;
+  std::optional<Uuid> user;
+  std::optional<Uuid> session;
+};
+
+Hub::Hub(pg::Pool& pool, HubOptions options) : pool_(pool), options_(options) {
+  writer_ = std::thread([this] { WriterLoop(); });
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+}
+
+Hub::~Hub() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stop_ = true;
+  }
+  queue_cv_.notify_all();
+  stop_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (maintenance_.joinable()) maintenance_.join();
+  SnapshotAll();
+  FlushPresence();
+}
+
+Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document) {
+  auto room = std::make_shared<Room>(tenant, document);
+  auto conn = CNX_TRY(pool_.Acquire());
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+  CNX_TRY(tx.SetTenant(tenant));
+  int64_t upto = 0;
+  auto snap =
+      CNX_TRY(tx.Exec("SELECT state, upto_op FROM document_snapshots WHERE document_id = $1 AND "
+                      "format = 'yjs-v1' ORDER BY upto_op DESC, created_at DESC LIMIT 1",
+                      {document}));
+  bool have_state = false;
+  if (!snap.empty()) {
+    auto state = CNX_TRY(snap[0].Get<std::vector<uint8_t>>(0));
+    upto = CNX_TRY(snap[0].Get<int64_t>(1));
+    if (auto st = room->doc_.ApplyUpdate(state); !st) {
+      return Err(Module::kCollab, ErrorCode::kDataLoss,
+                 "snapshot of " + document.ToString() + ": " + st.error().message());
+    }
+    have_state = true;
+  }
+  room->last_db_seq_ = upto;
+  auto ops =
+      CNX_TRY(tx.Exec("SELECT seq, update FROM operations_log WHERE document_id = $1 AND seq > $2 "
+                      "ORDER BY seq",
+                      {document, upto}));
+  for (int i = 0; i < ops.rows(); ++i) {
+    auto seq = CNX_TRY(ops[i].Get<int64_t>(0));
+    auto update = CNX_TRY(ops[i].Get<std::vector<uint8_t>>(1));
+    if (auto st = room->doc_.ApplyUpdate(update); !st) {
+      // Only validated updates are written, so this is storage corruption;
+      // skip it rather than make the document unusable, and say so.
+      spdlog::error("collab: operation {} of {} does not apply: {}", seq, document.ToString(), st.error().message());
+    }
+    room->last_db_seq_ = seq;
+    have_state = true;
+  }
+  room->ops_since_snapshot_ = static_cast<size_t>(ops.rows());
+  if (!have_state) {
+    // A document written only through REST: seed the CRDT with its current
+    // text, as an operation, so every node derives the same CRDT history.
+    auto text =
+        CNX_TRY(tx.Exec("SELECT s.state FROM content_items c JOIN content_versions v ON v.id = "
+                        "c.current_version_id JOIN document_snapshots s ON s.id = v.snapshot_id "
+                        "WHERE c.id = $1 AND s.format = 'text'",
+                        {document}));
+    if (!text.empty()) {
+      auto body = CNX_TRY(text[0].Get<std::vector<uint8_t>>(0));
+      if (!body.empty()) {
+        auto update = room->doc_.Transact([&] {
+          (void)room->doc_.GetText(options_.text_root)
+              .Insert(0, std::string_view(reinterpret_cast<const char*>(body.data()), body.size()));
+        });
+        auto origin = UpdateOrigin(update);
+        auto ins =
+            CNX_TRY(tx.Exec("INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update) "
+                            "VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                            {tenant, document, static_cast<int64_t>(origin ? origin->first : 0),
+                             static_cast<int64_t>(origin ? origin->second : 0), pg::Param::Bytes(update)}));
+        room->last_db_seq_ = CNX_TRY(ins[0].Get<int64_t>(0));
+        room->ops_since_snapshot_ = 1;
+      }
+    }
+  }
+  room->changed_ = false;
+  room->produced_.clear();
+  CNX_TRY(tx.Commit());
+  return room;
+}
+
+Result<std::shared_ptr<Room>> Hub::Join(const Uuid& tenant, const Uuid& document, std::shared_ptr<Peer> peer,
+                                        PeerInfo info) {
+  const std::string key = document.ToString();
+  std::shared_ptr<std::mutex> loading;
+  {
+    std::lock_guard lock(rooms_mu_);
+    auto& l = loading_[key];
+    if (!l) l = std::make_shared<std::mutex>();
+    loading = l;
+  }
+  std::lock_guard load_lock(*loading);  // one load per document at a time
+  std::unique_lock lock(rooms_mu_);
+  auto it = rooms_.find(key);
+  std::shared_ptr<Room> room;
+  if (it != rooms_.end()) {
+    room = it->second;
+  } else {
+    lock.unlock();
+    room = CNX_TRY(Load(tenant, document));
+    lock.lock();
+    rooms_[key] = room;
+  }
+  loading_.erase(key);
+  if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  std::lock_guard room_lock(room->mu_);  // under rooms_mu_: eviction cannot race with this join
+  Peer* raw = peer.get();
+  QueuePresence({PresenceTask::Kind::kJoin, tenant, document, info.user_id, info.session_id, {}});
+  room->peers_[raw] = Room::PeerState{peer, std::move(info), {}};
+  auto sv = room->doc_.EncodeStateVector();
+  peer->Send(MakeFrame(EncodeSyncStep1(sv)));
+  auto aw = room->AllAwareness();
+  if (!aw.empty()) peer->Send(MakeFrame(std::move(aw)));
+  return room;
+}
+
+Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
+  auto msg = CNX_TRY(ParseMessage(frame));
+  std::lock_guard lock(room.mu_);
+  auto pit = room.peers_.find(peer);
+  if (pit == room.peers_.end() || room.failed_) {
+    return Err(Module::kCollab, ErrorCode::kUnavailable, "the room was closed");
+  }
+  auto& ps = pit->second;
+  switch (msg.kind) {
+    case MessageKind::kSyncStep1: {
+      auto update = room.doc_.EncodeStateAsUpdate(msg.data);
+      if (!update) return Err(Module::kCollab, ErrorCode::kInvalidArgument, "malformed state vector");
+      room.SendWhenDurable(peer, MakeFrame(EncodeSyncStep2(*update)));
+      return Ok();
+    }
+    case MessageKind::kSyncStep2:
+    case MessageKind::kUpdate: {
+      if (msg.data.size() > options_.max_update_bytes) {
+        return Err(Module::kCollab, ErrorCode::kResourceExhausted, "update too large");
+      }
+      bool empty =
+          msg.data.size() <= 2 && std::all_of(msg.data.begin(), msg.data.end(), [](uint8_t b) { return b == 0; });
+      if (empty) return Ok();
+      if (ps.info.read_only) {
+        ps.peer->Send(MakeFrame(EncodePermissionDenied(ps.info.read_only_reason)));
+        return Ok();
+      }
+      auto origin = UpdateOrigin(msg.data);
+      if (!origin) return std::unexpected(origin.error());
+      room.changed_ = false;
+      if (auto st = room.doc_.ApplyUpdate(msg.data); !st) {
+        return Err(Module::kCollab, ErrorCode::kInvalidArgument, "corrupt update: " + st.error().message());
+      }
+      bool pending = room.doc_.HasPendingStructs() || room.doc_.HasPendingDeleteSet();
+      // Persist what changed the document or may have fed its pending structs.
+      if (!room.changed_ && !pending) return Ok();  // a duplicate
+      uint64_t seq = ++room.applied_;
+      room.last_editor_ = ps.info.user_id;
+      PendingOp op{room.shared_from_this(),
+                   seq,
+                   origin->first,
+                   origin->second,
+                   std::vector<uint8_t>(msg.data.begin(), msg.data.end()),
+                   ps.info.user_id,
+                   ps.info.session_id};
+      Enqueue(std::move(op));
+      QueuePresence(
+          {PresenceTask::Kind::kActive, room.tenant_, room.document_, ps.info.user_id, ps.info.session_id, {}});
+      if (room.changed_) room.deferred_.push_back({seq, nullptr, MakeFrame(EncodeUpdate(room.produced_))});
+      room.changed_ = false;
+      return Ok();
+    }
+    case MessageKind::kAwareness: {
+      auto entries = CNX_TRY(ParseAwareness(msg.data));
+      if (entries.size() > kMaxAwarenessEntries) {
+        return Err(Module::kCollab, ErrorCode::kResourceExhausted, "too many awareness entries");
+      }
+      std::vector<AwarenessEntry> accepted;
+      for (auto& e : entries) {
+        if (e.state.size() > kMaxAwarenessState) {
+          return Err(Module::kCollab, ErrorCode::kResourceExhausted, "awareness state too large");
+        }
+        auto& known = room.awareness_[e.client];
+        bool is_new = known.owner == nullptr && known.clock == 0 && known.state.empty();
+        bool accept =
+            is_new || e.clock > known.clock || (e.clock == known.clock && e.state == "null" && known.state != "null");
+        if (!accept) continue;
+        known.clock = e.clock;
+        known.state = e.state;
+        if (known.owner != peer) {
+          known.owner = peer;
+          if (std::find(ps.awareness_clients.begin(), ps.awareness_clients.end(), e.client) ==
+              ps.awareness_clients.end()) {
+            ps.awareness_clients.push_back(e.client);
+          }
+        }
+        if (e.state != "null") {
+          auto state = nlohmann::json::parse(e.state, nullptr, false);
+          if (state.is_object() && state.contains("cursor")) {
+            const auto& c = state["cursor"];
+            nlohmann::json sel = nlohmann::json::object();
+            if (c.is_object()) {
+              sel["anchor"] = c.value("anchor", nlohmann::json());
+              sel["head"] = c.value("head", nlohmann::json());
+            }
+            QueuePresence({PresenceTask::Kind::kSelection, room.tenant_, room.document_, ps.info.user_id,
+                           ps.info.session_id, sel.dump()});
+          }
+        }
+        accepted.push_back(std::move(e));
+      }
+      if (!accepted.empty()) room.SendAll(MakeFrame(EncodeAwareness(EncodeAwarenessUpdate(accepted))));
+      return Ok();
+    }
+    case MessageKind::kQueryAwareness: {
+      auto aw = room.AllAwareness();
+      if (!aw.empty()) ps.peer->Send(MakeFrame(std::move(aw)));
+      return Ok();
+    }
+    case MessageKind::kAuth:
+      return Ok();
+  }
+  return Ok();
+}
+
+void Hub::Leave(Room& room, Peer* peer) {
+  std::lock_guard lock(room.mu_);
+  auto it = room.peers_.find(peer);
+  if (it == room.peers_.end()) return;
+  std::vector<AwarenessEntry> gone;
+  for (uint32_t client : it->second.awareness_clients) {
+    auto a = room.awareness_.find(client);
+    if (a == room.awareness_.end() || a->second.owner != peer) continue;
+    if (a->second.state != "null") gone.push_back({client, a->second.clock, "null"});
+    a->second.state = "null";
+    a->second.owner = nullptr;
+  }
+  PeerInfo info = it->second.info;
+  room.peers_.erase(it);
+  bool still_here = std::any_of(room.peers_.begin(), room.peers_.end(), [&](const auto& kv) {
+    return kv.second.info.user_id == info.user_id && kv.second.info.session_id == info.session_id;
+  });
+  if (!still_here) {
+    QueuePresence({PresenceTask::Kind::kLeave, room.tenant_, room.document_, info.user_id, info.session_id, {}});
+  }
+  std::erase_if(room.deferred_, [peer](const Room::Deferred& d) { return d.target == peer; });
+  if (!gone.empty()) room.SendAll(MakeFrame(EncodeAwareness(EncodeAwarenessUpdate(gone))));
+  if (room.peers_.empty()) room.idle_since_ = Clock::now();
+}
+
+void Hub::Enqueue(PendingOp op) {
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(std::move(op));
+  }
+  queue_cv_.notify_one();
+}
+
+void Hub::WriterLoop() {
+  for (;;) {
+    std::vector<PendingOp> batch;
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty() && stop_) return;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    // Group by tenant (row-level security is per transaction setting); the
+    // order within a document is kept.
+    std::map<std::string, int64_t> max_seq;  // document -> highest seq written
+    auto commit = [&]() -> Status {
+      auto conn = CNX_TRY(pool_.Acquire());
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+      std::vector<std::string> tenants;
+      for (const auto& op : batch) {
+        auto t = op.room->tenant_.ToString();
+        if (std::find(tenants.begin(), tenants.end(), t) == tenants.end()) tenants.push_back(t);
+      }
+      constexpr size_t kRowsPerStatement = 100;
+      for (const auto& t : tenants) {
+        std::vector<const PendingOp*> rows;
+        for (const auto& op : batch) {
+          if (op.room->tenant_.ToString() == t) rows.push_back(&op);
+        }
+        CNX_TRY(tx.SetTenant(rows.front()->room->tenant_));
+        for (size_t start = 0; start < rows.size(); start += kRowsPerStatement) {
+          size_t end = std::min(rows.size(), start + kRowsPerStatement);
+          std::string sql =
+              "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id, session_id) "
+              "VALUES ";
+          std::vector<pg::Param> params;
+          for (size_t i = start; i < end; ++i) {
+            const auto* op = rows[i];
+            size_t b = params.size();
+            if (i > start) sql += ", ";
+            sql += "($" + std::to_string(b + 1) + ", $" + std::to_string(b + 2) + ", $" + std::to_string(b + 3) +
+                   ", $" + std::to_string(b + 4) + ", $" + std::to_string(b + 5) + ", $" + std::to_string(b + 6) +
+                   ", $" + std::to_string(b + 7) + ")";
+            params.emplace_back(op->room->tenant_);
+            params.emplace_back(op->room->document_);
+            params.emplace_back(static_cast<int64_t>(op->client));
+            params.emplace_back(static_cast<int64_t>(op->clock));
+            params.push_back(pg::Param::Bytes(op->update));
+            params.emplace_back(op->user);
+            params.emplace_back(op->session);
+          }
+          sql += " RETURNING document_id, seq";
+          auto r = CNX_TRY(tx.Exec(sql, params));
+          for (int i = 0; i < r.rows(); ++i) {
+            auto& m = max_seq[std::string(r[i].Text(0))];
+            m = std::max(m, r[i].Get<int64_t>(1).value_or(0));
+          }
+        }
+      }
+      CNX_TRY(tx.Commit());
+      return Ok();
+    };
+    auto st = commit();
+    if (!st) spdlog::error("collab: group commit of {} operation(s) failed: {}", batch.size(), st.error().ToString());
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    if (st) operations_.fetch_add(batch.size(), std::memory_order_relaxed);
+    // Per room: the highest local seq of this batch.
+    std::vector<std::pair<std::shared_ptr<Room>, uint64_t>> done;
+    for (auto& op : batch) {
+      auto it = std::find_if(done.begin(), done.end(), [&](const auto& d) { return d.first == op.room; });
+      if (it == done.end()) {
+        done.emplace_back(op.room, op.seq);
+      } else {
+        it->second = std::max(it->second, op.seq);
+      }
+    }
+    for (auto& [room, seq] : done) {
+      std::vector<std::shared_ptr<Peer>> to_close;
+      {
+        std::lock_guard lock(room->mu_);
+        if (st) {
+          size_t n = 0;
+          for (const auto& op : batch) n += op.room == room ? 1 : 0;
+          if (room->materialized_ == room->durable_) room->first_change_ = Clock::now();
+          room->last_change_ = Clock::now();
+          room->durable_ = std::max(room->durable_, seq);
+          room->last_db_seq_ = std::max(room->last_db_seq_, max_seq[room->document_.ToString()]);
+          room->ops_since_snapshot_ += n;
+          room->Release();
+        } else if (!room->failed_) {
+          room->failed_ = true;
+          for (auto& [_, ps] : room->peers_) to_close.push_back(ps.peer);
+        }
+      }
+      if (!st) {
+        {
+          std::lock_guard lock(rooms_mu_);
+          auto it = rooms_.find(room->document_.ToString());
+          if (it != rooms_.end() && it->second == room) rooms_.erase(it);
+        }
+        for (auto& p : to_close) p->Close(1011, "storage failure, reconnect");
+      }
+    }
+  }
+}
+
+Status Hub::Snapshot(const std::shared_ptr<Room>& room) {
+  std::vector<uint8_t> state, sv;
+  int64_t upto;
+  size_t ops;
+  {
+    std::lock_guard lock(room->mu_);
+    if (room->ops_since_snapshot_ == 0 || room->failed_) return Ok();
+    auto s = room->doc_.EncodeStateAsUpdate();
+    if (!s) return std::unexpected(s.error());
+    state = std::move(*s);
+    sv = room->doc_.EncodeStateVector();
+    upto = room->last_db_seq_;
+    ops = room->ops_since_snapshot_;
+  }
+  auto conn = CNX_TRY(pool_.Acquire());
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+  CNX_TRY(tx.SetTenant(room->tenant_));
+  CNX_TRY(
+      tx.Exec("INSERT INTO document_snapshots (tenant_id, document_id, format, state, state_vector, upto_op) "
+              "VALUES ($1, $2, 'yjs-v1', $3, $4, $5)",
+              {room->tenant_, room->document_, pg::Param::Bytes(state), pg::Param::Bytes(sv), upto}));
+  CNX_TRY(tx.Exec("DELETE FROM operations_log WHERE document_id = $1 AND seq <= $2", {room->document_, upto}));
+  CNX_TRY(
+      tx.Exec("DELETE FROM document_snapshots s WHERE s.document_id = $1 AND s.format = 'yjs-v1' AND "
+              "s.upto_op < $2 AND NOT EXISTS (SELECT 1 FROM content_versions v WHERE v.snapshot_id = s.id)",
+              {room->document_, upto}));
+  CNX_TRY(tx.Commit());
+  snapshots_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(room->mu_);
+  room->ops_since_snapshot_ -= std::min(ops, room->ops_since_snapshot_);
+  room->last_snapshot_ = Clock::now();
+  return Ok();
+}
+
+void Hub::SnapshotAll() {
+  std::vector<std::shared_ptr<Room>> rooms;
+  {
+    std::lock_guard lock(rooms_mu_);
+    for (auto& [_, r] : rooms_) rooms.push_back(r);
+  }
+  for (auto& r : rooms) {
+    if (auto st = Snapshot(r); !st) spdlog::warn("collab: snapshot failed: {}", st.error().ToString());
+    Materialize(r, true);
+  }
+}
+
+void Hub::Materialize(const std::shared_ptr<Room>& room, bool force) {
+  if (!options_.materialize) return;
+  std::string text;
+  uint64_t seq;
+  Uuid editor;
+  {
+    std::lock_guard lock(room->mu_);
+    if (room->failed_ || room->materialized_ >= room->durable_) return;
+    auto now = Clock::now();
+    bool due = force || now - room->last_change_ >= options_.materialize_debounce ||
+               now - room->first_change_ >= options_.materialize_max_delay;
+    if (!due) return;
+    // Only durable state is materialised: wait while updates are in flight.
+    if (room->applied_ != room->durable_) return;
+    text = room->doc_.GetText(options_.text_root).ToString();
+    seq = room->durable_;
+    editor = room->last_editor_;
+  }
+  auto wrote = options_.materialize(room->tenant_, editor, room->document_, text);
+  if (!wrote) {
+    spdlog::warn("collab: materialising {} failed: {}", room->document_.ToString(), wrote.error().ToString());
+    return;
+  }
+  if (*wrote) materializations_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(room->mu_);
+  room->materialized_ = std::max(room->materialized_, seq);
+}
+
+void Hub::MaintenanceLoop() {
+  std::unique_lock lock(queue_mu_);
+  while (!stop_cv_.wait_for(lock, options_.maintenance_tick, [this] { return stop_; })) {
+    lock.unlock();
+    std::vector<std::shared_ptr<Room>> rooms;
+    {
+      std::lock_guard rl(rooms_mu_);
+      for (auto& [_, r] : rooms_) rooms.push_back(r);
+    }
+    FlushPresence();
+    auto now = Clock::now();
+    for (auto& room : rooms) {
+      bool snapshot_due, idle;
+      {
+        std::lock_guard l(room->mu_);
+        snapshot_due = room->ops_since_snapshot_ >= options_.snapshot_every_ops ||
+                       (room->ops_since_snapshot_ > 0 && now - room->last_snapshot_ >= options_.snapshot_interval);
+        idle = room->peers_.empty() && now - room->idle_since_ >= options_.idle_eviction &&
+               room->durable_ == room->applied_;
+      }
+      if (snapshot_due || (idle && room->ops_since_snapshot_ > 0)) {
+        if (auto st = Snapshot(room); !st) {
+          spdlog::warn("collab: snapshot of {} failed: {}", room->document_.ToString(), st.error().ToString());
+          continue;
+        }
+      }
+      Materialize(room, idle);
+      if (idle) {
+        std::lock_guard rl(rooms_mu_);
+        std::lock_guard l(room->mu_);
+        if (room->peers_.empty() && room->durable_ == room->applied_ && room->ops_since_snapshot_ == 0 &&
+            room->materialized_ == room->durable_) {
+          auto it = rooms_.find(room->document_.ToString());
+          if (it != rooms_.end() && it->second == room) rooms_.erase(it);
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Hub::QueuePresence(PresenceTask task) {
+  std::lock_guard lock(presence_mu_);
+  // Throttle: a newer activity/selection of the same user and session replaces
+  // the queued one; joins and leaves are kept in order.
+  if (task.kind == PresenceTask::Kind::kActive || task.kind == PresenceTask::Kind::kSelection) {
+    for (auto& t : presence_) {
+      if (t.kind == task.kind && t.document == task.document && t.user == task.user && t.session == task.session) {
+        t = std::move(task);
+        return;
+      }
+    }
+  }
+  presence_.push_back(std::move(task));
+}
+
+void Hub::FlushPresence() {
+  std::vector<PresenceTask> tasks;
+  {
+    std::lock_guard lock(presence_mu_);
+    tasks.swap(presence_);
+  }
+  if (tasks.empty()) return;
+  auto conn = pool_.Acquire();
+  if (!conn) {
+    spdlog::warn("collab: presence: {}", conn.error().ToString());
+    return;
+  }
+  for (const auto& t : tasks) {
+    auto run = [&]() -> Status {
+      auto tx = CNX_TRY(pg::Transaction::Begin(**conn));
+      CNX_TRY(tx.SetTenant(t.tenant));
+      const char* same_session = "session_id IS NOT DISTINCT FROM $3";
+      switch (t.kind) {
+        case PresenceTask::Kind::kJoin:
+        case PresenceTask::Kind::kActive:
+          CNX_TRY(tx.Exec(
+              "INSERT INTO resource_presence (tenant_id, user_id, session_id, resource_type, resource_id, status) "
+              "VALUES ($1, $2, $3, 'content_item', $4, 'active') ON CONFLICT (resource_type, resource_id, user_id, "
+              "coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) DO UPDATE SET status = 'active', "
+              "last_active_at = now(), updated_at = now()",
+              {t.tenant, t.user, t.session, t.document}));
+          break;
+        case PresenceTask::Kind::kSelection:
+          CNX_TRY(tx.Exec(
+              "INSERT INTO collaborative_selections (tenant_id, document_id, user_id, session_id, anchor, head, "
+              "selection_data) VALUES ($1, $4, $2, $3, ($5::jsonb)->'anchor', ($5::jsonb)->'head', $5::jsonb) "
+              "ON CONFLICT (document_id, user_id, coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) "
+              "DO UPDATE SET anchor = excluded.anchor, head = excluded.head, selection_data = excluded.selection_data, "
+              "updated_at = now()",
+              {t.tenant, t.user, t.session, t.document, t.selection}));
+          break;
+        case PresenceTask::Kind::kLeave:
+          CNX_TRY(tx.Exec(std::string("DELETE FROM resource_presence WHERE resource_type = 'content_item' AND "
+                                      "resource_id = $1 AND user_id = $2 AND ") +
+                              same_session,
+                          {t.document, t.user, t.session}));
+          CNX_TRY(tx.Exec(std::string("DELETE FROM collaborative_selections WHERE document_id = $1 AND user_id = $2 "
+                                      "AND ") +
+                              same_session,
+                          {t.document, t.user, t.session}));
+          break;
+      }
+      CNX_TRY(tx.Commit());
+      return Ok();
+    };
+    if (auto st = run(); !st) spdlog::warn("collab: presence: {}", st.error().ToString());
+  }
+}
+
+Result<std::string> Hub::PresenceJson(const Uuid& tenant, const Uuid& document) {
+  auto conn = CNX_TRY(pool_.Acquire());
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+  CNX_TRY(tx.SetTenant(tenant));
+  auto r = CNX_TRY(tx.Exec(
+      "SELECT coalesce(json_agg(json_build_object('userId', p.user_id, 'sessionId', p.session_id, 'status', "
+      "p.status, 'lastActiveAt', p.last_active_at, 'selection', s.selection_data) ORDER BY p.created_at), "
+      "'[]')::text FROM resource_presence p LEFT JOIN collaborative_selections s ON s.document_id = p.resource_id "
+      "AND s.user_id = p.user_id AND s.session_id IS NOT DISTINCT FROM p.session_id WHERE p.resource_type = "
+      "'content_item' AND p.resource_id = $1",
+      {document}));
+  CNX_TRY(tx.Commit());
+  return std::string(r[0].Text(0));
+}
+
+HubStats Hub::Stats() {
+  HubStats s;
+  {
+    std::lock_guard lock(rooms_mu_);
+    s.rooms = rooms_.size();
+  }
+  s.commits = commits_.load();
+  s.operations = operations_.load();
+  s.snapshots = snapshots_.load();
+  s.materializations = materializations_.load();
+  return s;
+}
+
+}  // namespace cnx::collab

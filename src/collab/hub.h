@@ -1,0 +1,152 @@
+// Hub: the collaboration rooms of one server process. A room holds one
+// document (crdt::Doc) in memory with its awareness states and connected
+// peers; it is loaded from the latest `yjs-v1` document_snapshots row plus the
+// later operations_log rows, and evicted after it has been idle.
+//
+// Durability: every accepted document update is appended to operations_log by
+// one writer thread that commits whatever is queued as one transaction (group
+// commit). Nothing that depends on an update — its broadcast, a sync step 2
+// that contains it — is sent before that commit returned. If a commit fails,
+// the room is dropped and its peers disconnected (they resync on reconnect).
+// A maintenance thread snapshots rooms every `snapshot_every_ops` operations
+// or `snapshot_interval`, deletes the operations the snapshot covers, and
+// evicts idle rooms.
+//
+// Thread safety: every public method may be called from any thread. Peer
+// callbacks (Send/Close) are invoked with room locks held and must not block
+// or call back into the hub (post to the connection's executor instead).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "base/uuid.h"
+#include "pg/pool.h"
+
+namespace cnx::collab {
+
+struct HubOptions {
+  size_t snapshot_every_ops = 1000;
+  std::chrono::milliseconds snapshot_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds idle_eviction{std::chrono::seconds(60)};
+  std::chrono::milliseconds maintenance_tick{std::chrono::milliseconds(500)};
+  size_t max_batch = 1000;                    // operations per group commit
+  size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
+  // The root Y.Text that holds a document's text: seeded from a REST-written
+  // body, materialised into content_versions / content_chunks.
+  std::string text_root = "content";
+  // Materialisation: after `materialize_debounce` without a change (or at
+  // the latest `materialize_max_delay` after the first unmaterialised one),
+  // the text is handed to `materialize(tenant, last editor, document, text)`.
+  std::chrono::milliseconds materialize_debounce{std::chrono::seconds(2)};
+  std::chrono::milliseconds materialize_max_delay{std::chrono::seconds(10)};
+  std::function<Result<bool>(const Uuid&, const Uuid&, const Uuid&, const std::string&)> materialize;
+};
+
+// A connection as the hub sees it.
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  // Queues one binary frame; must not block.
+  virtual void Send(std::shared_ptr<const std::vector<uint8_t>> frame) = 0;
+  // Closes the connection with a WebSocket close code and reason.
+  virtual void Close(uint16_t code, std::string reason) = 0;
+};
+
+struct PeerInfo {
+  Uuid user_id;
+  std::optional<Uuid> session_id;
+  bool read_only = false;
+  std::string read_only_reason;
+};
+
+struct HubStats {
+  size_t rooms = 0;
+  uint64_t commits = 0;
+  uint64_t operations = 0;
+  uint64_t snapshots = 0;
+  uint64_t materializations = 0;
+};
+
+class Room;
+
+class Hub {
+ public:
+  Hub(pg::Pool& pool, HubOptions options);
+  ~Hub();  // stops the threads after a final group commit
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Joins `peer` to the document's room (loading it: blocking, run off io
+  // threads) and sends it sync step 1 and the known awareness states.
+  // Errors: database errors; kDataLoss when the stored state is corrupt.
+  Result<std::shared_ptr<Room>> Join(const Uuid& tenant, const Uuid& document, std::shared_ptr<Peer> peer,
+                                     PeerInfo info);
+  // Handles one frame from `peer`. An error means the frame was malformed or
+  // hostile: the caller closes that connection (the room is unaffected).
+  Status Receive(Room& room, Peer* peer, std::span<const uint8_t> frame);
+  void Leave(Room& room, Peer* peer);
+
+  // Who is in the document now, from resource_presence (mirrored from the
+  // rooms of this process, throttled to the maintenance tick), with their
+  // selections: [{"userId","sessionId","status","lastActiveAt","selection"}].
+  Result<std::string> PresenceJson(const Uuid& tenant, const Uuid& document);
+
+  // Writes a snapshot of every loaded room with operations since its last
+  // one, and materialises rooms with unmaterialised changes.
+  void SnapshotAll();
+  HubStats Stats();
+
+ private:
+  friend class Room;
+  struct PendingOp;
+  struct PresenceTask {
+    enum class Kind { kJoin, kActive, kSelection, kLeave } kind;
+    Uuid tenant, document, user;
+    std::optional<Uuid> session;
+    std::string selection;  // JSON {"anchor":..,"head":..} for kSelection
+  };
+  void QueuePresence(PresenceTask task);
+  void FlushPresence();
+  void Enqueue(PendingOp op);
+  void WriterLoop();
+  void MaintenanceLoop();
+  Status Snapshot(const std::shared_ptr<Room>& room);
+  void Materialize(const std::shared_ptr<Room>& room, bool force);
+  Result<std::shared_ptr<Room>> Load(const Uuid& tenant, const Uuid& document);
+
+  pg::Pool& pool_;
+  HubOptions options_;
+
+  std::mutex rooms_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
+  std::unordered_map<std::string, std::shared_ptr<std::mutex>> loading_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<PendingOp> queue_;
+  bool stop_ = false;
+  std::condition_variable stop_cv_;
+
+  std::mutex presence_mu_;
+  std::vector<PresenceTask> presence_;
+
+  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0};
+  std::thread writer_;
+  std::thread maintenance_;
+};
+
+}  // namespace cnx::collab

@@ -1,0 +1,235 @@
+#include "collab/routes.h"
+
+// GCC 12 at -O2 reports asio's awaitable frame operator delete as mismatched
+// with its operator new in some coroutines (a false positive, GCC PR 109224).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include <deque>
+
+#include "api/http.h"
+
+namespace cnx::collab {
+namespace {
+
+using api::WebSocketStream;
+namespace asio = api::asio;
+namespace beast = api::beast;
+namespace http = api::http;
+namespace websocket = api::websocket;
+using Frame = std::shared_ptr<const std::vector<uint8_t>>;
+
+// A Peer over a Beast WebSocket. All stream access happens on the stream's
+// executor (the connection's io thread); Send/Close post there.
+class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
+ public:
+  WsPeer(api::WebSocket ws, size_t max_queued) : ws_(std::move(ws)), max_queued_(max_queued) {}
+
+  void Send(Frame frame) override {
+    asio::post(ws_.stream().get_executor(),
+               [self = shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
+  }
+  void Close(uint16_t code, std::string reason) override {
+    asio::post(ws_.stream().get_executor(),
+               [self = shared_from_this(), code, reason = std::move(reason)] { self->StartClose(code, reason); });
+  }
+  WebSocketStream& stream() { return ws_.stream(); }
+
+  // On the executor.
+  void StartClose(uint16_t code, const std::string& reason) {
+    if (closing_) return;
+    closing_ = true;
+    close_code_ = code;
+    close_reason_ = reason;
+    out_.clear();
+    queued_ = 0;
+    if (!writing_) DoClose();
+  }
+
+ private:
+  void Enqueue(Frame frame) {
+    if (closing_) return;
+    queued_ += frame->size();
+    out_.push_back(std::move(frame));
+    if (queued_ > max_queued_) {
+      StartClose(1008, "too slow: outbound backlog exceeded");
+      return;
+    }
+    if (!writing_) DoWrite();
+  }
+  void DoWrite() {
+    writing_ = true;
+    auto& ws = ws_.stream();
+    ws.binary(true);
+    ws.async_write(asio::buffer(*out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) {
+        self->closing_ = true;
+        self->out_.clear();
+        return;
+      }
+      if (self->closing_) {
+        self->DoClose();
+        return;
+      }
+      self->queued_ -= self->out_.front()->size();
+      self->out_.pop_front();
+      if (!self->out_.empty()) self->DoWrite();
+    });
+  }
+  void DoClose() {
+    websocket::close_reason cr(static_cast<websocket::close_code>(close_code_), close_reason_);
+    ws_.stream().async_close(cr, [self = shared_from_this()](beast::error_code) {});
+  }
+
+  api::WebSocket ws_;
+  size_t max_queued_;
+  std::deque<Frame> out_;
+  size_t queued_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  uint16_t close_code_ = 1000;
+  std::string close_reason_;
+};
+
+std::optional<std::string> BearerToken(const api::Request& req) {
+  std::string_view auth = req.Header(http::field::authorization);
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    return std::string(auth.substr(7));
+  }
+  return req.QueryParam("token");
+}
+
+asio::awaitable<void> CloseNow(WebSocketStream& ws, uint16_t code, std::string reason) {
+  websocket::close_reason cr(static_cast<websocket::close_code>(code), reason);
+  beast::error_code ec;
+  co_await ws.async_close(cr, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace
+
+api::Response Problem(int status, std::string_view slug, std::string_view detail) {
+  api::Response r(static_cast<http::status>(status));
+  nlohmann::json body = {{"type", "urn:cnx:problem:" + std::string(slug)},
+                         {"title", std::string(http::obsolete_reason(static_cast<http::status>(status)))},
+                         {"status", status},
+                         {"detail", std::string(detail)}};
+  r.SetBody(body.dump(), "application/problem+json");
+  return r;
+}
+
+asio::awaitable<api::Response> ServePresence(CollabDeps deps, api::Request& req) {
+  std::string_view auth = req.Header(http::field::authorization);
+  if (auth.size() <= 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    auto r = Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
+    r.SetHeader(http::field::www_authenticate, "Bearer");
+    co_return r;
+  }
+  std::string token(auth.substr(7));
+  auto id = Uuid::Parse(req.PathParam("id"));
+  if (!id) co_return Problem(404, "not-found", "no such content item");
+  auto body = co_await req.RunBlocking([&]() -> std::pair<int, std::string> {
+    auto principal = deps.store.Authenticate(token);
+    if (!principal) return {401, principal.error().detail};
+    auto access = deps.store.ContentItemAccess(*principal, *id);
+    if (!access) return {access.error().code == ErrorCode::kNotFound ? 404 : 403, access.error().detail};
+    auto json = deps.hub.PresenceJson(principal->tenant_id, *id);
+    if (!json) return {503, "the database is busy, retry later"};
+    return {200, "{\"items\":" + *json + "}"};
+  });
+  if (body.first != 200) {
+    const char* slug = body.first == 401   ? "unauthenticated"
+                       : body.first == 404 ? "not-found"
+                       : body.first == 403 ? "forbidden"
+                                           : "unavailable";
+    co_return Problem(body.first, slug, body.second);
+  }
+  api::Response r;
+  r.SetBody(std::move(body.second), "application/json");
+  co_return r;
+}
+
+asio::awaitable<void> ServeCollab(CollabDeps deps, api::Request& req, api::WebSocket ws) {
+  auto token = BearerToken(req);
+  auto document = Uuid::Parse(req.PathParam("contentItemId"));
+  if (!token) {
+    co_await CloseNow(ws.stream(), 4401, "send a bearer token (header or ?token=)");
+    co_return;
+  }
+  if (!document) {
+    co_await CloseNow(ws.stream(), 4404, "no such content item");
+    co_return;
+  }
+  auto principal = co_await req.RunBlocking([&] { return deps.store.Authenticate(*token); });
+  if (!principal) {
+    co_await CloseNow(ws.stream(), 4401, "invalid or expired token");
+    co_return;
+  }
+  auto access = co_await req.RunBlocking([&] { return deps.store.ContentItemAccess(*principal, *document); });
+  if (!access) {
+    co_await CloseNow(ws.stream(), access.error().code == ErrorCode::kNotFound ? 4404 : 4403, access.error().detail);
+    co_return;
+  }
+  PeerInfo info;
+  info.user_id = principal->user_id;
+  if (principal->credential_kind == "session") info.session_id = principal->credential_id;
+  if (access->role == domain::Role::kViewer) {
+    info.read_only = true;
+    info.read_only_reason = "read-only: your project role is viewer";
+  }
+  auto peer = std::make_shared<WsPeer>(std::move(ws), deps.options.max_queued_bytes);
+  auto room =
+      co_await req.RunBlocking([&] { return deps.hub.Join(principal->tenant_id, *document, peer, std::move(info)); });
+  if (!room) {
+    spdlog::warn("collab: loading {} failed: {}", document->ToString(), room.error().ToString());
+    peer->StartClose(1011, "the document could not be loaded");
+    co_return;
+  }
+  beast::flat_buffer buffer;
+  double tokens = deps.options.message_burst;
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    beast::error_code ec;
+    size_t n = co_await peer->stream().async_read(buffer, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    auto now = std::chrono::steady_clock::now();
+    tokens = std::min(deps.options.message_burst,
+                      tokens + std::chrono::duration<double>(now - last).count() * deps.options.messages_per_second);
+    last = now;
+    if (deps.options.messages_per_second > 0 && (tokens -= 1) < 0) {
+      peer->StartClose(1008, "message rate exceeded");
+      break;
+    }
+    if (!peer->stream().got_binary()) {
+      peer->StartClose(4400, "text frames are not part of the protocol");
+      break;
+    }
+    auto data = buffer.cdata();
+    std::span<const uint8_t> frame(static_cast<const uint8_t*>(data.data()), data.size());
+    auto st = deps.hub.Receive(**room, peer.get(), frame);
+    buffer.consume(n);
+    if (!st) {
+      peer->StartClose(st.error().code() == ErrorCode::kUnavailable ? 1011 : 4400, st.error().message());
+      break;
+    }
+  }
+  deps.hub.Leave(**room, peer.get());
+}
+
+Status RegisterCollabRoutes(api::Router& router, CollabDeps deps) {
+  // GET /v1/content/{id}/presence: who is in the document (any project role).
+  CNX_TRY(router.Add(http::verb::get, "/v1/content/{id}/presence",
+                     api::Handler([deps](api::Request& req) { return ServePresence(deps, req); })));
+  api::WebSocketOptions ws_opts;
+  ws_opts.max_message_size = deps.options.max_message_size;
+  return router.AddWebSocket(
+      "/v1/collab/{contentItemId}",
+      [deps](api::Request& req, api::WebSocket ws) { return ServeCollab(deps, req, std::move(ws)); }, ws_opts);
+}
+
+}  // namespace cnx::collab

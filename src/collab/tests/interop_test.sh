@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Real y-websocket clients (shared/tools/yjs/interop-client.mjs) against `cnx serve`:
+#   interop_test.sh BUILD_DIR SCENARIO
+# SCENARIO: clients2 | clients10 | clients50 | reconnect | restart | kill9 | hostile | presence | viewer | materialize
+# Exit 0 only when every check passed.
+set -euo pipefail
+build=$1 scenario=$2
+src=$(cd "$(dirname "$0")/../../.." && pwd)
+peers=$build/peers/yjs
+"$src/scripts/peer-setup.sh" yjs "$peers" >/dev/null
+cp "$src/src/collab/tests/state_probe.mjs" "$src/src/collab/tests/hostile.mjs" "$src/src/collab/tests/viewer.mjs" "$peers/"
+work=$(mktemp -d /tmp/cnx-collab-XXXXXX)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+start() {
+  "$build/src/cli/cnx" serve --data-dir "$work/data" --listen 127.0.0.1:${port:-0} --rate-limit 0 \
+    --pwhash-opslimit 1 --pwhash-memlimit-kib 8 ${extra_flags:-} >"$work/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    if grep -q "is up: http://" "$work/serve.log"; then
+      port=$(grep -o "is up: http://127.0.0.1:[0-9]*" "$work/serve.log" | head -1 | sed 's/.*://')
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log"; echo "server exited"; exit 1; }
+    sleep 0.1
+  done
+  echo "server did not come up"; cat "$work/serve.log"; exit 1
+}
+api() {  # METHOD PATH TOKEN BODY
+  curl -s -X "$1" "http://127.0.0.1:$port$2" -H "Content-Type: application/json" \
+    ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}
+}
+field() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const v=JSON.parse(s)$1;if(v===undefined){console.error(s);process.exit(1)};console.log(v)})"; }
+
+[ "$scenario" = materialize ] && extra_flags="--collab-text-root text"
+start
+tok=$(api POST /v1/signup "" '{"tenantName":"t","email":"a@example.com","password":"correct horse battery","displayName":"A"}' | field .token)
+program=$(api POST /v1/programs "$tok" '{"name":"p"}' | field .id)
+project=$(api POST "/v1/programs/$program/projects" "$tok" "{\"programId\":\"$program\",\"name\":\"x\"}" | field .id)
+doc=$(api POST "/v1/projects/$project/content" "$tok" "{\"projectId\":\"$project\",\"title\":\"d\",\"contentType\":\"text/plain\"}" | field .id)
+url="ws://127.0.0.1:$port/v1/collab"
+
+interop() { (cd "$peers" && node interop-client.mjs --url "$url" --room "$doc" --param "token=$tok" --timeout-ms 50000 "$@"); }
+probe() { (cd "$peers" && node state_probe.mjs --url "$url" --room "$doc" --token "$tok"); }
+check() { echo "$1" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const r=JSON.parse(s);if(!r.converged${2:-}){console.error('FAILED: '+s);process.exit(1)}})"; }
+
+case $scenario in
+  clients2)  r=$(interop --clients 2 --ops 600 --awareness --verify-persist); echo "$r"; check "$r" "||!r.persistVerified" ;;
+  clients10) r=$(interop --clients 10 --ops 1500 --awareness --verify-persist); echo "$r"; check "$r" "||!r.persistVerified" ;;
+  clients50) r=$(interop --clients 50 --ops 3000 --awareness --yield-every 10); echo "$r"; check "$r" ;;
+  reconnect) r=$(interop --clients 6 --ops 1200 --awareness --reconnect --verify-persist); echo "$r"; check "$r" "||!r.persistVerified" ;;
+  restart|kill9)
+    r=$(interop --clients 4 --ops 800 --verify-persist); echo "$r"; check "$r" "||!r.persistVerified"
+    before=$(probe); echo "before: ${before:0:120}"
+    if [ "$scenario" = kill9 ]; then kill -9 "$pid"; else kill -TERM "$pid"; fi
+    wait "$pid" 2>/dev/null || true
+    if [ "$scenario" = kill9 ]; then  # the embedded PostgreSQL survives the kill; cnx adopts it
+      sleep 0.5
+    fi
+    start
+    after=$(probe); echo "after:  ${after:0:120}"
+    node -e "const a=JSON.parse(process.argv[1]),b=JSON.parse(process.argv[2]);if(!a.sv||a.sv!==b.sv||a.json!==b.json){console.error('state differs after restart');process.exit(1)}" "$before" "$after"
+    ;;
+  materialize)
+    r=$(interop --clients 3 --ops 600); check "$r"
+    sleep 4
+    text=$(probe | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{console.log(JSON.parse(JSON.parse(s).json).text.map(o=>o.insert).join('').length)})")
+    chunks=$(api GET "/v1/content/$doc/chunks" "$tok")
+    echo "$chunks" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const r=JSON.parse(s);const n=r.items.reduce((a,c)=>a+c.content.length,0);if(r.items.length<1||n<1){console.error('no chunks: '+s);process.exit(1)}})"
+    versions=$(api GET "/v1/content/$doc/versions" "$tok" | field .items.length)
+    echo "text length $text, versions $versions"; [ "$versions" -ge 1 ]
+    ;;
+  viewer)
+    uid=$(api POST /v1/users "$tok" '{"email":"v@example.com","password":"viewer password","role":"member"}' | field .id)
+    api POST "/v1/projects/$project/members" "$tok" "{\"projectId\":\"$project\",\"userId\":\"$uid\",\"role\":\"viewer\"}" | field .id >/dev/null
+    vtok=$(api POST /v1/sessions "" '{"email":"v@example.com","password":"viewer password"}' | field .token)
+    r=$(interop --clients 2 --ops 200); check "$r"
+    before=$(probe)
+    (cd "$peers" && node viewer.mjs --url "$url" --room "$doc" --token "$vtok") || exit 1
+    after=$(probe)
+    node -e "const a=JSON.parse(process.argv[1]),b=JSON.parse(process.argv[2]);if(a.sv!==b.sv||a.json!==b.json){console.error('a viewer changed the document');process.exit(1)}" "$before" "$after"
+    ;;
+  presence)
+    (cd "$peers" && node state_probe.mjs --url "$url" --room "$doc" --token "$tok" --hold-ms 3000) &
+    holder=$!
+    sleep 2
+    here=$(api GET "/v1/content/$doc/presence" "$tok"); echo "while connected: $here"
+    echo "$here" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const r=JSON.parse(s);if(r.items.length!==1||!r.items[0].selection||!('anchor' in r.items[0].selection)){console.error('presence missing');process.exit(1)}})"
+    wait $holder
+    sleep 2
+    gone=$(api GET "/v1/content/$doc/presence" "$tok"); echo "after leaving: $gone"
+    echo "$gone" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{if(JSON.parse(s).items.length!==0){console.error('presence not cleaned up');process.exit(1)}})"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/content/$doc/presence")" = 401 ]
+    ;;
+  hostile)
+    r=$(interop --clients 2 --ops 300); check "$r"
+    (cd "$peers" && node hostile.mjs --url "$url" --room "$doc" --token "$tok") || exit 1
+    r=$(interop --clients 3 --ops 600 --awareness --verify-persist); echo "$r"; check "$r" "||!r.persistVerified"
+    before=$(probe)
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    start
+    after=$(probe)
+    node -e "const a=JSON.parse(process.argv[1]),b=JSON.parse(process.argv[2]);if(!a.sv||a.sv!==b.sv||a.json!==b.json){console.error('state differs after restart');process.exit(1)}" "$before" "$after"
+    ;;
+  *) echo "unknown scenario $scenario"; exit 2 ;;
+esac
+echo PASS
