@@ -57,20 +57,21 @@ TEST(VectorCli, ServeCheckpointsThenVerifyAndRebuild) {
   EXPECT_NE(rebuild->output.find("\"vectors\":0"), std::string::npos) << rebuild->output;
 
   // A second start loads the checkpoint instead of rebuilding.
+  fs::path log2 = root / "serve2.log";
   auto again = SpawnProcess(
       {"/bin/sh", "-c",
-       "exec " + kCnx + " serve --data-dir " + data.string() + " --listen 127.0.0.1:0 > " + log.string() + " 2>&1"});
+       "exec " + kCnx + " serve --data-dir " + data.string() + " --listen 127.0.0.1:0 > " + log2.string() + " 2>&1"});
   ASSERT_TRUE(again.has_value());
   up = false;
   for (int i = 0; i < 600 && !up; ++i) {
-    up = ReadAll(log).find("is up: http://") != std::string::npos;
+    up = ReadAll(log2).find("is up: http://") != std::string::npos;
     if (!up) usleep(100'000);
   }
-  ASSERT_TRUE(up) << ReadAll(log);
-  EXPECT_NE(ReadAll(log).find("checkpoint + catch-up"), std::string::npos) << ReadAll(log);
+  ASSERT_TRUE(up) << ReadAll(log2);
+  EXPECT_NE(ReadAll(log2).find("checkpoint + catch-up"), std::string::npos) << ReadAll(log2);
   kill(*again, SIGTERM);
   waitpid(*again, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadAll(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadAll(log2);
   fs::remove_all(root);
 }
 
