@@ -17,6 +17,8 @@
 #include "cli/settings.h"
 #include "collab/routes.h"
 #include "domain/store.h"
+#include "embed/lexical_embedder.h"
+#include "embed/vector_service.h"
 #include "pg/pool.h"
 #include "schema/migrations.h"
 #include "sync/pipeline.h"
@@ -206,6 +208,17 @@ int Serve(const FlagSet& flags) {
   auto pipeline = sync::Pipeline::Start(std::move(*pipeline_opts), sys_pool, metrics);
   if (!pipeline) return Fail(pipeline.error());
 
+  // Vector index: <data-dir>/vector, fed by the embedding worker, deletes via the bus.
+  auto vector_interval = config->GetDuration("vector.checkpoint_interval", std::chrono::minutes(1));
+  if (!vector_interval) return Fail(vector_interval.error());
+  auto embedder = embed::LexicalHashEmbedder::Create();
+  if (!embedder) return Fail(embedder.error());
+  embed::VectorServiceOptions vector_opts;
+  vector_opts.dir = std::filesystem::path(config->GetString("data_dir", "cnx-data")) / "vector";
+  vector_opts.checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*vector_interval);
+  auto vectors = embed::VectorService::Start(vector_opts, sys_pool, **embedder, &(*pipeline)->bus());
+  if (!vectors) return Fail(vectors.error());
+
   api::Router router;
   if (auto st = api::RegisterRestRoutes(router, {store, rest}); !st) return Fail(st.error());
   // Real-time collaboration (docs/collab.md).
@@ -243,6 +256,7 @@ int Serve(const FlagSet& flags) {
   server.Shutdown();
   hub.reset();  // the last group commit and snapshots, before the database stops
   views.Stop();
+  (*vectors)->Stop();
   (*pipeline)->Stop();
   if (db->cluster) {
     auto st = db->cluster->Stop();
@@ -261,6 +275,8 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
   flags.Add(cmd, "kafka-brokers", "kafka.brokers", "Kafka bootstrap servers; empty: the in-process bus");
+  flags.Add(cmd, "vector-checkpoint-interval", "vector.checkpoint_interval",
+            "How often the vector index is checkpointed to <data-dir>/vector (default 1m)");
   flags.Add(cmd, "neo4j-url", "neo4j.url", "Neo4j Bolt URL (bolt://host:7687); empty: the embedded graph store");
   flags.Add(cmd, "neo4j-user", "neo4j.user", "Neo4j user (default neo4j)");
   flags.Add(cmd, "neo4j-password", "neo4j.password", "Neo4j password");

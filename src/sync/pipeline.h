@@ -50,6 +50,7 @@ class Pipeline {
   void Stop();  // idempotent: relay, then consumers, then bus and store
 
   graph::GraphStore& graph() { return *store_; }
+  bus::Bus& bus() { return *bus_; }  // for further consumers (the vector index)
   GraphProjector& projector() { return *projector_; }
   cdc::RelayStats relay_stats() const;
 

@@ -1,0 +1,133 @@
+// Catch-up, rebuild, verify and reconcile of a vector index against
+// chunk_embeddings, with embeddings written by the worker.
+#include "embed/index_sync.h"
+
+#include <gtest/gtest.h>
+
+#include "embed/lexical_embedder.h"
+#include "embed/worker.h"
+#include "schema/testing/test_database.h"
+#include "vector/exact_index.h"
+
+namespace cnx::embed {
+namespace {
+
+using schema::testing::TestDatabase;
+
+void Q(pg::Connection& c, std::string_view sql, std::initializer_list<pg::Param> params = {}) {
+  auto r = c.Exec(sql, params);
+  ASSERT_TRUE(r.has_value()) << sql << ": " << r.error().ToString();
+}
+
+class IndexSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    admin_ = std::make_unique<pg::Connection>(db_.Admin());
+    Q(*admin_, "INSERT INTO tenants (id, name, slug) VALUES ($1, 'T', $2)", {tenant_, "t-" + tenant_.ToString()});
+    Q(*admin_, "INSERT INTO programs (id, tenant_id, name) VALUES ($1, $2, 'P')", {program_, tenant_});
+    Q(*admin_, "INSERT INTO projects (id, tenant_id, program_id, name) VALUES ($1, $2, $3, 'Proj')",
+      {project_, tenant_, program_});
+    Q(*admin_,
+      "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
+      {item_, tenant_, project_});
+    for (int i = 0; i < 30; ++i) {
+      Uuid id = Uuid::NewV4();
+      std::string text = "text of chunk " + std::to_string(i);
+      Q(*admin_,
+        "INSERT INTO content_chunks (id, tenant_id, content_item_id, chunk_index, content, content_hash)"
+        " VALUES ($1, $2, $3, $4, $5, md5($5))",
+        {id, tenant_, item_, static_cast<int32_t>(i), text});
+      chunks_.push_back(id);
+    }
+    pg::PoolOptions po;
+    po.conninfo = db_.AdminUrl();
+    pool_ = std::make_unique<pg::Pool>(po);
+    embedder_ = LexicalHashEmbedder::Create().value();
+    model_ = {std::string(embedder_->model_name()), std::string(embedder_->model_version())};
+  }
+
+  std::unique_ptr<vector::ExactIndex> NewIndex() {
+    return std::make_unique<vector::ExactIndex>(embedder_->dimension(), vector::Metric::kCosine);
+  }
+
+  TestDatabase db_;
+  std::unique_ptr<pg::Connection> admin_;
+  Uuid tenant_ = Uuid::NewV4(), program_ = Uuid::NewV4(), project_ = Uuid::NewV4(), item_ = Uuid::NewV4();
+  std::vector<Uuid> chunks_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<LexicalHashEmbedder> embedder_;
+  ModelId model_;
+};
+
+TEST_F(IndexSyncTest, RebuildCatchUpVerifyReconcile) {
+  // The worker writes PostgreSQL only (no index), as if the index were lost.
+  EmbeddingWorker worker(*pool_, *embedder_, nullptr, {.batch_size = 7});
+  ASSERT_EQ(worker.Drain().value().completed, 30u);
+
+  auto served = NewIndex();
+  auto before = Verify(*admin_, model_, *served).value();
+  EXPECT_EQ(before.expected, 30u);
+  EXPECT_EQ(before.missing.size(), 30u);
+  EXPECT_FALSE(before.clean());
+
+  // Rebuild from PostgreSQL: no embedder involved, same vectors as the worker made.
+  auto rebuilt = Rebuild(*admin_, model_, *served).value();
+  EXPECT_EQ(rebuilt.upserted, 30u);
+  EXPECT_GT(rebuilt.position, 0u);
+  EXPECT_TRUE(Verify(*admin_, model_, *served).value().clean());
+  std::vector<std::string> t{"text of chunk 4"};
+  auto hits = served->Search(embedder_->Embed(t).value()[0], 1, {.tenant = tenant_}).value();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, chunks_[4]);
+
+  // New embeddings after the position are caught up.
+  Q(*admin_, "UPDATE content_chunks SET content = 'changed', content_hash = md5('changed') WHERE id = $1",
+    {chunks_[0]});
+  auto drift = Verify(*admin_, model_, *served).value();
+  ASSERT_EQ(drift.stale.size(), 1u);  // the old vector no longer matches the text
+  EXPECT_EQ(drift.stale[0], chunks_[0]);
+  ASSERT_EQ(worker.Drain().value().completed, 1u);
+  auto caught = CatchUp(*admin_, model_, *served, rebuilt.position).value();
+  EXPECT_GE(caught.upserted, 1u);
+  EXPECT_GE(caught.position, rebuilt.position);
+  EXPECT_TRUE(Verify(*admin_, model_, *served).value().clean());
+
+  // Drift: a deleted chunk (extra), a vector dropped (missing), a changed chunk (stale).
+  Q(*admin_, "DELETE FROM content_chunks WHERE id = $1", {chunks_[1]});
+  ASSERT_TRUE(served->Delete(std::vector<Uuid>{chunks_[2]}).has_value());
+  Q(*admin_, "UPDATE content_chunks SET content = 'again', content_hash = md5('again') WHERE id = $1", {chunks_[3]});
+  drift = Verify(*admin_, model_, *served).value();
+  EXPECT_EQ(drift.expected, 28u);  // 29 chunks, one of them stale
+  ASSERT_EQ(drift.missing.size(), 1u);
+  EXPECT_EQ(drift.missing[0], chunks_[2]);
+  ASSERT_EQ(drift.stale.size(), 1u);
+  EXPECT_EQ(drift.stale[0], chunks_[3]);
+  EXPECT_EQ(drift.extra, 1u);
+
+  // Without a fresh index, extras cannot be found by id: reconcile fixes the
+  // missing and stale vectors in place and says a rebuild is needed.
+  auto fresh = NewIndex();
+  auto rec = Reconcile(*admin_, model_, *served, fresh.get()).value();
+  EXPECT_TRUE(rec.rebuilt);
+  EXPECT_TRUE(Verify(*admin_, model_, *fresh).value().clean());
+  EXPECT_EQ(fresh->Count(), 28u);
+  EXPECT_FALSE(fresh->Contains(chunks_[1]));
+  EXPECT_FALSE(fresh->Contains(chunks_[3]));
+
+  auto in_place = Reconcile(*admin_, model_, *served, nullptr);
+  ASSERT_FALSE(in_place.has_value());
+  EXPECT_EQ(in_place.error().code(), ErrorCode::kFailedPrecondition);
+  drift = Verify(*admin_, model_, *served).value();
+  EXPECT_TRUE(drift.missing.empty());
+  EXPECT_TRUE(drift.stale.empty());
+  EXPECT_EQ(drift.extra, 1u);
+  EXPECT_TRUE(served->Contains(chunks_[2]));
+  EXPECT_FALSE(served->Contains(chunks_[3]));
+
+  // The deleted chunk's vector goes (the delete-event path): clean.
+  ASSERT_TRUE(DeleteVectors(*served, std::vector<Uuid>{chunks_[1]}).has_value());
+  EXPECT_TRUE(Verify(*admin_, model_, *served).value().clean());
+}
+
+}  // namespace
+}  // namespace cnx::embed

@@ -1,0 +1,298 @@
+// The embedding job worker against a real database: claims, leases, the
+// five steps with a fault injected at each, backoff, dead letters, changed
+// chunks.
+#include "embed/worker.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <set>
+
+#include "embed/lexical_embedder.h"
+#include "schema/testing/test_database.h"
+#include "vector/exact_index.h"
+
+namespace cnx::embed {
+namespace {
+
+using schema::testing::TestDatabase;
+
+pg::QueryResult Q(pg::Connection& c, std::string_view sql, std::initializer_list<pg::Param> params = {}) {
+  auto r = c.Exec(sql, params);
+  EXPECT_TRUE(r.has_value()) << sql << ": " << r.error().ToString();
+  return r ? std::move(*r) : pg::QueryResult();
+}
+
+int64_t Count(pg::Connection& c, std::string_view sql, std::initializer_list<pg::Param> params = {}) {
+  auto r = Q(c, sql, params);
+  if (r.rows() != 1) return -1;
+  return r[0].Get<int64_t>(0).value_or(-1);
+}
+
+// Fails every call with kUnavailable (a provider that cannot serve).
+class DownEmbedder final : public Embedder {
+ public:
+  std::string_view model_name() const override { return "down"; }
+  std::string_view model_version() const override { return "1"; }
+  size_t dimension() const override { return 8; }
+  Result<std::vector<std::vector<float>>> Embed(std::span<const std::string>) override {
+    ++calls;
+    return Err(Module::kEmbed, ErrorCode::kUnavailable, "provider down");
+  }
+  int calls = 0;
+};
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    admin_ = std::make_unique<pg::Connection>(db_.Admin());
+    Q(*admin_, "INSERT INTO tenants (id, name, slug) VALUES ($1, 'T', $2)", {tenant_, "t-" + tenant_.ToString()});
+    Q(*admin_, "INSERT INTO programs (id, tenant_id, name) VALUES ($1, $2, 'P')", {program_, tenant_});
+    Q(*admin_, "INSERT INTO projects (id, tenant_id, program_id, name) VALUES ($1, $2, $3, 'Proj')",
+      {project_, tenant_, program_});
+    Q(*admin_,
+      "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
+      {item_, tenant_, project_});
+    for (int i = 0; i < 5; ++i) AddChunk(i, "chunk number " + std::to_string(i) + " about postgres vacuum");
+    pg::PoolOptions po;
+    po.conninfo = db_.AdminUrl();
+    po.max_size = 4;
+    pool_ = std::make_unique<pg::Pool>(po);
+    embedder_ = LexicalHashEmbedder::Create().value();
+    index_ = std::make_unique<vector::ExactIndex>(embedder_->dimension(), vector::Metric::kCosine);
+  }
+
+  Uuid AddChunk(int index, const std::string& text) {
+    Uuid id = Uuid::NewV4();
+    Q(*admin_,
+      "INSERT INTO content_chunks (id, tenant_id, content_item_id, chunk_index, content, content_hash)"
+      " VALUES ($1, $2, $3, $4, $5, md5($5))",
+      {id, tenant_, item_, static_cast<int32_t>(index), text});
+    chunks_.push_back(id);
+    return id;
+  }
+
+  void ExpireLeases() {
+    Q(*admin_, "UPDATE embedding_jobs SET locked_until = now() - interval '1 second' WHERE status = 'processing'");
+  }
+
+  // Every chunk is embedded once, in PostgreSQL and in the index, nothing else.
+  void ExpectConsistent() {
+    EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'completed'"),
+              static_cast<int64_t>(chunks_.size()));
+    EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings"), static_cast<int64_t>(chunks_.size()));
+    EXPECT_EQ(Count(*admin_,
+                    "SELECT count(*) FROM content_chunks WHERE vector_db_id = id::text AND embedding_model = $1"
+                    " AND embedding_version = $2 AND last_embedded_at IS NOT NULL",
+                    {embedder_->model_name(), embedder_->model_version()}),
+              static_cast<int64_t>(chunks_.size()));
+    EXPECT_EQ(Count(*admin_,
+                    "SELECT count(*) FROM chunk_embeddings e JOIN content_chunks c ON c.id = e.chunk_id"
+                    " WHERE e.content_hash <> c.content_hash"),
+              0);
+    EXPECT_EQ(index_->Count(), chunks_.size());
+    for (const auto& c : chunks_) EXPECT_TRUE(index_->Contains(c));
+  }
+
+  TestDatabase db_;
+  std::unique_ptr<pg::Connection> admin_;
+  Uuid tenant_ = Uuid::NewV4(), program_ = Uuid::NewV4(), project_ = Uuid::NewV4(), item_ = Uuid::NewV4();
+  std::vector<Uuid> chunks_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<LexicalHashEmbedder> embedder_;
+  std::unique_ptr<vector::ExactIndex> index_;
+};
+
+TEST_F(WorkerTest, DrainsJobsIntoEmbeddingsAndIndex) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(), {.batch_size = 2});
+  auto r = worker.Drain();
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->claimed, 5u);
+  EXPECT_EQ(r->completed, 5u);
+  ExpectConsistent();
+
+  // The stored bytes are the embedder's vector and the index finds it.
+  auto row = Q(*admin_,
+               "SELECT c.content, e.embedding FROM chunk_embeddings e JOIN content_chunks c ON c.id = e.chunk_id"
+               " WHERE e.chunk_id = $1",
+               {chunks_[3]});
+  ASSERT_EQ(row.rows(), 1);
+  std::vector<std::string> text{std::string(row[0].Text(0))};
+  auto expected = embedder_->Embed(text).value()[0];
+  auto stored = DecodeVector(row[0].Get<std::vector<uint8_t>>(1).value()).value();
+  EXPECT_EQ(stored, expected);
+  auto hits = index_->Search(expected, 1, {.tenant = tenant_}).value();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, chunks_[3]);
+  EXPECT_EQ(hits[0].project, project_);
+
+  // Nothing left to do.
+  EXPECT_EQ(worker.RunOnce().value().claimed, 0u);
+}
+
+class WorkerFaultTest : public WorkerTest, public ::testing::WithParamInterface<WorkerStep> {};
+
+TEST_P(WorkerFaultTest, CrashAtAnyStepIsRetriedWithoutOrphans) {
+  const WorkerStep fail_at = GetParam();
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(), {.batch_size = 10, .max_attempts = 3});
+  worker.SetFaultHook([&](WorkerStep s) -> Status {
+    if (s == fail_at) return Err(Module::kEmbed, ErrorCode::kCancelled, "injected crash");
+    return Ok();
+  });
+  auto r = worker.RunOnce();
+  ASSERT_FALSE(r.has_value());
+
+  // Whatever was left behind: no vector in the index without its row in PostgreSQL.
+  auto pg_rows = Q(*admin_, "SELECT chunk_id FROM chunk_embeddings");
+  std::set<std::string> in_pg;
+  for (int i = 0; i < pg_rows.rows(); ++i) in_pg.insert(std::string(pg_rows[i].Text(0)));
+  for (const auto& c : chunks_) {
+    if (index_->Contains(c)) {
+      EXPECT_TRUE(in_pg.contains(c.ToString()));
+    }
+  }
+  // Jobs stay claimed under their lease: another worker does not take them.
+  const int64_t expected_processing = fail_at == WorkerStep::kClaim ? 0 : 5;
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'processing'"), expected_processing);
+  EmbeddingWorker other(*pool_, *embedder_, index_.get(), {.batch_size = 10});
+  if (expected_processing > 0) {
+    EXPECT_EQ(other.RunOnce().value().claimed, 0u);
+  }
+
+  // The lease expires; a healthy worker finishes the work.
+  ExpireLeases();
+  auto done = other.Drain();
+  ASSERT_TRUE(done.has_value()) << done.error().ToString();
+  EXPECT_EQ(done->completed, 5u);
+  ExpectConsistent();
+  const int64_t expected_attempts = fail_at == WorkerStep::kClaim ? 1 : 2;
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count = $1", {expected_attempts}), 5);
+}
+
+std::string StepName(const ::testing::TestParamInfo<WorkerStep>& info) {
+  static constexpr std::array<const char*, 5> kNames = {"Claim", "Embed", "Store", "Index", "Complete"};
+  return kNames.at(static_cast<size_t>(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, WorkerFaultTest,
+                         ::testing::Values(WorkerStep::kClaim, WorkerStep::kEmbed, WorkerStep::kStore,
+                                           WorkerStep::kIndex, WorkerStep::kComplete),
+                         StepName);
+
+TEST_F(WorkerTest, RepeatedCrashesExhaustAttempts) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(), {.batch_size = 10, .max_attempts = 2});
+  worker.SetFaultHook([](WorkerStep s) -> Status {
+    if (s == WorkerStep::kEmbed) return Err(Module::kEmbed, ErrorCode::kCancelled, "injected crash");
+    return Ok();
+  });
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_FALSE(worker.RunOnce().has_value());
+    ExpireLeases();
+  }
+  // Third claim: attempts exceed the maximum, the jobs are given up.
+  auto r = worker.RunOnce();
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->failed, 5u);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'failed'"), 5);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM dead_letters WHERE source = 'embed'"), 5);
+  EXPECT_EQ(index_->Count(), 0u);
+}
+
+TEST_F(WorkerTest, EmbedderFailuresBackOffThenDeadLetter) {
+  DownEmbedder down;
+  vector::ExactIndex index(down.dimension(), vector::Metric::kCosine);
+  {
+    // Long backoff: after one failure nothing is due.
+    EmbeddingWorker worker(*pool_, down, &index,
+                           {.batch_size = 10,
+                            .max_attempts = 3,
+                            .backoff_base = std::chrono::hours(1),
+                            .backoff_max = std::chrono::hours(2)});
+    auto r = worker.RunOnce().value();
+    EXPECT_EQ(r.claimed, 5u);
+    EXPECT_EQ(r.retried, 5u);
+    EXPECT_EQ(Count(*admin_,
+                    "SELECT count(*) FROM embedding_jobs WHERE status = 'pending'"
+                    " AND next_attempt_at > now() + interval '50 minutes' AND error_message LIKE '%provider down%'"),
+              5);
+    EXPECT_EQ(worker.RunOnce().value().claimed, 0u);
+  }
+  Q(*admin_, "UPDATE embedding_jobs SET next_attempt_at = now()");
+  EmbeddingWorker worker(*pool_, down, &index,
+                         {.batch_size = 10, .max_attempts = 3, .backoff_base = std::chrono::milliseconds(0)});
+  auto second = worker.RunOnce().value();
+  EXPECT_EQ(second.retried, 5u);
+  auto third = worker.RunOnce().value();
+  EXPECT_EQ(third.failed, 5u);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'failed' AND attempt_count = 3"), 5);
+  EXPECT_EQ(Count(*admin_,
+                  "SELECT count(*) FROM dead_letters WHERE source = 'embed' AND attempts = 3"
+                  " AND aggregate_type = 'content_chunks' AND error LIKE '%provider down%'"),
+            5);
+  EXPECT_EQ(worker.RunOnce().value().claimed, 0u);
+  EXPECT_EQ(down.calls, 3);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings"), 0);
+}
+
+TEST_F(WorkerTest, ChunkChangedDuringEmbeddingIsDiscardedAndRequeued) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(), {.batch_size = 10});
+  bool changed = false;
+  worker.SetFaultHook([&](WorkerStep s) -> Status {
+    if (s == WorkerStep::kStore && !changed) {
+      changed = true;
+      // The chunk's text changes between embedding and storing.
+      auto r = admin_->Exec(
+          "UPDATE content_chunks SET content = 'rewritten text', content_hash = md5('rewritten text')"
+          " WHERE id = $1",
+          {chunks_[1]});
+      if (!r) return std::unexpected(r.error());
+    }
+    return Ok();
+  });
+  auto r = worker.RunOnce().value();
+  EXPECT_EQ(r.claimed, 5u);
+  EXPECT_EQ(r.completed, 4u);
+  EXPECT_EQ(r.discarded, 1u);
+  EXPECT_FALSE(index_->Contains(chunks_[1]));
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE chunk_id = $1", {chunks_[1]}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE content_chunk_id = $1 AND status = 'pending'",
+                  {chunks_[1]}),
+            1);
+  // The re-queued job embeds the new text.
+  auto again = worker.Drain().value();
+  EXPECT_EQ(again.completed, 1u);
+  ExpectConsistent();
+}
+
+TEST_F(WorkerTest, DeletedChunkLeavesNoVector) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(), {.batch_size = 10});
+  worker.SetFaultHook([&](WorkerStep s) -> Status {
+    if (s == WorkerStep::kIndex) {
+      auto r = admin_->Exec("DELETE FROM content_chunks WHERE id = $1", {chunks_[2]});
+      if (!r) return std::unexpected(r.error());
+    }
+    return Ok();
+  });
+  auto r = worker.RunOnce().value();
+  EXPECT_EQ(r.completed, 4u);
+  EXPECT_FALSE(index_->Contains(chunks_[2]));
+  EXPECT_EQ(index_->Count(), 4u);
+}
+
+TEST_F(WorkerTest, BackgroundThreadsDrainConcurrently) {
+  for (int i = 5; i < 200; ++i) AddChunk(i, "more text " + std::to_string(i));
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(),
+                         {.batch_size = 16, .threads = 2, .idle_poll = std::chrono::milliseconds(20)});
+  worker.Start();
+  for (int i = 0; i < 500; ++i) {
+    if (Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status <> 'completed'") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  worker.Stop();
+  ExpectConsistent();
+  EXPECT_EQ(worker.stats().completed.load(), chunks_.size());
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count <> 1"), 0);
+}
+
+}  // namespace
+}  // namespace cnx::embed

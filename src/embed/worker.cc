@@ -1,0 +1,315 @@
+#include "embed/worker.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+
+namespace cnx::embed {
+namespace {
+
+struct ClaimedJob {
+  std::string job_id;
+  Uuid tenant;
+  Uuid chunk;
+  Uuid project;
+  int32_t attempts = 0;
+  std::string token;  // locked_until as text
+  std::string content;
+  std::string content_hash;
+};
+
+double Seconds(std::chrono::milliseconds ms) {
+  return static_cast<double>(ms.count()) / 1000.0;
+}
+
+}  // namespace
+
+std::vector<uint8_t> EncodeVector(std::span<const float> v) {
+  static_assert(std::endian::native == std::endian::little, "chunk_embeddings stores little-endian float32");
+  std::vector<uint8_t> out(v.size() * sizeof(float));
+  if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+Result<std::vector<float>> DecodeVector(std::span<const uint8_t> bytes) {
+  if (bytes.size() % sizeof(float) != 0)
+    return Err(Module::kEmbed, ErrorCode::kDataLoss, "embedding length is not a multiple of 4");
+  std::vector<float> out(bytes.size() / sizeof(float));
+  if (!out.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+EmbeddingWorker::EmbeddingWorker(pg::Pool& pool, Embedder& embedder, vector::VectorIndex* index, WorkerOptions options)
+    : pool_(pool), embedder_(embedder), index_(index), options_(options) {
+  options_.batch_size = std::max<size_t>(1, options_.batch_size);
+  options_.max_attempts = std::max(1, options_.max_attempts);
+}
+
+EmbeddingWorker::~EmbeddingWorker() {
+  Stop();
+}
+
+Result<BatchResult> EmbeddingWorker::RunOnce() {
+  BatchResult result;
+  CNX_TRY(Fault(WorkerStep::kClaim));
+  auto conn = CNX_TRY(pool_.Acquire());
+
+  // 1. Claim.
+  std::vector<ClaimedJob> jobs;
+  {
+    auto rows =
+        CNX_TRY(conn->Exec("WITH due AS ("
+                           "  SELECT id FROM embedding_jobs"
+                           "  WHERE next_attempt_at <= now()"
+                           "    AND (status = 'pending' OR (status = 'processing' AND locked_until < now()))"
+                           "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+                           " claimed AS ("
+                           "  UPDATE embedding_jobs j SET status = 'processing',"
+                           "    locked_until = clock_timestamp() + make_interval(secs => $2::float8),"
+                           "    attempt_count = j.attempt_count + 1, last_attempt_at = now(), updated_at = now()"
+                           "  FROM due WHERE j.id = due.id"
+                           "  RETURNING j.id, j.tenant_id, j.content_chunk_id, j.attempt_count, j.locked_until)"
+                           " SELECT c.id::text, c.tenant_id, c.content_chunk_id, c.attempt_count, c.locked_until::text,"
+                           "   ch.content, ch.content_hash, ci.project_id"
+                           " FROM claimed c JOIN content_chunks ch ON ch.id = c.content_chunk_id"
+                           " JOIN content_items ci ON ci.id = ch.content_item_id",
+                           {static_cast<int64_t>(options_.batch_size), Seconds(options_.lease)}));
+    jobs.reserve(rows.rows());
+    for (int i = 0; i < rows.rows(); ++i) {
+      auto r = rows[i];
+      ClaimedJob j;
+      j.job_id = CNX_TRY(r.Get<std::string>(0));
+      j.tenant = CNX_TRY(r.Get<Uuid>(1));
+      j.chunk = CNX_TRY(r.Get<Uuid>(2));
+      j.attempts = CNX_TRY(r.Get<int32_t>(3));
+      j.token = CNX_TRY(r.Get<std::string>(4));
+      j.content = CNX_TRY(r.Get<std::string>(5));
+      j.content_hash = CNX_TRY(r.Get<std::string>(6));
+      j.project = CNX_TRY(r.Get<Uuid>(7));
+      jobs.push_back(std::move(j));
+    }
+  }
+  result.claimed = jobs.size();
+  if (jobs.empty()) return result;
+  ++stats_.batches;
+
+  // A job that keeps crashing its worker is failed once its attempts are used up.
+  auto fail_jobs = [&](std::span<const ClaimedJob* const> which, const std::string& error) -> Status {
+    if (which.empty()) return Ok();
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    for (const ClaimedJob* j : which) {
+      auto upd = CNX_TRY(tx.Exec(
+          "UPDATE embedding_jobs SET status = 'failed', locked_until = NULL, error_message = $3, updated_at = now()"
+          " WHERE id = $1::uuid AND status = 'processing' AND locked_until = $2::timestamptz",
+          {j->job_id, j->token, error}));
+      if (upd.affected() == 0) continue;
+      nlohmann::json payload = {{"jobId", j->job_id},
+                                {"chunkId", j->chunk.ToString()},
+                                {"contentHash", j->content_hash},
+                                {"model", std::string(embedder_.model_name())},
+                                {"modelVersion", std::string(embedder_.model_version())}};
+      CNX_TRY(
+          tx.Exec("INSERT INTO dead_letters (tenant_id, source, event_id, aggregate_type, aggregate_id, payload, "
+                  "error, attempts)"
+                  " VALUES ($1, 'embed', $2, 'content_chunks', $3, $4::jsonb, $5, $6)",
+                  {j->tenant, j->job_id, j->chunk, payload.dump(), error, j->attempts}));
+      ++result.failed;
+    }
+    CNX_TRY(tx.Commit());
+    return Ok();
+  };
+
+  // 2. Embed.
+  // Jobs whose earlier attempts all crashed (lease expired) are given up.
+  {
+    std::vector<const ClaimedJob*> crashed;
+    std::vector<ClaimedJob> keep;
+    for (const auto& j : jobs)
+      if (j.attempts > options_.max_attempts) crashed.push_back(&j);
+    CNX_TRY(fail_jobs(crashed, "lease expired on every attempt"));
+    if (!crashed.empty()) {
+      for (auto& j : jobs)
+        if (j.attempts <= options_.max_attempts) keep.push_back(std::move(j));
+      jobs = std::move(keep);
+      stats_.failed += result.failed;
+      if (jobs.empty()) return result;
+    }
+  }
+
+  // 2. Embed. An injected fault here behaves like a crash: the lease expires.
+  CNX_TRY(Fault(WorkerStep::kEmbed));
+  auto embedded = [&]() -> Result<std::vector<std::vector<float>>> {
+    std::vector<std::string> texts;
+    texts.reserve(jobs.size());
+    for (const auto& j : jobs) texts.push_back(j.content);
+    auto v = embedder_.Embed(texts);
+    if (v && v->size() != jobs.size())
+      return Err(Module::kEmbed, ErrorCode::kDataLoss, "embedder returned a wrong number of vectors");
+    return v;
+  }();
+  if (!embedded) {
+    const std::string error = embedded.error().ToString();
+    const size_t failed_before = result.failed;
+    std::vector<const ClaimedJob*> exhausted;
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    for (const auto& j : jobs) {
+      if (j.attempts >= options_.max_attempts) {
+        exhausted.push_back(&j);
+        continue;
+      }
+      double delay = Seconds(options_.backoff_base) * std::ldexp(1.0, std::min(j.attempts - 1, 30));
+      delay = std::min(delay, Seconds(options_.backoff_max));
+      auto upd =
+          CNX_TRY(tx.Exec("UPDATE embedding_jobs SET status = 'pending', locked_until = NULL, error_message = $3,"
+                          "  next_attempt_at = now() + make_interval(secs => $4::float8), updated_at = now()"
+                          " WHERE id = $1::uuid AND status = 'processing' AND locked_until = $2::timestamptz",
+                          {j.job_id, j.token, error, delay}));
+      if (upd.affected() > 0) ++result.retried;
+    }
+    CNX_TRY(tx.Commit());
+    CNX_TRY(fail_jobs(exhausted, error));
+    stats_.retried += result.retried;
+    stats_.failed += result.failed - failed_before;
+    return result;
+  }
+  for (const auto& v : *embedded) {
+    if (v.size() != embedder_.dimension())
+      return Err(Module::kEmbed, ErrorCode::kDataLoss, "embedder returned a vector of the wrong dimension");
+  }
+
+  // 3. Store.
+  CNX_TRY(Fault(WorkerStep::kStore));
+  std::vector<bool> stored(jobs.size(), false);
+  {
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const auto& j = jobs[i];
+      // Lock the job under our token, then the chunk; the trigger that re-queues
+      // a changed chunk updates the job row, so it serialises with us here.
+      auto held =
+          CNX_TRY(tx.Exec("SELECT 1 FROM embedding_jobs WHERE id = $1::uuid AND status = 'processing'"
+                          " AND locked_until = $2::timestamptz FOR UPDATE",
+                          {j.job_id, j.token}));
+      if (held.empty()) {
+        ++result.discarded;
+        continue;
+      }
+      auto chunk = CNX_TRY(tx.Exec("SELECT content_hash FROM content_chunks WHERE id = $1 FOR UPDATE", {j.chunk}));
+      if (chunk.empty() || chunk[0].Text(0) != j.content_hash) {
+        ++result.discarded;
+        continue;
+      }
+      auto bytes = EncodeVector((*embedded)[i]);
+      CNX_TRY(tx.Exec(
+          "INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, embedding, content_hash)"
+          " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+          " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
+          "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
+          "  content_hash = EXCLUDED.content_hash, created_at = now()",
+          {j.tenant, j.chunk, embedder_.model_name(), embedder_.model_version(),
+           static_cast<int64_t>(embedder_.dimension()), pg::Param::Bytes(bytes), j.content_hash}));
+      CNX_TRY(
+          tx.Exec("UPDATE content_chunks SET vector_db_id = $2, embedding_model = $3, embedding_version = $4,"
+                  " last_embedded_at = now() WHERE id = $1",
+                  {j.chunk, j.chunk.ToString(), embedder_.model_name(), embedder_.model_version()}));
+      stored[i] = true;
+    }
+    CNX_TRY(tx.Commit());
+  }
+
+  // 4. Index.
+  CNX_TRY(Fault(WorkerStep::kIndex));
+  if (index_ != nullptr) {
+    std::vector<vector::VectorRecord> records;
+    std::vector<Uuid> ids;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      if (!stored[i]) continue;
+      records.push_back({jobs[i].chunk, jobs[i].tenant, jobs[i].project, (*embedded)[i]});
+      ids.push_back(jobs[i].chunk);
+    }
+    if (!records.empty()) {
+      CNX_TRY(index_->Upsert(records));
+      // Undo vectors of chunks deleted while we were upserting.
+      std::string list = "{";
+      for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + ids[i].ToString();
+      list += "}";
+      auto gone =
+          CNX_TRY(conn->Exec("SELECT u.id FROM unnest($1::uuid[]) AS u(id)"
+                             " WHERE NOT EXISTS (SELECT 1 FROM content_chunks c WHERE c.id = u.id)",
+                             {list}));
+      std::vector<Uuid> remove;
+      for (int r = 0; r < gone.rows(); ++r) remove.push_back(CNX_TRY(gone[r].Get<Uuid>(0)));
+      if (!remove.empty()) CNX_TRY(index_->Delete(remove));
+    }
+  }
+
+  // 5. Complete.
+  CNX_TRY(Fault(WorkerStep::kComplete));
+  {
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      if (!stored[i]) continue;
+      auto upd =
+          CNX_TRY(tx.Exec("UPDATE embedding_jobs SET status = 'completed', locked_until = NULL, error_message = NULL,"
+                          "  completed_at = now(), updated_at = now()"
+                          " WHERE id = $1::uuid AND status = 'processing' AND locked_until = $2::timestamptz",
+                          {jobs[i].job_id, jobs[i].token}));
+      if (upd.affected() > 0)
+        ++result.completed;
+      else
+        ++result.discarded;
+    }
+    CNX_TRY(tx.Commit());
+  }
+  stats_.completed += result.completed;
+  stats_.discarded += result.discarded;
+  return result;
+}
+
+Result<BatchResult> EmbeddingWorker::Drain() {
+  BatchResult total;
+  for (;;) {
+    auto r = CNX_TRY(RunOnce());
+    if (r.claimed == 0) return total;
+    total.claimed += r.claimed;
+    total.completed += r.completed;
+    total.discarded += r.discarded;
+    total.retried += r.retried;
+    total.failed += r.failed;
+  }
+}
+
+void EmbeddingWorker::Start() {
+  stop_ = false;
+  for (size_t t = 0; t < std::max<size_t>(1, options_.threads); ++t) {
+    threads_.emplace_back([this] {
+      while (!stop_) {
+        auto r = RunOnce();
+        if (!r) {
+          ++stats_.errors;
+          spdlog::warn("embed worker: {}", r.error().ToString());
+        }
+        if (!r || r->claimed == 0) {
+          auto until = std::chrono::steady_clock::now() + options_.idle_poll;
+          while (!stop_ && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    });
+  }
+}
+
+void EmbeddingWorker::Stop() {
+  stop_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+}  // namespace cnx::embed
