@@ -75,9 +75,10 @@ TEST(Pipeline, WritesReachTheGraphAndSurviveARestart) {
   // The walsender of the stopped relay may take a moment to exit.
   EXPECT_TRUE(WaitFor(
       [&] {
-        return c.Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                      "WHERE slot_name = $1 AND NOT active",
-                      {opts.slot})
+        return c.Exec(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE slot_name = $1 AND NOT active",
+                    {opts.slot})
                    .has_value() &&
                c.Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {opts.slot}).value().empty();
       },
