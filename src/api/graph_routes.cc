@@ -16,23 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-struct FieldError {
-  std::string field;
-  std::string message;
-};
-
-Response GProblem(int status, std::string_view slug, std::string detail, const std::vector<FieldError>& fields = {}) {
-  json j;
-  j["type"] = ProblemTypeUri(slug);
-  j["title"] = std::string(http::obsolete_reason(static_cast<http::status>(status)));
-  j["status"] = status;
-  j["detail"] = std::move(detail);
-  if (!fields.empty()) {
-    auto& errors = j["errors"] = json::array();
-    for (const auto& f : fields) errors.push_back({{"field", f.field}, {"message", f.message}});
-  }
-  Response r(static_cast<http::status>(status));
-  r.SetBody(j.dump(-1, ' ', false, json::error_handler_t::replace), kProblemType);
+// The REST layer's problem builder, plus the Bearer challenge on 401.
+Response GProblem(int status, std::string_view slug, std::string detail,
+                  const std::vector<domain::FieldIssue>& fields = {}) {
+  Response r = Problem(status, slug, std::move(detail), fields);
   if (status == 401) r.SetHeader(http::field::www_authenticate, "Bearer");
   return r;
 }

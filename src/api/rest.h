@@ -91,4 +91,10 @@ nlohmann::json BuildOpenApi();
 // The problem `type` URI for a slug ("validation" -> "urn:cnx:problem:validation").
 std::string ProblemTypeUri(std::string_view slug);
 
+// An application/problem+json response with a stable `type`, the status's
+// title, `detail`, optional field errors and one optional extra member.
+Response Problem(int status, std::string_view slug, std::string detail,
+                 const std::vector<domain::FieldIssue>& fields = {}, const nlohmann::json* extra_key = nullptr,
+                 std::string_view extra_name = "");
+
 }  // namespace cnx::api

@@ -22,6 +22,23 @@ std::string ProblemTypeUri(std::string_view slug) {
   return "urn:cnx:problem:" + std::string(slug);
 }
 
+Response Problem(int status, std::string_view slug, std::string detail, const std::vector<domain::FieldIssue>& fields,
+                 const nlohmann::json* extra_key, std::string_view extra_name) {
+  json j;
+  j["type"] = ProblemTypeUri(slug);
+  j["title"] = std::string(http::obsolete_reason(static_cast<http::status>(status)));
+  j["status"] = status;
+  j["detail"] = std::move(detail);
+  if (!fields.empty()) {
+    auto& errors = j["errors"] = json::array();
+    for (const auto& f : fields) errors.push_back({{"field", f.field}, {"message", f.message}});
+  }
+  if (extra_key) j[std::string(extra_name)] = *extra_key;
+  Response r(static_cast<http::status>(status));
+  r.SetBody(j.dump(-1, ' ', false, json::error_handler_t::replace), kProblemType);
+  return r;
+}
+
 namespace {
 
 // "content item" -> "ContentItem"
@@ -176,24 +193,6 @@ int StatusFor(ErrorCode code) {
 
 std::string Etag(int64_t version) {
   return "\"" + std::to_string(version) + "\"";
-}
-
-Response Problem(int status, std::string_view slug, std::string detail,
-                 const std::vector<domain::FieldIssue>& fields = {}, const json* extra_key = nullptr,
-                 std::string_view extra_name = "") {
-  json j;
-  j["type"] = ProblemTypeUri(slug);
-  j["title"] = std::string(http::obsolete_reason(static_cast<http::status>(status)));
-  j["status"] = status;
-  j["detail"] = std::move(detail);
-  if (!fields.empty()) {
-    auto& errors = j["errors"] = json::array();
-    for (const auto& f : fields) errors.push_back({{"field", f.field}, {"message", f.message}});
-  }
-  if (extra_key) j[std::string(extra_name)] = *extra_key;
-  Response r(static_cast<http::status>(status));
-  r.SetBody(j.dump(-1, ' ', false, json::error_handler_t::replace), kProblemType);
-  return r;
 }
 
 Response FaultResponse(const Fault& f) {
