@@ -1,5 +1,7 @@
 #include "cdc/relay.h"
 
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "cdc/replication.h"
@@ -83,10 +85,20 @@ Status Relay::CleanUp() {
 
 Status Relay::Run() {
   CNX_TRY(Setup());
-  auto stream = CNX_TRY(ReplicationStream::Connect(options_.conninfo, options_.connect_timeout));
   // Start from the slot's confirmed position (0/0); a transaction this object
   // already handed to the bus is skipped below rather than published twice.
-  CNX_TRY(stream->Start({.slot = options_.slot, .publication = options_.publication, .start_lsn = 0}));
+  // After a restart the previous relay's walsender may still hold the slot
+  // for a moment ("replication slot ... is active for PID ..."): wait for it.
+  auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+  auto stream = CNX_TRY(ReplicationStream::Connect(options_.conninfo, options_.connect_timeout));
+  for (;;) {
+    auto started = stream->Start({.slot = options_.slot, .publication = options_.publication, .start_lsn = 0});
+    if (started) break;
+    bool held = started.error().message().find("is active for PID") != std::string::npos;
+    if (!held || stop_.load() || std::chrono::steady_clock::now() > deadline) return started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stream = CNX_TRY(ReplicationStream::Connect(options_.conninfo, options_.connect_timeout));
+  }
   spdlog::info("cdc: streaming slot {} (publication {})", options_.slot, options_.publication);
 
   Decoder decoder;

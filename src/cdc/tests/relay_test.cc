@@ -84,7 +84,7 @@ class RelayTest : public ::testing::Test {
           auto r = admin_->Exec("SELECT active FROM pg_replication_slots WHERE slot_name = $1", {slot_});
           return r && !r->empty() && (*r)[0].Text(0) == "t";
         },
-        20s));
+        60s));
   }
   void StopRelay() {
     if (!relay_) return;
@@ -135,7 +135,7 @@ TEST_F(RelayTest, RelaysOutboxRowsAndConfirmsOnlyAfterAck) {
   const std::string after = CurrentLsn(*admin_);
 
   // Published but not processed: the slot must not move past the changes.
-  ASSERT_TRUE(WaitFor([&] { return relay_->stats().events >= 4; }, 20s));
+  ASSERT_TRUE(WaitFor([&] { return relay_->stats().events >= 4; }, 60s));
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(ConfirmedAtLeast(*admin_, slot_, after)) << "after=" << after << " slot: " << [&] {
     auto r = admin_->Exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", {slot_});
@@ -144,13 +144,13 @@ TEST_F(RelayTest, RelaysOutboxRowsAndConfirmsOnlyAfterAck) {
   EXPECT_LT(relay_->stats().durable_lsn, relay_->stats().published_lsn);
 
   release = true;
-  ASSERT_TRUE(WaitFor([&] { return ConfirmedAtLeast(*admin_, slot_, after); }, 20s));
+  ASSERT_TRUE(WaitFor([&] { return ConfirmedAtLeast(*admin_, slot_, after); }, 60s));
   ASSERT_TRUE(WaitFor(
       [&] {
         std::lock_guard lock(mu);
         return seen.size() >= 4;
       },
-      20s));
+      60s));
   {
     std::lock_guard lock(mu);
     ASSERT_EQ(seen.size(), 4u);
@@ -180,6 +180,8 @@ TEST_F(RelayTest, RelaysOutboxRowsAndConfirmsOnlyAfterAck) {
   (*sub)->Close();
 }
 
+// Waits are generous: a slot decodes the WAL of the whole cluster, and other
+// tests running beside these may write a lot of it.
 TEST_F(RelayTest, RestartReplaysWhatWasNotAcknowledged) {
   std::string id;
   {
@@ -193,7 +195,7 @@ TEST_F(RelayTest, RestartReplaysWhatWasNotAcknowledged) {
     ASSERT_TRUE(sub.has_value());
     StartRelay(bus);
     id = InsertOutbox(*admin_, "p-9", 5);
-    ASSERT_TRUE(WaitFor([&] { return relay_->stats().events >= 1; }, 20s));
+    ASSERT_TRUE(WaitFor([&] { return relay_->stats().events >= 1; }, 60s));
     StopRelay();  // "crash": nothing acknowledged
     (*sub)->Close();
   }
@@ -212,7 +214,7 @@ TEST_F(RelayTest, RestartReplaysWhatWasNotAcknowledged) {
         std::lock_guard lock(mu);
         return !got.empty();
       },
-      20s));
+      60s));
   std::lock_guard lock(mu);
   EXPECT_EQ(got.front(), id);
   (*sub)->Close();
