@@ -16,6 +16,7 @@
 #include "base/metrics.h"
 #include "cli/settings.h"
 #include "collab/routes.h"
+#include "domain/maintenance.h"
 #include "domain/store.h"
 #include "embed/lexical_embedder.h"
 #include "embed/vector_service.h"
@@ -183,6 +184,19 @@ int Serve(const FlagSet& flags) {
     if (!st) spdlog::warn("refreshing materialised views: {}", st.error().ToString());
   });
 
+  // Expired idempotency records, locks and sessions (docs/operations.md#housekeeping).
+  auto purge_interval = config->GetDuration("maintenance.purge_interval", std::chrono::minutes(10));
+  if (!purge_interval) return Fail(purge_interval.error());
+  Periodic purge(*purge_interval, [&] {
+    auto c = sys_pool.Acquire();
+    auto n = c ? domain::PurgeExpired(**c, {}) : Result<domain::PurgeCounts>(std::unexpected(c.error()));
+    if (!n) {
+      spdlog::warn("purging expired rows: {}", n.error().ToString());
+    } else if (n->idempotency_keys + n->locks + n->sessions > 0) {
+      spdlog::info("purged {} idempotency records, {} locks, {} sessions", n->idempotency_keys, n->locks, n->sessions);
+    }
+  });
+
   // The /v1 REST API (docs/api.md).
   domain::StoreOptions store_opts;
   auto opslimit = config->GetInt("auth.pwhash_opslimit", 2);
@@ -256,6 +270,7 @@ int Serve(const FlagSet& flags) {
   server.Shutdown();
   hub.reset();  // the last group commit and snapshots, before the database stops
   views.Stop();
+  purge.Stop();
   (*vectors)->Stop();
   (*pipeline)->Stop();
   if (db->cluster) {
@@ -274,6 +289,8 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  flags.Add(cmd, "purge-interval", "maintenance.purge_interval",
+            "How often expired idempotency records, locks and sessions are deleted (default 10m)");
   flags.Add(cmd, "kafka-brokers", "kafka.brokers", "Kafka bootstrap servers; empty: the in-process bus");
   flags.Add(cmd, "vector-checkpoint-interval", "vector.checkpoint_interval",
             "How often the vector index is checkpointed to <data-dir>/vector (default 1m)");
