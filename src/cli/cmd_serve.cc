@@ -14,6 +14,7 @@
 #include "api/server.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "cli/demo.h"
 #include "cli/settings.h"
 #include "collab/routes.h"
 #include "domain/maintenance.h"
@@ -184,6 +185,9 @@ int Serve(const FlagSet& flags) {
     if (!st) spdlog::warn("refreshing materialised views: {}", st.error().ToString());
   });
 
+  auto demo_on = config->GetBool("demo.enabled", false);
+  if (!demo_on) return Fail(demo_on.error());
+
   // Expired idempotency records, locks and sessions (docs/operations.md#housekeeping).
   auto purge_interval = config->GetDuration("maintenance.purge_interval", std::chrono::minutes(10));
   if (!purge_interval) return Fail(purge_interval.error());
@@ -263,6 +267,15 @@ int Serve(const FlagSet& flags) {
   spdlog::info("cnx serving on http://{} (data dir {})", where, config->GetString("data_dir", "cnx-data"));
   std::printf("ContextNexus is up: http://%s  (try: curl http://%s/readyz)\n", where.c_str(), where.c_str());
   std::fflush(stdout);
+  if (*demo_on) {
+    auto demo = SetUpDemo(store, config->GetString("data_dir", "cnx-data"), config->GetString("demo.docs_root", "."));
+    if (!demo) {
+      spdlog::error("demo: {} (the server runs on without it)", demo.error().ToString());
+    } else {
+      std::printf("%s\n", DemoBanner(*demo, "http://" + where).c_str());
+      std::fflush(stdout);
+    }
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -289,6 +302,10 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  flags.AddSwitch(cmd, "demo", "demo.enabled",
+                  "On first start create a demo tenant with the documentation under --demo-docs ingested; print "
+                  "its credentials and example calls on every start");
+  flags.Add(cmd, "demo-docs", "demo.docs_root", "Where the demo's README.md and docs/ are (default .)");
   flags.Add(cmd, "purge-interval", "maintenance.purge_interval",
             "How often expired idempotency records, locks and sessions are deleted (default 10m)");
   flags.Add(cmd, "kafka-brokers", "kafka.brokers", "Kafka bootstrap servers; empty: the in-process bus");
