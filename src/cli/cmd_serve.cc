@@ -197,6 +197,11 @@ int Serve(const FlagSet& flags) {
   store_opts.pwhash_opslimit = static_cast<unsigned long long>(std::max<int64_t>(1, *opslimit));
   store_opts.pwhash_memlimit = static_cast<size_t>(std::max<int64_t>(8, *memlimit)) * 1024;
   store_opts.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(*session_ttl);
+  auto embedder = embed::LexicalHashEmbedder::Create();
+  if (!embedder) return Fail(embedder.error());
+  // ingest-status counts the vectors of the model the index serves.
+  store_opts.embedding_model = std::string((*embedder)->model_name());
+  store_opts.embedding_model_version = std::string((*embedder)->model_version());
   domain::Store store(app_pool, store_opts);
   api::RestConfig rest;
   rest.rate_per_second = static_cast<double>(*rate);
@@ -211,8 +216,6 @@ int Serve(const FlagSet& flags) {
   // Vector index: <data-dir>/vector, fed by the embedding worker, deletes via the bus.
   auto vector_interval = config->GetDuration("vector.checkpoint_interval", std::chrono::minutes(1));
   if (!vector_interval) return Fail(vector_interval.error());
-  auto embedder = embed::LexicalHashEmbedder::Create();
-  if (!embedder) return Fail(embedder.error());
   embed::VectorServiceOptions vector_opts;
   vector_opts.dir = std::filesystem::path(config->GetString("data_dir", "cnx-data")) / "vector";
   vector_opts.checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*vector_interval);
