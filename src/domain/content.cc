@@ -99,24 +99,24 @@ Outcome<json> Store::IngestStatus(const Principal& p, const Uuid& project_id) {
     auto role = CNX_DO_F(internal::ProjectRole(tx, p, project_id));
     if (!role) return NotFound("no such project");
     // With a configured model: a row of that model for the chunk's current
-    // text. Without: the model the chunk was last embedded with.
-    std::string model = options_.embedding_model.empty() ? "c.embedding_model" : "$2";
-    std::string version = options_.embedding_model.empty() ? "c.embedding_version" : "$3";
+    // text. Without: a row of any model for it.
+    std::string model_match;
     std::vector<pg::Param> params{pg::Param(project_id)};
     if (!options_.embedding_model.empty()) {
       params.emplace_back(options_.embedding_model);
       params.emplace_back(options_.embedding_model_version);
+      model_match = " AND e.model = $2 AND e.model_version = $3";
     }
-    auto r = CNX_DO(tx.Exec(
-        "SELECT count(*), "
-        "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM chunk_embeddings e WHERE e.chunk_id = c.id AND e.model = " +
-            model + " AND e.model_version = " + version +
-            " AND e.content_hash = c.content_hash)), "
-            "count(*) FILTER (WHERE j.status IN ('pending', 'processing')), "
-            "count(*) FILTER (WHERE j.status = 'failed') "
-            "FROM content_items i JOIN content_chunks c ON c.content_item_id = i.id "
-            "LEFT JOIN embedding_jobs j ON j.content_chunk_id = c.id WHERE i.project_id = $1",
-        params));
+    auto r =
+        CNX_DO(tx.Exec("SELECT count(*), "
+                       "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM chunk_embeddings e WHERE e.chunk_id = c.id" +
+                           model_match +
+                           " AND e.content_hash = c.content_hash)), "
+                           "count(*) FILTER (WHERE j.status IN ('pending', 'processing')), "
+                           "count(*) FILTER (WHERE j.status = 'failed') "
+                           "FROM content_items i JOIN content_chunks c ON c.content_item_id = i.id "
+                           "LEFT JOIN embedding_jobs j ON j.content_chunk_id = c.id WHERE i.project_id = $1",
+                       params));
     json out;
     out["chunks"] = r[0].Get<int64_t>(0).value_or(0);
     out["embedded"] = r[0].Get<int64_t>(1).value_or(0);

@@ -23,3 +23,20 @@ END
 $$;
 
 CREATE UNIQUE INDEX content_items_source ON content_items (project_id, source_url) WHERE source_url IS NOT NULL;
+
+-- The seed's embedding bookkeeping on content_chunks (vector_db_id,
+-- embedding_model, embedding_version, last_embedded_at) is no longer written:
+-- writing it back made one more outbox event per embedded chunk (decision
+-- 1150). This view presents the same facts from chunk_embeddings: the newest
+-- embedding of the chunk's current text. security_invoker: row-level security
+-- of the caller applies.
+CREATE VIEW content_chunk_embedding_status WITH (security_invoker = true) AS
+  SELECT c.id AS chunk_id, c.tenant_id,
+         CASE WHEN e.chunk_id IS NULL THEN NULL ELSE c.id::text END AS vector_db_id,
+         e.model AS embedding_model, e.model_version AS embedding_version, e.created_at AS last_embedded_at
+  FROM content_chunks c
+  LEFT JOIN LATERAL (
+    SELECT x.chunk_id, x.model, x.model_version, x.created_at FROM chunk_embeddings x
+    WHERE x.chunk_id = c.id AND x.content_hash = c.content_hash
+    ORDER BY x.created_at DESC LIMIT 1) e ON true;
+GRANT SELECT ON content_chunk_embedding_status TO cnx_app;
