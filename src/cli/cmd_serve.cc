@@ -219,6 +219,12 @@ int Serve(const FlagSet& flags) {
   embed::VectorServiceOptions vector_opts;
   vector_opts.dir = std::filesystem::path(config->GetString("data_dir", "cnx-data")) / "vector";
   vector_opts.checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*vector_interval);
+  auto worker_threads = config->GetInt("embed.worker_threads", 2);
+  auto worker_batch = config->GetInt("embed.batch_size", 128);
+  if (!worker_threads) return Fail(worker_threads.error());
+  if (!worker_batch) return Fail(worker_batch.error());
+  vector_opts.worker.threads = static_cast<size_t>(std::clamp<int64_t>(*worker_threads, 1, 16));
+  vector_opts.worker.batch_size = static_cast<size_t>(std::clamp<int64_t>(*worker_batch, 1, 4096));
   auto vectors = embed::VectorService::Start(vector_opts, sys_pool, **embedder, &(*pipeline)->bus());
   if (!vectors) return Fail(vectors.error());
 
