@@ -197,7 +197,9 @@ int Serve(const FlagSet& flags) {
   store_opts.pwhash_opslimit = static_cast<unsigned long long>(std::max<int64_t>(1, *opslimit));
   store_opts.pwhash_memlimit = static_cast<size_t>(std::max<int64_t>(8, *memlimit)) * 1024;
   store_opts.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(*session_ttl);
-  auto embedder = embed::LexicalHashEmbedder::Create();
+  auto embed_dimension = config->GetInt("embed.dimension", 384);
+  if (!embed_dimension) return Fail(embed_dimension.error());
+  auto embedder = embed::LexicalHashEmbedder::Create({.dimension = static_cast<size_t>(*embed_dimension)});
   if (!embedder) return Fail(embedder.error());
   // ingest-status counts the vectors of the model the index serves.
   store_opts.embedding_model = std::string((*embedder)->model_name());
@@ -225,6 +227,16 @@ int Serve(const FlagSet& flags) {
   if (!worker_batch) return Fail(worker_batch.error());
   vector_opts.worker.threads = static_cast<size_t>(std::clamp<int64_t>(*worker_threads, 1, 16));
   vector_opts.worker.batch_size = static_cast<size_t>(std::clamp<int64_t>(*worker_batch, 1, 4096));
+  // A checkpoint of another lexical dimension keeps serving while every chunk
+  // is re-embedded (docs/retrieval.md, "Model change").
+  vector_opts.previous_embedder = [](const std::string& tag) -> Result<std::unique_ptr<embed::Embedder>> {
+    constexpr std::string_view kLexical = "lexical-hash-v1/1-d";
+    size_t dimension = 0;
+    if (tag.starts_with(kLexical)) dimension = std::strtoul(tag.c_str() + kLexical.size(), nullptr, 10);
+    if (dimension == 0) return Err(Module::kCli, ErrorCode::kNotFound, "no embedder configured for " + tag);
+    auto e = CNX_TRY(embed::LexicalHashEmbedder::Create({.dimension = dimension}));
+    return std::unique_ptr<embed::Embedder>(std::move(e));
+  };
   auto vectors = embed::VectorService::Start(vector_opts, sys_pool, **embedder, &(*pipeline)->bus());
   if (!vectors) return Fail(vectors.error());
 
