@@ -37,7 +37,7 @@ Result<std::unique_ptr<VectorService>> VectorService::Start(VectorServiceOptions
                                                             Embedder& embedder, bus::Bus* bus) {
   std::unique_ptr<VectorService> s(new VectorService(std::move(options), pool, embedder));
   s->target_embedder_ = std::shared_ptr<Embedder>(&embedder, [](Embedder*) {});
-  vector::HnswOptions ho;
+  vector::HnswOptions ho = s->options_.hnsw;
   ho.dimension = embedder.dimension();
   s->target_ = CNX_TRY(vector::HnswIndex::Create(ho));
   const ModelId model = s->model();
@@ -57,7 +57,7 @@ Result<std::unique_ptr<VectorService>> VectorService::Start(VectorServiceOptions
     }
   }
   if (previous) {
-    vector::HnswOptions old_ho;
+    vector::HnswOptions old_ho = s->options_.hnsw;
     old_ho.dimension = previous->dimension();
     s->old_ = CNX_TRY(vector::HnswIndex::Create(old_ho));
     auto loaded = CNX_TRY(s->old_->Load(s->options_.dir));

@@ -43,6 +43,7 @@
 #include "embed/model_change.h"
 #include "embed/worker.h"
 #include "pg/pool.h"
+#include "vector/hnsw_index.h"
 #include "vector/vector_index.h"
 
 namespace cnx::embed {
@@ -56,6 +57,8 @@ struct VectorServiceOptions {
   // written with; an error (or no function) means "cannot serve it".
   std::function<Result<std::unique_ptr<Embedder>>(const std::string& model_tag)> previous_embedder;
   size_t reembed_batch = 256;
+  // Graph parameters of the indexes the service creates (the dimension is the embedder's).
+  vector::HnswOptions hnsw;
 };
 
 struct VectorServiceStats {
