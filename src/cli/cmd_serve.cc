@@ -221,6 +221,12 @@ int Serve(const FlagSet& flags) {
   embed::VectorServiceOptions vector_opts;
   vector_opts.dir = std::filesystem::path(config->GetString("data_dir", "cnx-data")) / "vector";
   vector_opts.checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*vector_interval);
+  auto ef_construction = config->GetInt("vector.ef_construction", 200);
+  auto exact_threshold = config->GetInt("vector.exact_threshold", 4096);
+  if (!ef_construction) return Fail(ef_construction.error());
+  if (!exact_threshold) return Fail(exact_threshold.error());
+  vector_opts.hnsw.ef_construction = static_cast<size_t>(std::clamp<int64_t>(*ef_construction, 8, 4096));
+  vector_opts.hnsw.exact_threshold = static_cast<size_t>(std::max<int64_t>(*exact_threshold, 0));
   auto worker_threads = config->GetInt("embed.worker_threads", 2);
   auto worker_batch = config->GetInt("embed.batch_size", 128);
   if (!worker_threads) return Fail(worker_threads.error());
