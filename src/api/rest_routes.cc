@@ -262,25 +262,7 @@ size_t JsonDepth(std::string_view s) {
 }
 
 std::optional<Response> ParseBody(const Request& req, const RestConfig& config, json& out) {
-  const std::string& body = req.body();
-  if (body.empty()) {
-    out = json::object();
-    return std::nullopt;
-  }
-  std::string_view ct = req.Header(http::field::content_type);
-  auto semi = ct.find(';');
-  std::string type(ct.substr(0, semi));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (type != "application/json") {
-    return Problem(415, "unsupported-media-type", "send the body as application/json");
-  }
-  if (JsonDepth(body) > config.max_json_depth) {
-    return Problem(400, "malformed-json", "JSON nested deeper than " + std::to_string(config.max_json_depth));
-  }
-  out = json::parse(body, nullptr, false);
-  if (out.is_discarded()) return Problem(400, "malformed-json", "the body is not valid JSON (RFC 8259, UTF-8)");
-  return std::nullopt;
+  return DecodeJsonBody(req.Header(http::field::content_type), req.body(), config, out);
 }
 
 std::optional<Response> PathId(const Request& req, Uuid& out) {
@@ -648,6 +630,28 @@ asio::awaitable<Response> Serve(State* state, const RestRoute* route, Request& r
 const std::vector<RestRoute>& RestRoutes() {
   static const std::vector<RestRoute> kRoutes = BuildRoutes();
   return kRoutes;
+}
+
+std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
+                                       json& out) {
+  if (body.empty()) {
+    out = json::object();
+    return std::nullopt;
+  }
+  std::string_view ct = content_type;
+  auto semi = ct.find(';');
+  std::string type(ct.substr(0, semi));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type != "application/json") {
+    return Problem(415, "unsupported-media-type", "send the body as application/json");
+  }
+  if (JsonDepth(body) > config.max_json_depth) {
+    return Problem(400, "malformed-json", "JSON nested deeper than " + std::to_string(config.max_json_depth));
+  }
+  out = json::parse(body, nullptr, false);
+  if (out.is_discarded()) return Problem(400, "malformed-json", "the body is not valid JSON (RFC 8259, UTF-8)");
+  return std::nullopt;
 }
 
 Status RegisterRestRoutes(Router& router, RestDeps deps) {

@@ -14,8 +14,10 @@
 #include "api/server.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "cli/demo.h"
 #include "cli/settings.h"
 #include "collab/routes.h"
+#include "domain/maintenance.h"
 #include "domain/store.h"
 #include "embed/lexical_embedder.h"
 #include "embed/vector_service.h"
@@ -183,6 +185,22 @@ int Serve(const FlagSet& flags) {
     if (!st) spdlog::warn("refreshing materialised views: {}", st.error().ToString());
   });
 
+  auto demo_on = config->GetBool("demo.enabled", false);
+  if (!demo_on) return Fail(demo_on.error());
+
+  // Expired idempotency records, locks and sessions (docs/operations.md#housekeeping).
+  auto purge_interval = config->GetDuration("maintenance.purge_interval", std::chrono::minutes(10));
+  if (!purge_interval) return Fail(purge_interval.error());
+  Periodic purge(*purge_interval, [&] {
+    auto c = sys_pool.Acquire();
+    auto n = c ? domain::PurgeExpired(**c, {}) : Result<domain::PurgeCounts>(std::unexpected(c.error()));
+    if (!n) {
+      spdlog::warn("purging expired rows: {}", n.error().ToString());
+    } else if (n->idempotency_keys + n->locks + n->sessions > 0) {
+      spdlog::info("purged {} idempotency records, {} locks, {} sessions", n->idempotency_keys, n->locks, n->sessions);
+    }
+  });
+
   // The /v1 REST API (docs/api.md).
   domain::StoreOptions store_opts;
   auto opslimit = config->GetInt("auth.pwhash_opslimit", 2);
@@ -276,6 +294,15 @@ int Serve(const FlagSet& flags) {
   spdlog::info("cnx serving on http://{} (data dir {})", where, config->GetString("data_dir", "cnx-data"));
   std::printf("ContextNexus is up: http://%s  (try: curl http://%s/readyz)\n", where.c_str(), where.c_str());
   std::fflush(stdout);
+  if (*demo_on) {
+    auto demo = SetUpDemo(store, config->GetString("data_dir", "cnx-data"), config->GetString("demo.docs_root", "."));
+    if (!demo) {
+      spdlog::error("demo: {} (the server runs on without it)", demo.error().ToString());
+    } else {
+      std::printf("%s\n", DemoBanner(*demo, "http://" + where).c_str());
+      std::fflush(stdout);
+    }
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -283,6 +310,7 @@ int Serve(const FlagSet& flags) {
   server.Shutdown();
   hub.reset();  // the last group commit and snapshots, before the database stops
   views.Stop();
+  purge.Stop();
   (*vectors)->Stop();
   (*pipeline)->Stop();
   if (db->cluster) {
@@ -301,6 +329,12 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  flags.AddSwitch(cmd, "demo", "demo.enabled",
+                  "On first start create a demo tenant with the documentation under --demo-docs ingested; print "
+                  "its credentials and example calls on every start");
+  flags.Add(cmd, "demo-docs", "demo.docs_root", "Where the demo's README.md and docs/ are (default .)");
+  flags.Add(cmd, "purge-interval", "maintenance.purge_interval",
+            "How often expired idempotency records, locks and sessions are deleted (default 10m)");
   flags.Add(cmd, "kafka-brokers", "kafka.brokers", "Kafka bootstrap servers; empty: the in-process bus");
   flags.Add(cmd, "vector-checkpoint-interval", "vector.checkpoint_interval",
             "How often the vector index is checkpointed to <data-dir>/vector (default 1m)");

@@ -611,6 +611,27 @@ Outcome<bool> Store::WriteContentText(const Uuid& tenant, const Uuid& user, cons
   });
 }
 
+Outcome<void> ValidateBody(const ResourceSpec& spec, const json& body, bool create) {
+  CNX_DO_F(ParseBody(spec, body, create));
+  return {};
+}
+
+Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor) {
+  auto raw = FromBase64Url(cursor);
+  if (raw) {
+    auto colon = raw->find(':');
+    if (colon != std::string::npos && colon > 0 && colon <= 19) {
+      std::string micros = raw->substr(0, colon);
+      bool ok = true;
+      for (size_t i = 0; i < micros.size(); ++i)
+        ok = ok && ((micros[i] >= '0' && micros[i] <= '9') || (i == 0 && micros[i] == '-' && micros.size() > 1));
+      auto id = Uuid::Parse(std::string_view(*raw).substr(colon + 1));
+      if (ok && id) return std::pair{micros, *id};
+    }
+  }
+  return Invalid({{"cursor", "is not a cursor this API returned"}});
+}
+
 Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
   return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
     std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
@@ -700,23 +721,7 @@ Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const 
 Outcome<Page> Store::List(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
                           size_t limit, const std::optional<std::string>& cursor) {
   std::optional<std::pair<std::string, Uuid>> after;
-  if (cursor) {
-    auto raw = FromBase64Url(*cursor);
-    bool ok = raw.has_value();
-    if (ok) {
-      auto colon = raw->find(':');
-      ok = colon != std::string::npos && colon > 0 && colon <= 19;
-      if (ok) {
-        std::string micros = raw->substr(0, colon);
-        for (size_t i = 0; i < micros.size(); ++i)
-          ok = ok && ((micros[i] >= '0' && micros[i] <= '9') || (i == 0 && micros[i] == '-'));
-        auto id = Uuid::Parse(std::string_view(*raw).substr(colon + 1));
-        ok = ok && id.has_value();
-        if (ok) after.emplace(micros, *id);
-      }
-    }
-    if (!ok) return Invalid({{"cursor", "is not a cursor this API returned"}});
-  }
+  if (cursor) after = CNX_DO_F(DecodeCursor(*cursor));
   return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Page> {
     std::vector<pg::Param> params;
     std::string where;

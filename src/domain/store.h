@@ -190,6 +190,12 @@ std::string Sha256(std::string_view bytes);  // raw 32 bytes
 std::string Base64Url(std::string_view bytes);
 std::optional<std::string> FromBase64Url(std::string_view text);
 
+// The request decoding of the REST input path that needs no database (fuzzed by
+// src/api/fuzz/rest_input_fuzz.cc): a create (or update) body checked against
+// the resource's spec, and a list cursor back to its (created-at micros, id).
+Outcome<void> ValidateBody(const ResourceSpec& spec, const json& body, bool create);
+Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor);
+
 // Validates a knowledge-graph configuration document; issues are relative to `pointer`.
 std::vector<FieldIssue> ValidateGraphConfiguration(const json& config, const std::string& pointer);
 
