@@ -67,6 +67,7 @@ enum class RestKind {
   kAcquireLock,
   kRenewLock,
   kUsageSummary,
+  kIngestStatus,
   kOpenApi,
 };
 

@@ -82,6 +82,8 @@ std::vector<RestRoute> BuildRoutes() {
   add(V::get, "/v1/openapi.json", RestKind::kOpenApi, nullptr, "getOpenApi", "This document", "Meta");
   add(V::get, "/v1/token-usage/summary", RestKind::kUsageSummary, nullptr, "getTokenUsageSummary",
       "Token usage per project, model, kind and day (refreshed periodically)", "TokenUsage");
+  add(V::get, "/v1/projects/{id}/ingest-status", RestKind::kIngestStatus, nullptr, "getIngestStatus",
+      "Chunks of a project's content and how many are embedded, pending or failed", "ContentItem");
 
   for (const auto& spec : domain::Resources()) {
     std::string T = Camel(spec.name);
@@ -482,7 +484,15 @@ Response Authenticated(State& s, const RestRoute& route, Request& req, const Pri
       if (route.kind == RestKind::kCreateNested) parent = id;
       auto e = store.Create(*spec, p, parent, body);
       if (!e) return FaultResponse(e.error());
-      return EntityResponse(201, *e, "/v1/" + spec->path + "/" + e->body.value("id", std::string()));
+      if (e->outcome != domain::WriteOutcome::kCreated) {
+        // Upsert by source: the content item that already had this sourceUrl.
+        Response r = EntityResponse(200, *e);
+        r.SetHeader("Cnx-Write", e->outcome == domain::WriteOutcome::kUpdated ? "updated" : "unchanged");
+        return r;
+      }
+      Response r = EntityResponse(201, *e, "/v1/" + spec->path + "/" + e->body.value("id", std::string()));
+      if (spec->table == "content_items") r.SetHeader("Cnx-Write", "created");
+      return r;
     }
     case RestKind::kList:
     case RestKind::kListNested: {
@@ -590,6 +600,11 @@ Response Authenticated(State& s, const RestRoute& route, Request& req, const Pri
         project = *u;
       }
       auto out = store.TokenUsageSummary(p, project);
+      if (!out) return FaultResponse(out.error());
+      return JsonOk(200, *out);
+    }
+    case RestKind::kIngestStatus: {
+      auto out = store.IngestStatus(p, id);
       if (!out) return FaultResponse(out.error());
       return JsonOk(200, *out);
     }

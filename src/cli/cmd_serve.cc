@@ -215,6 +215,13 @@ int Serve(const FlagSet& flags) {
   store_opts.pwhash_opslimit = static_cast<unsigned long long>(std::max<int64_t>(1, *opslimit));
   store_opts.pwhash_memlimit = static_cast<size_t>(std::max<int64_t>(8, *memlimit)) * 1024;
   store_opts.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(*session_ttl);
+  auto embed_dimension = config->GetInt("embed.dimension", 384);
+  if (!embed_dimension) return Fail(embed_dimension.error());
+  auto embedder = embed::LexicalHashEmbedder::Create({.dimension = static_cast<size_t>(*embed_dimension)});
+  if (!embedder) return Fail(embedder.error());
+  // ingest-status counts the vectors of the model the index serves.
+  store_opts.embedding_model = std::string((*embedder)->model_name());
+  store_opts.embedding_model_version = std::string((*embedder)->model_version());
   domain::Store store(app_pool, store_opts);
   api::RestConfig rest;
   rest.rate_per_second = static_cast<double>(*rate);
@@ -229,11 +236,31 @@ int Serve(const FlagSet& flags) {
   // Vector index: <data-dir>/vector, fed by the embedding worker, deletes via the bus.
   auto vector_interval = config->GetDuration("vector.checkpoint_interval", std::chrono::minutes(1));
   if (!vector_interval) return Fail(vector_interval.error());
-  auto embedder = embed::LexicalHashEmbedder::Create();
-  if (!embedder) return Fail(embedder.error());
   embed::VectorServiceOptions vector_opts;
   vector_opts.dir = std::filesystem::path(config->GetString("data_dir", "cnx-data")) / "vector";
   vector_opts.checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*vector_interval);
+  auto ef_construction = config->GetInt("vector.ef_construction", 200);
+  auto exact_threshold = config->GetInt("vector.exact_threshold", 4096);
+  if (!ef_construction) return Fail(ef_construction.error());
+  if (!exact_threshold) return Fail(exact_threshold.error());
+  vector_opts.hnsw.ef_construction = static_cast<size_t>(std::clamp<int64_t>(*ef_construction, 8, 4096));
+  vector_opts.hnsw.exact_threshold = static_cast<size_t>(std::max<int64_t>(*exact_threshold, 0));
+  auto worker_threads = config->GetInt("embed.worker_threads", 2);
+  auto worker_batch = config->GetInt("embed.batch_size", 128);
+  if (!worker_threads) return Fail(worker_threads.error());
+  if (!worker_batch) return Fail(worker_batch.error());
+  vector_opts.worker.threads = static_cast<size_t>(std::clamp<int64_t>(*worker_threads, 1, 16));
+  vector_opts.worker.batch_size = static_cast<size_t>(std::clamp<int64_t>(*worker_batch, 1, 4096));
+  // A checkpoint of another lexical dimension keeps serving while every chunk
+  // is re-embedded (docs/retrieval.md, "Model change").
+  vector_opts.previous_embedder = [](const std::string& tag) -> Result<std::unique_ptr<embed::Embedder>> {
+    constexpr std::string_view kLexical = "lexical-hash-v1/1-d";
+    size_t dimension = 0;
+    if (tag.starts_with(kLexical)) dimension = std::strtoul(tag.c_str() + kLexical.size(), nullptr, 10);
+    if (dimension == 0) return Err(Module::kCli, ErrorCode::kNotFound, "no embedder configured for " + tag);
+    auto e = CNX_TRY(embed::LexicalHashEmbedder::Create({.dimension = dimension}));
+    return std::unique_ptr<embed::Embedder>(std::move(e));
+  };
   auto vectors = embed::VectorService::Start(vector_opts, sys_pool, **embedder, &(*pipeline)->bus());
   if (!vectors) return Fail(vectors.error());
 
