@@ -19,12 +19,12 @@ namespace cnx::bench {
 
 inline const std::unordered_set<std::string>& StopWords() {
   static const std::unordered_set<std::string> kWords = {
-      "a",    "an",    "and",   "are",  "as",   "at",   "be",    "but",   "by",    "for",  "if",   "in",
-      "into", "is",    "it",    "no",   "not",  "of",   "on",    "or",    "such",  "that", "the",  "their",
-      "then", "there", "these", "they", "this", "to",   "was",   "will",  "with",  "we",   "you",  "your",
-      "can",  "from",  "has",   "have", "its",  "may",  "more",  "one",   "other", "only", "so",   "some",
-      "than", "when",  "which", "who",  "what", "how",  "also",  "all",   "any",   "been", "do",   "does",
-      "each", "i",     "our",   "out",  "up",   "use",  "using", "should"};
+      "a",    "an",    "and",   "are",  "as",   "at",  "be",    "but",   "by",    "for",  "if",  "in",
+      "into", "is",    "it",    "no",   "not",  "of",  "on",    "or",    "such",  "that", "the", "their",
+      "then", "there", "these", "they", "this", "to",  "was",   "will",  "with",  "we",   "you", "your",
+      "can",  "from",  "has",   "have", "its",  "may", "more",  "one",   "other", "only", "so",  "some",
+      "than", "when",  "which", "who",  "what", "how", "also",  "all",   "any",   "been", "do",  "does",
+      "each", "i",     "our",   "out",  "up",   "use", "using", "should"};
   return kWords;
 }
 

@@ -88,9 +88,10 @@ inline std::string StripHtml(std::string_view html) {
         uint32_t cp = 0;
         bool hex = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X');
         for (char d : ent.substr(hex ? 2 : 1)) {
-          cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(d))
-                                                                ? d - '0'
-                                                                : (std::tolower(static_cast<unsigned char>(d)) - 'a' + 10));
+          cp = cp * (hex ? 16 : 10) +
+               static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(d))
+                                         ? d - '0'
+                                         : (std::tolower(static_cast<unsigned char>(d)) - 'a' + 10));
         }
         AppendUtf8(raw, cp == 0xA0 ? 0x20 : cp);
       } else {
@@ -129,9 +130,10 @@ inline std::string StripNumbering(std::string title) {
     if (j < title.size() && title[j] == '.') dot_follows = true;
     // A numbering token is digits (or one capital letter) followed by a dot.
     std::string_view tok(title.data() + i, j - i);
-    bool numbering = dot_follows && !tok.empty() &&
-                     (std::all_of(tok.begin(), tok.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
-                      (tok.size() == 1 && std::isupper(static_cast<unsigned char>(tok[0]))));
+    bool numbering =
+        dot_follows && !tok.empty() &&
+        (std::all_of(tok.begin(), tok.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+         (tok.size() == 1 && std::isupper(static_cast<unsigned char>(tok[0]))));
     if (!numbering) break;
     i = j + 1;
   }

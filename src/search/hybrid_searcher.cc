@@ -158,34 +158,105 @@ Result<Ranked> VectorCandidates(const Context& c, vector::VectorIndex& index, em
   }
 }
 
-// The query as websearch_to_tsquery reads it (`tq`: every word required) and,
-// when it uses no operator (quotes, -, or), the same words OR-ed (`tor`).
-std::string TsQueries(const std::string& text_param) {
-  return "SELECT tq, CASE WHEN tq::text ~ '[!|<]' THEN NULL ELSE replace(tq::text, ' & ', ' | ')::tsquery END AS tor"
-         " FROM websearch_to_tsquery('english', " +
-         text_param + ") AS tq";
+// The query as websearch_to_tsquery('english', text) reads it, and its
+// lexemes when it uses no operator (no quotes, -, or: only "&" between words).
+struct TsQuery {
+  std::string text;                  // tsquery text; empty when the query has no lexeme
+  std::vector<std::string> lexemes;  // quoted as in `text` ('wal'); empty unless plain
+  std::string any;                   // the lexemes OR-ed, or `text` when not plain
+};
+
+Result<TsQuery> ReadTsQuery(pg::Transaction& tx, const std::string& text) {
+  auto r = CNX_TRY(tx.Exec("SELECT websearch_to_tsquery('english', $1)::text", {text}));
+  TsQuery q;
+  q.text = std::string(r[0].Text(0));
+  // 'a' & 'b' & 'it''s': quoted lexemes joined by " & ".
+  bool plain = !q.text.empty();
+  std::vector<std::string> lex;
+  for (size_t i = 0; plain && i < q.text.size();) {
+    if (q.text[i] != '\'') {
+      plain = false;
+      break;
+    }
+    size_t j = i + 1;
+    for (; j < q.text.size(); ++j) {
+      if (q.text[j] == '\'') {
+        if (j + 1 < q.text.size() && q.text[j + 1] == '\'') {
+          ++j;
+          continue;
+        }
+        break;
+      }
+    }
+    if (j >= q.text.size()) {
+      plain = false;
+      break;
+    }
+    lex.push_back(q.text.substr(i, j + 1 - i));
+    i = j + 1;
+    if (i == q.text.size()) break;
+    if (q.text.compare(i, 3, " & ") != 0) {
+      plain = false;
+      break;
+    }
+    i += 3;
+  }
+  if (plain) q.lexemes = std::move(lex);
+  if (q.lexemes.size() > 1) {
+    for (size_t i = 0; i < q.lexemes.size(); ++i) q.any += (i ? " | " : "") + q.lexemes[i];
+  } else {
+    q.any = q.text;
+  }
+  return q;
 }
 
-// Chunks containing every word first (ranked by ts_rank_cd); when fewer than
-// `depth`, filled with chunks containing some of the words (decision 1101).
-Result<Ranked> LexicalCandidates(const Context& c) {
+// A tsquery matching chunks that hold at least m of the lexemes: the OR of
+// every m-combination (empty when there would be more than `max_terms`).
+std::string AtLeast(const std::vector<std::string>& lex, size_t m, size_t max_terms) {
+  const size_t n = lex.size();
+  double combos = 1;
+  for (size_t i = 0; i < m; ++i) combos = combos * static_cast<double>(n - i) / static_cast<double>(i + 1);
+  if (combos > static_cast<double>(max_terms)) return {};
+  std::string out;
+  std::vector<size_t> pick(m);
+  for (size_t i = 0; i < m; ++i) pick[i] = i;
+  for (;;) {
+    out += out.empty() ? "(" : " | (";
+    for (size_t i = 0; i < m; ++i) out += (i ? " & " : "") + lex[pick[i]];
+    out += ")";
+    // Next combination in lexicographic order.
+    size_t i = m;
+    while (i > 0 && pick[i - 1] == n - m + i - 1) --i;
+    if (i == 0) break;
+    ++pick[i - 1];
+    for (size_t j = i; j < m; ++j) pick[j] = pick[j - 1] + 1;
+  }
+  return out;
+}
+
+// Chunks holding every word first, then — for a query without operators —
+// chunks holding all but one, all but two, ... any one of them: each tier
+// ranked by ts_rank_cd, until `depth` candidates (decision 1101).
+Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
   Ranked out;
-  for (int pass = 0; pass < 2 && out.size() < c.depth; ++pass) {
+  if (tq.text.empty()) return out;
+  std::vector<std::string> tiers = {tq.text};
+  const size_t n = tq.lexemes.size();
+  for (size_t m = n > 1 ? n - 1 : 0; m >= 1; --m) {
+    std::string t = m == 1 ? tq.any : AtLeast(tq.lexemes, m, 64);
+    if (!t.empty()) tiers.push_back(std::move(t));
+  }
+  for (size_t tier = 0; tier < tiers.size() && out.size() < c.depth; ++tier) {
     Params p;
-    std::string queries = TsQueries(p.Add(c.q.text));
-    std::string norm = p.Add(static_cast<int32_t>(c.o.rank_normalization));
-    std::string col = pass == 0 ? "q.tq" : "q.tor";
-    std::string sql = "SELECT c.id, ts_rank_cd(c.search_tsv, " + col + ", " + norm +
+    std::string query = p.Add(tiers[tier]) + "::tsquery";
+    std::string sql = "SELECT c.id, ts_rank_cd(c.search_tsv, " + query + ", " +
+                      p.Add(static_cast<int32_t>(c.o.rank_normalization)) +
                       "::int)::float8 AS s"
-                      " FROM (" +
-                      queries + ") q JOIN content_chunks c ON c.search_tsv @@ " + col +
-                      " JOIN content_items i ON i.id = c.content_item_id"
-                      " WHERE numnode(q.tq) > 0 AND c.tenant_id = " +
-                      p.Add(c.q.tenant_id) + " AND " + FilterSql(c.q, p);
-    if (pass == 1) {
-      // numnode > 1: a one-word query has nothing to relax; skip chunks pass 0 returned.
-      sql += " AND q.tor IS NOT NULL AND numnode(q.tq) > 1 AND NOT (c.search_tsv @@ q.tq)";
-    }
+                      " FROM content_chunks c JOIN content_items i ON i.id = c.content_item_id"
+                      " WHERE c.search_tsv @@ " +
+                      query + " AND c.tenant_id = " + p.Add(c.q.tenant_id) + " AND " + FilterSql(c.q, p);
+    // Rows of the previous tier were all returned already (it did not fill `depth`).
+    if (tier > 0) sql += " AND NOT (c.search_tsv @@ " + p.Add(tiers[tier - 1]) + "::tsquery)";
     sql += " ORDER BY s DESC, c.id LIMIT " + p.Add(static_cast<int64_t>(c.depth - out.size()));
     auto part = CNX_TRY(ReadRanked(c.tx, sql, p));
     out.insert(out.end(), part.begin(), part.end());
@@ -193,7 +264,7 @@ Result<Ranked> LexicalCandidates(const Context& c) {
   return out;
 }
 
-Result<Ranked> GraphCandidates(const Context& c) {
+Result<Ranked> GraphCandidates(const Context& c, const TsQuery& tsq) {
   Params p;
   std::string text = p.Add(c.q.text);
   std::string tenant = p.Add(c.q.tenant_id);
@@ -201,9 +272,9 @@ Result<Ranked> GraphCandidates(const Context& c) {
   std::string boost = p.Add(UuidArray(c.q.boost_node_ids));
   std::string norm = p.Add(static_cast<int32_t>(c.o.rank_normalization));
   std::string sql =
-      "WITH q AS (SELECT t.tq, coalesce(t.tor, t.tq) AS tor, to_tsvector('english', " + text + ") AS tv FROM (" +
-      TsQueries(text) +
-      ") t),"
+      "WITH q AS (SELECT " + p.Add(tsq.text) + "::tsquery AS tq, " + p.Add(tsq.any) +
+      "::tsquery AS tor, to_tsvector('english', " + text +
+      ") AS tv),"
       " nodes AS (SELECT n.id FROM knowledge_nodes n, q WHERE n.tenant_id = " +
       tenant + " AND (" + project + "::uuid IS NULL OR n.project_id IS NULL OR n.project_id = " + project +
       "::uuid) AND (n.id = ANY(" + boost +
@@ -299,15 +370,17 @@ Result<std::vector<Hit>> HybridSearcher::Search(const Query& query) {
   depth = std::max(depth, query.k);
   Context c{query, options_, tx, depth};
 
+  TsQuery tsq;
+  if (query.mode != Mode::kVector) tsq = CNX_TRY(ReadTsQuery(tx, query.text));
   std::vector<RankedList> lists;
   if (query.mode == Mode::kHybrid || query.mode == Mode::kVector) {
     lists.push_back({"vector", options_.vector_weight, CNX_TRY(VectorCandidates(c, index_, embedder_))});
   }
   if (query.mode == Mode::kHybrid || query.mode == Mode::kLexical) {
-    lists.push_back({"lexical", options_.lexical_weight, CNX_TRY(LexicalCandidates(c))});
+    lists.push_back({"lexical", options_.lexical_weight, CNX_TRY(LexicalCandidates(c, tsq))});
   }
   if (query.mode == Mode::kHybrid) {
-    lists.push_back({"graph", options_.graph_weight, CNX_TRY(GraphCandidates(c))});
+    lists.push_back({"graph", options_.graph_weight, CNX_TRY(GraphCandidates(c, tsq))});
   }
   std::vector<FusedItem> fused;
   if (query.mode == Mode::kHybrid) {

@@ -12,7 +12,9 @@
 //    drops what row-level security or the filters exclude (and vectors of
 //    chunks deleted since the index last heard).
 //  * lexical: websearch_to_tsquery('english', text) against
-//    content_chunks.search_tsv (GIN index), ranked by ts_rank_cd.
+//    content_chunks.search_tsv (GIN index), ranked by ts_rank_cd; chunks with
+//    every word first, then (for a query without operators) chunks with all
+//    but one word, all but two, ..., any word, until enough candidates.
 //  * graph: knowledge nodes of the tenant (and project, or tenant-wide nodes)
 //    whose name occurs in the query or that the query names in
 //    `boost_node_ids`, then the content linked to them (content_knowledge),
@@ -61,8 +63,9 @@ struct HybridOptions {
   size_t max_vector_fetch = 4096;  // stop widening the filtered vector fetch here
   size_t max_graph_nodes = 64;     // matching knowledge nodes considered per query
   // ts_rank_cd normalisation bit mask (PostgreSQL docs, "Ranking Search
-  // Results"); 0 ranks by raw cover density.
-  int rank_normalization = 0;
+  // Results"); 1 divides by 1 + log(chunk length), which ranked best on the
+  // PostgreSQL documentation evaluation (docs/search.md); 0 is raw cover density.
+  int rank_normalization = 1;
 };
 
 // A content item recommended by Related().

@@ -134,6 +134,9 @@ TEST_F(HybridSearcherTest, LexicalFillsWithChunksHavingSomeOfTheWords) {
   EXPECT_TRUE(chunks.contains(w_->chunks(vacuum_)[0]));  // vacuum, storage
   EXPECT_TRUE(chunks.contains(w_->chunks(wal_)[0]));     // storage
   EXPECT_TRUE(chunks.contains(w_->chunks(wal_)[1]));     // checkpoints
+  // Two of the three words rank above any one of them.
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(hits[0].chunk_id, w_->chunks(vacuum_)[0]);
   auto all = Run(Q("vacuum reclaims storage", Mode::kLexical));
   ASSERT_GE(all.size(), 2u);
   EXPECT_EQ(all[0].chunk_id, w_->chunks(vacuum_)[0]);
