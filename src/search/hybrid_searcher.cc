@@ -246,18 +246,26 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
     std::string t = m == 1 ? tq.any : AtLeast(tq.lexemes, m, 64);
     if (!t.empty()) tiers.push_back(std::move(t));
   }
+  // The GIN index is always the access path for @@ here: the planner costs a
+  // sequential scan without the price of reading every chunk's tsvector
+  // (measured: 0.5 s instead of milliseconds at 100,000 chunks).
+  CNX_TRY(c.tx.Exec("SET LOCAL enable_seqscan = off"));
+  const size_t cap = std::max(c.o.max_ranked_rows, c.depth);
   for (size_t tier = 0; tier < tiers.size() && out.size() < c.depth; ++tier) {
     Params p;
     std::string query = p.Add(tiers[tier]) + "::tsquery";
-    std::string sql = "SELECT c.id, ts_rank_cd(c.search_tsv, " + query + ", " +
+    std::string sql = "SELECT m.id, ts_rank_cd(m.search_tsv, " + query + ", " +
                       p.Add(static_cast<int32_t>(c.o.rank_normalization)) +
-                      "::int)::float8 AS s"
+                      "::int)::float8 AS s FROM (SELECT c.id, c.search_tsv"
                       " FROM content_chunks c JOIN content_items i ON i.id = c.content_item_id"
                       " WHERE c.search_tsv @@ " +
                       query + " AND c.tenant_id = " + p.Add(c.q.tenant_id) + " AND " + FilterSql(c.q, p);
-    // Rows of the previous tier were all returned already (it did not fill `depth`).
+    // Rows of the previous tier were all returned already: it matched fewer
+    // rows than were still needed (<= cap), or the loop would have stopped.
     if (tier > 0) sql += " AND NOT (c.search_tsv @@ " + p.Add(tiers[tier - 1]) + "::tsquery)";
-    sql += " ORDER BY s DESC, c.id LIMIT " + p.Add(static_cast<int64_t>(c.depth - out.size()));
+    // Ranking reads each candidate's tsvector: rank at most `cap` of them.
+    sql += " LIMIT " + p.Add(static_cast<int64_t>(cap)) + ") m ORDER BY s DESC, m.id LIMIT " +
+           p.Add(static_cast<int64_t>(c.depth - out.size()));
     auto part = CNX_TRY(ReadRanked(c.tx, sql, p));
     out.insert(out.end(), part.begin(), part.end());
   }

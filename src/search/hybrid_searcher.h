@@ -62,6 +62,11 @@ struct HybridOptions {
   size_t filter_oversample = 4;    // vector fetch multiplier when content filters apply
   size_t max_vector_fetch = 4096;  // stop widening the filtered vector fetch here
   size_t max_graph_nodes = 64;     // matching knowledge nodes considered per query
+  // Chunks ranked per lexical tier: a tier matching more (a very common word)
+  // ranks the first `max_ranked_rows` the GIN index yields, not all of them,
+  // which bounds latency (ranking reads each chunk's tsvector). Never below
+  // the candidate depth.
+  size_t max_ranked_rows = 1000;
   // ts_rank_cd normalisation bit mask (PostgreSQL docs, "Ranking Search
   // Results"); 1 divides by 1 + log(chunk length), which ranked best on the
   // PostgreSQL documentation evaluation (docs/search.md); 0 is raw cover density.
