@@ -505,19 +505,19 @@ int main(int argc, char** argv) {
     for (size_t qi : queries) qtexts.push_back(sections[qi].title);
 
     pg::Pool pool(db.AppPoolOptions(2));
-    // The lexical retriever's first statement, as EXPLAIN ANALYZE sees it.
+    // The lexical retriever's second-tier statement, as EXPLAIN ANALYZE sees it.
     {
       auto conn = Must(pool.Acquire(), "acquire");
       auto tx = Must(pg::Transaction::Begin(*conn), "begin");
       MustOk(tx.SetTenant(big.tenant), "tenant");
+      Must(tx.Exec("SET LOCAL enable_seqscan = off"), "set");  // as the lexical retriever does
       auto plan = Must(
-          tx.Exec("EXPLAIN (ANALYZE, COSTS OFF) SELECT c.id, ts_rank_cd(c.search_tsv, $1::tsquery, 1::int)::float8 AS s"
-                  " FROM content_chunks c JOIN content_items i ON i.id = c.content_item_id"
-                  " WHERE c.search_tsv @@ $1::tsquery AND c.tenant_id = $2 AND i.tenant_id = $2 AND i.project_id = $3"
-                  " AND NOT (c.search_tsv @@ $4::tsquery)"
-                  " ORDER BY s DESC, c.id LIMIT 50",
-                  {std::string("('set' & 'wal') | ('set' & 'archiv') | ('wal' & 'archiv')"), big.tenant, big.project,
-                   std::string("'set' & 'wal' & 'archiv'")}),
+          tx.Exec(
+              "EXPLAIN (ANALYZE, COSTS OFF) SELECT m.id, ts_rank_cd(m.search_tsv, $1::tsquery, 1::int)::float8 AS s"
+              " FROM (SELECT c.id, c.search_tsv FROM content_chunks c JOIN content_items i ON i.id = c.content_item_id"
+              " WHERE c.search_tsv @@ $1::tsquery AND c.tenant_id = $2 AND i.tenant_id = $2 AND i.project_id = $3"
+              " LIMIT 500) m ORDER BY s DESC, m.id LIMIT 50",
+              {std::string("('set' & 'wal') | ('set' & 'archiv') | ('wal' & 'archiv')"), big.tenant, big.project}),
           "explain");
       std::printf(
           "  EXPLAIN ANALYZE of the lexical retriever's second tier for \"Setting Up WAL Archiving\" (two of three "

@@ -260,14 +260,18 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
                       " FROM content_chunks c JOIN content_items i ON i.id = c.content_item_id"
                       " WHERE c.search_tsv @@ " +
                       query + " AND c.tenant_id = " + p.Add(c.q.tenant_id) + " AND " + FilterSql(c.q, p);
-    // Rows of the previous tier were all returned already: it matched fewer
-    // rows than were still needed (<= cap), or the loop would have stopped.
-    if (tier > 0) sql += " AND NOT (c.search_tsv @@ " + p.Add(tiers[tier - 1]) + "::tsquery)";
     // Ranking reads each candidate's tsvector: rank at most `cap` of them.
+    // A tier's rows include the tiers before it (returned already, all of
+    // them: they did not fill `depth`); ask for as many more and skip them
+    // here rather than filter them in SQL, which would read every tsvector
+    // once more.
     sql += " LIMIT " + p.Add(static_cast<int64_t>(cap)) + ") m ORDER BY s DESC, m.id LIMIT " +
-           p.Add(static_cast<int64_t>(c.depth - out.size()));
+           p.Add(static_cast<int64_t>(c.depth));
     auto part = CNX_TRY(ReadRanked(c.tx, sql, p));
-    out.insert(out.end(), part.begin(), part.end());
+    for (auto& r : part) {
+      if (out.size() == c.depth) break;
+      if (std::none_of(out.begin(), out.end(), [&](const auto& o) { return o.first == r.first; })) out.push_back(r);
+    }
   }
   return out;
 }

@@ -66,7 +66,7 @@ struct HybridOptions {
   // ranks the first `max_ranked_rows` the GIN index yields, not all of them,
   // which bounds latency (ranking reads each chunk's tsvector). Never below
   // the candidate depth.
-  size_t max_ranked_rows = 1000;
+  size_t max_ranked_rows = 500;
   // ts_rank_cd normalisation bit mask (PostgreSQL docs, "Ranking Search
   // Results"); 1 divides by 1 + log(chunk length), which ranked best on the
   // PostgreSQL documentation evaluation (docs/search.md); 0 is raw cover density.
