@@ -23,6 +23,8 @@
 #include "embed/vector_service.h"
 #include "pg/pool.h"
 #include "schema/migrations.h"
+#include "search/hybrid_searcher.h"
+#include "search/routes.h"
 #include "sync/pipeline.h"
 
 namespace cnx::cli {
@@ -287,6 +289,9 @@ int Serve(const FlagSet& flags) {
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
   if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
+  // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
+  search::HybridSearcher searcher(app_pool, (*vectors)->index(), **embedder);
+  if (auto st = search::RegisterSearchRoutes(router, {store, searcher}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());
