@@ -45,11 +45,22 @@ struct Fitted {
 Result<std::optional<Fitted>> Fit(std::string_view prefix, std::string_view body, std::string_view suffix,
                                   std::string_view marker, size_t limit, size_t min_body_tokens,
                                   const text::Tokenizer& tok) {
-  std::string whole;
-  whole.reserve(prefix.size() + body.size() + suffix.size());
-  whole.append(prefix).append(body).append(suffix);
-  size_t n = CNX_TRY(tok.Count(whole));
-  if (n <= limit) return std::optional<Fitted>(Fitted{std::move(whole), n, false});
+  // A body far longer than the limit is cut first (no token of either
+  // encoding is anywhere near kMaxBytesPerToken bytes on average), so a huge
+  // pinned document costs time in proportion to the budget, not to its size.
+  constexpr size_t kMaxBytesPerToken = 32;
+  std::string cut_body;
+  if (body.size() > limit * kMaxBytesPerToken + 64) {
+    cut_body.assign(body.substr(0, limit * kMaxBytesPerToken));
+    TrimPartialUtf8(cut_body);
+    body = cut_body;
+  } else {
+    std::string whole;
+    whole.reserve(prefix.size() + body.size() + suffix.size());
+    whole.append(prefix).append(body).append(suffix);
+    size_t n = CNX_TRY(tok.Count(whole));
+    if (n <= limit) return std::optional<Fitted>(Fitted{std::move(whole), n, false});
+  }
   auto ids = CNX_TRY(tok.Encode(body));
   std::string frame;
   frame.append(prefix).append(marker).append(suffix);
