@@ -14,6 +14,8 @@ namespace {
 using domain::Fault;
 using domain::Outcome;
 
+constexpr size_t kMaxQueryBytes = 4000;
+
 template <typename Fn>
 auto InTenantTx(pg::Pool& pool, const Uuid& tenant, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
   auto conn = pool.Acquire();
@@ -150,7 +152,10 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
   search::Query q;
   q.tenant_id = p.tenant_id;
   q.project_id = loaded->project_id;
-  q.text = rq.message;
+  // The searcher bounds its query (search::kMaxQueryBytes, 4 KiB); the start
+  // of a long message is what it is about.
+  q.text = rq.message.substr(0, kMaxQueryBytes);
+  while (!text::IsValidUtf8(q.text)) q.text.pop_back();
   q.k = std::clamp<size_t>(rq.candidates.value_or(options_.candidates), 1, 200);
   q.boost_node_ids = loaded->boost;
   for (const auto& item : loaded->pinned) {

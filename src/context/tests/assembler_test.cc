@@ -216,5 +216,24 @@ TEST_F(AssemblerTest, BudgetTooSmallAndSearchUnavailable) {
   EXPECT_EQ(a.error().code, ErrorCode::kUnavailable);
 }
 
+TEST_F(AssemblerTest, LongMessageSearchesItsStart) {
+  Assembler assembler(w_.pool(), searcher_, {});
+  std::string message;
+  while (message.size() < 10000) message += "r\xC3\xA9plication ";  // two-byte characters straddle the cut
+  auto a = assembler.Assemble({.principal = w_.owner,
+                               .thread_id = w_.thread_id,
+                               .message = message,
+                               .model = "gpt-4o",
+                               .budget = 8000,
+                               .record = false});
+  ASSERT_TRUE(a.has_value()) << a.error().detail;
+  const std::string& q = searcher_.queries.at(0).text;
+  EXPECT_LE(q.size(), 4000u);
+  EXPECT_GT(q.size(), 3990u);
+  EXPECT_TRUE(text::IsValidUtf8(q));
+  EXPECT_TRUE(message.starts_with(q));
+  EXPECT_EQ(a->packed.messages.back().content, message);  // the message itself is whole
+}
+
 }  // namespace
 }  // namespace cnx::context
