@@ -56,6 +56,63 @@ struct Loaded {
   std::vector<Uuid> boost;
 };
 
+// The user message and one message_context row per content item that
+// contributed, in order of first appearance.
+Outcome<Uuid> RecordUserMessage(pg::Transaction& tx, const domain::Principal& p, const Assembly& a,
+                                const std::string& message) {
+  size_t message_tokens = 0;
+  for (const auto& part : a.packed.parts) {
+    if (part.kind == PartKind::kMessage) message_tokens = part.tokens;
+  }
+  nlohmann::json meta = {
+      {"context",
+       {{"budget", a.packed.budget}, {"totalTokens", a.packed.total_tokens}, {"encoding", a.packed.encoding}}}};
+  auto m = CNX_DO(tx.Exec(
+      "INSERT INTO messages (tenant_id, thread_id, parent_message_id, reply_type, position, role, content, model, "
+      "token_count, metadata, created_by) "
+      "SELECT $1, $2, $3::uuid, CASE WHEN $3::uuid IS NULL THEN NULL ELSE 'followup' END, "
+      "  coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), 0), 'user', $4, $5, $6, $7::jsonb, $8 "
+      "RETURNING id",
+      {p.tenant_id, a.thread_id, a.parent_message_id, message, a.model, static_cast<int64_t>(message_tokens),
+       meta.dump(), p.user_id}));
+  Uuid message_id = CNX_DO(m[0].Get<Uuid>(0));
+  struct Use {
+    double score = 0;
+    size_t tokens = 0;
+    std::vector<Uuid> chunks;
+    int position = 0;
+  };
+  std::vector<std::pair<Uuid, Use>> uses;
+  int position = 0;
+  for (const auto& part : a.packed.parts) {
+    if (part.kind != PartKind::kPinned && part.kind != PartKind::kChunk) continue;
+    auto it = std::find_if(uses.begin(), uses.end(), [&](const auto& u) { return u.first == *part.content_id; });
+    if (it == uses.end()) {
+      Use u;
+      u.position = position++;
+      if (part.kind == PartKind::kPinned) {
+        auto r = a.pinned_relevance.find(*part.content_id);
+        u.score = r == a.pinned_relevance.end() ? 1.0 : r->second;
+      } else {
+        u.score = part.score;
+      }
+      uses.emplace_back(*part.content_id, u);
+      it = uses.end() - 1;
+    }
+    if (part.kind == PartKind::kChunk) it->second.score = std::max(it->second.score, part.score);
+    it->second.tokens += part.tokens;
+    for (const auto& c : part.chunk_ids) it->second.chunks.push_back(c);
+  }
+  for (const auto& [content_id, u] : uses) {
+    CNX_DO(
+        tx.Exec("INSERT INTO message_context (tenant_id, message_id, content_item_id, relevance_score, tokens_used, "
+                "position, chunk_ids) VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[])",
+                {p.tenant_id, message_id, content_id, u.score, static_cast<int64_t>(u.tokens),
+                 static_cast<int64_t>(u.position), UuidArray(u.chunks)}));
+  }
+  return message_id;
+}
+
 }  // namespace
 
 Assembler::Assembler(pg::Pool& app_pool, search::Searcher& searcher, AssemblerOptions options)
@@ -88,7 +145,7 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
       l.role =
           role == "admin" ? domain::Role::kAdmin : (role == "editor" ? domain::Role::kEditor : domain::Role::kViewer);
     }
-    if (rq.record && static_cast<int>(l.role) < static_cast<int>(domain::Role::kEditor)) {
+    if ((rq.record || rq.require_write) && static_cast<int>(l.role) < static_cast<int>(domain::Role::kEditor)) {
       return domain::Refuse(ErrorCode::kPermissionDenied, "forbidden",
                             "recording the context writes a message: editor role needed (send options.record=false)");
     }
@@ -213,104 +270,57 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
     return std::unexpected(domain::FromError(packed.error()));
   }
   out.packed = std::move(*packed);
+  out.parent_message_id = in.history.empty() ? std::nullopt : std::optional<Uuid>(in.history.front().message_id);
+  out.pinned_relevance = loaded->pinned_relevance;
   if (!rq.record) return out;
 
   // 4. Record the message and what its context held.
-  std::optional<Uuid> parent;
-  if (!in.history.empty()) parent = in.history.front().message_id;
-  size_t message_tokens = 0;
-  for (const auto& part : out.packed.parts) {
-    if (part.kind == PartKind::kMessage) message_tokens = part.tokens;
-  }
   auto recorded = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Uuid> {
-    nlohmann::json meta = {
-        {"context",
-         {{"budget", out.packed.budget}, {"totalTokens", out.packed.total_tokens}, {"encoding", out.packed.encoding}}}};
-    auto m = CNX_DO(tx.Exec(
-        "INSERT INTO messages (tenant_id, thread_id, parent_message_id, reply_type, position, role, content, model, "
-        "token_count, metadata, created_by) "
-        "SELECT $1, $2, $3::uuid, CASE WHEN $3::uuid IS NULL THEN NULL ELSE 'followup' END, "
-        "  coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), 0), 'user', $4, $5, $6, $7::jsonb, "
-        "$8 "
-        "RETURNING id",
-        {p.tenant_id, rq.thread_id, parent, rq.message, rq.model, static_cast<int64_t>(message_tokens), meta.dump(),
-         p.user_id}));
-    Uuid message_id = CNX_DO(m[0].Get<Uuid>(0));
-    // One row per content item, in order of first appearance.
-    struct Use {
-      double score = 0;
-      size_t tokens = 0;
-      std::vector<Uuid> chunks;
-      int position = 0;
-    };
-    std::vector<std::pair<Uuid, Use>> uses;
-    int position = 0;
-    for (const auto& part : out.packed.parts) {
-      if (part.kind != PartKind::kPinned && part.kind != PartKind::kChunk) continue;
-      auto it = std::find_if(uses.begin(), uses.end(), [&](const auto& u) { return u.first == *part.content_id; });
-      if (it == uses.end()) {
-        Use u;
-        u.position = position++;
-        u.score = part.kind == PartKind::kPinned ? loaded->pinned_relevance[*part.content_id] : part.score;
-        uses.emplace_back(*part.content_id, u);
-        it = uses.end() - 1;
-      }
-      if (part.kind == PartKind::kChunk) it->second.score = std::max(it->second.score, part.score);
-      it->second.tokens += part.tokens;
-      for (const auto& c : part.chunk_ids) it->second.chunks.push_back(c);
-    }
-    for (const auto& [content_id, u] : uses) {
-      CNX_DO(
-          tx.Exec("INSERT INTO message_context (tenant_id, message_id, content_item_id, relevance_score, tokens_used, "
-                  "position, chunk_ids) VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[])",
-                  {p.tenant_id, message_id, content_id, u.score, static_cast<int64_t>(u.tokens),
-                   static_cast<int64_t>(u.position), UuidArray(u.chunks)}));
-    }
+    Uuid id = CNX_DO_F(RecordUserMessage(tx, p, out, rq.message));
     if (rq.record_usage) {
       CNX_DO(
           tx.Exec("INSERT INTO token_usage (tenant_id, project_id, thread_id, message_id, user_id, model, kind, "
                   "prompt_tokens, completion_tokens) VALUES ($1, $2, $3, $4, $5, $6, 'context', $7, 0)",
-                  {p.tenant_id, out.project_id, rq.thread_id, message_id, p.user_id, rq.model,
+                  {p.tenant_id, out.project_id, rq.thread_id, id, p.user_id, rq.model,
                    static_cast<int64_t>(out.packed.total_tokens)}));
     }
-    return message_id;
+    return id;
   });
   if (!recorded) return std::unexpected(recorded.error());
   out.message_id = *recorded;
   return out;
 }
 
-Outcome<Uuid> Assembler::RecordReply(const domain::Principal& p, const Assembly& a, const Reply& reply) {
-  auto [encoding, defaulted] = options_.encodings.EncodingFor(reply.model.empty() ? a.model : reply.model);
-  (void)defaulted;
+Outcome<std::pair<Uuid, Uuid>> Assembler::RecordExchange(const domain::Principal& p, const Assembly& a,
+                                                         const std::string& user_message, const Reply& reply) {
+  std::string model = reply.model.empty() ? a.model : reply.model;
+  std::string content = text::ToValidUtf8Lossy(reply.content);
   size_t completion = 0;
   if (reply.completion_tokens) {
     completion = *reply.completion_tokens;
   } else {
-    auto tok = text::Tokenizer::ForEncoding(encoding);
+    auto tok = text::Tokenizer::ForEncoding(a.packed.encoding);
     if (!tok) return std::unexpected(domain::FromError(tok.error()));
-    auto n = (*tok)->Count(text::ToValidUtf8Lossy(reply.content));
+    auto n = (*tok)->Count(content);
     if (!n) return std::unexpected(domain::FromError(n.error()));
     completion = *n;
   }
   size_t prompt = reply.prompt_tokens.value_or(a.packed.total_tokens);
-  std::string model = reply.model.empty() ? a.model : reply.model;
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Uuid> {
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<std::pair<Uuid, Uuid>> {
+    Uuid user_id = CNX_DO_F(RecordUserMessage(tx, p, a, user_message));
     auto m = CNX_DO(tx.Exec(
         "INSERT INTO messages (tenant_id, thread_id, parent_message_id, reply_type, position, role, content, model, "
         "token_count, created_by) "
-        "SELECT $1, $2, $3::uuid, 'response', coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), "
-        "0), "
+        "SELECT $1, $2, $3, 'response', coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), 0), "
         "'assistant', $4, $5, $6, $7 RETURNING id",
-        {p.tenant_id, a.thread_id, a.message_id, text::ToValidUtf8Lossy(reply.content), model,
-         static_cast<int64_t>(completion), p.user_id}));
-    Uuid id = CNX_DO(m[0].Get<Uuid>(0));
+        {p.tenant_id, a.thread_id, user_id, content, model, static_cast<int64_t>(completion), p.user_id}));
+    Uuid reply_id = CNX_DO(m[0].Get<Uuid>(0));
     CNX_DO(tx.Exec(
         "INSERT INTO token_usage (tenant_id, project_id, thread_id, message_id, user_id, model, kind, prompt_tokens, "
         "completion_tokens) VALUES ($1, $2, $3, $4, $5, $6, 'completion', $7, $8)",
-        {p.tenant_id, a.project_id, a.thread_id, id, p.user_id, model, static_cast<int64_t>(prompt),
+        {p.tenant_id, a.project_id, a.thread_id, reply_id, p.user_id, model, static_cast<int64_t>(prompt),
          static_cast<int64_t>(completion)}));
-    return id;
+    return std::make_pair(user_id, reply_id);
   });
 }
 

@@ -38,6 +38,7 @@
 // or search unavailable), kInternal.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,12 +78,17 @@ struct AssembleRequest {
   bool include_history = true;
   bool record = true;
   bool record_usage = true;  // a token_usage row of kind "context"
+  // Refuse (kPermissionDenied) unless the caller may write messages, without
+  // recording anything now (the completions route records after the call).
+  bool require_write = false;
 };
 
 struct Assembly {
   Packed packed;
   Uuid thread_id;
   Uuid project_id;
+  std::optional<Uuid> parent_message_id;  // the newest earlier message
+  std::map<Uuid, double> pinned_relevance;
   std::optional<Uuid> message_id;  // the stored user message (when recorded)
   std::string model;
   bool encoding_defaulted = false;  // the model was not in any table
@@ -106,11 +112,14 @@ class Assembler {
 
   domain::Outcome<Assembly> Assemble(const AssembleRequest& request);
 
-  // Stores the assistant's reply to a recorded assembly: an assistant message
-  // (parent = the user message, tokenCount = completion tokens) and a
-  // token_usage row of kind "completion" with the provider's usage (or our
-  // own counts when it reported none). Returns the new message id.
-  domain::Outcome<Uuid> RecordReply(const domain::Principal& principal, const Assembly& assembly, const Reply& reply);
+  // Stores a completed exchange in one transaction: the user message and its
+  // context rows (as recording does) and the assistant's reply (parent = the
+  // user message, tokenCount = completion tokens), with a token_usage row of
+  // kind "completion" carrying the provider's usage (our own counts when it
+  // reported none). `assembly` must come from Assemble() with record = false.
+  // Returns {user message id, assistant message id}.
+  domain::Outcome<std::pair<Uuid, Uuid>> RecordExchange(const domain::Principal& principal, const Assembly& assembly,
+                                                        const std::string& user_message, const Reply& reply);
 
   const AssemblerOptions& options() const { return options_; }
 

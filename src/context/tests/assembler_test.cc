@@ -108,40 +108,72 @@ TEST_F(AssemblerTest, AssemblesScopesRecordsAndLinksUsage) {
   ASSERT_TRUE(sum.has_value());
   ASSERT_EQ(sum->rows(), 1);
   EXPECT_EQ(*(*sum)[0].Get<int64_t>(1), static_cast<int64_t>(p.total_tokens));
+}
 
-  // The reply is stored under the user message with the provider's usage.
-  auto reply = assembler.RecordReply(
-      w_.owner, *a, {.content = "Seven days.", .model = "gpt-4o-2024", .prompt_tokens = 900, .completion_tokens = 4});
-  ASSERT_TRUE(reply.has_value()) << reply.error().detail;
+TEST_F(AssemblerTest, RecordExchangeStoresBothMessagesContextAndUsage) {
+  searcher_.hits = w_.HitsFor({w_.included_id});
+  Assembler assembler(w_.pool(), searcher_, {});
+  AssembleRequest rq{.principal = w_.owner,
+                     .thread_id = w_.thread_id,
+                     .message = "How long do we keep WAL archives?",
+                     .model = "gpt-4o",
+                     .budget = 2000,
+                     .record = false,
+                     .require_write = true};
+  auto a = assembler.Assemble(rq);
+  ASSERT_TRUE(a.has_value()) << a.error().detail;
+  EXPECT_FALSE(a->message_id.has_value());
+  auto ids = assembler.RecordExchange(
+      w_.owner, *a, rq.message,
+      {.content = "Seven days.", .model = "gpt-4o-2024", .prompt_tokens = 900, .completion_tokens = 4});
+  ASSERT_TRUE(ids.has_value()) << ids.error().detail;
+  auto admin = w_.db().Admin();
   auto r = admin.Exec(
-      "SELECT m.role, m.parent_message_id, m.token_count, u.kind, u.prompt_tokens, u.completion_tokens "
+      "SELECT m.role, m.parent_message_id, m.token_count, u.kind, u.prompt_tokens, u.completion_tokens, m.model "
       "FROM messages m JOIN token_usage u ON u.message_id = m.id WHERE m.id = $1",
-      {*reply});
+      {ids->second});
   ASSERT_TRUE(r.has_value());
   ASSERT_EQ(r->rows(), 1);
   EXPECT_EQ((*r)[0].Text(0), "assistant");
-  EXPECT_EQ(*(*r)[0].Get<Uuid>(1), *a->message_id);
+  EXPECT_EQ(*(*r)[0].Get<Uuid>(1), ids->first);
   EXPECT_EQ(*(*r)[0].Get<int64_t>(2), 4);
   EXPECT_EQ((*r)[0].Text(3), "completion");
   EXPECT_EQ(*(*r)[0].Get<int64_t>(4), 900);
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(5), 4);
+  EXPECT_EQ((*r)[0].Text(6), "gpt-4o-2024");
+  auto ctx = admin.Exec("SELECT count(*) FROM message_context WHERE message_id = $1", {ids->first});
+  EXPECT_GE(*(*ctx)[0].Get<int64_t>(0), 2);  // the pinned item and the included one
+  auto usage = admin.Exec("SELECT count(*) FROM token_usage WHERE thread_id = $1", {w_.thread_id});
+  EXPECT_EQ(*(*usage)[0].Get<int64_t>(0), 1);  // only the completion: its prompt is the context
 
-  // The next assembly sees the conversation.
-  auto next = assembler.Assemble({.principal = w_.owner,
-                                  .thread_id = w_.thread_id,
-                                  .message = "And for replicas?",
-                                  .model = "gpt-4",
-                                  .budget = 2000});
-  ASSERT_TRUE(next.has_value()) << next.error().detail;
-  EXPECT_EQ(next->packed.encoding, "cl100k_base");
+  // Without the provider's usage the reply is counted with the model's encoding.
+  auto b = assembler.Assemble({.principal = w_.owner,
+                               .thread_id = w_.thread_id,
+                               .message = "And for replicas?",
+                               .model = "gpt-4",
+                               .budget = 2000,
+                               .record = false});
+  ASSERT_TRUE(b.has_value()) << b.error().detail;
+  EXPECT_EQ(b->packed.encoding, "cl100k_base");
   std::vector<std::string> turns;
-  for (const auto& part : next->packed.parts) {
-    if (part.kind == PartKind::kHistory) turns.push_back(next->packed.messages[part.message_index].content);
+  for (const auto& part : b->packed.parts) {
+    if (part.kind == PartKind::kHistory) turns.push_back(b->packed.messages[part.message_index].content);
   }
   EXPECT_EQ(turns, (std::vector<std::string>{rq.message, "Seven days."}));
-  auto parent = admin.Exec("SELECT parent_message_id, reply_type FROM messages WHERE id = $1", {*next->message_id});
-  ASSERT_TRUE(parent.has_value());
-  EXPECT_EQ(*(*parent)[0].Get<Uuid>(0), *reply);
-  EXPECT_EQ((*parent)[0].Text(1), "followup");
+  ASSERT_TRUE(b->parent_message_id.has_value());
+  EXPECT_EQ(*b->parent_message_id, ids->second);
+  auto ids2 = assembler.RecordExchange(w_.owner, *b, "And for replicas?", {.content = "Also seven days."});
+  ASSERT_TRUE(ids2.has_value()) << ids2.error().detail;
+  auto t = admin.Exec(
+      "SELECT u.completion_tokens, u.prompt_tokens, m.reply_type, p.reply_type FROM token_usage u "
+      "JOIN messages m ON m.id = u.message_id JOIN messages p ON p.id = m.parent_message_id WHERE m.id = $1",
+      {ids2->second});
+  ASSERT_EQ(t->rows(), 1);
+  EXPECT_EQ(*(*t)[0].Get<int64_t>(0),
+            static_cast<int64_t>(*text::Tokenizer::ForEncoding("cl100k_base").value()->Count("Also seven days.")));
+  EXPECT_EQ(*(*t)[0].Get<int64_t>(1), static_cast<int64_t>(b->packed.total_tokens));
+  EXPECT_EQ((*t)[0].Text(2), "response");
+  EXPECT_EQ((*t)[0].Text(3), "followup");
 }
 
 TEST_F(AssemblerTest, ProjectScopeWithoutIncludedContentAndDeterminism) {
