@@ -40,6 +40,10 @@ std::string_view ModuleName(Module m) {
       return "collab";
     case Module::kCli:
       return "cli";
+    case Module::kNet:
+      return "net";
+    case Module::kContext:
+      return "context";
   }
   return "unknown";
 }

@@ -31,6 +31,8 @@ enum class Module : uint8_t {
   kCrdt,
   kCollab,
   kCli,
+  kNet,
+  kContext,
 };
 
 // What went wrong, in terms a caller can act on (modelled on absl::StatusCode).

@@ -25,10 +25,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 
 #include "embed/embedder.h"
+#include "net/http_client.h"
 
 namespace cnx::embed {
 
@@ -68,18 +68,17 @@ class OpenAiEmbedder final : public Embedder {
   OpenAiStats stats() const;
 
  private:
-  struct Endpoint {
-    std::string host, port, target;
-  };
-  OpenAiEmbedder(OpenAiOptions options, Endpoint endpoint, std::string api_key);
+  OpenAiEmbedder(OpenAiOptions options, std::string url, std::string api_key);
   Result<std::vector<std::vector<float>>> EmbedBatch(std::span<const std::string> texts);
-  std::chrono::milliseconds Backoff(int attempt);
 
   OpenAiOptions options_;
-  Endpoint endpoint_;
+  std::string url_;  // {base_url}/v1/embeddings
   std::string api_key_;
-  mutable std::mutex mu_;  // guards rng_ and stats_
-  std::mt19937_64 rng_;
+  net::RetryPolicy retry_policy_{.max_attempts = options_.max_attempts,
+                                 .initial_backoff = options_.initial_backoff,
+                                 .max_backoff = options_.max_backoff,
+                                 .max_retry_after = options_.max_retry_after};
+  mutable std::mutex mu_;  // guards stats_
   OpenAiStats stats_;
 };
 
