@@ -5,8 +5,6 @@
 
 namespace cnx::context {
 
-// Module::kContext once base has it; until then errors say "search", the
-// module that context assembly was split from.
-inline constexpr Module kModule = Module::kSearch;
+inline constexpr Module kModule = Module::kContext;
 
 }  // namespace cnx::context

@@ -7,6 +7,8 @@
 #include <variant>
 
 #include "api/rest.h"
+#include "context/chat_client.h"
+#include "context/module.h"
 
 namespace cnx::context {
 namespace {
@@ -317,6 +319,112 @@ AssembleRequest ToAssemble(const Prepared& p, bool record_usage) {
                          .record_usage = record_usage};
 }
 
+// A failed provider call, as the client sees it.
+Response ChatFailure(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kRetryable:
+    case ErrorCode::kResourceExhausted:
+      return Problem(503, "llm-unavailable", e.message());
+    case ErrorCode::kTimeout:
+      return Problem(504, "llm-timeout", e.message());
+    default:
+      return Problem(502, "llm-provider-error", e.message());
+  }
+}
+
+// The same failure as a server-sent event, once the stream has started.
+std::string ErrorEvent(const Error& e, std::string_view slug) {
+  json j = {{"error", {{"message", e.message()}, {"type", slug}}}};
+  return "event: error\ndata: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
+
+std::string_view ChatSlug(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kRetryable:
+    case ErrorCode::kResourceExhausted:
+      return "llm-unavailable";
+    case ErrorCode::kTimeout:
+      return "llm-timeout";
+    default:
+      return "llm-provider-error";
+  }
+}
+
+json ContextSummary(const Assembly& a) {
+  json j = AssemblyJson(a, false);
+  j.erase("messages");
+  j.erase("messageId");
+  return j;
+}
+
+json ExchangeJson(const Assembly& a, const ChatResult& r, const std::pair<Uuid, Uuid>& ids) {
+  return {{"userMessageId", ids.first.ToString()},
+          {"messageId", ids.second.ToString()},
+          {"model", r.model.empty() ? a.model : r.model},
+          {"finishReason", r.finish_reason},
+          {"usage",
+           {{"promptTokens", r.prompt_tokens ? json(*r.prompt_tokens) : json(nullptr)},
+            {"completionTokens", r.completion_tokens ? json(*r.completion_tokens) : json(nullptr)}}},
+          {"context", ContextSummary(a)}};
+}
+
+Response Completion(ContextRouteDeps& d, Request& req) {
+  auto prep = Prepare(d, req, true);
+  if (auto* r = std::get_if<Response>(&prep)) return std::move(*r);
+  auto& p = std::get<Prepared>(prep);
+  if (d.chat == nullptr) {
+    return Problem(503, "no-llm-provider", "no LLM provider configured: set llm.base_url (and llm.api_key_env)");
+  }
+  AssembleRequest rq = ToAssemble(p, false);
+  rq.record = false;
+  rq.require_write = true;
+  auto a = d.assembler.Assemble(rq);
+  if (!a) return FaultResponse(a.error());
+  ChatRequest chat{.messages = a->packed.messages,
+                   .model = p.body.model,
+                   .temperature = p.body.temperature,
+                   .max_tokens = p.body.max_tokens};
+  if (!p.body.stream) {
+    auto r = d.chat->Complete(chat);
+    if (!r) return ChatFailure(r.error());
+    auto ids = d.assembler.RecordExchange(p.principal, *a, p.body.message,
+                                          {r->content, r->model, r->prompt_tokens, r->completion_tokens});
+    if (!ids) return FaultResponse(ids.error());
+    json out = ExchangeJson(*a, *r, *ids);
+    out["content"] = r->content;
+    return JsonOk(out);
+  }
+  Response res(http::status::ok);
+  res.SetHeader(http::field::cache_control, "no-cache");
+  res.SetHeader("X-Accel-Buffering", "no");
+  res.SetStream(
+      [&d, a = std::move(*a), chat = std::move(chat), principal = p.principal,
+       message = p.body.message](api::BodyWriter& out) {
+        auto r = d.chat->Stream(chat, [&](std::string_view ev) { return out.Write(ev); });
+        if (!r) {
+          if (r.error().code() != ErrorCode::kCancelled) {
+            spdlog::warn("context: completion stream failed: {}", r.error().ToString());
+            out.Write(ErrorEvent(r.error(), ChatSlug(r.error())));
+          }
+          return;
+        }
+        auto ids = d.assembler.RecordExchange(principal, a, message,
+                                              {r->content, r->model, r->prompt_tokens, r->completion_tokens});
+        if (!ids) {
+          spdlog::error("context: storing the exchange failed: {}", ids.error().detail);
+          out.Write(ErrorEvent(Error(kModule, ids.error().code, "the answer could not be stored"), "internal"));
+          return;
+        }
+        json done = ExchangeJson(a, *r, *ids);
+        out.Write("event: cnx.completion\ndata: " + done.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n");
+        out.Write("data: [DONE]\n\n");
+      },
+      "text/event-stream");
+  return res;
+}
+
 }  // namespace
 
 json AssemblyJson(const Assembly& a, bool explain) {
@@ -403,7 +511,11 @@ Status RegisterContextRoutes(api::Router& router, ContextRouteDeps deps) {
                            return JsonOk(AssemblyJson(*a, p.explain));
                          });
                        }));
-  return st;
+  if (!st) return st;
+  return router.Add(http::verb::post, "/v1/threads/{id}/completions",
+                    api::Handler([d](Request& req) -> asio::awaitable<Response> {
+                      co_return co_await req.RunBlocking([&]() -> Response { return Completion(*d, req); });
+                    }));
 }
 
 }  // namespace cnx::context

@@ -1,69 +1,19 @@
 // The api module's streamed responses (api/stream.h), which the completions
 // route relies on: pieces reach the client while the producer is still
 // running, the client going away stops the producer, HTTP/1.0 gets no framing.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 
 #include "api/server.h"
+#include "context/tests/raw_client.h"
 
 namespace cnx::api {
 namespace {
 
-class RawClient {
- public:
-  explicit RawClient(const tcp::endpoint& ep) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(ep.port());
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  ~RawClient() { Close(); }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  bool Send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == ssize_t(s.size()); }
-  // Reads until `needle` is in what was received (true) or EOF / 10 s without it (false).
-  bool ReadUntil(const std::string& needle) {
-    while (got_.find(needle) == std::string::npos) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 10'000) <= 0) return false;
-      char buf[4096];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return false;
-      got_.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-  bool ReadToEof() {
-    for (;;) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 10'000) <= 0) return false;
-      char buf[4096];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n == 0) return true;
-      if (n < 0) return false;
-      got_.append(buf, static_cast<size_t>(n));
-    }
-  }
-  const std::string& got() const { return got_; }
-  bool connected() const { return connected_; }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  std::string got_;
-};
+using context::testing::RawClient;
 
 // A producer that writes piece i only after the test allowed it.
 struct Gate {
