@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "context/module.h"
@@ -128,6 +129,11 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
   auto tok = text::Tokenizer::ForEncoding(encoding);
   if (!tok) return std::unexpected(domain::FromError(tok.error()));
 
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  auto t = Clock::now();
   // 1. Read everything the packing needs in one transaction.
   auto loaded = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Loaded> {
     Loaded l;
@@ -204,6 +210,7 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
   });
   if (!loaded) return std::unexpected(loaded.error());
   out.project_id = loaded->project_id;
+  out.timings.load = ms_since(t);
 
   // 2. Search.
   search::Query q;
@@ -228,7 +235,9 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
     out.scope_reason = rq.scope == Scope::kProject ? "project (requested)"
                                                    : "project: the thread includes no content besides pinned items";
   }
+  t = Clock::now();
   auto hits = searcher_.Search(q);
+  out.timings.search = ms_since(t);
   if (!hits) {
     if (hits.error().code() == ErrorCode::kInvalidArgument) {
       return domain::Invalid({{"/message", hits.error().message()}}, "the message cannot be searched");
@@ -262,7 +271,9 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
                              .score = h.score,
                              .why = Why(h, i + 1)});
   }
+  t = Clock::now();
   auto packed = Pack(in, **tok, options_.pack);
+  out.timings.pack = ms_since(t);
   if (!packed) {
     if (packed.error().code() == ErrorCode::kInvalidArgument) {
       return domain::Invalid({{"/budget", packed.error().message()}}, packed.error().message());
@@ -275,6 +286,7 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
   if (!rq.record) return out;
 
   // 4. Record the message and what its context held.
+  t = Clock::now();
   auto recorded = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Uuid> {
     Uuid id = CNX_DO_F(RecordUserMessage(tx, p, out, rq.message));
     if (rq.record_usage) {
@@ -288,6 +300,7 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
   });
   if (!recorded) return std::unexpected(recorded.error());
   out.message_id = *recorded;
+  out.timings.record = ms_since(t);
   return out;
 }
 

@@ -97,6 +97,10 @@ struct Assembly {
   std::vector<search::Hit> hits;
   std::string scope_reason;
   std::vector<Uuid> pinned_ids;
+  // Wall time of each step, in milliseconds (explain output, benchmarks).
+  struct Timings {
+    double load = 0, search = 0, pack = 0, record = 0;
+  } timings;
 };
 
 struct Reply {

@@ -45,14 +45,24 @@ struct Fitted {
 Result<std::optional<Fitted>> Fit(std::string_view prefix, std::string_view body, std::string_view suffix,
                                   std::string_view marker, size_t limit, size_t min_body_tokens,
                                   const text::Tokenizer& tok) {
-  // A body far longer than the limit is cut first (no token of either
-  // encoding is anywhere near kMaxBytesPerToken bytes on average), so a huge
-  // pinned document costs time in proportion to the budget, not to its size.
-  constexpr size_t kMaxBytesPerToken = 32;
+  // A body far longer than the limit is cut first, so a huge pinned
+  // document costs time in proportion to the budget, not to its size: to
+  // limit * 8 bytes (text averages 3-5 bytes per token), and again to
+  // limit * 32 if that cut holds fewer tokens than the limit.
   std::string cut_body;
-  if (body.size() > limit * kMaxBytesPerToken + 64) {
-    cut_body.assign(body.substr(0, limit * kMaxBytesPerToken));
+  std::vector<text::TokenId> ids;
+  bool encoded = false;
+  for (size_t bytes_per_token : {size_t{8}, size_t{32}}) {
+    if (body.size() <= limit * bytes_per_token + 64) break;
+    cut_body.assign(body.substr(0, limit * bytes_per_token));
     TrimPartialUtf8(cut_body);
+    ids = CNX_TRY(tok.Encode(cut_body));
+    if (ids.size() >= limit || bytes_per_token == 32) {
+      encoded = true;
+      break;
+    }
+  }
+  if (encoded) {
     body = cut_body;
   } else {
     std::string whole;
@@ -60,8 +70,8 @@ Result<std::optional<Fitted>> Fit(std::string_view prefix, std::string_view body
     whole.append(prefix).append(body).append(suffix);
     size_t n = CNX_TRY(tok.Count(whole));
     if (n <= limit) return std::optional<Fitted>(Fitted{std::move(whole), n, false});
+    ids = CNX_TRY(tok.Encode(body));
   }
-  auto ids = CNX_TRY(tok.Encode(body));
   std::string frame;
   frame.append(prefix).append(marker).append(suffix);
   size_t frame_tokens = CNX_TRY(tok.Count(frame));

@@ -492,6 +492,11 @@ json AssemblyJson(const Assembly& a, bool explain) {
       {"excludeContentIds", Ids(a.query.filters.exclude_content_ids)},
       {"boostNodeIds", Ids(a.query.boost_node_ids)}};
   out["explain"] = {{"scope", a.scope_reason},
+                    {"timingsMs",
+                     {{"load", a.timings.load},
+                      {"search", a.timings.search},
+                      {"pack", a.timings.pack},
+                      {"record", a.timings.record}}},
                     {"search", std::move(query)},
                     {"candidates", std::move(candidates)},
                     {"dropped", std::move(others)}};

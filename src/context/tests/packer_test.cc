@@ -162,6 +162,25 @@ TEST(PackTest, PinnedItemTruncatedToItsOwnBudgetAtATokenBoundary) {
   ExpectConsistent(*p, *tok);
 }
 
+TEST(PackTest, HugePinnedItemIsCutBeforeCounting) {
+  auto tok = Tok();
+  PackInput in{.message = "q", .budget = 2000};
+  std::string huge = Words(200000, 3);  // ~1.6 MB
+  std::string spaces(50000, ' ');       // long runs: few bytes per token do not hold
+  spaces += "end";
+  in.pinned.push_back({.content_id = Id(1), .title = "Huge", .text = huge, .token_budget = 300});
+  in.pinned.push_back({.content_id = Id(2), .title = "Spaces", .text = spaces, .token_budget = 200});
+  auto p = Pack(in, *tok);
+  ASSERT_TRUE(p.has_value()) << p.error().ToString();
+  ASSERT_EQ(p->parts.size(), 3u);
+  EXPECT_TRUE(p->parts[0].truncated);
+  EXPECT_LE(p->parts[0].tokens, 300u);
+  EXPECT_GE(p->parts[0].tokens, 290u);
+  EXPECT_TRUE(p->parts[1].truncated);
+  EXPECT_LE(p->parts[1].tokens, 200u);
+  ExpectConsistent(*p, *tok);
+}
+
 TEST(PackTest, PinnedShareBoundsAllPinnedItems) {
   auto tok = Tok();
   PackInput in{.message = "q", .budget = 1000};
