@@ -427,6 +427,28 @@ Response Completion(ContextRouteDeps& d, Request& req) {
 
 }  // namespace
 
+Result<RouteDefaults> RouteDefaultsFromConfig(const Config& config) {
+  RouteDefaults d;
+  d.model = config.GetString("llm.model", d.model);
+  if (!ValidModel(d.model)) return Err(kModule, ErrorCode::kInvalidArgument, "llm.model is not a model name");
+  int64_t budget = CNX_TRY(config.GetInt("context.default_budget", static_cast<int64_t>(d.budget)));
+  if (budget < static_cast<int64_t>(d.min_budget) || budget > static_cast<int64_t>(d.max_budget)) {
+    return Err(kModule, ErrorCode::kInvalidArgument, "context.default_budget must be in 16..2000000");
+  }
+  d.budget = static_cast<size_t>(budget);
+  return d;
+}
+
+Result<AssemblerOptions> AssemblerOptionsFromConfig(const Config& config) {
+  AssemblerOptions o;
+  CNX_TRY(o.encodings.AddOverrides(config.GetString("context.encodings", "")));
+  CNX_TRY(o.encodings.SetDefault(config.GetString("context.default_encoding", "o200k_base")));
+  int64_t k = CNX_TRY(config.GetInt("context.candidates", static_cast<int64_t>(o.candidates)));
+  if (k < 1 || k > 200) return Err(kModule, ErrorCode::kInvalidArgument, "context.candidates must be in 1..200");
+  o.candidates = static_cast<size_t>(k);
+  return o;
+}
+
 json AssemblyJson(const Assembly& a, bool explain) {
   const Packed& p = a.packed;
   json messages = json::array();

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "api/router.h"
+#include "base/config.h"
 #include "context/assembler.h"
 #include "domain/store.h"
 
@@ -34,6 +35,12 @@ struct RouteDefaults {
   size_t max_budget = 2'000'000;
   size_t min_budget = 16;
 };
+
+// From config keys llm.model, context.default_budget (16..2,000,000).
+Result<RouteDefaults> RouteDefaultsFromConfig(const Config& config);
+// From config keys context.encodings ("prefix=encoding,..."),
+// context.default_encoding, context.candidates (1..200).
+Result<AssemblerOptions> AssemblerOptionsFromConfig(const Config& config);
 
 struct ContextRouteDeps {
   domain::Store& store;
