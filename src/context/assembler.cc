@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 
 #include "context/module.h"
@@ -104,12 +105,26 @@ Outcome<Uuid> RecordUserMessage(pg::Transaction& tx, const domain::Principal& p,
     it->second.tokens += part.tokens;
     for (const auto& c : part.chunk_ids) it->second.chunks.push_back(c);
   }
-  for (const auto& [content_id, u] : uses) {
-    CNX_DO(
-        tx.Exec("INSERT INTO message_context (tenant_id, message_id, content_item_id, relevance_score, tokens_used, "
-                "position, chunk_ids) VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[])",
-                {p.tenant_id, message_id, content_id, u.score, static_cast<int64_t>(u.tokens),
-                 static_cast<int64_t>(u.position), UuidArray(u.chunks)}));
+  // One statement for every row (arrays unnested), not one round trip per row.
+  if (!uses.empty()) {
+    std::string ids = "{", scores = "{", tokens = "{", positions = "{", chunks = "{";
+    for (size_t i = 0; i < uses.size(); ++i) {
+      const auto& [content_id, u] = uses[i];
+      const char* sep = i ? "," : "";
+      ids += sep + content_id.ToString();
+      char score[40];
+      std::snprintf(score, sizeof score, "%.9g", u.score);
+      scores += sep + std::string(score);
+      tokens += sep + std::to_string(u.tokens);
+      positions += sep + std::to_string(u.position);
+      chunks += sep + ("\"" + UuidArray(u.chunks) + "\"");
+    }
+    CNX_DO(tx.Exec(
+        "INSERT INTO message_context (tenant_id, message_id, content_item_id, relevance_score, tokens_used, "
+        "position, chunk_ids) SELECT $1, $2, u.item, u.score, u.tokens, u.position, u.chunks::uuid[] "
+        "FROM unnest($3::uuid[], $4::real[], $5::int[], $6::int[], $7::text[]) AS u(item, score, tokens, position, "
+        "chunks)",
+        {p.tenant_id, message_id, ids + "}", scores + "}", tokens + "}", positions + "}", chunks + "}"}));
   }
   return message_id;
 }
