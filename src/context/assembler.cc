@@ -287,7 +287,9 @@ Outcome<Assembly> Assembler::Assemble(const AssembleRequest& rq) {
                              .why = Why(h, i + 1)});
   }
   t = Clock::now();
-  auto packed = Pack(in, **tok, options_.pack);
+  PackOptions pack_options = options_.pack;
+  if (pack_options.cache == nullptr) pack_options.cache = &cache_;
+  auto packed = Pack(in, **tok, pack_options);
   out.timings.pack = ms_since(t);
   if (!packed) {
     if (packed.error().code() == ErrorCode::kInvalidArgument) {

@@ -131,6 +131,7 @@ class Assembler {
   pg::Pool& pool_;
   search::Searcher& searcher_;
   AssemblerOptions options_;
+  CountCache cache_;  // used unless options.pack.cache names another
 };
 
 }  // namespace cnx::context

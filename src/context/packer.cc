@@ -10,6 +10,15 @@
 namespace cnx::context {
 namespace {
 
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  return h;
+}
+
+uint64_t HashText(uint64_t seed, std::string_view s) {
+  return Mix(Mix(seed, std::hash<std::string_view>{}(s)), s.size());
+}
+
 std::string Clean(std::string_view s) {
   return text::IsValidUtf8(s) ? std::string(s) : text::ToValidUtf8Lossy(s);
 }
@@ -119,7 +128,8 @@ std::string Num(double v) {
 
 class Packer {
  public:
-  Packer(const PackInput& in, const text::Tokenizer& tok, const PackOptions& opt) : in_(in), tok_(tok), opt_(opt) {}
+  Packer(const PackInput& in, const text::Tokenizer& tok, const PackOptions& opt)
+      : in_(in), tok_(tok), opt_(opt), seed_(std::hash<std::string>{}(tok.name())) {}
 
   Result<Packed> Run() {
     out_.budget = in_.budget;
@@ -131,10 +141,10 @@ class Packer {
     instructions_ = Clean(in_.instructions);
     // Required parts.
     used_ = opt_.format.reply_priming;
-    message_tokens_ = CNX_TRY(tok_.Count(message_));
+    message_tokens_ = CNX_TRY(Count(message_));
     used_ += message_tokens_ + CNX_TRY(Overhead("user"));
     if (!instructions_.empty()) {
-      instructions_tokens_ = CNX_TRY(tok_.Count(instructions_));
+      instructions_tokens_ = CNX_TRY(Count(instructions_));
       used_ += instructions_tokens_ + CNX_TRY(Overhead("system"));
     }
     if (used_ > in_.budget) {
@@ -153,7 +163,31 @@ class Packer {
   }
 
  private:
-  Result<size_t> Overhead(std::string_view role) { return opt_.format.tokens_per_message + CNX_TRY(tok_.Count(role)); }
+  Result<size_t> Overhead(std::string_view role) { return opt_.format.tokens_per_message + CNX_TRY(Count(role)); }
+
+  // Tokenizer::Count through the cache, when there is one.
+  Result<size_t> Count(std::string_view text) {
+    if (opt_.cache == nullptr) return tok_.Count(text);
+    uint64_t key = HashText(seed_, text);
+    if (auto n = opt_.cache->FindCount(key)) return *n;
+    size_t n = CNX_TRY(tok_.Count(text));
+    opt_.cache->PutCount(key, n);
+    return n;
+  }
+
+  Result<std::optional<Fitted>> CachedFit(std::string_view prefix, std::string_view body, std::string_view suffix,
+                                          size_t limit) {
+    if (opt_.cache == nullptr) {
+      return Fit(prefix, body, suffix, opt_.truncation_marker, limit, opt_.min_part_tokens, tok_);
+    }
+    uint64_t key =
+        Mix(HashText(HashText(HashText(HashText(seed_ ^ 0xF17, prefix), body), suffix), opt_.truncation_marker),
+            Mix(limit, opt_.min_part_tokens));
+    if (auto f = opt_.cache->FindFit(key)) return std::optional<Fitted>(Fitted{f->text, f->tokens, f->truncated});
+    auto fit = CNX_TRY(Fit(prefix, body, suffix, opt_.truncation_marker, limit, opt_.min_part_tokens, tok_));
+    if (fit) opt_.cache->PutFit(key, {fit->text, fit->tokens, fit->truncated});
+    return fit;
+  }
   size_t Left() const { return in_.budget - used_; }
   size_t ContextOpenCost() const { return blocks_.empty() ? system_overhead_ : 0; }
   std::string Header(size_t n, std::string_view title, bool pinned) const {
@@ -181,7 +215,7 @@ class Packer {
       }
       std::string header = Header(blocks_.size() + 1, item.title, true);
       std::string body = Clean(item.text);
-      auto fit = CNX_TRY(Fit(header, body, "\n\n", opt_.truncation_marker, limit, opt_.min_part_tokens, tok_));
+      auto fit = CNX_TRY(CachedFit(header, body, "\n\n", limit));
       if (!fit) {
         d.reason = own_budget_binds ? "its tokenBudget (" + std::to_string(limit) + ") cannot hold a useful part"
                                     : "only " + std::to_string(limit) + " tokens left in the pinned share";
@@ -214,7 +248,7 @@ class Packer {
         turn_cost_.push_back(std::nullopt);
         continue;
       }
-      size_t c = CNX_TRY(tok_.Count(Clean(t.content))) + CNX_TRY(Overhead(t.role));
+      size_t c = CNX_TRY(Count(Clean(t.content))) + CNX_TRY(Overhead(t.role));
       turn_cost_.push_back(c);
     }
     return Ok();
@@ -229,8 +263,7 @@ class Packer {
       size_t room = std::min(cap / 2, Left());
       size_t open = system_overhead_;
       if (room > open) {
-        auto fit = CNX_TRY(Fit(kSummaryPrefix, Clean(*in_.summary), "", opt_.truncation_marker, room - open,
-                               opt_.min_part_tokens, tok_));
+        auto fit = CNX_TRY(CachedFit(kSummaryPrefix, Clean(*in_.summary), "", room - open));
         if (fit) {
           summary_ = std::move(fit->text);
           summary_tokens_ = fit->tokens;
@@ -301,7 +334,7 @@ class Packer {
         continue;
       }
       std::string block = Header(blocks_.size() + 1, c.title, false) + body + "\n\n";
-      size_t t = CNX_TRY(tok_.Count(block));
+      size_t t = CNX_TRY(Count(block));
       d.tokens = t;
       if (auto it = in_.content_budgets.find(c.content_id); it != in_.content_budgets.end()) {
         size_t spent = content_used[c.content_id];
@@ -453,6 +486,7 @@ class Packer {
   const PackInput& in_;
   const text::Tokenizer& tok_;
   const PackOptions& opt_;
+  const uint64_t seed_;
   Packed out_;
   std::string message_, instructions_;
   size_t message_tokens_ = 0, instructions_tokens_ = 0, system_overhead_ = 0;
@@ -467,6 +501,37 @@ class Packer {
 };
 
 }  // namespace
+
+std::optional<size_t> CountCache::FindCount(uint64_t key) const {
+  std::lock_guard lock(mu_);
+  auto it = counts_.find(key);
+  if (it == counts_.end()) return std::nullopt;
+  return it->second;
+}
+
+void CountCache::PutCount(uint64_t key, size_t tokens) {
+  std::lock_guard lock(mu_);
+  if (counts_.size() >= capacity_) counts_.clear();
+  counts_[key] = tokens;
+}
+
+std::optional<CountCache::Fitted> CountCache::FindFit(uint64_t key) const {
+  std::lock_guard lock(mu_);
+  auto it = fits_.find(key);
+  if (it == fits_.end()) return std::nullopt;
+  return it->second;
+}
+
+void CountCache::PutFit(uint64_t key, Fitted fitted) {
+  std::lock_guard lock(mu_);
+  if (fits_.size() >= fit_capacity_) fits_.clear();
+  fits_[key] = std::move(fitted);
+}
+
+size_t CountCache::size() const {
+  std::lock_guard lock(mu_);
+  return counts_.size() + fits_.size();
+}
 
 std::string_view PartKindName(PartKind kind) {
   switch (kind) {

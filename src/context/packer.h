@@ -39,9 +39,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -116,6 +118,36 @@ struct PackInput {
   size_t budget = 0;
 };
 
+// Remembers token counts and fitted (truncated) texts across Pack() calls, so
+// a thread's conversation, its pinned items and often-retrieved chunks are not
+// tokenized again on every request. Keys are 64-bit hashes of the text with
+// its length, the encoding and the limit; a collision could only yield a wrong
+// count, which Pack's final exact recount would catch. Bounded: when full it
+// starts again empty. Thread-safe.
+class CountCache {
+ public:
+  // `capacity` counts; fitted texts (larger) are bounded by `fit_capacity`.
+  explicit CountCache(size_t capacity = 200'000, size_t fit_capacity = 1'000)
+      : capacity_(capacity), fit_capacity_(fit_capacity) {}
+  struct Fitted {
+    std::string text;
+    size_t tokens = 0;
+    bool truncated = false;
+  };
+  std::optional<size_t> FindCount(uint64_t key) const;
+  void PutCount(uint64_t key, size_t tokens);
+  std::optional<Fitted> FindFit(uint64_t key) const;
+  void PutFit(uint64_t key, Fitted fitted);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  size_t capacity_;
+  size_t fit_capacity_;
+  std::unordered_map<uint64_t, size_t> counts_;
+  std::unordered_map<uint64_t, Fitted> fits_;
+};
+
 struct PackOptions {
   ChatFormat format;
   double pinned_share = 0.5;            // of what the required parts leave
@@ -124,6 +156,7 @@ struct PackOptions {
   size_t shingle_words = 5;
   size_t min_part_tokens = 16;  // a truncated part smaller than this is dropped instead
   std::string truncation_marker = "\n[... truncated]";
+  CountCache* cache = nullptr;  // optional; must outlive the call
 };
 
 enum class PartKind { kSystem, kPinned, kChunk, kSummary, kHistory, kMessage };

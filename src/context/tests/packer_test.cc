@@ -427,6 +427,7 @@ TEST(PackPropertyTest, NeverOverBudgetAndDeterministic) {
     return s;
   };
   int packed_runs = 0, runs_with_chunks = 0, runs_with_truncation = 0;
+  CountCache cache(50, 5);  // small, so it also empties itself
   for (int iter = 0; iter < 300; ++iter) {
     auto tok = Tok(iter % 2 ? "cl100k_base" : "o200k_base");
     PackInput in;
@@ -459,6 +460,7 @@ TEST(PackPropertyTest, NeverOverBudgetAndDeterministic) {
     PackOptions opt;
     opt.pinned_share = (rng() % 11) / 10.0;
     opt.history_share = (rng() % 11) / 10.0;
+    if (iter % 3 == 0) opt.cache = &cache;
     auto p = Pack(in, *tok, opt);
     if (!p) {
       EXPECT_EQ(p.error().code(), ErrorCode::kInvalidArgument) << p.error().ToString();
@@ -493,7 +495,10 @@ TEST(PackPropertyTest, NeverOverBudgetAndDeterministic) {
         }
       }
     }
-    auto again = Pack(in, *tok, opt);
+    // Again, with the cache warm (or without one): the same output.
+    PackOptions opt2 = opt;
+    opt2.cache = opt.cache ? nullptr : &cache;
+    auto again = Pack(in, *tok, opt2);
     ASSERT_TRUE(again.has_value());
     ASSERT_EQ(again->messages.size(), p->messages.size());
     for (size_t i = 0; i < p->messages.size(); ++i) {
@@ -501,7 +506,9 @@ TEST(PackPropertyTest, NeverOverBudgetAndDeterministic) {
       EXPECT_EQ(again->messages[i].role, p->messages[i].role);
     }
     EXPECT_EQ(again->dropped.size(), p->dropped.size());
+    EXPECT_EQ(again->total_tokens, p->total_tokens);
   }
+  EXPECT_LE(cache.size(), 55u);
   // The generator reaches the interesting cases.
   EXPECT_GT(packed_runs, 200);
   EXPECT_GT(runs_with_chunks, 100);
