@@ -16,6 +16,7 @@
 
 #include "api/blocking.h"
 #include "api/net.h"
+#include "api/stream.h"
 #include "base/result.h"
 
 namespace cnx::api {
@@ -91,8 +92,17 @@ class Response {
   const Raw& raw() const { return raw_; }
   Raw& raw() { return raw_; }
 
+  // A streamed body instead of body() (api/stream.h).
+  Response& SetStream(StreamProducer producer, std::string_view content_type) {
+    stream_ = std::move(producer);
+    raw_.set(http::field::content_type, content_type);
+    return *this;
+  }
+  const StreamProducer& stream() const { return stream_; }
+
  private:
   Raw raw_;
+  StreamProducer stream_;
 };
 
 // One invalid input field, for the `errors` member of a problem.

@@ -162,6 +162,8 @@ struct Server::Impl {
   asio::awaitable<void> Refuse(tcp::socket socket);
   asio::awaitable<void> Session(tcp::socket socket);
   asio::awaitable<void> LingerClose(beast::tcp_stream& stream);
+  // Sends a response whose body comes from its StreamProducer (api/stream.h); returns the body bytes sent.
+  asio::awaitable<size_t> SendStream(beast::tcp_stream& stream, Response& res, bool chunked);
   asio::awaitable<void> SendError(beast::tcp_stream& stream, http::status status, std::string detail,
                                   SteadyClock::time_point start, std::string_view method, std::string_view target,
                                   std::string_view route, const tcp::endpoint& remote);
@@ -458,6 +460,126 @@ asio::awaitable<void> Server::Impl::SendError(beast::tcp_stream& stream, http::s
   if (!ec) co_await LingerClose(stream);
 }
 
+namespace {
+
+// The queue between a stream producer (on the blocking pool) and the
+// connection's coroutine (on its io thread). Write() enqueues and posts a wake-up
+// to the io thread; the coroutine drains the queue and otherwise waits on
+// `wake`. Both run the wake-up and the wait on the same single-threaded
+// io_context, so a wake-up cannot be lost between the check and the wait.
+class StreamQueue : public BodyWriter, public std::enable_shared_from_this<StreamQueue> {
+ public:
+  explicit StreamQueue(const asio::any_io_executor& ex) : ex_(ex), wake(ex) {}
+
+  bool Write(std::string_view data) override {
+    if (data.empty()) return !Gone();
+    {
+      std::unique_lock lock(mu_);
+      space_.wait(lock, [&] { return gone_ || queued_ < kStreamWindow; });
+      if (gone_) return false;
+      pieces_.emplace_back(data);
+      queued_ += data.size();
+    }
+    Poke();
+    return true;
+  }
+  void Finish() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    Poke();
+  }
+  void SetGone() {
+    std::lock_guard lock(mu_);
+    gone_ = true;
+    space_.notify_all();
+  }
+  bool Gone() {
+    std::lock_guard lock(mu_);
+    return gone_;
+  }
+  // Takes what is queued; `done` says whether the producer has finished.
+  std::vector<std::string> Take(bool& done) {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out(std::make_move_iterator(pieces_.begin()), std::make_move_iterator(pieces_.end()));
+    pieces_.clear();
+    queued_ = 0;
+    done = done_;
+    space_.notify_all();
+    return out;
+  }
+
+ private:
+  void Poke() {
+    asio::post(ex_, [self = shared_from_this()] { self->wake.cancel(); });
+  }
+
+  std::mutex mu_;
+  std::condition_variable space_;
+  std::vector<std::string> pieces_;
+  size_t queued_ = 0;
+  bool done_ = false;
+  bool gone_ = false;
+  asio::any_io_executor ex_;
+
+ public:
+  asio::steady_timer wake;
+};
+
+}  // namespace
+
+asio::awaitable<size_t> Server::Impl::SendStream(beast::tcp_stream& stream, Response& res, bool chunked) {
+  auto& raw = res.raw();
+  raw.keep_alive(false);
+  raw.body().clear();
+  raw.erase(http::field::content_length);
+  if (chunked) raw.chunked(true);
+  error_code ec;
+  http::response_serializer<http::string_body> head(raw);
+  stream.expires_after(config.write_timeout);
+  co_await http::async_write_header(stream, head, Redirect(ec));
+  if (ec) co_return 0;
+
+  auto queue = std::make_shared<StreamQueue>(co_await asio::this_coro::executor);
+  asio::post(*blocking, [queue, producer = res.stream()] {
+    try {
+      producer(*queue);
+    } catch (const std::exception& e) {
+      spdlog::error("http: stream producer failed: {}", e.what());
+    }
+    queue->Finish();
+  });
+  size_t sent = 0;
+  bool done = false;
+  while (!ec) {
+    auto pieces = queue->Take(done);
+    for (const auto& piece : pieces) {
+      stream.expires_after(config.write_timeout);
+      if (chunked) {
+        co_await asio::async_write(stream, http::make_chunk(asio::buffer(piece)), Redirect(ec));
+      } else {
+        co_await asio::async_write(stream, asio::buffer(piece), Redirect(ec));
+      }
+      if (ec) break;
+      sent += piece.size();
+    }
+    if (ec) break;
+    if (pieces.empty()) {
+      if (done) break;
+      queue->wake.expires_at(asio::steady_timer::time_point::max());
+      error_code wait_ec;
+      co_await queue->wake.async_wait(Redirect(wait_ec));
+    }
+  }
+  queue->SetGone();
+  if (!ec && chunked) {
+    stream.expires_after(config.write_timeout);
+    co_await asio::async_write(stream, http::make_chunk_last(), Redirect(ec));
+  }
+  co_return sent;
+}
+
 asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   ConnGuard guard(*this, socket.get_executor());
   Conn& conn = guard.conn;
@@ -593,6 +715,12 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     auto& raw = res.raw();
     raw.version(req.raw().version() == 10 ? 10 : 11);
     raw.set("X-Request-Id", request_id);
+    if (res.stream() && method != http::verb::head) {
+      const size_t streamed = co_await SendStream(stream, res, req.raw().version() != 10);
+      Record(MethodLabel(method), method_text, target, route_label, raw.result_int(), streamed, start, request_id,
+             remote);
+      break;  // a streamed response ends the connection
+    }
     const bool keep_alive = req.raw().keep_alive() && !stopping.load();
     raw.keep_alive(keep_alive);
     raw.prepare_payload();
