@@ -290,7 +290,7 @@ int Serve(const FlagSet& flags) {
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
   if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
   // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
-  search::HybridSearcher searcher(app_pool, (*vectors)->index(), **embedder);
+  search::HybridSearcher searcher(app_pool, (*vectors)->index(), (*vectors)->query_embedder());
   if (auto st = search::RegisterSearchRoutes(router, {store, searcher}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
