@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/settings.h"
+#include "cli/vector_drift.h"
 #include "embed/index_sync.h"
 #include "embed/lexical_embedder.h"
 #include "vector/hnsw_index.h"
@@ -36,7 +37,9 @@ Result<Opened> Open(const VectorFlags& f) {
   auto config = CNX_TRY(f.db.Resolve());
   Opened o;
   o.dir = std::filesystem::path(config.GetString("data_dir", "cnx-data")) / "vector";
-  auto lexical = CNX_TRY(embed::LexicalHashEmbedder::Create());
+  // The model `cnx serve` embeds with: the built-in embedder at embed.dimension.
+  const auto configured = CNX_TRY(config.GetInt("embed.dimension", 384));
+  auto lexical = CNX_TRY(embed::LexicalHashEmbedder::Create({.dimension = static_cast<size_t>(configured)}));
   o.model = {f.model.empty() ? std::string(lexical->model_name()) : f.model,
              f.version.empty() ? std::string(lexical->model_version()) : f.version};
   o.dimension = f.dimension == 0 ? lexical->dimension() : f.dimension;
@@ -126,5 +129,12 @@ void AddVector(CLI::App& app) {
 }
 
 }  // namespace
+
+int VerifyOrReconcileVector(const FlagSet& db, bool fix) {
+  VectorFlags f;
+  f.db = db;
+  return VerifyOrReconcile(f, fix);
+}
+
 CNX_REGISTER_COMMANDS(vector, AddVector);
 }  // namespace cnx::cli

@@ -2,6 +2,7 @@
 // between PostgreSQL and the knowledge graph (docs/graph-projection.md#verify).
 //   cnx verify --target graph [--pg-url U | cluster flags] [--data-dir D]   (the embedded store in D/graph)
 //   cnx reconcile --target graph ...
+//   cnx verify|reconcile --target vector ...   (the index checkpoint in D/vector; see cmd_vector.cc)
 // Verify prints a JSON report (per label / type: expected, missing, stale,
 // extra) and exits 0 without drift, 1 with drift. Reconcile repairs and prints
 // what is left. The embedded store is locked by a running `cnx serve`: stop it
@@ -13,6 +14,7 @@
 
 #include "cli/command.h"
 #include "cli/settings.h"
+#include "cli/vector_drift.h"
 #include "graph/embedded_graph_store.h"
 #include "pg/connection.h"
 #include "sync/graph_verify.h"
@@ -52,8 +54,9 @@ Result<std::unique_ptr<graph::GraphStore>> OpenStore(const Config& config) {
 }
 
 int Run(const FlagSet& flags, const std::string& target, bool repair) {
+  if (target == "vector") return VerifyOrReconcileVector(flags, repair);
   if (target != "graph") {
-    return Fail(Error(Module::kCli, ErrorCode::kInvalidArgument, "--target: only `graph` is supported"));
+    return Fail(Error(Module::kCli, ErrorCode::kInvalidArgument, "--target: `graph` or `vector`"));
   }
   auto config = flags.Resolve();
   if (!config) return Fail(config.error());
@@ -77,15 +80,17 @@ void AddCommand(CLI::App& app, const char* name, const char* help, bool repair) 
   auto* target = new std::string("graph");
   auto* cmd = app.add_subcommand(name, help);
   AddDatabaseFlags(cmd, *flags);
-  cmd->add_option("--target", *target, "What to compare with PostgreSQL (graph)")->required();
+  cmd->add_option("--target", *target,
+                  "What to compare with PostgreSQL: graph (the knowledge graph) or vector (the vector index)")
+      ->required();
   OnRun(cmd, [flags, target, repair] { return Run(*flags, *target, repair); });
 }
 
 void AddVerify(CLI::App& app) {
-  AddCommand(app, "verify", "Compare PostgreSQL with the knowledge graph; exit 1 on drift", false);
+  AddCommand(app, "verify", "Compare PostgreSQL with the knowledge graph or the vector index; exit 1 on drift", false);
 }
 void AddReconcile(CLI::App& app) {
-  AddCommand(app, "reconcile", "Repair drift between PostgreSQL and the knowledge graph", true);
+  AddCommand(app, "reconcile", "Repair drift between PostgreSQL and the knowledge graph or the vector index", true);
 }
 
 }  // namespace

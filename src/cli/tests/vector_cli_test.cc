@@ -51,6 +51,20 @@ TEST(VectorCli, ServeCheckpointsThenVerifyAndRebuild) {
   EXPECT_NE(verify->output.find("\"expected\":0"), std::string::npos) << verify->output;
   EXPECT_NE(verify->output.find("\"extra\":0"), std::string::npos) << verify->output;
 
+  // `cnx verify --target vector` is the same check; reconcile fixes (here: nothing).
+  auto unified = RunProcess({kCnx, "verify", "--target", "vector", "--data-dir", data.string()});
+  ASSERT_TRUE(unified.has_value());
+  EXPECT_EQ(unified->exit_code, 0) << unified->output;
+  EXPECT_EQ(unified->output, verify->output);
+  auto reconcile = RunProcess({kCnx, "reconcile", "--target", "vector", "--data-dir", data.string()});
+  ASSERT_TRUE(reconcile.has_value());
+  EXPECT_EQ(reconcile->exit_code, 0) << reconcile->output;
+  EXPECT_NE(reconcile->output.find("\"deleted\":0"), std::string::npos) << reconcile->output;
+  auto unknown = RunProcess({kCnx, "verify", "--target", "spreadsheet", "--data-dir", data.string()});
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_NE(unknown->exit_code, 0);
+  EXPECT_NE(unknown->output.find("`graph` or `vector`"), std::string::npos) << unknown->output;
+
   auto rebuild = RunProcess({kCnx, "vector", "rebuild", "--data-dir", data.string()});
   ASSERT_TRUE(rebuild.has_value());
   EXPECT_EQ(rebuild->exit_code, 0) << rebuild->output;
