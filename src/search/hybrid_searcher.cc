@@ -251,7 +251,9 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
   // usually decompressed), and with a LIMIT it prefers a sequential scan or
   // another index filtered row by row — 0.2-0.6 s instead of milliseconds at
   // 100,000 chunks (decision 1101). Only bitmap scans are allowed while the
-  // lexical statements run; the previous settings are restored after.
+  // lexical statements run; the previous settings are restored after. This is
+  // not enough yet: the planner can still pick a bitmap scan of the tenant
+  // index (row-level security) with @@ as a row filter (docs/performance.md).
   auto saved =
       CNX_TRY(c.tx.Exec("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'),"
                         " set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"));
