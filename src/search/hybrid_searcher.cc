@@ -246,33 +246,42 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
     std::string t = m == 1 ? tq.any : AtLeast(tq.lexemes, m, 64);
     if (!t.empty()) tiers.push_back(std::move(t));
   }
-  // The GIN index is always the access path for @@ here: the planner costs a
-  // sequential scan without the price of reading every chunk's tsvector
-  // (measured: 0.5 s instead of milliseconds at 100,000 chunks).
-  CNX_TRY(c.tx.Exec("SET LOCAL enable_seqscan = off"));
+  // The GIN index must be the access path for @@: the planner prices `@@` as
+  // a cheap filter, ignoring that each row's tsvector must be read (and
+  // usually decompressed), and with a LIMIT it prefers a sequential scan or
+  // another index filtered row by row — 0.2-0.6 s instead of milliseconds at
+  // 100,000 chunks (decision 1101). Only bitmap scans are allowed while the
+  // lexical statements run; the previous settings are restored after. This is
+  // not enough yet: the planner can still pick a bitmap scan of the tenant
+  // index (row-level security) with @@ as a row filter (docs/performance.md).
+  auto saved =
+      CNX_TRY(c.tx.Exec("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'),"
+                        " set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"));
+  std::string seqscan(saved[0].Text(0)), indexscan(saved[0].Text(1));
   const size_t cap = std::max(c.o.max_ranked_rows, c.depth);
   for (size_t tier = 0; tier < tiers.size() && out.size() < c.depth; ++tier) {
     Params p;
     std::string query = p.Add(tiers[tier]) + "::tsquery";
+    // The first `cap` index matches (reading each candidate's tsvector is the
+    // cost), then the project and filters, then the rank. A tier's rows
+    // include the tiers before it (all returned already: they did not fill
+    // `depth`); ask for as many more and skip them here rather than filter
+    // them in SQL, which would read every tsvector once more.
     std::string sql = "SELECT m.id, ts_rank_cd(m.search_tsv, " + query + ", " +
                       p.Add(static_cast<int32_t>(c.o.rank_normalization)) +
-                      "::int)::float8 AS s FROM (SELECT c.id, c.search_tsv"
-                      " FROM content_chunks c JOIN content_items i ON i.id = c.content_item_id"
+                      "::int)::float8 AS s FROM (SELECT c.id, c.content_item_id, c.search_tsv FROM content_chunks c"
                       " WHERE c.search_tsv @@ " +
-                      query + " AND c.tenant_id = " + p.Add(c.q.tenant_id) + " AND " + FilterSql(c.q, p);
-    // Ranking reads each candidate's tsvector: rank at most `cap` of them.
-    // A tier's rows include the tiers before it (returned already, all of
-    // them: they did not fill `depth`); ask for as many more and skip them
-    // here rather than filter them in SQL, which would read every tsvector
-    // once more.
-    sql += " LIMIT " + p.Add(static_cast<int64_t>(cap)) + ") m ORDER BY s DESC, m.id LIMIT " +
-           p.Add(static_cast<int64_t>(c.depth));
+                      query + " LIMIT " + p.Add(static_cast<int64_t>(cap)) +
+                      ") m JOIN content_items i ON i.id = m.content_item_id WHERE " + FilterSql(c.q, p) +
+                      " ORDER BY s DESC, m.id LIMIT " + p.Add(static_cast<int64_t>(c.depth));
     auto part = CNX_TRY(ReadRanked(c.tx, sql, p));
     for (auto& r : part) {
       if (out.size() == c.depth) break;
       if (std::none_of(out.begin(), out.end(), [&](const auto& o) { return o.first == r.first; })) out.push_back(r);
     }
   }
+  CNX_TRY(c.tx.Exec("SELECT set_config('enable_seqscan', $1, true), set_config('enable_indexscan', $2, true)",
+                    {seqscan, indexscan}));
   return out;
 }
 
