@@ -22,7 +22,7 @@ build: bootstrap configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	$(CNX) serve --data-dir $(DATA_DIR)
+	$(CNX) serve --data-dir $(DATA_DIR) --demo --demo-docs $(CURDIR)
 
 test: build
 	ctest --test-dir $(BUILD_DIR) -L '$(CTEST_LABELS)' -j $(JOBS) --output-on-failure --timeout 600

@@ -6,7 +6,8 @@
 //
 // Peer measured in the same run on the same backlog: pg_recvlogical reading
 // the same publication with pgoutput from its own slot to /dev/null (raw bytes:
-// no decoding, no bus), up to the same end LSN.
+// no decoding, no bus), up to the same end LSN — the server's own ceiling — and
+// pg_recvlogical with wal2json (format 2, the outbox table only) to /dev/null.
 //
 // Usage: cdc_catchup_bench [rows] [rows per transaction]. Starts a private
 // PostgreSQL 15 cluster under $TMPDIR (fsync on, like production).
@@ -57,7 +58,12 @@ int main(int argc, char** argv) {
   const auto dir = std::filesystem::temp_directory_path() / ("cnx-cdc-catchup-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
 
-  auto cluster = Check(pg::EmbeddedCluster::Start({.data_dir = dir}), "start cluster");
+  // wal2json must be approved as an output plugin (this PostgreSQL build's
+  // output_plugin_libraries; see docs/formats/pgoutput.md).
+  auto cluster =
+      Check(pg::EmbeddedCluster::Start(
+                {.data_dir = dir, .extra_settings = {"output_plugin_libraries = 'pgoutput, test_decoding, wal2json'"}}),
+            "start cluster");
   const std::string url = cluster->Url("postgres");
   auto conn = Check(pg::Connection::Open(url), "connect");
   Check(conn.ExecScript(
@@ -68,6 +74,7 @@ int main(int argc, char** argv) {
         "schema");
   (void)Check(conn.Exec("SELECT pg_create_logical_replication_slot('bench_relay', 'pgoutput')"), "slot");
   (void)Check(conn.Exec("SELECT pg_create_logical_replication_slot('bench_peer', 'pgoutput')"), "slot");
+  (void)Check(conn.Exec("SELECT pg_create_logical_replication_slot('bench_wal2json', 'wal2json')"), "slot");
 
   std::printf("backlog: %ld outbox rows in %ld transactions of %ld (trigger-style jsonb payload, ~330 bytes)\n", rows,
               rows / per_tx, per_tx);
@@ -126,6 +133,15 @@ int main(int argc, char** argv) {
   const int rc = std::system(cmd.c_str());
   const double peer = std::chrono::duration<double>(Clock::now() - p0).count();
 
+  // ---- peer: pg_recvlogical with wal2json (one JSON document per change) to /dev/null
+  std::string w2j_cmd =
+      "/usr/lib/postgresql/15/bin/pg_recvlogical -d '" + url +
+      "' --slot bench_wal2json --start -o format-version=2 -o add-tables=public.outbox --endpos=" + end_lsn +
+      " -f /dev/null --no-loop";
+  const auto w0 = Clock::now();
+  const int w2j_rc = std::system(w2j_cmd.c_str());
+  const double w2j = std::chrono::duration<double>(Clock::now() - w0).count();
+
   std::printf(
       "relay (decode + envelope + in-process bus + ack + confirm): %ld events in %.2f s = %.0f rows/s "
       "(%lu transactions, confirmed %s)\n",
@@ -133,10 +149,14 @@ int main(int argc, char** argv) {
       cdc::FormatLsn(stats.durable_lsn).c_str());
   std::printf("peer pg_recvlogical (pgoutput, raw bytes to /dev/null, exit %d): %.2f s = %.0f rows/s\n", rc, peer,
               rows / peer);
-  std::printf("ratio relay/peer (rows/s): %.2fx\n", (consumed.load() / ours) / (rows / peer));
+  std::printf("peer pg_recvlogical (wal2json format 2, JSON to /dev/null, exit %d): %.2f s = %.0f rows/s\n", w2j_rc,
+              w2j, rows / w2j);
+  std::printf("ratio relay/pgoutput-raw (rows/s): %.2fx  (aim >= 0.9x)\n", (consumed.load() / ours) / (rows / peer));
+  std::printf("ratio relay/wal2json (rows/s): %.2fx\n", (consumed.load() / ours) / (rows / w2j));
 
   (void)conn.Exec("SELECT pg_drop_replication_slot('bench_relay')");
   (void)conn.Exec("SELECT pg_drop_replication_slot('bench_peer')");
+  (void)conn.Exec("SELECT pg_drop_replication_slot('bench_wal2json')");
   cluster.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

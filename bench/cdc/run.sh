@@ -5,4 +5,5 @@
 set -euo pipefail
 build=${1:-build/release}
 "$build/bench/cdc/cdc_decode_bench" "${CDC_BENCH_SECONDS:-2}"
-"$build/bench/cdc/cdc_catchup_bench" "${CDC_CATCHUP_ROWS:-100000}" 100
+"$build/bench/cdc/cdc_catchup_bench" "${CDC_CATCHUP_ROWS:-200000}" 100
+"$build/bench/cdc/cdc_latency_bench" "${CDC_LATENCY_SECONDS:-60}" 1000 5000

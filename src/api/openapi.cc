@@ -243,6 +243,11 @@ json Components() {
                             {"totalTokens", {{"type", "integer"}}}},
                            json::array({"model", "kind", "day", "calls", "totalTokens"}))}}}},
           json::array({"items"}));
+  schemas["IngestStatus"] = Obj({{"chunks", {{"type", "integer"}}},
+                                 {"embedded", {{"type", "integer"}}},
+                                 {"pending", {{"type", "integer"}}},
+                                 {"failed", {{"type", "integer"}}}},
+                                json::array({"chunks", "embedded", "pending", "failed"}));
   // The User schema from the spec replaces the short one above where both exist.
   json problem_response = {{"description", "problem details"},
                            {"content", {{"application/problem+json", {{"schema", Ref("Problem")}}}}}};
@@ -279,6 +284,13 @@ json Operation(const RestRoute& r) {
       op["requestBody"] = {{"required", true}, {"content", JsonContent(Ref(spec->schema_name + "Create"))}};
       responses["201"] = {
           {"description", "created"}, {"headers", etag}, {"content", JsonContent(Ref(spec->schema_name))}};
+      if (spec->table == "content_items") {
+        responses["200"] = {{"description",
+                             "the content item of this project that already has this sourceUrl (upsert by source): "
+                             "Cnx-Write says whether it was updated or unchanged"},
+                            {"headers", etag},
+                            {"content", JsonContent(Ref(spec->schema_name))}};
+      }
       break;
     case RestKind::kList:
     case RestKind::kListNested:
@@ -350,6 +362,9 @@ json Operation(const RestRoute& r) {
     case RestKind::kUsageSummary:
       params.push_back({{"name", "projectId"}, {"in", "query"}, {"schema", UuidS()}});
       responses["200"] = {{"description", "summary rows"}, {"content", JsonContent(Ref("TokenUsageSummary"))}};
+      break;
+    case RestKind::kIngestStatus:
+      responses["200"] = {{"description", "chunk and embedding counts"}, {"content", JsonContent(Ref("IngestStatus"))}};
       break;
     case RestKind::kOpenApi:
       responses["200"] = {{"description", "OpenAPI 3.1"}, {"content", JsonContent({{"type", "object"}})}};

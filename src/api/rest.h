@@ -67,6 +67,7 @@ enum class RestKind {
   kAcquireLock,
   kRenewLock,
   kUsageSummary,
+  kIngestStatus,
   kOpenApi,
 };
 
@@ -87,6 +88,12 @@ Status RegisterRestRoutes(Router& router, RestDeps deps);
 
 // The OpenAPI 3.1 document of RestRoutes().
 nlohmann::json BuildOpenApi();
+
+// Decodes a JSON request body: empty is {}; otherwise application/json (415),
+// nested at most config.max_json_depth (400) and valid JSON (400). Returns the
+// problem response, or nullopt with `out` set. Fuzzed by rest_input_fuzz.
+std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
+                                       nlohmann::json& out);
 
 // The problem `type` URI for a slug ("validation" -> "urn:cnx:problem:validation").
 std::string ProblemTypeUri(std::string_view slug);

@@ -82,6 +82,8 @@ std::vector<RestRoute> BuildRoutes() {
   add(V::get, "/v1/openapi.json", RestKind::kOpenApi, nullptr, "getOpenApi", "This document", "Meta");
   add(V::get, "/v1/token-usage/summary", RestKind::kUsageSummary, nullptr, "getTokenUsageSummary",
       "Token usage per project, model, kind and day (refreshed periodically)", "TokenUsage");
+  add(V::get, "/v1/projects/{id}/ingest-status", RestKind::kIngestStatus, nullptr, "getIngestStatus",
+      "Chunks of a project's content and how many are embedded, pending or failed", "ContentItem");
 
   for (const auto& spec : domain::Resources()) {
     std::string T = Camel(spec.name);
@@ -260,25 +262,7 @@ size_t JsonDepth(std::string_view s) {
 }
 
 std::optional<Response> ParseBody(const Request& req, const RestConfig& config, json& out) {
-  const std::string& body = req.body();
-  if (body.empty()) {
-    out = json::object();
-    return std::nullopt;
-  }
-  std::string_view ct = req.Header(http::field::content_type);
-  auto semi = ct.find(';');
-  std::string type(ct.substr(0, semi));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (type != "application/json") {
-    return Problem(415, "unsupported-media-type", "send the body as application/json");
-  }
-  if (JsonDepth(body) > config.max_json_depth) {
-    return Problem(400, "malformed-json", "JSON nested deeper than " + std::to_string(config.max_json_depth));
-  }
-  out = json::parse(body, nullptr, false);
-  if (out.is_discarded()) return Problem(400, "malformed-json", "the body is not valid JSON (RFC 8259, UTF-8)");
-  return std::nullopt;
+  return DecodeJsonBody(req.Header(http::field::content_type), req.body(), config, out);
 }
 
 std::optional<Response> PathId(const Request& req, Uuid& out) {
@@ -500,7 +484,15 @@ Response Authenticated(State& s, const RestRoute& route, Request& req, const Pri
       if (route.kind == RestKind::kCreateNested) parent = id;
       auto e = store.Create(*spec, p, parent, body);
       if (!e) return FaultResponse(e.error());
-      return EntityResponse(201, *e, "/v1/" + spec->path + "/" + e->body.value("id", std::string()));
+      if (e->outcome != domain::WriteOutcome::kCreated) {
+        // Upsert by source: the content item that already had this sourceUrl.
+        Response r = EntityResponse(200, *e);
+        r.SetHeader("Cnx-Write", e->outcome == domain::WriteOutcome::kUpdated ? "updated" : "unchanged");
+        return r;
+      }
+      Response r = EntityResponse(201, *e, "/v1/" + spec->path + "/" + e->body.value("id", std::string()));
+      if (spec->table == "content_items") r.SetHeader("Cnx-Write", "created");
+      return r;
     }
     case RestKind::kList:
     case RestKind::kListNested: {
@@ -611,6 +603,11 @@ Response Authenticated(State& s, const RestRoute& route, Request& req, const Pri
       if (!out) return FaultResponse(out.error());
       return JsonOk(200, *out);
     }
+    case RestKind::kIngestStatus: {
+      auto out = store.IngestStatus(p, id);
+      if (!out) return FaultResponse(out.error());
+      return JsonOk(200, *out);
+    }
     default:
       return Problem(500, "internal", "unrouted");
   }
@@ -633,6 +630,28 @@ asio::awaitable<Response> Serve(State* state, const RestRoute* route, Request& r
 const std::vector<RestRoute>& RestRoutes() {
   static const std::vector<RestRoute> kRoutes = BuildRoutes();
   return kRoutes;
+}
+
+std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
+                                       json& out) {
+  if (body.empty()) {
+    out = json::object();
+    return std::nullopt;
+  }
+  std::string_view ct = content_type;
+  auto semi = ct.find(';');
+  std::string type(ct.substr(0, semi));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type != "application/json") {
+    return Problem(415, "unsupported-media-type", "send the body as application/json");
+  }
+  if (JsonDepth(body) > config.max_json_depth) {
+    return Problem(400, "malformed-json", "JSON nested deeper than " + std::to_string(config.max_json_depth));
+  }
+  out = json::parse(body, nullptr, false);
+  if (out.is_discarded()) return Problem(400, "malformed-json", "the body is not valid JSON (RFC 8259, UTF-8)");
+  return std::nullopt;
 }
 
 Status RegisterRestRoutes(Router& router, RestDeps deps) {

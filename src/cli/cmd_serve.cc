@@ -14,13 +14,17 @@
 #include "api/server.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "cli/demo.h"
 #include "cli/settings.h"
 #include "collab/routes.h"
+#include "domain/maintenance.h"
 #include "domain/store.h"
 #include "embed/lexical_embedder.h"
 #include "embed/vector_service.h"
 #include "pg/pool.h"
 #include "schema/migrations.h"
+#include "search/hybrid_searcher.h"
+#include "search/routes.h"
 #include "sync/pipeline.h"
 
 namespace cnx::cli {
@@ -183,6 +187,22 @@ int Serve(const FlagSet& flags) {
     if (!st) spdlog::warn("refreshing materialised views: {}", st.error().ToString());
   });
 
+  auto demo_on = config->GetBool("demo.enabled", false);
+  if (!demo_on) return Fail(demo_on.error());
+
+  // Expired idempotency records, locks and sessions (docs/operations.md#housekeeping).
+  auto purge_interval = config->GetDuration("maintenance.purge_interval", std::chrono::minutes(10));
+  if (!purge_interval) return Fail(purge_interval.error());
+  Periodic purge(*purge_interval, [&] {
+    auto c = sys_pool.Acquire();
+    auto n = c ? domain::PurgeExpired(**c, {}) : Result<domain::PurgeCounts>(std::unexpected(c.error()));
+    if (!n) {
+      spdlog::warn("purging expired rows: {}", n.error().ToString());
+    } else if (n->idempotency_keys + n->locks + n->sessions > 0) {
+      spdlog::info("purged {} idempotency records, {} locks, {} sessions", n->idempotency_keys, n->locks, n->sessions);
+    }
+  });
+
   // The /v1 REST API (docs/api.md).
   domain::StoreOptions store_opts;
   auto opslimit = config->GetInt("auth.pwhash_opslimit", 2);
@@ -197,6 +217,13 @@ int Serve(const FlagSet& flags) {
   store_opts.pwhash_opslimit = static_cast<unsigned long long>(std::max<int64_t>(1, *opslimit));
   store_opts.pwhash_memlimit = static_cast<size_t>(std::max<int64_t>(8, *memlimit)) * 1024;
   store_opts.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(*session_ttl);
+  auto embed_dimension = config->GetInt("embed.dimension", 384);
+  if (!embed_dimension) return Fail(embed_dimension.error());
+  auto embedder = embed::LexicalHashEmbedder::Create({.dimension = static_cast<size_t>(*embed_dimension)});
+  if (!embedder) return Fail(embedder.error());
+  // ingest-status counts the vectors of the model the index serves.
+  store_opts.embedding_model = std::string((*embedder)->model_name());
+  store_opts.embedding_model_version = std::string((*embedder)->model_version());
   domain::Store store(app_pool, store_opts);
   api::RestConfig rest;
   rest.rate_per_second = static_cast<double>(*rate);
@@ -211,11 +238,31 @@ int Serve(const FlagSet& flags) {
   // Vector index: <data-dir>/vector, fed by the embedding worker, deletes via the bus.
   auto vector_interval = config->GetDuration("vector.checkpoint_interval", std::chrono::minutes(1));
   if (!vector_interval) return Fail(vector_interval.error());
-  auto embedder = embed::LexicalHashEmbedder::Create();
-  if (!embedder) return Fail(embedder.error());
   embed::VectorServiceOptions vector_opts;
   vector_opts.dir = std::filesystem::path(config->GetString("data_dir", "cnx-data")) / "vector";
   vector_opts.checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*vector_interval);
+  auto ef_construction = config->GetInt("vector.ef_construction", 200);
+  auto exact_threshold = config->GetInt("vector.exact_threshold", 4096);
+  if (!ef_construction) return Fail(ef_construction.error());
+  if (!exact_threshold) return Fail(exact_threshold.error());
+  vector_opts.hnsw.ef_construction = static_cast<size_t>(std::clamp<int64_t>(*ef_construction, 8, 4096));
+  vector_opts.hnsw.exact_threshold = static_cast<size_t>(std::max<int64_t>(*exact_threshold, 0));
+  auto worker_threads = config->GetInt("embed.worker_threads", 2);
+  auto worker_batch = config->GetInt("embed.batch_size", 128);
+  if (!worker_threads) return Fail(worker_threads.error());
+  if (!worker_batch) return Fail(worker_batch.error());
+  vector_opts.worker.threads = static_cast<size_t>(std::clamp<int64_t>(*worker_threads, 1, 16));
+  vector_opts.worker.batch_size = static_cast<size_t>(std::clamp<int64_t>(*worker_batch, 1, 4096));
+  // A checkpoint of another lexical dimension keeps serving while every chunk
+  // is re-embedded (docs/retrieval.md, "Model change").
+  vector_opts.previous_embedder = [](const std::string& tag) -> Result<std::unique_ptr<embed::Embedder>> {
+    constexpr std::string_view kLexical = "lexical-hash-v1/1-d";
+    size_t dimension = 0;
+    if (tag.starts_with(kLexical)) dimension = std::strtoul(tag.c_str() + kLexical.size(), nullptr, 10);
+    if (dimension == 0) return Err(Module::kCli, ErrorCode::kNotFound, "no embedder configured for " + tag);
+    auto e = CNX_TRY(embed::LexicalHashEmbedder::Create({.dimension = dimension}));
+    return std::unique_ptr<embed::Embedder>(std::move(e));
+  };
   auto vectors = embed::VectorService::Start(vector_opts, sys_pool, **embedder, &(*pipeline)->bus());
   if (!vectors) return Fail(vectors.error());
 
@@ -242,6 +289,9 @@ int Serve(const FlagSet& flags) {
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
   if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
+  // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
+  search::HybridSearcher searcher(app_pool, (*vectors)->index(), **embedder);
+  if (auto st = search::RegisterSearchRoutes(router, {store, searcher}); !st) return Fail(st.error());
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());
@@ -249,6 +299,15 @@ int Serve(const FlagSet& flags) {
   spdlog::info("cnx serving on http://{} (data dir {})", where, config->GetString("data_dir", "cnx-data"));
   std::printf("ContextNexus is up: http://%s  (try: curl http://%s/readyz)\n", where.c_str(), where.c_str());
   std::fflush(stdout);
+  if (*demo_on) {
+    auto demo = SetUpDemo(store, config->GetString("data_dir", "cnx-data"), config->GetString("demo.docs_root", "."));
+    if (!demo) {
+      spdlog::error("demo: {} (the server runs on without it)", demo.error().ToString());
+    } else {
+      std::printf("%s\n", DemoBanner(*demo, "http://" + where).c_str());
+      std::fflush(stdout);
+    }
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -256,6 +315,7 @@ int Serve(const FlagSet& flags) {
   server.Shutdown();
   hub.reset();  // the last group commit and snapshots, before the database stops
   views.Stop();
+  purge.Stop();
   (*vectors)->Stop();
   (*pipeline)->Stop();
   if (db->cluster) {
@@ -274,6 +334,12 @@ void AddServe(CLI::App& app) {
   flags.Add(cmd, "pg-pool-size", "pg.pool_size", "Application connection pool size (default 16)");
   flags.Add(cmd, "views-refresh-interval", "views.refresh_interval",
             "How often materialised views are refreshed, e.g. 30s, 5m (default 1m)");
+  flags.AddSwitch(cmd, "demo", "demo.enabled",
+                  "On first start create a demo tenant with the documentation under --demo-docs ingested; print "
+                  "its credentials and example calls on every start");
+  flags.Add(cmd, "demo-docs", "demo.docs_root", "Where the demo's README.md and docs/ are (default .)");
+  flags.Add(cmd, "purge-interval", "maintenance.purge_interval",
+            "How often expired idempotency records, locks and sessions are deleted (default 10m)");
   flags.Add(cmd, "kafka-brokers", "kafka.brokers", "Kafka bootstrap servers; empty: the in-process bus");
   flags.Add(cmd, "vector-checkpoint-interval", "vector.checkpoint_interval",
             "How often the vector index is checkpointed to <data-dir>/vector (default 1m)");

@@ -10,6 +10,12 @@ void FlagSet::Add(CLI::App* app, const std::string& flag, const std::string& key
       "--" + flag, [&slot](const std::string& v) { slot = v; }, help + " (env " + Config::EnvName(key) + ")");
 }
 
+void FlagSet::AddSwitch(CLI::App* app, const std::string& flag, const std::string& key, const std::string& help) {
+  auto& slot = values[key];
+  app->add_flag_callback(
+      "--" + flag, [&slot] { slot = "true"; }, help + " (env " + Config::EnvName(key) + "=true)");
+}
+
 Result<Config> FlagSet::Resolve() const {
   std::map<std::string, std::string> given;
   for (const auto& [k, v] : values) {

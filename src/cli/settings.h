@@ -21,6 +21,8 @@ struct FlagSet {
 
   // Adds --<flag> bound to the setting `key`.
   void Add(CLI::App* app, const std::string& flag, const std::string& key, const std::string& help);
+  // Adds a valueless --<flag> that sets the boolean setting `key` to true.
+  void AddSwitch(CLI::App* app, const std::string& flag, const std::string& key, const std::string& help);
   Result<Config> Resolve() const;
 };
 

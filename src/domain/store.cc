@@ -1,10 +1,12 @@
 // The generic engine: create / get / update / delete / list for every spec.
 #include "domain/store.h"
 
+#include <cctype>
 #include <cmath>
 
 #include "domain/store_internal.h"
 #include "text/chunker.h"
+#include "text/html_text.h"
 #include "text/tokenizer.h"
 
 namespace cnx::domain {
@@ -15,6 +17,7 @@ using internal::JsonPointer;
 using internal::OptionalUuid;
 using internal::PgType;
 using internal::SelectJson;
+using internal::ToEntity;
 
 namespace internal {
 
@@ -111,11 +114,22 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                                const std::string& content_type, const std::string& body, size_t max_tokens) {
   text::ChunkOptions opts;
   opts.max_tokens = max_tokens;
-  auto chunks = text::ChunkDocument(body, content_type, opts);
+  // The version keeps the body as sent; chunks, offsets and the token count
+  // are of the text that is indexed (an HTML body's text).
+  std::string chunk_type = content_type;
+  for (auto& c : chunk_type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string extracted;
+  std::string_view indexed = body;
+  if (text::IsHtmlContentType(chunk_type)) {
+    extracted = text::HtmlToText(body);
+    indexed = extracted;
+    chunk_type = "text/markdown";
+  }
+  auto chunks = text::ChunkDocument(indexed, chunk_type, opts);
   if (!chunks) return Invalid({{"/body", chunks.error().message()}});
   auto tokenizer = text::Tokenizer::ForEncoding(opts.encoding);
   if (!tokenizer) return std::unexpected(FromError(tokenizer.error()));
-  auto tokens = (*tokenizer)->Count(body);
+  auto tokens = (*tokenizer)->Count(indexed);
   if (!tokens) return Invalid({{"/body", tokens.error().message()}});
   std::string hash = text::Sha256Hex(body);
 
@@ -149,6 +163,7 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
     old[*idx] = Old{std::string(existing[i].Text(1)), existing[i].Get<int64_t>(2).value_or(-1),
                     existing[i].Get<int64_t>(3).value_or(-1)};
   }
+  std::vector<size_t> fresh;  // chunk indexes without a row yet
   for (size_t i = 0; i < chunks->size(); ++i) {
     const auto& c = (*chunks)[i];
     int64_t idx = static_cast<int64_t>(i);
@@ -169,16 +184,42 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                    static_cast<int64_t>(c.end), c.content_hash, version_id}));
       continue;
     }
-    CNX_DO(tx.Exec(
-        "INSERT INTO content_chunks (tenant_id, content_item_id, version_id, chunk_index, content, token_count, "
-        "start_offset, end_offset, content_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        {p.tenant_id, content_id, version_id, idx, c.text, static_cast<int64_t>(c.token_count),
-         static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), c.content_hash}));
+    fresh.push_back(i);
+  }
+  // New chunks: multi-row INSERTs (one round trip per 500 chunks, not per chunk).
+  constexpr size_t kRowsPerInsert = 500;
+  for (size_t from = 0; from < fresh.size(); from += kRowsPerInsert) {
+    std::vector<pg::Param> params{p.tenant_id, content_id, version_id};
+    std::string values;
+    for (size_t k = from; k < std::min(fresh.size(), from + kRowsPerInsert); ++k) {
+      const auto& c = (*chunks)[fresh[k]];
+      size_t n = params.size();
+      params.insert(params.end(),
+                    {pg::Param(static_cast<int64_t>(fresh[k])), pg::Param(c.text),
+                     pg::Param(static_cast<int64_t>(c.token_count)), pg::Param(static_cast<int64_t>(c.start)),
+                     pg::Param(static_cast<int64_t>(c.end)), pg::Param(c.content_hash)});
+      values += (values.empty() ? "(" : ", (") + std::string("$1::uuid, $2::uuid, $3::uuid");
+      for (size_t q = 1; q <= 6; ++q) values += ", $" + std::to_string(n + q) + (q == 2 || q == 6 ? "" : "::integer");
+      values += ")";
+    }
+    CNX_DO(
+        tx.Exec("INSERT INTO content_chunks (tenant_id, content_item_id, version_id, chunk_index, content, "
+                "token_count, start_offset, end_offset, content_hash) VALUES " +
+                    values,
+                params));
   }
   CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE content_item_id = $1 AND chunk_index >= $2",
                  {content_id, static_cast<int64_t>(chunks->size())}));
   CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
   return {};
+}
+
+Outcome<Entity> ToEntity(const pg::QueryResult& r, bool versioned) {
+  Entity e;
+  e.body = json::parse(r[0].Text(0), nullptr, false);
+  if (e.body.is_discarded()) return Refuse(ErrorCode::kInternal, "internal", "unreadable row");
+  if (versioned) e.version = e.body.value("version", int64_t{0});
+  return e;
 }
 
 }  // namespace internal
@@ -294,6 +335,7 @@ struct Parsed {
 Outcome<Parsed> ParseBody(const ResourceSpec& spec, const json& body, bool create) {
   std::vector<FieldIssue> issues;
   Parsed parsed;
+  std::optional<std::string> unsupported_type;
   if (!body.is_object()) return Invalid({{"", "the body must be a JSON object"}});
   for (const auto& [key, value] : body.items()) {
     const Field* field = nullptr;
@@ -319,6 +361,11 @@ Outcome<Parsed> ParseBody(const ResourceSpec& spec, const json& body, bool creat
       if (field->json == "ttlSeconds") parsed.ttl = value.get<int64_t>();
       continue;
     }
+    if (spec.table == "content_items" && field->json == "contentType" && param.value &&
+        !IsSupportedContentType(*param.value)) {
+      unsupported_type = *param.value;
+      continue;
+    }
     if (spec.table == "knowledge_graph_configurations" && field->json == "configuration") {
       auto more = ValidateGraphConfiguration(value, ptr);
       issues.insert(issues.end(), more.begin(), more.end());
@@ -331,6 +378,20 @@ Outcome<Parsed> ParseBody(const ResourceSpec& spec, const json& body, bool creat
     }
   } else if (body.empty()) {
     issues.push_back({"", "nothing to change"});
+  }
+  if (unsupported_type) {
+    std::string detail = "content type \"" + unsupported_type->substr(0, 100) +
+                         "\" is not supported: a content body is text; send text/* (text/plain, text/markdown, "
+                         "text/html, text/x-python, ...) or a textual application type (application/json, "
+                         "application/javascript, application/xml, application/yaml, application/toml, "
+                         "application/sql, application/x-sh, application/typescript, application/xhtml+xml)";
+    issues.push_back({"/contentType", "unsupported content type"});
+    Fault f;
+    f.code = ErrorCode::kInvalidArgument;
+    f.type = "unsupported-content-type";
+    f.detail = std::move(detail);
+    f.fields = std::move(issues);
+    return std::unexpected(f);
   }
   if (!issues.empty()) return Invalid(std::move(issues));
   return parsed;
@@ -377,14 +438,6 @@ Outcome<void> CheckRefs(pg::Transaction& tx, const Principal& p, const ResourceS
     }
   }
   return {};
-}
-
-Outcome<Entity> ToEntity(const pg::QueryResult& r, bool versioned) {
-  Entity e;
-  e.body = json::parse(r[0].Text(0), nullptr, false);
-  if (e.body.is_discarded()) return Refuse(ErrorCode::kInternal, "internal", "unreadable row");
-  if (versioned) e.version = e.body.value("version", int64_t{0});
-  return e;
 }
 
 // Adds the server-computed columns of a write.
@@ -475,6 +528,23 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
     CNX_DO_F(CheckAccess(tx, p, spec, project, spec.write_role, true));
     CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
 
+    if (spec.table == "content_items" && project) {
+      std::vector<std::pair<std::string, pg::Param>> fields;
+      std::optional<std::string> source_url;
+      for (const auto& v : parsed.values) {
+        if (v.field->column == "source_url") {
+          source_url = v.param.value;
+        } else if (v.field->column != spec.parent_column) {
+          fields.emplace_back(v.field->column, v.param);
+        }
+      }
+      if (source_url) {
+        auto existing = CNX_DO_F(internal::UpsertContentBySource(tx, p, spec, *project, *source_url, fields,
+                                                                 parsed.body_text, options_.chunk_max_tokens));
+        if (existing) return *existing;
+      }
+    }
+
     std::string cols = "tenant_id", vals = "$1";
     std::vector<pg::Param> params{pg::Param(p.tenant_id)};
     auto add = [&](const std::string& col, const pg::Param& param, const std::string& type) {
@@ -539,6 +609,27 @@ Outcome<bool> Store::WriteContentText(const Uuid& tenant, const Uuid& user, cons
     CNX_DO_F(internal::WriteContentBody(tx, p, content_id, std::string(r[0].Text(0)), text, options_.chunk_max_tokens));
     return true;
   });
+}
+
+Outcome<void> ValidateBody(const ResourceSpec& spec, const json& body, bool create) {
+  CNX_DO_F(ParseBody(spec, body, create));
+  return {};
+}
+
+Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor) {
+  auto raw = FromBase64Url(cursor);
+  if (raw) {
+    auto colon = raw->find(':');
+    if (colon != std::string::npos && colon > 0 && colon <= 19) {
+      std::string micros = raw->substr(0, colon);
+      bool ok = true;
+      for (size_t i = 0; i < micros.size(); ++i)
+        ok = ok && ((micros[i] >= '0' && micros[i] <= '9') || (i == 0 && micros[i] == '-' && micros.size() > 1));
+      auto id = Uuid::Parse(std::string_view(*raw).substr(colon + 1));
+      if (ok && id) return std::pair{micros, *id};
+    }
+  }
+  return Invalid({{"cursor", "is not a cursor this API returned"}});
 }
 
 Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
@@ -630,23 +721,7 @@ Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const 
 Outcome<Page> Store::List(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
                           size_t limit, const std::optional<std::string>& cursor) {
   std::optional<std::pair<std::string, Uuid>> after;
-  if (cursor) {
-    auto raw = FromBase64Url(*cursor);
-    bool ok = raw.has_value();
-    if (ok) {
-      auto colon = raw->find(':');
-      ok = colon != std::string::npos && colon > 0 && colon <= 19;
-      if (ok) {
-        std::string micros = raw->substr(0, colon);
-        for (size_t i = 0; i < micros.size(); ++i)
-          ok = ok && ((micros[i] >= '0' && micros[i] <= '9') || (i == 0 && micros[i] == '-'));
-        auto id = Uuid::Parse(std::string_view(*raw).substr(colon + 1));
-        ok = ok && id.has_value();
-        if (ok) after.emplace(micros, *id);
-      }
-    }
-    if (!ok) return Invalid({{"cursor", "is not a cursor this API returned"}});
-  }
+  if (cursor) after = CNX_DO_F(DecodeCursor(*cursor));
   return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Page> {
     std::vector<pg::Param> params;
     std::string where;

@@ -46,6 +46,10 @@ struct StoreOptions {
   std::chrono::seconds max_lock_ttl{3600};
   std::chrono::seconds idempotency_ttl{24 * 3600};
   size_t chunk_max_tokens = 512;
+  // The model whose vectors count as "embedded" in IngestStatus (the server
+  // sets its embedder's); empty: whatever model each chunk was embedded with.
+  std::string embedding_model;
+  std::string embedding_model_version;
 };
 
 // Who is calling, as resolved from a bearer token.
@@ -58,10 +62,19 @@ struct Principal {
   bool tenant_admin() const { return tenant_role == "owner" || tenant_role == "admin"; }
 };
 
+// What a create did. Only content items with a sourceUrl already in their
+// project give anything but kCreated (upsert by source, docs/ingestion.md).
+enum class WriteOutcome {
+  kCreated,    // a new row
+  kUpdated,    // the existing item changed (a new version, or its fields)
+  kUnchanged,  // the existing item already had this body and these fields: nothing written
+};
+
 // A resource representation and its version (the ETag), if it has one.
 struct Entity {
   json body;
   std::optional<int64_t> version;
+  WriteOutcome outcome = WriteOutcome::kCreated;
 };
 
 struct Page {
@@ -134,6 +147,13 @@ class Store {
   // this text. Used by the collaboration server's materialisation.
   Outcome<bool> WriteContentText(const Uuid& tenant, const Uuid& user, const Uuid& content_id, const std::string& text);
 
+  // --- ingestion -----------------------------------------------------------
+  // {"chunks","embedded","pending","failed"} over the project's current
+  // chunks: embedded = with a chunk_embeddings row of the configured model
+  // for the chunk's current text; pending / failed = embedding jobs in
+  // pending or processing / failed. kNotFound as for any project route.
+  Outcome<json> IngestStatus(const Principal& p, const Uuid& project_id);
+
   // --- token usage summary (the materialised view) -----------------------
   Outcome<json> TokenUsageSummary(const Principal& p, const std::optional<Uuid>& project_id);
 
@@ -151,6 +171,13 @@ class Store {
   StoreOptions options_;
 };
 
+// Content types a content item may have: every text/* type and the textual
+// application/* types of kTextApplicationTypes (JSON, JavaScript, XML, ...),
+// case-insensitive, parameters allowed. Others (images, PDF, octet-stream)
+// are refused: the body is text that gets chunked.
+bool IsSupportedContentType(std::string_view content_type);
+extern const std::vector<std::string_view> kTextApplicationTypes;
+
 // The lock resource spec (GET/DELETE/list are generic; acquire and renew are not).
 const ResourceSpec& LockSpec();
 
@@ -162,6 +189,12 @@ std::string NewToken(std::string_view prefix);
 std::string Sha256(std::string_view bytes);  // raw 32 bytes
 std::string Base64Url(std::string_view bytes);
 std::optional<std::string> FromBase64Url(std::string_view text);
+
+// The request decoding of the REST input path that needs no database (fuzzed by
+// src/api/fuzz/rest_input_fuzz.cc): a create (or update) body checked against
+// the resource's spec, and a list cursor back to its (created-at micros, id).
+Outcome<void> ValidateBody(const ResourceSpec& spec, const json& body, bool create);
+Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor);
 
 // Validates a knowledge-graph configuration document; issues are relative to `pointer`.
 std::vector<FieldIssue> ValidateGraphConfiguration(const json& config, const std::string& pointer);

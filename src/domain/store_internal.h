@@ -33,8 +33,21 @@ Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p
 Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
                           const std::optional<Uuid>& project, Role needed, bool write);
 Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col);
-// Writes `body` as a new version of a content item and re-chunks it.
+// Writes `body` as a new version of a content item and re-chunks it. The
+// version keeps `body` as sent; HTML bodies are chunked from their text
+// (text::HtmlToText), everything else as it is.
 Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
                                const std::string& content_type, const std::string& body, size_t max_tokens);
+
+// Upsert by source inside Create: when a content item of `project` already
+// has `source_url`, applies the create body to it (fields that differ, and
+// the body as a new version when its hash or the content type changed) and
+// returns it; nullopt when there is none (the caller inserts). Serialised per
+// (project, source) by an advisory transaction lock.
+Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
+                                                     const Uuid& project, const std::string& source_url,
+                                                     const std::vector<std::pair<std::string, pg::Param>>& fields,
+                                                     const std::optional<std::string>& body, size_t max_tokens);
+Outcome<Entity> ToEntity(const pg::QueryResult& r, bool versioned);
 
 }  // namespace cnx::domain::internal

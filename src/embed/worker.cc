@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,22 @@ struct ClaimedJob {
   std::string content;
   std::string content_hash;
 };
+
+// A PostgreSQL array literal of text elements ("{"a","b"}"), for unnest().
+std::string PgArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
 
 double Seconds(std::chrono::milliseconds ms) {
   return static_cast<double>(ms.count()) / 1000.0;
@@ -183,42 +200,72 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       return Err(Module::kEmbed, ErrorCode::kDataLoss, "embedder returned a vector of the wrong dimension");
   }
 
-  // 3. Store.
+  // 3. Store. Set-based: a handful of statements per batch, not per job.
   CNX_TRY(Fault(WorkerStep::kStore));
   std::vector<bool> stored(jobs.size(), false);
   {
     auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    // Lock the jobs still held under our token, then their chunks that still
+    // have the embedded text; the trigger that re-queues a changed chunk
+    // updates the job row, so it serialises with us here.
+    std::vector<std::string> job_ids, tokens;
+    for (const auto& j : jobs) {
+      job_ids.push_back(j.job_id);
+      tokens.push_back(j.token);
+    }
+    auto held = CNX_TRY(tx.Exec(
+        "SELECT j.id::text FROM embedding_jobs j"
+        " JOIN unnest($1::uuid[], $2::timestamptz[]) AS t(id, token) ON j.id = t.id AND j.locked_until = t.token"
+        " WHERE j.status = 'processing' ORDER BY j.id FOR UPDATE OF j",
+        {PgArray(job_ids), PgArray(tokens)}));
+    std::unordered_set<std::string> held_ids;
+    for (int r = 0; r < held.rows(); ++r) held_ids.insert(std::string(held[r].Text(0)));
+    std::vector<std::string> chunk_ids, hashes;
+    for (const auto& j : jobs) {
+      if (!held_ids.contains(j.job_id)) continue;
+      chunk_ids.push_back(j.chunk.ToString());
+      hashes.push_back(j.content_hash);
+    }
+    std::unordered_set<std::string> current;
+    if (!chunk_ids.empty()) {
+      auto chunks = CNX_TRY(
+          tx.Exec("SELECT c.id::text FROM content_chunks c"
+                  " JOIN unnest($1::uuid[], $2::text[]) AS t(id, hash) ON c.id = t.id AND c.content_hash = t.hash"
+                  " ORDER BY c.id FOR UPDATE OF c",
+                  {PgArray(chunk_ids), PgArray(hashes)}));
+      for (int r = 0; r < chunks.rows(); ++r) current.insert(std::string(chunks[r].Text(0)));
+    }
+    std::string values;
+    std::vector<pg::Param> params{pg::Param(embedder_.model_name()), pg::Param(embedder_.model_version()),
+                                  pg::Param(static_cast<int64_t>(embedder_.dimension()))};
+    std::vector<std::string> stored_chunks;
     for (size_t i = 0; i < jobs.size(); ++i) {
       const auto& j = jobs[i];
-      // Lock the job under our token, then the chunk; the trigger that re-queues
-      // a changed chunk updates the job row, so it serialises with us here.
-      auto held =
-          CNX_TRY(tx.Exec("SELECT 1 FROM embedding_jobs WHERE id = $1::uuid AND status = 'processing'"
-                          " AND locked_until = $2::timestamptz FOR UPDATE",
-                          {j.job_id, j.token}));
-      if (held.empty()) {
-        ++result.discarded;
-        continue;
-      }
-      auto chunk = CNX_TRY(tx.Exec("SELECT content_hash FROM content_chunks WHERE id = $1 FOR UPDATE", {j.chunk}));
-      if (chunk.empty() || chunk[0].Text(0) != j.content_hash) {
+      if (!held_ids.contains(j.job_id) || !current.contains(j.chunk.ToString())) {
         ++result.discarded;
         continue;
       }
       auto bytes = EncodeVector((*embedded)[i]);
+      size_t n = params.size();
+      params.push_back(pg::Param(j.tenant));
+      params.push_back(pg::Param(j.chunk));
+      params.push_back(pg::Param::Bytes(bytes));
+      params.push_back(pg::Param(j.content_hash));
+      values += (values.empty() ? "" : ", ") + std::string("($") + std::to_string(n + 1) + "::uuid, $" +
+                std::to_string(n + 2) + "::uuid, $1, $2, $3::integer, $" + std::to_string(n + 3) + "::bytea, $" +
+                std::to_string(n + 4) + ")";
+      stored_chunks.push_back(j.chunk.ToString());
+      stored[i] = true;
+    }
+    if (!stored_chunks.empty()) {
       CNX_TRY(tx.Exec(
           "INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, embedding, content_hash)"
-          " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-          " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
-          "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
-          "  content_hash = EXCLUDED.content_hash, created_at = now()",
-          {j.tenant, j.chunk, embedder_.model_name(), embedder_.model_version(),
-           static_cast<int64_t>(embedder_.dimension()), pg::Param::Bytes(bytes), j.content_hash}));
-      CNX_TRY(
-          tx.Exec("UPDATE content_chunks SET vector_db_id = $2, embedding_model = $3, embedding_version = $4,"
-                  " last_embedded_at = now() WHERE id = $1",
-                  {j.chunk, j.chunk.ToString(), embedder_.model_name(), embedder_.model_version()}));
-      stored[i] = true;
+          " VALUES " +
+              values +
+              " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
+              "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
+              "  content_hash = EXCLUDED.content_hash, created_at = now()",
+          params));
     }
     CNX_TRY(tx.Commit());
   }
@@ -252,20 +299,24 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
   // 5. Complete.
   CNX_TRY(Fault(WorkerStep::kComplete));
   {
-    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    std::vector<std::string> job_ids, tokens;
+    size_t expected = 0;
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (!stored[i]) continue;
-      auto upd =
-          CNX_TRY(tx.Exec("UPDATE embedding_jobs SET status = 'completed', locked_until = NULL, error_message = NULL,"
-                          "  completed_at = now(), updated_at = now()"
-                          " WHERE id = $1::uuid AND status = 'processing' AND locked_until = $2::timestamptz",
-                          {jobs[i].job_id, jobs[i].token}));
-      if (upd.affected() > 0)
-        ++result.completed;
-      else
-        ++result.discarded;
+      job_ids.push_back(jobs[i].job_id);
+      tokens.push_back(jobs[i].token);
+      ++expected;
     }
-    CNX_TRY(tx.Commit());
+    if (expected > 0) {
+      auto upd = CNX_TRY(
+          conn->Exec("UPDATE embedding_jobs j SET status = 'completed', locked_until = NULL, error_message = NULL,"
+                     "  completed_at = now(), updated_at = now()"
+                     " FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, token)"
+                     " WHERE j.id = t.id AND j.status = 'processing' AND j.locked_until = t.token",
+                     {PgArray(job_ids), PgArray(tokens)}));
+      result.completed += static_cast<size_t>(upd.affected());
+      result.discarded += expected - static_cast<size_t>(upd.affected());
+    }
   }
   stats_.completed += result.completed;
   stats_.discarded += result.discarded;

@@ -8,11 +8,14 @@
 //                (locked_until = now() + lease) and attempt_count + 1. The
 //                lease value is the claim token of every later step.
 //   2. kEmbed    the embedder is called outside any transaction.
-//   3. kStore    one transaction: for each job still held under the same token
-//                whose chunk still has the content hash that was embedded, the
-//                vector is written to chunk_embeddings (upsert on chunk, model,
-//                version) and the chunk's vector_db_id / embedding_model /
-//                embedding_version / last_embedded_at are set. A job whose chunk
+//   3. kStore    one transaction, a few set-based statements per batch: for
+//                each job still held under the same token whose chunk still
+//                has the content hash that was embedded, the vector is written
+//                to chunk_embeddings (upsert on chunk, model, version). The
+//                chunk row itself is not written (no outbox event per
+//                embedding; decision 1150): the view
+//                content_chunk_embedding_status presents the seed's
+//                vector_db_id / embedding_model / ... columns. A job whose chunk
 //                changed meanwhile was re-queued by the trigger (status back to
 //                pending, lease cleared): it is left alone and its vector
 //                discarded.

@@ -74,11 +74,17 @@ class RelayTest : public ::testing::Test {
     relay_ = std::make_unique<Relay>(
         RelayOptions{.conninfo = db_.AdminUrl(), .slot = slot_, .feedback = {.interval = 1000ms, .coalesce = 20ms}},
         bus);
+    // Create the slot before anything is written, as the pipeline does: while
+    // pg_create_logical_replication_slot waits for the cluster's running
+    // transactions the slot already shows as active, and a change committed
+    // before it reaches its consistent point is not in its stream.
+    auto setup = relay_->Setup();
+    ASSERT_TRUE(setup.has_value()) << setup.error().ToString();
     thread_ = std::thread([this] {
       status_ = relay_->Run();
       done_ = true;
     });
-    // The slot exists once Setup() ran; changes committed after that are streamed.
+    // Wait for the walsender, so the stream is live before the test writes.
     ASSERT_TRUE(WaitFor(
         [&] {
           auto r = admin_->Exec("SELECT active FROM pg_replication_slots WHERE slot_name = $1", {slot_});

@@ -29,11 +29,11 @@ std::string ReadAll(const fs::path& p) {
 }
 
 // Starts `cnx serve` on a free port; waits for its "is up" line.
-Served Start(const fs::path& data_dir, const std::string& tag) {
+Served Start(const fs::path& data_dir, const std::string& tag, const std::string& extra_args = "") {
   Served s;
   s.log = data_dir.parent_path() / (tag + ".log");
-  std::string cmd =
-      "exec " + kCnx + " serve --data-dir " + data_dir.string() + " --listen 127.0.0.1:0 > " + s.log.string() + " 2>&1";
+  std::string cmd = "exec " + kCnx + " serve --data-dir " + data_dir.string() + " --listen 127.0.0.1:0 " + extra_args +
+                    " > " + s.log.string() + " 2>&1";
   auto pid = SpawnProcess({"/bin/sh", "-c", cmd});
   EXPECT_TRUE(pid.has_value());
   s.pid = *pid;
@@ -138,6 +138,69 @@ TEST(Serve, StartsMigratesServesStopsAndSurvivesKillNine) {
   EXPECT_EQ(stop->exit_code, 0) << stop->output;
   for (int i = 0; i < 100 && ProcessAlive(pm); ++i) usleep(50'000);
   EXPECT_FALSE(ProcessAlive(pm));
+  fs::remove_all(root);
+}
+
+std::string WaitForLog(const fs::path& log, const std::regex& re, std::smatch& m) {
+  for (int i = 0; i < 600; ++i) {
+    std::string out = ReadAll(log);
+    if (std::regex_search(out, m, re)) return out;
+    usleep(100'000);
+  }
+  return ReadAll(log);
+}
+
+// `make run` runs `cnx serve --demo`: the first start creates the demo tenant
+// with the documentation ingested, later starts reuse it.
+TEST(Serve, DemoIsCreatedOnceAndReused) {
+  fs::path root = fs::temp_directory_path() / ("cnx-demo-" + std::to_string(getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "docs" / "sub");
+  std::ofstream(root / "README.md") << "# Demo\n\nWrite-ahead log archiving keeps every change.\n";
+  std::ofstream(root / "docs" / "guide.md") << "# Guide\n\nTenants are isolated by row-level security.\n";
+  std::ofstream(root / "docs" / "sub" / "deep.md") << "# Deep\n\nThe relay confirms an LSN after the bus.\n";
+  std::ofstream(root / "docs" / "notes.txt") << "not markdown, not ingested\n";
+  fs::path data = root / "data";
+  const std::string args = "--demo --demo-docs " + root.string();
+
+  auto count_content = [](int port, const std::string& token, const std::string& project) {
+    auto r = RunProcess({"curl", "-s", "-m", "10", "-H", "Authorization: Bearer " + token,
+                         "http://127.0.0.1:" + std::to_string(port) + "/v1/projects/" + project + "/content"});
+    if (!r) return -1;
+    int n = 0;
+    for (size_t at = r->output.find("\"contentType\""); at != std::string::npos;
+         at = r->output.find("\"contentType\"", at + 1))
+      ++n;
+    return n;
+  };
+
+  Served a = Start(data, "demo-a", args);
+  ASSERT_GT(a.port, 0) << ReadAll(a.log);
+  std::smatch m;
+  std::regex created(
+      "Demo tenant created \\((\\d+) documents ingested\\)[^]*CNX_TOKEN=(cnxs_[A-Za-z0-9_-]+)[^]*"
+      "\"projectId\":\"([0-9a-f-]{36})\"");
+  std::string out = WaitForLog(a.log, created, m);
+  ASSERT_FALSE(m.empty()) << out;
+  EXPECT_EQ(m[1], "3");
+  const std::string project = m[3];
+  EXPECT_EQ(count_content(a.port, m[2], project), 3);
+  EXPECT_EQ(fs::status(data / "demo.json").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  kill(a.pid, SIGTERM);
+  EXPECT_EQ(Wait(a.pid), 0) << ReadAll(a.log);
+
+  Served b = Start(data, "demo-b", args);
+  ASSERT_GT(b.port, 0) << ReadAll(b.log);
+  std::regex reused(
+      "Demo tenant: sign in as demo@example.com[^]*CNX_TOKEN=(cnxs_[A-Za-z0-9_-]+)[^]*"
+      "\"projectId\":\"([0-9a-f-]{36})\"");
+  out = WaitForLog(b.log, reused, m);
+  ASSERT_FALSE(m.empty()) << out;
+  EXPECT_EQ(m[2], project);
+  EXPECT_EQ(count_content(b.port, m[1], project), 3);  // the new session works; nothing ingested twice
+  kill(b.pid, SIGTERM);
+  EXPECT_EQ(Wait(b.pid), 0) << ReadAll(b.log);
   fs::remove_all(root);
 }
 

@@ -82,8 +82,8 @@ class WorkerTest : public ::testing::Test {
               static_cast<int64_t>(chunks_.size()));
     EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings"), static_cast<int64_t>(chunks_.size()));
     EXPECT_EQ(Count(*admin_,
-                    "SELECT count(*) FROM content_chunks WHERE vector_db_id = id::text AND embedding_model = $1"
-                    " AND embedding_version = $2 AND last_embedded_at IS NOT NULL",
+                    "SELECT count(*) FROM content_chunk_embedding_status WHERE vector_db_id = chunk_id::text"
+                    " AND embedding_model = $1 AND embedding_version = $2 AND last_embedded_at IS NOT NULL",
                     {embedder_->model_name(), embedder_->model_version()}),
               static_cast<int64_t>(chunks_.size()));
     EXPECT_EQ(Count(*admin_,

@@ -1,0 +1,71 @@
+// PurgeExpired against the test cluster: what is past its time (plus grace)
+// goes, what is still in use stays.
+#include "domain/maintenance.h"
+
+#include <gtest/gtest.h>
+
+#include "schema/testing/test_database.h"
+
+namespace cnx::domain {
+namespace {
+
+using schema::testing::TestDatabase;
+using namespace std::chrono_literals;
+
+int64_t Count(pg::Connection& c, const std::string& sql) {
+  auto r = c.Exec(sql);
+  EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  return r ? (*r)[0].Get<int64_t>(0).value_or(-1) : -1;
+}
+
+TEST(PurgeExpired, RemovesOnlyRowsPastTheirTimeAndGrace) {
+  TestDatabase db;
+  auto c = db.Admin();
+  auto ok = [&](const std::string& sql) {
+    auto r = c.Exec(sql);
+    ASSERT_TRUE(r.has_value()) << sql << ": " << r.error().ToString();
+  };
+  ok("INSERT INTO tenants (id, name, slug) VALUES ('00000000-0000-4000-8000-000000000001', 't', 't')");
+  ok("INSERT INTO users (id, tenant_id, email) VALUES ('00000000-0000-4000-8000-000000000002', "
+     "'00000000-0000-4000-8000-000000000001', 'a@b.c')");
+  const std::string tu = "'00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'";
+  // Idempotency keys: two stale (25 h), one fresh.
+  for (auto [key, age] : {std::pair{"old-1", "25 hours"}, {"old-2", "25 hours"}, {"new", "1 hour"}}) {
+    ok("INSERT INTO idempotency_keys (tenant_id, user_id, key, method, path, request_hash, created_at) VALUES (" + tu +
+       ", '" + key + "', 'POST', '/v1/x', 'h', now() - interval '" + age + "')");
+  }
+  // Locks: expired 2 h ago (purged), expired 10 min ago (grace), live.
+  for (auto ago : {"2 hours", "10 minutes", "-10 minutes"}) {
+    ok("INSERT INTO resource_locks (tenant_id, holder_user_id, resource_type, resource_id, expires_at) VALUES (" + tu +
+       ", 'content', gen_random_uuid(), now() - interval '" + std::string(ago) + "')");
+  }
+  // Sessions: expired 8 days ago, revoked 8 days ago (not yet expired), expired yesterday, live.
+  ok("INSERT INTO user_sessions (tenant_id, user_id, token_hash, expires_at) VALUES (" + tu +
+     ", '\\x01', now() - interval '8 days')");
+  ok("INSERT INTO user_sessions (tenant_id, user_id, token_hash, expires_at, revoked_at) VALUES (" + tu +
+     ", '\\x02', now() + interval '20 days', now() - interval '8 days')");
+  ok("INSERT INTO user_sessions (tenant_id, user_id, token_hash, expires_at) VALUES (" + tu +
+     ", '\\x03', now() - interval '1 day')");
+  ok("INSERT INTO user_sessions (tenant_id, user_id, token_hash, expires_at) VALUES (" + tu +
+     ", '\\x04', now() + interval '1 day')");
+
+  // A batch of 1 exercises the batching loop.
+  auto counts = PurgeExpired(c, {.batch = 1});
+  ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+  EXPECT_EQ(counts->idempotency_keys, 2);
+  EXPECT_EQ(counts->locks, 1);
+  EXPECT_EQ(counts->sessions, 2);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM idempotency_keys WHERE key = 'new'"), 1);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM idempotency_keys"), 1);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM resource_locks"), 2);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM user_sessions WHERE token_hash IN ('\\x03', '\\x04')"), 2);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM user_sessions"), 2);
+
+  // Nothing left to do: a second run deletes nothing.
+  auto again = PurgeExpired(c, {});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->idempotency_keys + again->locks + again->sessions, 0);
+}
+
+}  // namespace
+}  // namespace cnx::domain
