@@ -28,11 +28,12 @@
 #include "context/assembler.h"
 #include "schema/testing/test_database.h"
 
-#if __has_include("search/hybrid_searcher.h")
+// CNX_BENCH_HAS_HYBRID is defined by CMake when src/search has HybridSearcher
+// (a compile definition, not __has_include, so ccache sees the difference).
+#ifdef CNX_BENCH_HAS_HYBRID
 #include "embed/lexical_embedder.h"
 #include "search/hybrid_searcher.h"
 #include "vector/hnsw_index.h"
-#define CNX_BENCH_HAS_HYBRID 1
 #endif
 
 using namespace cnx;

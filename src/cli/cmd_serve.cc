@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -17,6 +18,8 @@
 #include "cli/demo.h"
 #include "cli/settings.h"
 #include "collab/routes.h"
+#include "context/chat_client.h"
+#include "context/routes.h"
 #include "domain/maintenance.h"
 #include "domain/store.h"
 #include "embed/lexical_embedder.h"
@@ -292,6 +295,24 @@ int Serve(const FlagSet& flags) {
   // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
   search::HybridSearcher searcher(app_pool, (*vectors)->index(), (*vectors)->query_embedder());
   if (auto st = search::RegisterSearchRoutes(router, {store, searcher}); !st) return Fail(st.error());
+  // Context assembly and the LLM gateway (docs/context.md).
+  auto assembler_opts = context::AssemblerOptionsFromConfig(*config);
+  if (!assembler_opts) return Fail(assembler_opts.error());
+  auto context_defaults = context::RouteDefaultsFromConfig(*config);
+  if (!context_defaults) return Fail(context_defaults.error());
+  auto chat_config = context::ChatConfigFromConfig(*config, [](const char* name) { return std::getenv(name); });
+  if (!chat_config) return Fail(chat_config.error());
+  std::unique_ptr<context::ChatClient> chat;
+  if (*chat_config) {
+    chat = std::make_unique<context::ChatClient>(**chat_config);
+    spdlog::info("llm: chat completions at {} (model {})", chat->Endpoint(), chat->config().model);
+  } else {
+    spdlog::info("llm: no provider configured (llm.base_url); /completions answers 503");
+  }
+  context::Assembler assembler(app_pool, searcher, std::move(*assembler_opts));
+  if (auto st = context::RegisterContextRoutes(router, {store, assembler, chat.get(), *context_defaults}); !st) {
+    return Fail(st.error());
+  }
   api::Server server(http, std::move(router), metrics, readiness);
   auto endpoint = server.Start();
   if (!endpoint) return Fail(endpoint.error());
@@ -354,6 +375,11 @@ void AddServe(CLI::App& app) {
             "Name of the Y.Text root that holds a collaborative document's text (default content)");
   flags.Add(cmd, "collab-snapshot-every", "collab.snapshot_every_ops",
             "Snapshot a collaborative document every N operations (default 1000)");
+  flags.Add(cmd, "llm-base-url", "llm.base_url",
+            "OpenAI-compatible chat completions server (http://host:port[/v1]); empty: no LLM provider");
+  flags.Add(cmd, "llm-model", "llm.model", "Default model of the context and completions routes (default gpt-4o)");
+  flags.Add(cmd, "llm-api-key-env", "llm.api_key_env",
+            "Environment variable holding the provider's API key (default OPENAI_API_KEY)");
   flags.Add(cmd, "pwhash-opslimit", "auth.pwhash_opslimit", "argon2id passes (default 2, libsodium interactive)");
   flags.Add(cmd, "pwhash-memlimit-kib", "auth.pwhash_memlimit_kib", "argon2id memory in KiB (default 65536)");
   OnRun(cmd, [] { return Serve(flags); });

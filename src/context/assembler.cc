@@ -59,7 +59,9 @@ struct Loaded {
 };
 
 // The user message and one message_context row per content item that
-// contributed, in order of first appearance.
+// contributed, in order of first appearance. Messages take clock_timestamp(),
+// not now(): an exchange's two messages are written in one transaction and
+// lists ordered by created_at must show the question before the answer.
 Outcome<Uuid> RecordUserMessage(pg::Transaction& tx, const domain::Principal& p, const Assembly& a,
                                 const std::string& message) {
   size_t message_tokens = 0;
@@ -71,9 +73,11 @@ Outcome<Uuid> RecordUserMessage(pg::Transaction& tx, const domain::Principal& p,
        {{"budget", a.packed.budget}, {"totalTokens", a.packed.total_tokens}, {"encoding", a.packed.encoding}}}};
   auto m = CNX_DO(tx.Exec(
       "INSERT INTO messages (tenant_id, thread_id, parent_message_id, reply_type, position, role, content, model, "
-      "token_count, metadata, created_by) "
+      "token_count, metadata, created_by, created_at) "
       "SELECT $1, $2, $3::uuid, CASE WHEN $3::uuid IS NULL THEN NULL ELSE 'followup' END, "
-      "  coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), 0), 'user', $4, $5, $6, $7::jsonb, $8 "
+      "  coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), 0), 'user', $4, $5, $6, $7::jsonb, "
+      "$8, "
+      "  clock_timestamp() "
       "RETURNING id",
       {p.tenant_id, a.thread_id, a.parent_message_id, message, a.model, static_cast<int64_t>(message_tokens),
        meta.dump(), p.user_id}));
@@ -340,9 +344,9 @@ Outcome<std::pair<Uuid, Uuid>> Assembler::RecordExchange(const domain::Principal
     Uuid user_id = CNX_DO_F(RecordUserMessage(tx, p, a, user_message));
     auto m = CNX_DO(tx.Exec(
         "INSERT INTO messages (tenant_id, thread_id, parent_message_id, reply_type, position, role, content, model, "
-        "token_count, created_by) "
+        "token_count, created_by, created_at) "
         "SELECT $1, $2, $3, 'response', coalesce((SELECT max(position) + 1 FROM messages WHERE thread_id = $2), 0), "
-        "'assistant', $4, $5, $6, $7 RETURNING id",
+        "'assistant', $4, $5, $6, $7, clock_timestamp() RETURNING id",
         {p.tenant_id, a.thread_id, user_id, content, model, static_cast<int64_t>(completion), p.user_id}));
     Uuid reply_id = CNX_DO(m[0].Get<Uuid>(0));
     CNX_DO(tx.Exec(

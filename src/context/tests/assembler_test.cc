@@ -141,6 +141,10 @@ TEST_F(AssemblerTest, RecordExchangeStoresBothMessagesContextAndUsage) {
   EXPECT_EQ(*(*r)[0].Get<int64_t>(4), 900);
   EXPECT_EQ(*(*r)[0].Get<int64_t>(5), 4);
   EXPECT_EQ((*r)[0].Text(6), "gpt-4o-2024");
+  auto order =
+      admin.Exec("SELECT (SELECT created_at FROM messages WHERE id = $1) < created_at FROM messages WHERE id = $2",
+                 {ids->first, ids->second});
+  EXPECT_EQ((*order)[0].Text(0), "t");  // the question before the answer
   auto ctx = admin.Exec("SELECT count(*) FROM message_context WHERE message_id = $1", {ids->first});
   EXPECT_GE(*(*ctx)[0].Get<int64_t>(0), 2);  // the pinned item and the included one
   auto usage = admin.Exec("SELECT count(*) FROM token_usage WHERE thread_id = $1", {w_.thread_id});
