@@ -29,6 +29,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "bench/search/bm25.h"
@@ -109,6 +110,7 @@ struct Corpus {
 
 // Inserts the tenant, project, items and chunks with the administrative connection.
 void Load(pg::Connection& admin, const Corpus& c, const std::vector<bench::Section>& sections) {
+  std::unordered_set<std::string> seen_urls;
   auto exec = [&](std::string_view sql, std::initializer_list<pg::Param> p) {
     auto r = admin.Exec(sql, p);
     if (!r) Die(std::string(sql.substr(0, 60)) + ": " + r.error().ToString());
@@ -124,7 +126,10 @@ void Load(pg::Connection& admin, const Corpus& c, const std::vector<bench::Secti
     for (size_t i = from; i < to; ++i) {
       const auto& s = sections[i % sections.size()];
       titles.push_back(s.id.empty() ? s.file : s.id);  // not searched; the section id, not its title
-      urls.push_back("https://www.postgresql.org/docs/15/" + s.file + (s.id.empty() ? "" : "#" + s.id));
+      // Repeated sections (the latency corpus) get URLs of their own: source_url is unique per project.
+      std::string url = "https://www.postgresql.org/docs/15/" + s.file + (s.id.empty() ? "" : "#" + s.id);
+      if (!seen_urls.insert(url).second) url += "?copy=" + std::to_string(i);
+      urls.push_back(std::move(url));
     }
     exec(
         "INSERT INTO content_items (id, tenant_id, project_id, title, content_type, source_url)"

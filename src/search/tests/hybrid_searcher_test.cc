@@ -164,7 +164,9 @@ TEST_F(HybridSearcherTest, HybridFusesAndIsDeterministic) {
   const auto* l = ScoreOf(hits[0], "lexical");
   ASSERT_NE(v, nullptr);
   ASSERT_NE(l, nullptr);
-  EXPECT_DOUBLE_EQ(hits[0].score, 1.0 / (60.0 + v->rank) + 1.0 / (60.0 + l->rank));
+  const HybridOptions defaults;
+  EXPECT_DOUBLE_EQ(hits[0].score, defaults.vector_weight / (defaults.rrf_k + v->rank) +
+                                      defaults.lexical_weight / (defaults.rrf_k + l->rank));
   for (size_t i = 1; i < hits.size(); ++i) {
     EXPECT_TRUE(hits[i - 1].score > hits[i].score ||
                 (hits[i - 1].score == hits[i].score && hits[i - 1].chunk_id < hits[i].chunk_id));
