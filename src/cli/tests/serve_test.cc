@@ -187,6 +187,27 @@ TEST(Serve, DemoIsCreatedOnceAndReused) {
   EXPECT_EQ(count_content(a.port, m[2], project), 3);
   EXPECT_EQ(fs::status(data / "demo.json").permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);
+  // The banner's copy-paste commands work as printed: the export line, then
+  // each curl (with its continuation line) in a shell.
+  auto block = [&out](const std::string& heading) {
+    size_t at = out.find(heading);
+    if (at == std::string::npos) return std::string();
+    at = out.find('\n', at) + 1;
+    return out.substr(at, out.find("\n\n", at) - at);
+  };
+  const std::string exports = block("Demo tenant created");
+  ASSERT_NE(exports.find("export CNX_SERVER="), std::string::npos) << out;
+  auto run_banner = [&](const std::string& heading) {
+    std::string cmd = block(heading);
+    EXPECT_NE(cmd.find("curl -s"), std::string::npos) << out;
+    auto r = RunProcess({"/bin/sh", "-c", exports + "\n" + cmd});
+    return r ? r->output : std::string();
+  };
+  const std::string search = run_banner("Search the project's documentation:");
+  EXPECT_NE(search.find("\"results\":[{"), std::string::npos) << search;
+  const std::string context = run_banner("Assemble the context of an LLM call");
+  EXPECT_NE(context.find("\"messages\":["), std::string::npos) << context;
+  EXPECT_NE(context.find("\"totalTokens\""), std::string::npos) << context;
   kill(a.pid, SIGTERM);
   EXPECT_EQ(Wait(a.pid), 0) << ReadAll(a.log);
 
