@@ -5,3 +5,4 @@ build=${1:-build/release}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cnx_graph_bench.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 "$build/bench/graph/graph_bench" --dir "$dir/store" --edges 1000000 --nodes 100000 --queries 2000
+"$(dirname "$0")/cte.sh" "$build"
