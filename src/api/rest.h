@@ -89,6 +89,10 @@ Status RegisterRestRoutes(Router& router, RestDeps deps);
 // The OpenAPI 3.1 document of RestRoutes().
 nlohmann::json BuildOpenApi();
 
+// Nesting depth of JSON text ({ and [ outside strings), cheap enough to bound
+// a body before a recursive parser sees it.
+size_t JsonDepth(std::string_view json_text);
+
 // Decodes a JSON request body: empty is {}; otherwise application/json (415),
 // nested at most config.max_json_depth (400) and valid JSON (400). Returns the
 // problem response, or nullopt with `out` set. Fuzzed by rest_input_fuzz.

@@ -235,32 +235,6 @@ Response JsonOk(int status, const json& body) {
 
 // --- request parsing ------------------------------------------------------------
 
-// Nesting depth of JSON text, counting brackets outside strings.
-size_t JsonDepth(std::string_view s) {
-  size_t depth = 0, max = 0;
-  bool in_string = false, escape = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escape) {
-        escape = false;
-      } else if (c == '\\') {
-        escape = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max = std::max(max, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max;
-}
-
 std::optional<Response> ParseBody(const Request& req, const RestConfig& config, json& out) {
   return DecodeJsonBody(req.Header(http::field::content_type), req.body(), config, out);
 }
@@ -630,6 +604,31 @@ asio::awaitable<Response> Serve(State* state, const RestRoute* route, Request& r
 const std::vector<RestRoute>& RestRoutes() {
   static const std::vector<RestRoute> kRoutes = BuildRoutes();
   return kRoutes;
+}
+
+size_t JsonDepth(std::string_view s) {
+  size_t depth = 0, max = 0;
+  bool in_string = false, escape = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escape) {
+        escape = false;
+      } else if (c == '\\') {
+        escape = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max = std::max(max, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max;
 }
 
 std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "api/rest.h"
+
 namespace cnx::search {
 namespace {
 
@@ -10,31 +12,6 @@ using nlohmann::json;
 
 std::unexpected<RequestIssue> Bad(std::string field, std::string message) {
   return std::unexpected(RequestIssue{std::move(field), std::move(message)});
-}
-
-size_t JsonDepth(std::string_view s) {
-  size_t depth = 0, max = 0;
-  bool in_string = false, escape = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escape) {
-        escape = false;
-      } else if (c == '\\') {
-        escape = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max = std::max(max, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max;
 }
 
 std::expected<Uuid, RequestIssue> UuidField(const json& v, const std::string& field) {
@@ -109,7 +86,7 @@ bool Blank(std::string_view s) {
 }  // namespace
 
 std::expected<SearchRequest, RequestIssue> DecodeSearchRequest(std::string_view body) {
-  if (JsonDepth(body) > kMaxJsonDepth) {
+  if (api::JsonDepth(body) > kMaxJsonDepth) {
     return std::unexpected(RequestIssue{"", "JSON nested deeper than " + std::to_string(kMaxJsonDepth), true});
   }
   json doc = json::parse(body, nullptr, false);
