@@ -19,6 +19,7 @@
 #include "cli/settings.h"
 #include "collab/annotations.h"
 #include "collab/routes.h"
+#include "collab/views.h"
 #include "context/chat_client.h"
 #include "context/routes.h"
 #include "domain/maintenance.h"
@@ -303,6 +304,12 @@ int Serve(const FlagSet& flags) {
   if (auto st = collab::RegisterAnnotationRoutes(router, {*hub, store, app_pool, hub_opts.text_root}); !st) {
     return Fail(st.error());
   }
+  collab::ViewTrackerOptions view_opts;
+  auto view_interval = config->GetDuration("collab.view_update_interval", std::chrono::milliseconds(1000));
+  if (!view_interval) return Fail(view_interval.error());
+  view_opts.min_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*view_interval);
+  auto view_tracker = std::make_unique<collab::ViewTracker>(app_pool, view_opts);
+  if (auto st = collab::RegisterViewRoutes(router, {*view_tracker, store}); !st) return Fail(st.error());
   if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
   // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
   search::HybridSearcher searcher(app_pool, (*vectors)->index(), (*vectors)->query_embedder());
