@@ -244,8 +244,17 @@ std::optional<TextRange> ResolveAnchor(crdt::Doc& doc, const nlohmann::json& anc
   return TextRange{sa->index, std::max(sa->index, ea->index)};
 }
 
-Result<size_t> ReanchorAnnotations(pg::Pool& pool, Hub& hub, const Uuid& tenant, const Uuid& document,
-                                   std::string_view text_root) {
+namespace {
+
+struct AnchoredRow {
+  std::string id;
+  nlohmann::json anchor;
+  std::optional<int64_t> start, end;
+  std::optional<std::string> chunk;
+  std::optional<TextRange> now;
+};
+
+Result<std::vector<AnchoredRow>> LoadAnchored(pg::Pool& pool, const Uuid& tenant, const Uuid& document) {
   auto conn = CNX_TRY(pool.Acquire());
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
   CNX_TRY(tx.SetTenant(tenant));
@@ -253,17 +262,9 @@ Result<size_t> ReanchorAnnotations(pg::Pool& pool, Hub& hub, const Uuid& tenant,
       tx.Exec("SELECT id, position_data->'anchor', start_offset, end_offset, chunk_id FROM realtime_annotations "
               "WHERE document_id = $1 AND position_data ? 'anchor' ORDER BY id",
               {document}));
-  if (rows.empty()) return size_t{0};
-  struct Row {
-    std::string id;
-    nlohmann::json anchor;
-    std::optional<int64_t> start, end;
-    std::optional<std::string> chunk;
-    std::optional<TextRange> now;
-  };
-  std::vector<Row> list;
+  std::vector<AnchoredRow> list;
   for (int i = 0; i < rows.rows(); ++i) {
-    Row r;
+    AnchoredRow r;
     r.id = std::string(rows[i].Text(0));
     r.anchor = nlohmann::json::parse(rows[i].Text(1), nullptr, false);
     if (!rows[i].IsNull(2)) r.start = rows[i].Get<int64_t>(2).value_or(-1);
@@ -271,11 +272,25 @@ Result<size_t> ReanchorAnnotations(pg::Pool& pool, Hub& hub, const Uuid& tenant,
     if (!rows[i].IsNull(4)) r.chunk = std::string(rows[i].Text(4));
     list.push_back(std::move(r));
   }
+  CNX_TRY(tx.Commit());
+  return list;
+}
+
+}  // namespace
+
+Result<size_t> ReanchorAnnotations(pg::Pool& pool, Hub& hub, const Uuid& tenant, const Uuid& document,
+                                   std::string_view text_root) {
+  // Three steps, so that no connection is held while the hub may load the room.
+  auto list = CNX_TRY(LoadAnchored(pool, tenant, document));
+  if (list.empty()) return size_t{0};
   std::string text;
   CNX_TRY(hub.WithDocument(tenant, document, [&](crdt::Doc& doc) {
     for (auto& r : list) r.now = ResolveAnchor(doc, r.anchor);
     text = doc.GetText(text_root).ToString();
   }));
+  auto conn = CNX_TRY(pool.Acquire());
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+  CNX_TRY(tx.SetTenant(tenant));
   size_t changed = 0;
   for (auto& r : list) {
     if (!r.now) continue;
@@ -286,8 +301,11 @@ Result<size_t> ReanchorAnnotations(pg::Pool& pool, Hub& hub, const Uuid& tenant,
     auto start = static_cast<int64_t>(r.now->start);
     auto end = static_cast<int64_t>(r.now->end);
     if (r.start == start && r.end == end && r.chunk == chunk) continue;
-    CNX_TRY(tx.Exec("UPDATE realtime_annotations SET start_offset = $2, end_offset = $3, chunk_id = $4 WHERE id = $1",
-                    {r.id, start, end, pg::Param(chunk)}));
+    // Only if nobody moved the annotation meanwhile (a PATCH between the read and now).
+    CNX_TRY(
+        tx.Exec("UPDATE realtime_annotations SET start_offset = $2, end_offset = $3, chunk_id = $4 "
+                "WHERE id = $1 AND position_data->'anchor' = $5::jsonb",
+                {r.id, start, end, pg::Param(chunk), r.anchor.dump()}));
     ++changed;
   }
   CNX_TRY(tx.Commit());
