@@ -132,6 +132,23 @@ Result<nlohmann::json> ViewTracker::Viewers(const Uuid& tenant, const Uuid& view
   return items;
 }
 
+Result<nlohmann::json> ViewTracker::ProjectViewers(const Uuid& tenant, const Uuid& project) {
+  auto conn = CNX_TRY(pool_.Acquire());
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+  CNX_TRY(tx.SetTenant(tenant));
+  auto rows = CNX_TRY(tx.Exec(
+      "SELECT json_build_object('viewId', v.id, 'viewName', v.name, 'userId', p.user_id, 'sessionId', p.session_id, "
+      "'viewPosition', p.view_position, 'camera', p.camera, 'zoom', p.zoom, 'lastUpdatedAt', "
+      "to_char(p.last_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text "
+      "FROM view_participants p JOIN collaborative_views v ON v.id = p.view_id WHERE v.project_id = $1 AND "
+      "p.last_updated_at > now() - make_interval(secs => $2) ORDER BY p.last_updated_at, p.id",
+      {project, static_cast<int64_t>(options_.stale_after.count())}));
+  CNX_TRY(tx.Commit());
+  nlohmann::json items = nlohmann::json::array();
+  for (int i = 0; i < rows.rows(); ++i) items.push_back(nlohmann::json::parse(rows[i].Text(0), nullptr, false));
+  return items;
+}
+
 void ViewTracker::FlushDue(bool all) {
   std::lock_guard write_lock(write_mu_);
   std::vector<std::pair<std::string, Pending>> due;
@@ -178,8 +195,10 @@ struct Caller {
   Uuid view;
 };
 
-// Authenticates and checks that the caller may see the view (any project role).
-std::variant<Caller, api::Response> Authorize(const ViewRouteDeps& deps, const api::Request& req) {
+// Authenticates and checks that the caller may see the view (or, with
+// `resource` = "project", the project) at any project role.
+std::variant<Caller, api::Response> Authorize(const ViewRouteDeps& deps, const api::Request& req,
+                                              const char* resource = "collaborative view") {
   auto token = BearerToken(req);
   if (!token) {
     auto r = api::Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
@@ -189,11 +208,12 @@ std::variant<Caller, api::Response> Authorize(const ViewRouteDeps& deps, const a
   auto principal = deps.store.Authenticate(*token);
   if (!principal) return api::Problem(401, "unauthenticated", principal.error().detail);
   auto view = Uuid::Parse(req.PathParam("id"));
-  const domain::ResourceSpec* spec = domain::FindResource("collaborative view");
-  if (!view || spec == nullptr) return api::Problem(404, "not-found", "no such collaborative view");
+  const domain::ResourceSpec* spec = domain::FindResource(resource);
+  const std::string missing = std::string("no such ") + resource;
+  if (!view || spec == nullptr) return api::Problem(404, "not-found", missing);
   auto e = deps.store.Get(*spec, *principal, *view);
   if (!e) {
-    if (e.error().code == ErrorCode::kNotFound) return api::Problem(404, "not-found", "no such collaborative view");
+    if (e.error().code == ErrorCode::kNotFound) return api::Problem(404, "not-found", missing);
     if (e.error().code == ErrorCode::kPermissionDenied) return api::Problem(403, "forbidden", e.error().detail);
     return api::Problem(503, "unavailable", e.error().detail);
   }
@@ -285,6 +305,17 @@ asio::awaitable<api::Response> ServeList(ViewRouteDeps deps, api::Request& req) 
   });
 }
 
+asio::awaitable<api::Response> ServeProjectList(ViewRouteDeps deps, api::Request& req) {
+  co_return co_await req.RunBlocking([&]() -> api::Response {
+    auto auth = Authorize(deps, req, "project");
+    if (auto* r = std::get_if<api::Response>(&auth)) return std::move(*r);
+    const auto& c = std::get<Caller>(auth);
+    auto items = deps.tracker.ProjectViewers(c.principal.tenant_id, c.view);
+    if (!items) return api::Problem(503, "unavailable", "the database is busy, retry later");
+    return Json(200, {{"items", *items}});
+  });
+}
+
 }  // namespace
 
 Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps) {
@@ -292,6 +323,8 @@ Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps) {
                      api::Handler([deps](api::Request& req) { return ServePut(deps, req); })));
   CNX_TRY(router.Add(http::verb::delete_, "/v1/views/{id}/viewers/me",
                      api::Handler([deps](api::Request& req) { return ServeDelete(deps, req); })));
+  CNX_TRY(router.Add(http::verb::get, "/v1/projects/{id}/viewers",
+                     api::Handler([deps](api::Request& req) { return ServeProjectList(deps, req); })));
   return router.Add(http::verb::get, "/v1/views/{id}/viewers",
                     api::Handler([deps](api::Request& req) { return ServeList(deps, req); }));
 }

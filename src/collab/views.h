@@ -5,6 +5,7 @@
 //   PUT    /v1/views/{id}/viewers/me   {"viewPosition"?, "camera"?, "zoom"?}
 //   DELETE /v1/views/{id}/viewers/me
 //   GET    /v1/views/{id}/viewers      {"items":[{userId, sessionId, viewPosition, camera, zoom, lastUpdatedAt}]}
+//   GET    /v1/projects/{id}/viewers   the same for every view of the project, plus viewId and viewName
 //
 // Any project member may view (the view's project decides; others get 404).
 // Viewport updates arrive at pointer speed, so writes are throttled per viewer
@@ -80,6 +81,8 @@ class ViewTracker {
   Status Leave(const Uuid& tenant, const Uuid& view, const Uuid& user, const std::optional<Uuid>& session);
   // The view's current viewers (not stale), oldest update first.
   Result<nlohmann::json> Viewers(const Uuid& tenant, const Uuid& view);
+  // Who views which view of a project: the same items plus viewId, viewName.
+  Result<nlohmann::json> ProjectViewers(const Uuid& tenant, const Uuid& project);
 
   const ViewTrackerOptions& options() const { return options_; }
 

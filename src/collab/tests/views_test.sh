@@ -76,6 +76,14 @@ l=$(api GET "/v1/views/$view/viewers" "$tok")
 expect "last deferred state landed" "$(js "$l" "[r.items.length,r.items[0].zoom,r.items[0].camera.z,r.items[0].viewPosition.x]")" "[1,3,4,9]"
 expect "lastUpdatedAt moved" "$(js "$l" "r.items[0].lastUpdatedAt>'$first_at'")" true
 
+view2=$(js "$(api POST "/v1/projects/$project/views" "$tok" "{\"projectId\":\"$project\",\"name\":\"Board\",\"viewType\":\"board\"}")" r.id)
+api PUT "/v1/views/$view2/viewers/me" "$tok" '{"zoom":2}' >/dev/null
+expect "one viewer may view two views" "$(status)" 200
+pv=$(api GET "/v1/projects/$project/viewers" "$tok")
+expect "who views which view" "$(js "$pv" "r.items.map(i=>i.viewName+':'+i.zoom+':'+(i.userId==='$me')).join(',')")" "Map:3:true,Board:2:true"
+api GET "/v1/projects/$project/viewers" "" >/dev/null
+expect "project viewers need a token" "$(status)" 401
+
 # 3. A second user (project viewer role) views too; an outsider cannot.
 uid=$(js "$(api POST /v1/users "$tok" '{"email":"v@example.com","password":"viewer password","role":"member"}')" r.id)
 api POST "/v1/projects/$project/members" "$tok" "{\"projectId\":\"$project\",\"userId\":\"$uid\",\"role\":\"viewer\"}" >/dev/null
