@@ -17,7 +17,9 @@
 #include "base/metrics.h"
 #include "cli/demo.h"
 #include "cli/settings.h"
+#include "collab/annotations.h"
 #include "collab/routes.h"
+#include "collab/views.h"
 #include "context/chat_client.h"
 #include "context/routes.h"
 #include "domain/maintenance.h"
@@ -301,14 +303,31 @@ int Serve(const FlagSet& flags) {
   hub_opts.snapshot_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*snap_interval);
   hub_opts.idle_eviction = std::chrono::duration_cast<std::chrono::milliseconds>(*idle);
   hub_opts.text_root = config->GetString("collab.text_root", "content");
-  hub_opts.materialize = [&store](const Uuid& tenant, const Uuid& user, const Uuid& doc,
-                                  const std::string& text) -> Result<bool> {
+  collab::Hub* anchor_hub = nullptr;  // set once the hub exists: annotations follow materialised text
+  hub_opts.materialize = [&store, &app_pool, &anchor_hub, root = hub_opts.text_root](
+                             const Uuid& tenant, const Uuid& user, const Uuid& doc,
+                             const std::string& text) -> Result<bool> {
     auto wrote = store.WriteContentText(tenant, user, doc, text);
     if (!wrote) return Err(Module::kCollab, wrote.error().code, wrote.error().detail);
+    if (anchor_hub != nullptr) {
+      if (auto n = collab::ReanchorAnnotations(app_pool, *anchor_hub, tenant, doc, root); !n) {
+        spdlog::warn("collab: re-anchoring annotations of {} failed: {}", doc.ToString(), n.error().ToString());
+      }
+    }
     return *wrote;
   };
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
+  anchor_hub = hub.get();
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
+  if (auto st = collab::RegisterAnnotationRoutes(router, {*hub, store, app_pool, hub_opts.text_root}); !st) {
+    return Fail(st.error());
+  }
+  collab::ViewTrackerOptions view_opts;
+  auto view_interval = config->GetDuration("collab.view_update_interval", std::chrono::milliseconds(1000));
+  if (!view_interval) return Fail(view_interval.error());
+  view_opts.min_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*view_interval);
+  auto view_tracker = std::make_unique<collab::ViewTracker>(app_pool, view_opts);
+  if (auto st = collab::RegisterViewRoutes(router, {*view_tracker, store}); !st) return Fail(st.error());
   if (auto st = api::RegisterGraphRoutes(router, {.store = store, .graph = (*pipeline)->graph(), .gate = &gate}); !st)
     return Fail(st.error());
   // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
