@@ -48,6 +48,7 @@ struct IngestFlags {
   uint64_t max_size = 4ull * 1024 * 1024;  // the API's limit for a content body
   bool json_summary = false;
   bool progress = true;
+  bool prune = false;
 };
 
 // File extension (lower case, with the dot) or whole file name -> content type.
@@ -188,6 +189,36 @@ class IngestClient {
                  "GET /v1/projects/" + project + ": HTTP " + std::to_string(res->status));
     }
     return Ok();
+  }
+
+  // One page of the project's content items: (items, next cursor or "").
+  Result<std::pair<json, std::string>> ListContent(const std::string& project, const std::string& cursor) const {
+    net::HttpRequest req;
+    req.url = server_ + "/v1/projects/" + project + "/content?limit=200" + (cursor.empty() ? "" : "&cursor=" + cursor);
+    req.headers = {{"Authorization", "Bearer " + token_}};
+    req.timeout = std::chrono::seconds(60);
+    auto res = CNX_TRY(net::Fetch(req));
+    if (res.status != 200) {
+      return Err(Module::kCli, ErrorCode::kUnavailable,
+                 "listing the project's content: HTTP " + std::to_string(res.status));
+    }
+    json page = json::parse(res.body, nullptr, false);
+    if (!page.is_object() || !page["items"].is_array()) {
+      return Err(Module::kCli, ErrorCode::kInternal, "listing the project's content: unexpected answer");
+    }
+    std::string next = page["nextCursor"].is_string() ? page["nextCursor"].get<std::string>() : "";
+    return std::pair{std::move(page["items"]), next};
+  }
+
+  // Deletes a content item at `version`; the HTTP status.
+  Result<unsigned> DeleteContent(const std::string& id, int64_t version) const {
+    net::HttpRequest req;
+    req.method = "DELETE";
+    req.url = server_ + "/v1/content/" + id;
+    req.headers = {{"Authorization", "Bearer " + token_}, {"If-Match", "\"" + std::to_string(version) + "\""}};
+    req.timeout = std::chrono::seconds(60);
+    auto res = CNX_TRY(net::Fetch(req));
+    return res.status;
   }
 
   Result<Reply> PostContent(const std::string& project, std::string body) const {
@@ -377,6 +408,49 @@ void DrawProgress(bool tty, size_t done, size_t total, const Totals& t, double s
   std::fflush(stderr);
 }
 
+// --prune: deletes the project's content items whose source is a file under
+// one of the directory PATHs that no longer exists. Files that still exist but
+// are now excluded or skipped are kept. Returns (removed, failed).
+std::pair<size_t, size_t> Prune(const IngestFlags& f, const IngestClient& client) {
+  std::vector<std::string> prefixes;
+  for (const auto& arg : f.paths) {
+    std::error_code ec;
+    fs::path root = fs::weakly_canonical(fs::absolute(arg, ec), ec);
+    if (!ec && fs::is_directory(root)) prefixes.push_back("file://" + (root / "").string());
+  }
+  size_t removed = 0, failed = 0;
+  std::vector<std::pair<std::string, int64_t>> stale;
+  std::string cursor;
+  do {
+    auto page = client.ListContent(f.project, cursor);
+    if (!page) {
+      std::fprintf(stderr, "cnx ingest: --prune: %s\n", page.error().message().c_str());
+      return {0, 1};
+    }
+    for (const auto& item : page->first) {
+      if (!item["sourceUrl"].is_string() || !item["id"].is_string() || !item["version"].is_number_integer()) continue;
+      std::string url = item["sourceUrl"].get<std::string>();
+      bool under = std::any_of(prefixes.begin(), prefixes.end(), [&](const auto& p) { return url.starts_with(p); });
+      std::error_code ec;
+      if (under && !fs::exists(fs::path(url.substr(7)), ec) && !ec) {
+        stale.emplace_back(item["id"].get<std::string>(), item["version"].get<int64_t>());
+      }
+    }
+    cursor = page->second;
+  } while (!cursor.empty());
+  for (const auto& [id, version] : stale) {
+    auto status = client.DeleteContent(id, version);
+    if (status && (*status == 204 || *status == 404)) {
+      ++removed;
+    } else {
+      ++failed;  // 412: changed meanwhile (kept), or the server failed
+      std::fprintf(stderr, "cnx ingest: --prune: content %s not deleted (%s)\n", id.c_str(),
+                   status ? ("HTTP " + std::to_string(*status)).c_str() : status.error().message().c_str());
+    }
+  }
+  return {removed, failed};
+}
+
 int RunIngest(const IngestFlags& flags) {
   IngestFlags f = flags;
   if (f.token.empty()) {
@@ -468,6 +542,8 @@ int RunIngest(const IngestFlags& flags) {
 
   skipped.binary += binary.load();
   skipped.unreadable += unreadable.load();
+  size_t removed = 0, prune_failed = 0;
+  if (f.prune) std::tie(removed, prune_failed) = Prune(f, IngestClient(f.server, f.token));
   double seconds = elapsed();
   json summary = {{"files", totals.created.load() + totals.updated.load() + totals.unchanged.load() +
                                 totals.failed.load() + skipped.total()},
@@ -478,6 +554,7 @@ int RunIngest(const IngestFlags& flags) {
                   {"skippedBy", skipped.ToJson()},
                   {"failed", totals.failed.load()},
                   {"seconds", seconds}};
+  if (f.prune) summary["removed"] = removed, summary["removeFailed"] = prune_failed;
   if (f.json_summary) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
@@ -487,8 +564,10 @@ int RunIngest(const IngestFlags& flags) {
         totals.created.load() + totals.updated.load() + totals.unchanged.load(), seconds, totals.created.load(),
         totals.updated.load(), totals.unchanged.load(), skipped.total(), skipped.hidden, skipped.excluded,
         skipped.binary, skipped.too_large, skipped.unreadable, skipped.other, totals.failed.load());
+    if (f.prune)
+      std::printf("removed %zu content item(s) whose file is gone, %zu not removed\n", removed, prune_failed);
   }
-  return totals.failed.load() > 0 ? 1 : 0;
+  return totals.failed.load() > 0 || prune_failed > 0 ? 1 : 0;
 }
 
 void AddIngest(CLI::App& app) {
@@ -504,6 +583,8 @@ void AddIngest(CLI::App& app) {
   cmd->add_option("--max-size", flags->max_size, "skip files larger than this many bytes (default 4 MiB)");
   cmd->add_flag("--json", flags->json_summary, "print the summary as one JSON object");
   cmd->add_flag("!--no-progress", flags->progress, "no progress output");
+  cmd->add_flag("--prune", flags->prune,
+                "afterwards, delete the project's content whose file under a directory PATH no longer exists");
   OnRun(cmd, [flags] { return RunIngest(*flags); });
 }
 

@@ -327,7 +327,7 @@ int Serve(const FlagSet& flags) {
   if (!view_interval) return Fail(view_interval.error());
   view_opts.min_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*view_interval);
   auto view_tracker = std::make_unique<collab::ViewTracker>(app_pool, view_opts);
-  if (auto st = collab::RegisterViewRoutes(router, {*view_tracker, store}); !st) return Fail(st.error());
+  if (auto st = collab::RegisterViewRoutes(router, {*view_tracker, store, &gate}); !st) return Fail(st.error());
   if (auto st = api::RegisterGraphRoutes(router, {.store = store, .graph = (*pipeline)->graph(), .gate = &gate}); !st)
     return Fail(st.error());
   // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).

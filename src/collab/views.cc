@@ -182,14 +182,6 @@ void ViewTracker::FlushLoop() {
 
 namespace {
 
-std::optional<std::string> BearerToken(const api::Request& req) {
-  std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    return std::string(auth.substr(7));
-  }
-  return std::nullopt;
-}
-
 struct Caller {
   domain::Principal principal;
   Uuid view;
@@ -199,24 +191,15 @@ struct Caller {
 // `resource` = "project", the project) at any project role.
 std::variant<Caller, api::Response> Authorize(const ViewRouteDeps& deps, const api::Request& req,
                                               const char* resource = "collaborative view") {
-  auto token = BearerToken(req);
-  if (!token) {
-    auto r = api::Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
-    r.SetHeader(http::field::www_authenticate, "Bearer");
-    return r;
-  }
-  auto principal = deps.store.Authenticate(*token);
-  if (!principal) return api::Problem(401, "unauthenticated", principal.error().detail);
+  auto admitted = deps.gate->Admit(req);
+  if (auto* refused = std::get_if<api::Response>(&admitted)) return std::move(*refused);
+  const auto* principal = &std::get<domain::Principal>(admitted);
   auto view = Uuid::Parse(req.PathParam("id"));
   const domain::ResourceSpec* spec = domain::FindResource(resource);
   const std::string missing = std::string("no such ") + resource;
   if (!view || spec == nullptr) return api::Problem(404, "not-found", missing);
   auto e = deps.store.Get(*spec, *principal, *view);
-  if (!e) {
-    if (e.error().code == ErrorCode::kNotFound) return api::Problem(404, "not-found", missing);
-    if (e.error().code == ErrorCode::kPermissionDenied) return api::Problem(403, "forbidden", e.error().detail);
-    return api::Problem(503, "unavailable", e.error().detail);
-  }
+  if (!e) return api::FaultResponse(e.error());
   return Caller{*principal, *view};
 }
 
@@ -234,7 +217,10 @@ api::Response Json(int status, const nlohmann::json& body) {
 // The PUT body: objects for viewPosition/camera (at most 16 KiB each), zoom in (0, 1000].
 std::variant<ViewerState, api::Response> ParseState(const api::Request& req) {
   std::vector<domain::FieldIssue> issues;
-  auto body = nlohmann::json::parse(req.body().empty() ? std::string("{}") : req.body(), nullptr, false);
+  nlohmann::json body;
+  if (auto bad = api::DecodeJsonBody(req.Header(http::field::content_type), req.body(), api::RestConfig{}, body)) {
+    return *bad;
+  }
   if (!body.is_object()) return api::Problem(400, "malformed-json", "the body must be a JSON object");
   ViewerState s;
   for (auto& [k, v] : body.items()) {
@@ -319,14 +305,16 @@ asio::awaitable<api::Response> ServeProjectList(ViewRouteDeps deps, api::Request
 }  // namespace
 
 Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps) {
+  auto own_gate = deps.gate ? nullptr : std::make_shared<api::Gate>(deps.store, api::Gate::Options{0, 0});
+  if (own_gate) deps.gate = own_gate.get();
   CNX_TRY(router.Add(http::verb::put, "/v1/views/{id}/viewers/me",
-                     api::Handler([deps](api::Request& req) { return ServePut(deps, req); })));
+                     api::Handler([deps, own_gate](api::Request& req) { return ServePut(deps, req); })));
   CNX_TRY(router.Add(http::verb::delete_, "/v1/views/{id}/viewers/me",
-                     api::Handler([deps](api::Request& req) { return ServeDelete(deps, req); })));
+                     api::Handler([deps, own_gate](api::Request& req) { return ServeDelete(deps, req); })));
   CNX_TRY(router.Add(http::verb::get, "/v1/projects/{id}/viewers",
-                     api::Handler([deps](api::Request& req) { return ServeProjectList(deps, req); })));
+                     api::Handler([deps, own_gate](api::Request& req) { return ServeProjectList(deps, req); })));
   return router.Add(http::verb::get, "/v1/views/{id}/viewers",
-                    api::Handler([deps](api::Request& req) { return ServeList(deps, req); }));
+                    api::Handler([deps, own_gate](api::Request& req) { return ServeList(deps, req); }));
 }
 
 }  // namespace cnx::collab

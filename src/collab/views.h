@@ -31,6 +31,7 @@
 #include <thread>
 #include <tuple>
 
+#include "api/gate.h"
 #include "api/router.h"
 #include "base/result.h"
 #include "base/uuid.h"
@@ -111,6 +112,9 @@ class ViewTracker {
 struct ViewRouteDeps {
   ViewTracker& tracker;
   domain::Store& store;
+  // Authentication and the per-credential rate limit shared with the other
+  // route groups (api/gate.h); null: authentication only, no limit.
+  api::Gate* gate = nullptr;
 };
 
 Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "base/subprocess.h"
@@ -183,6 +184,25 @@ TEST_F(IngestCli, TreeReingestChangeAndStatus) {
   EXPECT_EQ(status["failed"], 0) << status;
   EXPECT_GE(status["chunks"].get<int>(), 3) << status;
   EXPECT_EQ(status["embedded"], status["chunks"]) << status;
+
+  // A file removed from the tree: --prune deletes its content item; files
+  // still on disk but skipped (the binary one, the excluded one) are not touched.
+  fs::remove(tree / "src" / "page.html");
+  Write(root_ / "elsewhere.md", "# Not under the tree\n");
+  auto [code4, other] = Ingest({(root_ / "elsewhere.md").string()});
+  ASSERT_EQ(code4, 0) << last_output_;
+  args.push_back("--prune");
+  auto [code5, pruned] = Ingest(args);
+  ASSERT_EQ(code5, 0) << last_output_;
+  EXPECT_EQ(pruned["removed"], 1) << pruned;
+  EXPECT_EQ(pruned["removeFailed"], 0) << pruned;
+  auto left = Call("GET", "/v1/projects/" + project_ + "/content");
+  std::set<std::string> titles;
+  for (const auto& it : left.second["items"]) titles.insert(it["title"]);
+  EXPECT_EQ(titles, (std::set<std::string>{"guide.md", "src/main.py", "elsewhere.md"})) << left.second;
+  auto [code6, again_pruned] = Ingest(args);
+  ASSERT_EQ(code6, 0) << last_output_;
+  EXPECT_EQ(again_pruned["removed"], 0) << again_pruned;
 }
 
 TEST_F(IngestCli, RefusedFileFailsTheRunAndBadProjectIsClear) {
