@@ -285,7 +285,8 @@ int Serve(const FlagSet& flags) {
   if (!context_defaults) return Fail(context_defaults.error());
   // /v1/openapi.json describes every route group.
   std::vector<api::OperationDoc> more_docs = api::GraphOperationDocs();
-  for (auto docs : {search::SearchOperationDocs(), context::ContextOperationDocs(*context_defaults)}) {
+  for (auto docs :
+       {search::SearchOperationDocs(), context::ContextOperationDocs(*context_defaults), collab::ViewOperationDocs()}) {
     more_docs.insert(more_docs.end(), docs.begin(), docs.end());
   }
   if (auto st = api::RegisterRestRoutes(router, {store, rest, &gate, std::move(more_docs)}); !st) {

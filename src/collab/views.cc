@@ -317,4 +317,66 @@ Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps) {
                     api::Handler([deps, own_gate](api::Request& req) { return ServeList(deps, req); }));
 }
 
+std::vector<api::OperationDoc> ViewOperationDocs() {
+  using nlohmann::json;
+  json uuid = {{"type", "string"}, {"format", "uuid"}};
+  json state = {{"type", "object"},
+                {"additionalProperties", false},
+                {"properties",
+                 {{"viewPosition", {{"type", "object"}}},
+                  {"camera", {{"type", "object"}}},
+                  {"zoom", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1000}}}}}};
+  json viewer = {{"type", "object"},
+                 {"required", {"userId", "lastUpdatedAt"}},
+                 {"properties",
+                  {{"viewId", uuid},
+                   {"viewName", {{"type", "string"}}},
+                   {"userId", uuid},
+                   {"sessionId", {{"type", {"string", "null"}}}},
+                   {"viewPosition", {{"type", {"object", "null"}}}},
+                   {"camera", {{"type", {"object", "null"}}}},
+                   {"zoom", {{"type", {"number", "null"}}}},
+                   {"lastUpdatedAt", {{"type", "string"}, {"format", "date-time"}}}}}};
+  json list = {{"type", "object"},
+               {"properties", {{"items", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/Viewer"}}}}}}}};
+  auto response = [](const char* why, json schema) {
+    return json{{"description", why}, {"content", {{"application/json", {{"schema", std::move(schema)}}}}}};
+  };
+  json written = {{"type", "object"},
+                  {"properties",
+                   {{"viewId", uuid},
+                    {"userId", uuid},
+                    {"written", {{"type", "boolean"}}},
+                    {"zoom", {{"type", {"number", "null"}}}}}}};
+  std::vector<api::OperationDoc> docs;
+  docs.push_back({.method = http::verb::put,
+                  .path = "/v1/views/{id}/viewers/me",
+                  .operation_id = "putViewer",
+                  .summary = "Join a collaborative view or move your viewport (throttled writes)",
+                  .tag = "Collaboration",
+                  .request_schema = state,
+                  .responses = {{"200", response("written", written)},
+                                {"202", response("accepted: written when the throttle window ends", written)}},
+                  .schemas = {{"Viewer", viewer}}});
+  docs.push_back({.method = http::verb::delete_,
+                  .path = "/v1/views/{id}/viewers/me",
+                  .operation_id = "deleteViewer",
+                  .summary = "Leave a collaborative view",
+                  .tag = "Collaboration",
+                  .responses = {{"204", {{"description", "left"}}}}});
+  docs.push_back({.method = http::verb::get,
+                  .path = "/v1/views/{id}/viewers",
+                  .operation_id = "listViewers",
+                  .summary = "Who views this view, with their viewport",
+                  .tag = "Collaboration",
+                  .responses = {{"200", response("the current viewers", list)}}});
+  docs.push_back({.method = http::verb::get,
+                  .path = "/v1/projects/{id}/viewers",
+                  .operation_id = "listProjectViewers",
+                  .summary = "Who views which view of this project",
+                  .tag = "Collaboration",
+                  .responses = {{"200", response("the current viewers of every view", list)}}});
+  return docs;
+}
+
 }  // namespace cnx::collab

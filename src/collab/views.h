@@ -32,6 +32,7 @@
 #include <tuple>
 
 #include "api/gate.h"
+#include "api/rest.h"
 #include "api/router.h"
 #include "base/result.h"
 #include "base/uuid.h"
@@ -118,5 +119,8 @@ struct ViewRouteDeps {
 };
 
 Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps);
+
+// The OpenAPI description of the routes above (for /v1/openapi.json).
+std::vector<api::OperationDoc> ViewOperationDocs();
 
 }  // namespace cnx::collab

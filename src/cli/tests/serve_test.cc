@@ -91,7 +91,7 @@ TEST(Serve, StartsMigratesServesStopsAndSurvivesKillNine) {
   std::string openapi = Get(a.port, "/v1/openapi.json");
   for (const char* path :
        {"\"/v1/projects/{id}\"", "\"/v1/search\"", "\"/v1/content/{id}/related\"", "\"/v1/threads/{id}/context\"",
-        "\"/v1/threads/{id}/completions\"", "\"/v1/graph/subgraph\""}) {
+        "\"/v1/threads/{id}/completions\"", "\"/v1/graph/subgraph\"", "\"/v1/views/{id}/viewers\""}) {
     EXPECT_NE(openapi.find(path), std::string::npos) << path;
   }
 
