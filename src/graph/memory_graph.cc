@@ -108,11 +108,15 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
 
 ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
   ApplyResult total;
-  for (auto& m : batch.mutations) {
-    ApplyResult r = ApplyOne(std::move(m));
+  for (uint32_t i = 0; i < batch.mutations.size(); ++i) {
+    ApplyResult r = ApplyOne(std::move(batch.mutations[i]));
     total.applied += r.applied;
     total.stale += r.stale;
     total.missing_endpoint += r.missing_endpoint;
+    if (r.missing_endpoint > 0) {
+      total.missing_endpoint_at.push_back(i);
+      if (!r.deleted_endpoint_at.empty()) total.deleted_endpoint_at.push_back(i);
+    }
   }
   position_ = std::max(position_, batch.position);
   return total;
@@ -196,6 +200,10 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     uint32_t s = LookupNode(ur->start_id), e = LookupNode(ur->end_id);
     if (s == kNone || e == kNone) {
       res.missing_endpoint = 1;
+      if ((s == kNone && node_tombstones_.contains(ur->start_id)) ||
+          (e == kNone && node_tombstones_.contains(ur->end_id))) {
+        res.deleted_endpoint_at.push_back(0);
+      }
       return res;
     }
     if (r == kNone) {

@@ -171,5 +171,24 @@ TEST_F(EmbeddedStoreTest, ReadersRunConcurrentlyWithTheWriter) {
   EXPECT_EQ(s->CanonicalDump(), Reference(150));
 }
 
+// The projector learns from these lists which changes wait for an endpoint
+// (and which never can, their endpoint being deleted) without a second write.
+TEST(EmbeddedStoreApplyResult, ListsSkippedRelationshipsAndDeletedEndpoints) {
+  auto store = EmbeddedGraphStore::InMemory();
+  MutationBatch b;
+  b.position = 1;
+  b.mutations = {UpsertNode{"Doc", "a", {}, 1},
+                 DeleteNode{"Doc", "gone", 1},
+                 UpsertNode{"Doc", "b", {}, 1},
+                 UpsertRelationship{"LINKS", "r1", "Doc", "a", "Doc", "b", {}, 1},
+                 UpsertRelationship{"LINKS", "r2", "Doc", "a", "Doc", "later", {}, 1},
+                 UpsertRelationship{"LINKS", "r3", "Doc", "gone", "Doc", "b", {}, 1}};
+  auto r = store->Apply(b).value();
+  EXPECT_EQ(r.applied, 4u);  // a, the tombstone of "gone", b, r1
+  EXPECT_EQ(r.missing_endpoint, 2u);
+  EXPECT_EQ(r.missing_endpoint_at, (std::vector<uint32_t>{4, 5}));
+  EXPECT_EQ(r.deleted_endpoint_at, (std::vector<uint32_t>{5}));
+}
+
 }  // namespace
 }  // namespace cnx::graph
