@@ -3,10 +3,10 @@
 //
 // Idempotent and version-guarded (the store ignores anything not newer than
 // what it has), so duplicates, replays and reordering are harmless. A change
-// whose relationship endpoints are not in the graph yet is reported kRetry:
-// its endpoint's own event is still on the way. Within a batch, node
-// mutations are applied before relationship mutations, so a batch that holds
-// both ends needs no retry.
+// whose relationship endpoints are not in the graph yet is reported kWaiting:
+// its endpoint's own event is still on the way. A batch is one store write
+// (node mutations first, then relationship mutations, so a batch that holds
+// both ends needs no retry) and one sync_state statement.
 //
 // Thread safety: Apply() may be called from several threads; the store
 // serialises writers. The pool (if any) must outlive the projector.
@@ -24,7 +24,12 @@
 namespace cnx::sync {
 
 struct Outcome {
-  enum class Kind : uint8_t { kApplied, kStale, kRetry, kInvalid };
+  // kStale: nothing to do (older than the graph, or a relationship whose
+  // endpoint was deleted). kWaiting: a relationship endpoint is not in the
+  // graph yet (its own event is on its way; sync_state "pending", attempts
+  // unchanged). kRetry: the change failed and may succeed later. kInvalid:
+  // it can never be projected.
+  enum class Kind : uint8_t { kApplied, kStale, kWaiting, kRetry, kInvalid };
   Kind kind = Kind::kApplied;
   std::string error;
 };

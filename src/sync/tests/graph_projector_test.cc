@@ -139,7 +139,7 @@ TEST(GraphProjector, ProjectsEveryLabelAndRelationshipFromRealOutboxRows) {
   GraphProjector projector(*store, &pool);
   auto outcomes = projector.Apply(changes, 1).value();
   for (size_t i = 0; i < outcomes.size(); ++i) {
-    EXPECT_NE(outcomes[i].kind, Outcome::Kind::kRetry) << changes[i].table << " " << outcomes[i].error;
+    EXPECT_NE(outcomes[i].kind, Outcome::Kind::kWaiting) << changes[i].table << " " << outcomes[i].error;
     EXPECT_NE(outcomes[i].kind, Outcome::Kind::kInvalid) << changes[i].table << " " << outcomes[i].error;
   }
   auto counts = store->GetCounts().value();
@@ -184,7 +184,7 @@ TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
   GraphProjector p1(*ordered, nullptr);
   for (size_t i = 0; i < changes.size(); ++i) {
     auto o = p1.Apply(std::span(&changes[i], 1), i + 1).value();
-    EXPECT_NE(o[0].kind, Outcome::Kind::kRetry) << changes[i].table;
+    EXPECT_NE(o[0].kind, Outcome::Kind::kWaiting) << changes[i].table;
   }
   EXPECT_EQ(ordered->GetNode(w.thread.ToString()).value()->properties.size(), 3u);  // title, createdAt, tenantId
   EXPECT_FALSE(ordered->GetNode(w.kn2.ToString()).value().has_value());
@@ -206,7 +206,7 @@ TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
       std::vector<Change> retry;
       for (auto& ch : pending) {
         auto o = p.Apply(std::span(&ch, 1), 1).value();
-        if (o[0].kind == Outcome::Kind::kRetry) retry.push_back(ch);
+        if (o[0].kind == Outcome::Kind::kWaiting) retry.push_back(ch);
       }
       pending = std::move(retry);
     }
@@ -217,7 +217,7 @@ TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
   }
 }
 
-TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
+TEST(GraphProjector, MissingEndpointWaitsAndGivingUpLandsInTheDeadLetters) {
   TestDatabase db;
   auto c = db.Admin();
   World w;
@@ -233,9 +233,11 @@ TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
       std::find_if(changes.begin(), changes.end(), [](const Change& ch) { return ch.table == "project_members"; });
   ASSERT_NE(member, changes.end());
   auto o = p.Apply(std::span(&*member, 1), 1).value();
-  EXPECT_EQ(o[0].kind, Outcome::Kind::kRetry);
+  EXPECT_EQ(o[0].kind, Outcome::Kind::kWaiting);
+  // Waiting for an endpoint is not a failed attempt.
   auto st = c.Exec("SELECT status, attempts FROM sync_state WHERE aggregate_id = $1", {member->id}).value();
-  EXPECT_EQ(st[0].Get<std::string>(0).value(), "retrying");
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "pending");
+  EXPECT_EQ(st[0].Get<int32_t>(1).value(), 0);
   ASSERT_TRUE(p.RecordDeadLetter(*member, "{\"op\":\"c\"}", "endpoint missing", 5));
   auto dl = c.Exec("SELECT source, aggregate_type, attempts FROM dead_letters").value();
   ASSERT_EQ(dl.rows(), 1);
@@ -246,7 +248,7 @@ TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
   // Once everything else is there, the same change applies.
   ASSERT_TRUE(p.Apply(changes, 2).has_value());
   o = p.Apply(std::span(&*member, 1), 3).value();
-  EXPECT_NE(o[0].kind, Outcome::Kind::kRetry);
+  EXPECT_NE(o[0].kind, Outcome::Kind::kWaiting);
   st = c.Exec("SELECT status FROM sync_state WHERE aggregate_id = $1", {member->id}).value();
   EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
 }
