@@ -108,7 +108,7 @@ Result<sync::PipelineOptions> PipelineOptionsFrom(const Config& config, const st
   o.replication_conninfo = admin_url;
   o.graph_dir = std::filesystem::path(config.GetString("data_dir", "cnx-data")) / "graph";
   o.kafka_brokers = config.GetString("kafka.brokers", "");
-  o.graph_workers = static_cast<int>(CNX_TRY(config.GetInt("graph.workers", 16)));
+  o.graph_workers = static_cast<int>(CNX_TRY(config.GetInt("graph.workers", 64)));
   if (auto url = config.Find("neo4j.url"); url && !url->empty()) {
     auto b = CNX_TRY(ParseBoltUrl(*url));
     b.user = config.GetString("neo4j.user", "neo4j");
