@@ -236,6 +236,14 @@ std::vector<std::string> ProjectedLabels() {
   return {labels.begin(), labels.end()};
 }
 
+std::vector<std::string> ProjectedRelationshipTypes() {
+  std::set<std::string> types;
+  for (const auto& t : kProjection) {
+    for (const auto& r : t.relationships) types.insert(r.type);
+  }
+  return {types.begin(), types.end()};
+}
+
 Result<std::vector<graph::Mutation>> MapChange(const Change& c, const ProjectionOptions& options) {
   std::vector<graph::Mutation> out;
   const TableProjection* t = FindProjection(c.table);

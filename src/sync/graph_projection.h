@@ -46,7 +46,8 @@ struct TableProjection {
 
 const std::vector<TableProjection>& GraphProjection();
 const TableProjection* FindProjection(std::string_view table);
-std::vector<std::string> ProjectedLabels();
+std::vector<std::string> ProjectedLabels();             // sorted
+std::vector<std::string> ProjectedRelationshipTypes();  // sorted
 
 // Options a knowledge-graph configuration sets per project (subset for now).
 struct ProjectionOptions {

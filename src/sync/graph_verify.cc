@@ -242,4 +242,40 @@ Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphSt
   return VerifyGraph(expected, store);
 }
 
+Result<PushReport> PushGraph(const ExpectedGraph& expected, graph::GraphStore& store, size_t batch_size) {
+  batch_size = std::max<size_t>(batch_size, 1);
+  std::vector<const graph::UpsertNode*> nodes;
+  for (const auto& [_, n] : expected.nodes) nodes.push_back(&n);
+  std::stable_sort(nodes.begin(), nodes.end(), [](auto* a, auto* b) { return a->label < b->label; });
+  std::vector<const graph::UpsertRelationship*> rels;
+  for (const auto& [_, r] : expected.relationships) rels.push_back(&r);
+  std::stable_sort(rels.begin(), rels.end(), [](auto* a, auto* b) { return a->type < b->type; });
+
+  PushReport report;
+  graph::MutationBatch batch;
+  auto flush = [&]() -> Status {
+    if (batch.mutations.empty()) return Ok();
+    auto r = CNX_TRY(store.Apply(batch));
+    report.result.applied += r.applied;
+    report.result.stale += r.stale;
+    report.result.missing_endpoint += r.missing_endpoint;
+    ++report.batches;
+    batch.mutations.clear();
+    return Ok();
+  };
+  for (const auto* n : nodes) {
+    batch.mutations.push_back(*n);
+    ++report.nodes;
+    if (batch.mutations.size() >= batch_size) CNX_TRY(flush());
+  }
+  CNX_TRY(flush());  // relationships start a batch of their own: their endpoints are all in
+  for (const auto* r : rels) {
+    batch.mutations.push_back(*r);
+    ++report.relationships;
+    if (batch.mutations.size() >= batch_size) CNX_TRY(flush());
+  }
+  CNX_TRY(flush());
+  return report;
+}
+
 }  // namespace cnx::sync

@@ -65,4 +65,17 @@ Result<DriftReport> VerifyGraph(const ExpectedGraph& expected, graph::GraphStore
 // Repairs the drift; returns what is left afterwards (zero when repaired).
 Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphStore& store);
 
+struct PushReport {
+  uint64_t nodes = 0, relationships = 0, batches = 0;
+  graph::ApplyResult result;  // summed over the batches
+};
+
+// Writes the whole expected graph into `store` (`cnx graph push`: a bulk load
+// or a refresh): every node, then every relationship, each ordered by
+// (label or type, id), in batches of at most `batch_size` mutations, one
+// store transaction each, at position 0 (a push does not move the position
+// the live projection keeps). Idempotent: the version guard skips what the
+// store already holds at the row's version.
+Result<PushReport> PushGraph(const ExpectedGraph& expected, graph::GraphStore& store, size_t batch_size = 1000);
+
 }  // namespace cnx::sync
