@@ -87,6 +87,11 @@ using Mutation = std::variant<UpsertNode, DeleteNode, UpsertRelationship, Delete
 struct MutationBatch {
   uint64_t position = 0;  // opaque, monotonically increasing (e.g. LSN)
   std::vector<Mutation> mutations;
+  // Re-projection (a changed knowledge-graph configuration): the same source
+  // versions are written again with other properties or labels, so an upsert
+  // or delete whose version *equals* what the store holds (entity or
+  // tombstone) is applied instead of skipped. Anything older is still stale.
+  bool reproject = false;
 };
 
 struct ApplyResult {
