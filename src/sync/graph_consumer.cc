@@ -7,6 +7,7 @@ namespace cnx::sync {
 std::vector<std::string> GraphConsumer::Topics(const std::string& prefix) {
   std::vector<std::string> topics;
   for (const auto& t : GraphProjection()) topics.push_back(prefix + t.table);
+  topics.push_back(prefix + GraphProjector::kConfigurationTable);  // steers the projection
   return topics;
 }
 

@@ -1,6 +1,9 @@
 #include "sync/graph_projector.h"
 
 #include <algorithm>
+#include <optional>
+
+#include "sync/graph_verify.h"
 
 namespace cnx::sync {
 
@@ -41,8 +44,13 @@ Result<std::vector<Outcome>> GraphProjector::Apply(std::span<const Change> chang
   batch.position = position;
   std::vector<uint32_t> owner;
   std::vector<std::pair<uint32_t, graph::Mutation>> rels;
+  std::vector<std::string> reproject;  // tenants whose configuration changed
+  for (const auto& c : changes) {
+    if (c.table == kConfigurationTable) reproject.push_back(c.tenant_id);
+  }
+  auto options = CNX_TRY(Options(changes, !reproject.empty()));
   for (size_t i = 0; i < changes.size(); ++i) {
-    auto m = MapChange(changes[i], options_);
+    auto m = MapChange(changes[i], options[i]);
     if (!m) {
       outcomes[i] = {Outcome::Kind::kInvalid, m.error().message()};
       continue;
@@ -96,7 +104,53 @@ Result<std::vector<Outcome>> GraphProjector::Apply(std::span<const Change> chang
     }
   }
   if (pool_ != nullptr) CNX_TRY(RecordState(changes, outcomes));
+  std::sort(reproject.begin(), reproject.end());
+  reproject.erase(std::unique(reproject.begin(), reproject.end()), reproject.end());
+  for (const auto& tenant : reproject) CNX_TRY(Reproject(tenant, position));
   return outcomes;
+}
+
+Result<std::vector<ProjectionOptions>> GraphProjector::Options(std::span<const Change> changes, bool reload) {
+  std::vector<ProjectionOptions> out(changes.size(), options_);
+  if (pool_ == nullptr) return out;
+  std::lock_guard lock(config_mu_);
+  std::optional<pg::PooledConnection> conn;
+  if (!configs_ || reload) {
+    conn.emplace(CNX_TRY(pool_->Acquire()));
+    configs_ = CNX_TRY(GraphConfigurations::Load(**conn));
+    project_cache_.clear();
+  }
+  if (configs_->empty()) return out;
+  if (!conn) conn.emplace(CNX_TRY(pool_->Acquire()));
+  auto chosen = CNX_TRY(OptionsFor(**conn, *configs_, options_, changes, project_cache_));
+  for (size_t i = 0; i < changes.size(); ++i) out[i] = *chosen[i];
+  return out;
+}
+
+Result<size_t> GraphProjector::Reproject(const std::string& tenant_id, uint64_t position) {
+  if (pool_ == nullptr || tenant_id.empty()) return size_t{0};
+  std::shared_ptr<const GraphConfigurations> configs;
+  {
+    std::lock_guard lock(config_mu_);
+    if (!configs_) {
+      auto c = CNX_TRY(pool_->Acquire());
+      configs_ = CNX_TRY(GraphConfigurations::Load(*c));
+    }
+    configs = configs_;
+  }
+  auto conn = CNX_TRY(pool_->Acquire());
+  auto rows = CNX_TRY(CurrentRows(*conn, tenant_id));
+  auto muts = CNX_TRY(ReprojectionMutations(*conn, *configs, options_, rows));
+  graph::MutationBatch batch;
+  batch.position = position;
+  batch.reproject = true;
+  for (size_t i = 0; i < muts.size(); i += 1000) {
+    batch.mutations.assign(
+        std::make_move_iterator(muts.begin() + static_cast<std::ptrdiff_t>(i)),
+        std::make_move_iterator(muts.begin() + static_cast<std::ptrdiff_t>(std::min(muts.size(), i + 1000))));
+    CNX_TRY(store_.Apply(batch));
+  }
+  return muts.size();
 }
 
 Status GraphProjector::RecordState(std::span<const Change> changes, const std::vector<Outcome>& outcomes) {

@@ -253,6 +253,88 @@ TEST(GraphProjector, MissingEndpointWaitsAndGivingUpLandsInTheDeadLetters) {
   EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
 }
 
+// A project's knowledge-graph configuration: new events follow it, a change
+// of it re-projects the tenant, verify agrees, and removing it restores all.
+TEST(GraphConfiguration, ChangedConfigurationReprojectsAndVerifyAgrees) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector p(*store, &pool);
+  uint64_t position = 0;
+  auto apply = [&] {
+    auto out = p.Apply(DrainOutbox(c), ++position);
+    ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  };
+  auto drift = [&] {
+    auto expected = BuildExpectedGraph(c).value();
+    return VerifyGraph(expected, *store).value().total_drift();
+  };
+  apply();
+  ASSERT_TRUE(store->GetNode(w.msg.ToString()).value().has_value());
+  EXPECT_EQ(drift(), 0u);
+
+  // Messages out, threads keep only their title, only "is-a" knowledge
+  // relationships, temporal on — for the project's rows only.
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {w.tenant, w.project,
+        R"({"relationshipTypes": ["is-a"], "projection": {"labels": ["Tenant", "User", "UserSession", "Program",
+            "Project", "Thread", "ContentItem", "ContentChunk", "Tag", "KnowledgeNode", "Operation", "Presence",
+            "Annotation", "CollaborativeView"], "properties": {"Thread": ["title"]}, "temporal": true}})"});
+  apply();
+  EXPECT_FALSE(store->GetNode(w.msg.ToString()).value().has_value());
+  EXPECT_FALSE(store->GetNode(w.reply.ToString()).value().has_value());
+  auto thread = store->GetNode(w.thread.ToString()).value();
+  ASSERT_TRUE(thread.has_value());
+  EXPECT_EQ(thread->properties.size(), 2u);  // title, tenantId
+  auto counts = store->GetCounts().value();
+  EXPECT_FALSE(counts.relationships_by_type.contains("CONTAINS_MESSAGE"));
+  EXPECT_FALSE(counts.relationships_by_type.contains("USED_CONTEXT"));
+  EXPECT_FALSE(counts.relationships_by_type.contains("RELATES_TO"));  // "mentions" is not in the vocabulary
+  EXPECT_EQ(counts.relationships_by_type["CONNECTED_TO"], 1u);        // "is-a" is
+  auto has_thread = store->GetRelationship(w.thread.ToString() + "/HAS_THREAD").value();
+  ASSERT_TRUE(has_thread.has_value());
+  EXPECT_NE(graph::MapFind(has_thread->properties, "validFrom"), nullptr);
+  // A row of no project follows the tenant, which has no configuration.
+  auto has_program = store->GetRelationship(w.program.ToString() + "/HAS_PROGRAM").value();
+  ASSERT_TRUE(has_program.has_value());
+  EXPECT_EQ(graph::MapFind(has_program->properties, "validFrom"), nullptr);
+  EXPECT_EQ(drift(), 0u);
+
+  // New events follow the configuration too (a message through its thread).
+  Uuid later = Uuid::NewV4();
+  Exec(c, "INSERT INTO messages (id, tenant_id, thread_id, role, content) VALUES ($1, $2, $3, 'user', 'more')",
+       {later, w.tenant, w.thread});
+  Exec(c, "UPDATE threads SET title = 'Renamed' WHERE id = $1", {w.thread});
+  apply();
+  EXPECT_FALSE(store->GetNode(later.ToString()).value().has_value());
+  EXPECT_EQ(store->GetNode(w.thread.ToString()).value()->properties.size(), 2u);
+  EXPECT_EQ(drift(), 0u);
+
+  // Deactivated: everything comes back at the rows' own versions.
+  Exec(c, "UPDATE knowledge_graph_configurations SET is_active = false WHERE project_id = $1", {w.project});
+  apply();
+  EXPECT_TRUE(store->GetNode(w.msg.ToString()).value().has_value());
+  EXPECT_TRUE(store->GetNode(later.ToString()).value().has_value());
+  EXPECT_EQ(store->GetNode(w.thread.ToString()).value()->properties.size(), 3u);
+  EXPECT_EQ(store->GetCounts().value().relationships_by_type["RELATES_TO"], 1u);
+  EXPECT_EQ(drift(), 0u);
+  // And the version guard still holds: an old event changes nothing.
+  Exec(c, "UPDATE threads SET title = 'Again' WHERE id = $1", {w.thread});
+  auto again = DrainOutbox(c);
+  ASSERT_TRUE(p.Apply(again, ++position).has_value());
+  auto stale = again;
+  stale[0].row["title"] = "Stale";
+  stale[0].version -= 1;
+  ASSERT_TRUE(p.Apply(stale, ++position).has_value());
+  EXPECT_EQ(graph::ToJson(*graph::MapFind(store->GetNode(w.thread.ToString()).value()->properties, "title")), "Again");
+}
+
 // verify / reconcile: the projection of the outbox stream has no drift against
 // the projection of the current rows; damage of each kind is found and repaired.
 TEST(GraphVerify, FindsAndRepairsMissingStaleAndExtra) {
