@@ -66,7 +66,7 @@ struct Outboxed {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int items = 2000, chunks = 10, workers = 16;
+  int items = 2000, chunks = 10, workers = 64;
   bool sync = true;
   std::string dir;
   for (int i = 1; i < argc; ++i) {
@@ -155,8 +155,15 @@ int main(int argc, char** argv) {
     std::vector<cnx::sync::Change> changes;
     auto q0 = Clock::now();
     for (const auto& e : events) changes.push_back(Must(cnx::sync::ParseOutboxPayloadText(e.payload), "parse"));
-    std::printf("parsing the payloads (JSON, part of the projector's path, not of the raw apply): %.1f us/event\n",
-                Seconds(Clock::now() - q0) / n * 1e6);
+    double full = Seconds(Clock::now() - q0) / n * 1e6;
+    q0 = Clock::now();
+    for (const auto& e : events) {
+      Must(cnx::sync::ParseOutboxPayloadText(e.payload, cnx::sync::ProjectedColumns()), "parse");
+    }
+    std::printf(
+        "parsing the payloads (JSON; not part of the raw apply): %.1f us/event whole, %.1f us/event keeping "
+        "the projected columns (the consumer's way)\n",
+        full, Seconds(Clock::now() - q0) / n * 1e6);
     cnx::sync::GraphProjector projector(*store, nullptr);
     auto r0 = Clock::now();
     uint64_t position = 0;

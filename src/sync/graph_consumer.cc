@@ -65,7 +65,7 @@ void GraphConsumer::Close() {
 }
 
 bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
-  auto change = ParseOutboxPayloadText(d.event.value);
+  auto change = ParseOutboxPayloadText(d.event.value, ProjectedColumns());
   bool last_attempt = d.attempt >= options_.max_attempts;
   if (!change) {
     // Cannot be projected, now or ever. Keep it for inspection.

@@ -238,6 +238,28 @@ std::vector<std::string> ProjectedLabels() {
   return {labels.begin(), labels.end()};
 }
 
+const std::set<std::string, std::less<>>& ProjectedColumns() {
+  static const auto* columns = [] {
+    // Project look-ups, the vocabulary and temporal mode read these too.
+    auto* s = new std::set<std::string, std::less<>>{"id",        "tenant_id",       "pg_version",        "project_id",
+                                                     "thread_id", "content_item_id", "document_id",       "message_id",
+                                                     "view_id",   "source_node_id",  "relationship_type", "created_at",
+                                                     "added_at",  "valid_to",        "revoked_at",        "expires_at"};
+    for (const auto& t : kProjection) {
+      for (const auto& p : t.properties) s->insert(p.column);
+      for (const auto& r : t.relationships) {
+        for (const auto* e : {&r.from, &r.to}) {
+          if (e->column) s->insert(e->column);
+          if (e->label_column) s->insert(e->label_column);
+        }
+        for (const auto& p : r.properties) s->insert(p.column);
+      }
+    }
+    return s;
+  }();
+  return *columns;
+}
+
 std::vector<std::string> ProjectedRelationshipTypes() {
   std::set<std::string> types;
   for (const auto& t : kProjection) {

@@ -49,6 +49,8 @@ struct TableProjection {
 
 const std::vector<TableProjection>& GraphProjection();
 const TableProjection* FindProjection(std::string_view table);
+// Every row column MapChange() or the configurations may read.
+const std::set<std::string, std::less<>>& ProjectedColumns();
 std::vector<std::string> ProjectedLabels();             // sorted
 std::vector<std::string> ProjectedRelationshipTypes();  // sorted
 
