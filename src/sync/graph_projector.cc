@@ -179,16 +179,18 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
   // batch (after the store's own) halved the projection's throughput. Only a
   // crash of PostgreSQL or the machine, not of cnx, can lose the last ~0.2 s
   // of these updates.
-  auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
-  CNX_TRY(tx.Exec("SET LOCAL synchronous_commit = off"));
-  CNX_TRY(tx.Exec(
-      R"(INSERT INTO sync_state AS s (target, aggregate_type, aggregate_id, tenant_id, applied_version, status,
+  // One round trip: set_config(..., is_local) inside the statement holds for
+  // its own (implicit) transaction, whose commit reads it.
+  CNX_TRY(conn->Exec(
+      R"(WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+         INSERT INTO sync_state AS s (target, aggregate_type, aggregate_id, tenant_id, applied_version, status,
                                       attempts, last_error, last_synced_at, updated_at)
          SELECT $1, t, i, nullif(tn, '')::uuid,
                 CASE WHEN st IN ('retrying', 'pending') THEN 0 ELSE v::bigint END, st,
                 CASE WHEN st = 'retrying' THEN 1 ELSE 0 END, nullif(e, ''),
                 CASE WHEN st IN ('retrying', 'pending') THEN NULL ELSE now() END, now()
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, tn, v, st, e)
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, tn, v, st, e),
+              async
          ON CONFLICT (target, aggregate_type, aggregate_id) DO UPDATE SET
            applied_version = CASE WHEN excluded.status IN ('retrying', 'pending') THEN s.applied_version
                                   ELSE greatest(s.applied_version, excluded.applied_version) END,
@@ -202,7 +204,6 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
            updated_at = now())",
       {kTarget, TextArray(types), TextArray(ids), TextArray(tenants), TextArray(versions), TextArray(statuses),
        TextArray(errors)}));
-  CNX_TRY(tx.Commit());
   return Ok();
 }
 
