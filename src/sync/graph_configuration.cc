@@ -1,6 +1,10 @@
 #include "sync/graph_configuration.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <spdlog/spdlog.h>
 
 namespace cnx::sync {
 
@@ -246,6 +250,19 @@ Result<std::vector<const ProjectionOptions*>> OptionsFor(pg::Connection& conn, c
   std::vector<std::string> project(changes.size());
   std::vector<std::pair<ProjectRef::Kind, std::string>> parent(changes.size());
   std::vector<std::pair<ProjectRef::Kind, std::string>> misses;
+  // Parents in this very batch need no look-up (nor do they risk not being
+  // visible yet): their rows carry their project.
+  for (const Change& c : changes) {
+    const auto& row = c.Subject();
+    auto pid = row.find("project_id");
+    if (pid == row.end() || !pid->is_string()) continue;
+    ProjectRef::Kind kind = c.table == "threads"               ? ProjectRef::Kind::kThread
+                            : c.table == "content_items"       ? ProjectRef::Kind::kContentItem
+                            : c.table == "knowledge_nodes"     ? ProjectRef::Kind::kKnowledgeNode
+                            : c.table == "collaborative_views" ? ProjectRef::Kind::kView
+                                                               : ProjectRef::Kind::kNone;
+    if (kind != ProjectRef::Kind::kNone) cache[{kind, c.id}] = pid->get<std::string>();
+  }
   for (size_t i = 0; i < changes.size(); ++i) {
     const Change& c = changes[i];
     if (!configs.HasProjectConfigurations(c.tenant_id)) continue;
@@ -268,9 +285,23 @@ Result<std::vector<const ProjectionOptions*>> OptionsFor(pg::Connection& conn, c
   if (!misses.empty()) {
     std::sort(misses.begin(), misses.end());
     misses.erase(std::unique(misses.begin(), misses.end()), misses.end());
-    auto found = CNX_TRY(LookUpProjects(conn, misses));
-    if (cache.size() > 100'000) cache.clear();
-    for (auto& [k, v] : found) cache[k] = v;
+    // A parent committed in the same transaction as its child may not be
+    // visible yet: logical decoding can hand a commit on before the committing
+    // backend has left the proc array. Look again briefly before giving up
+    // (a parent deleted since has a child whose delete is on its way).
+    for (int attempt = 0; attempt < 4 && !misses.empty(); ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
+      auto found = CNX_TRY(LookUpProjects(conn, misses));
+      if (cache.size() > 100'000) cache.clear();
+      for (auto& [k, v] : found) cache[k] = v;
+      std::erase_if(misses, [&](const auto& m) { return found.contains(m); });
+    }
+    if (!misses.empty()) {
+      spdlog::warn(
+          "graph: no project found for {} parent row(s) (first: {}); their children follow the tenant's "
+          "configuration",
+          misses.size(), misses[0].second);
+    }
   }
   for (size_t i = 0; i < changes.size(); ++i) {
     if (project[i].empty() && parent[i].first != ProjectRef::Kind::kNone) {

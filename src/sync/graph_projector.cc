@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "sync/graph_verify.h"
 
 namespace cnx::sync {
@@ -119,6 +121,7 @@ Result<std::vector<ProjectionOptions>> GraphProjector::Options(std::span<const C
     conn.emplace(CNX_TRY(pool_->Acquire()));
     configs_ = CNX_TRY(GraphConfigurations::Load(**conn));
     project_cache_.clear();
+    if (reload) spdlog::info("graph: knowledge-graph configurations reloaded");
   }
   if (configs_->empty()) return out;
   if (!conn) conn.emplace(CNX_TRY(pool_->Acquire()));
@@ -150,6 +153,8 @@ Result<size_t> GraphProjector::Reproject(const std::string& tenant_id, uint64_t 
         std::make_move_iterator(muts.begin() + static_cast<std::ptrdiff_t>(std::min(muts.size(), i + 1000))));
     CNX_TRY(store_.Apply(batch));
   }
+  spdlog::info("graph: re-projected tenant {} under its knowledge-graph configurations: {} rows, {} mutations",
+               tenant_id, rows.size(), muts.size());
   return muts.size();
 }
 

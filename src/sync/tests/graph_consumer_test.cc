@@ -10,6 +10,7 @@
 #include "bus/in_process_bus.h"
 #include "graph/embedded_graph_store.h"
 #include "schema/testing/test_database.h"
+#include "sync/graph_verify.h"
 
 namespace cnx::sync {
 namespace {
@@ -321,6 +322,52 @@ TEST(GraphConsumer, WaitingEndsAfterTheLimitAndADeletedEndpointEndsIt) {
   EXPECT_EQ(bus.Deliver(c, chunk.ToString()).get().outcome, bus::HandlerResult::Outcome::kOk);  // the delete
   EXPECT_FALSE(store->GetNode(chunk.ToString()).value().has_value());
   EXPECT_EQ(c.Exec("SELECT count(*) FROM dead_letters").value()[0].Get<int64_t>(0).value(), 0);
+}
+
+// A project configuration through the bus: with many workers, chunks and
+// their items arrive in any order; no chunk may be projected.
+TEST(GraphConsumer, ProjectConfigurationHoldsUnderConcurrentDelivery) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  bus::InProcessBus bus;
+  auto consumer = GraphConsumer::Start(bus, projector, {});
+  ASSERT_TRUE(consumer.has_value());
+  Uuid tenant, project;
+  MakeProjectTree(c, 0, tenant, project);
+  ASSERT_TRUE(
+      c.Exec("INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) "
+             "VALUES ($1, $2, '{\"projection\": {\"labels\": [\"Tenant\", \"Program\", \"Project\", "
+             "\"ContentItem\"]}}')",
+             {tenant, project}));
+  uint64_t seq = 0;
+  PublishOutbox(c, bus, seq);
+  for (int i = 0; i < 100; ++i) {
+    Uuid item = Uuid::NewV4();
+    ASSERT_TRUE(c.ExecScript("BEGIN"));
+    ASSERT_TRUE(
+        c.Exec("INSERT INTO content_items (id, tenant_id, project_id, title, content_type) "
+               "VALUES ($1, $2, $3, 'D', 'text/plain')",
+               {item, tenant, project}));
+    for (int k = 0; k < 5; ++k) {
+      ASSERT_TRUE(
+          c.Exec("INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
+                 "VALUES ($1, $2, $3, 'x', 'h')",
+                 {tenant, item, k}));
+    }
+    ASSERT_TRUE(c.Exec("UPDATE content_items SET title = 'E' WHERE id = $1", {item}));
+    ASSERT_TRUE(c.ExecScript("COMMIT"));
+    if (i % 10 == 9) PublishOutbox(c, bus, seq);
+  }
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  auto counts = store->GetCounts({}).value();
+  EXPECT_EQ(counts.nodes_by_label["ContentItem"], 100u);
+  EXPECT_FALSE(counts.nodes_by_label.contains("ContentChunk")) << counts.nodes_by_label["ContentChunk"];
+  EXPECT_EQ(VerifyGraph(BuildExpectedGraph(c).value(), *store).value().total_drift(), 0u);
 }
 
 }  // namespace

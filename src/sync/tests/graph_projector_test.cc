@@ -8,6 +8,7 @@
 
 #include "graph/embedded_graph_store.h"
 #include "schema/testing/test_database.h"
+#include "sync/graph_configuration.h"
 #include "sync/graph_verify.h"
 
 namespace cnx::sync {
@@ -333,6 +334,78 @@ TEST(GraphConfiguration, ChangedConfigurationReprojectsAndVerifyAgrees) {
   stale[0].version -= 1;
   ASSERT_TRUE(p.Apply(stale, ++position).has_value());
   EXPECT_EQ(graph::ToJson(*graph::MapFind(store->GetNode(w.thread.ToString()).value()->properties, "title")), "Again");
+}
+
+// A project configuration that leaves chunks out, written before the content:
+// chunks reach their project through their content item.
+TEST(GraphConfiguration, ChunksFollowTheirContentItemsProject) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector p(*store, &pool);
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {w.tenant, w.project, R"({"projection": {"labels": ["Tenant", "User", "Program", "Project", "ContentItem"]}})"});
+  ASSERT_TRUE(p.Apply(DrainOutbox(c), 1).has_value());
+  Uuid item = Uuid::NewV4();
+  ASSERT_TRUE(c.ExecScript("BEGIN"));
+  Exec(c,
+       "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1, $2, $3, 'D', "
+       "'text/plain')",
+       {item, w.tenant, w.project});
+  for (int k = 0; k < 3; ++k) {
+    Exec(c,
+         "INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
+         "VALUES ($1, $2, $3, 'x', 'h')",
+         {w.tenant, item, k});
+  }
+  ASSERT_TRUE(c.ExecScript("COMMIT"));
+  auto changes = DrainOutbox(c);
+  // Chunks first, in their own batch, then the item.
+  std::stable_partition(changes.begin(), changes.end(), [](const Change& ch) { return ch.table == "content_chunks"; });
+  ASSERT_TRUE(p.Apply(std::span(changes).subspan(0, 3), 2).has_value());
+  ASSERT_TRUE(p.Apply(std::span(changes).subspan(3), 3).has_value());
+  auto counts = store->GetCounts().value();
+  EXPECT_FALSE(counts.nodes_by_label.contains("ContentChunk"));
+  EXPECT_EQ(BuildExpectedGraph(c).value().nodes.count(item.ToString()), 1u);
+  EXPECT_EQ(VerifyGraph(BuildExpectedGraph(c).value(), *store).value().total_drift(), 0u);
+}
+
+// A chunk whose content item is not visible to a query yet (logical decoding
+// can deliver a commit a moment before it is visible) takes its project from
+// the item's change in the same batch.
+TEST(GraphConfiguration, ParentInTheSameBatchNeedsNoLookUp) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {w.tenant, w.project, R"({"projection": {"labels": ["Project", "ContentItem"]}})"});
+  auto configs = GraphConfigurations::Load(c).value();
+  std::string item = Uuid::NewV4().ToString();  // not in the database
+  Change ci;
+  ci.table = "content_items";
+  ci.id = item;
+  ci.tenant_id = w.tenant.ToString();
+  ci.version = 1;
+  ci.row = {{"id", item}, {"project_id", w.project.ToString()}, {"title", "T"}, {"content_type", "text/plain"}};
+  Change chunk = ci;
+  chunk.table = "content_chunks";
+  chunk.id = Uuid::NewV4().ToString();
+  chunk.row = {{"id", chunk.id}, {"content_item_id", item}, {"chunk_index", 0}, {"content_hash", "h"}};
+  std::vector<Change> batch{chunk, ci};
+  ProjectionOptions defaults;
+  ProjectCache cache;
+  auto opts = OptionsFor(c, *configs, defaults, batch, cache).value();
+  EXPECT_FALSE(opts[0]->Projects("ContentChunk"));
+  EXPECT_TRUE(opts[1]->Projects("ContentItem"));
+  EXPECT_NE(opts[0], &defaults);
 }
 
 // verify / reconcile: the projection of the outbox stream has no drift against
