@@ -6,3 +6,4 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/cnx_graph_bench.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 "$build/bench/graph/graph_bench" --dir "$dir/store" --edges 1000000 --nodes 100000 --queries 2000
 "$(dirname "$0")/cte.sh" "$build"
+"$(dirname "$0")/projection.sh" "$build"

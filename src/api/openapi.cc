@@ -162,7 +162,16 @@ json Components() {
         {"traversal",
          {{"type", "object"},
           {"additionalProperties", false},
-          {"properties", {{"maxDepth", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}}}}}};
+          {"properties", {{"maxDepth", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}}},
+        {"projection",
+         {{"type", "object"},
+          {"additionalProperties", false},
+          {"description", "labels and properties projected into the knowledge graph, temporal mode (docs/graph.md)"},
+          {"properties",
+           {{"labels", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+            {"properties",
+             {{"type", "object"}, {"additionalProperties", {{"type", "array"}, {"items", {{"type", "string"}}}}}}},
+            {"temporal", {{"type", "boolean"}}}}}}}}}};
   json tenant = Obj({{"id", UuidS()},
                      {"name", Str()},
                      {"slug", Str()},

@@ -26,6 +26,7 @@
 #include "domain/store.h"
 #include "embed/lexical_embedder.h"
 #include "embed/vector_service.h"
+#include "graph/neo4j_graph_store.h"
 #include "pg/pool.h"
 #include "schema/migrations.h"
 #include "search/hybrid_searcher.h"
@@ -76,43 +77,14 @@ void RegisterPoolMetrics(MetricsRegistry& m, const std::string& name, pg::Pool& 
   g("acquire_timeouts_total", [](const pg::PoolStats& s) { return static_cast<double>(s.timeouts); });
 }
 
-// bolt://host:port (bolt+s:// for TLS, bolt+ssc:// to accept self-signed).
-Result<graph::BoltConfig> ParseBoltUrl(const std::string& url) {
-  graph::BoltConfig b;
-  std::string rest;
-  if (url.starts_with("bolt://")) {
-    rest = url.substr(7);
-  } else if (url.starts_with("bolt+s://")) {
-    rest = url.substr(9);
-    b.tls = true;
-  } else if (url.starts_with("bolt+ssc://")) {
-    rest = url.substr(11);
-    b.tls = true;
-    b.tls_verify = false;
-  } else {
-    return Err(Module::kCli, ErrorCode::kInvalidArgument,
-               "neo4j url must start with bolt://, bolt+s:// or bolt+ssc://");
-  }
-  if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  auto colon = rest.rfind(':');
-  b.host = rest.substr(0, colon);
-  if (colon != std::string::npos) {
-    int port = std::atoi(rest.c_str() + colon + 1);
-    if (port <= 0 || port > 65535) return Err(Module::kCli, ErrorCode::kInvalidArgument, "bad port in " + url);
-    b.port = static_cast<uint16_t>(port);
-  }
-  if (b.host.empty()) return Err(Module::kCli, ErrorCode::kInvalidArgument, "no host in " + url);
-  return b;
-}
-
 Result<sync::PipelineOptions> PipelineOptionsFrom(const Config& config, const std::string& admin_url) {
   sync::PipelineOptions o;
   o.replication_conninfo = admin_url;
   o.graph_dir = std::filesystem::path(config.GetString("data_dir", "cnx-data")) / "graph";
   o.kafka_brokers = config.GetString("kafka.brokers", "");
-  o.graph_workers = static_cast<int>(CNX_TRY(config.GetInt("graph.workers", 16)));
+  o.graph_workers = static_cast<int>(CNX_TRY(config.GetInt("graph.workers", 64)));
   if (auto url = config.Find("neo4j.url"); url && !url->empty()) {
-    auto b = CNX_TRY(ParseBoltUrl(*url));
+    auto b = CNX_TRY(graph::ParseBoltUrl(*url));
     b.user = config.GetString("neo4j.user", "neo4j");
     b.password = config.GetString("neo4j.password", "");
     b.database = config.GetString("neo4j.database", "neo4j");

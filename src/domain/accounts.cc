@@ -6,6 +6,7 @@
 
 #include "domain/store.h"
 #include "domain/store_internal.h"
+#include "sync/graph_configuration.h"
 
 namespace cnx::domain {
 
@@ -207,6 +208,9 @@ std::vector<FieldIssue> ValidateGraphConfiguration(const json& c, const std::str
           issues.push_back({tat, "unknown field"});
         }
       }
+    } else if (k == "projection") {
+      // Labels, properties and temporal mode: checked against the projection table.
+      for (auto& i : sync::ValidateProjectionConfiguration(c, ptr)) issues.push_back({i.pointer, i.message});
     } else {
       issues.push_back({at, "unknown field"});
     }

@@ -87,13 +87,28 @@ using Mutation = std::variant<UpsertNode, DeleteNode, UpsertRelationship, Delete
 struct MutationBatch {
   uint64_t position = 0;  // opaque, monotonically increasing (e.g. LSN)
   std::vector<Mutation> mutations;
+  // Re-projection (a changed knowledge-graph configuration): the same source
+  // versions are written again with other properties or labels, so an upsert
+  // or delete whose version *equals* what the store holds (entity or
+  // tombstone) is applied instead of skipped. Anything older is still stale.
+  bool reproject = false;
 };
 
 struct ApplyResult {
   uint64_t applied = 0;           // mutations that changed the store
   uint64_t stale = 0;             // skipped by the version guard (or tombstone)
   uint64_t missing_endpoint = 0;  // relationship upserts whose endpoints are absent
-  bool operator==(const ApplyResult&) const = default;
+  // Which relationship upserts were skipped for a missing endpoint (indexes
+  // into the batch's mutations), and, among them, those where a missing
+  // endpoint is known to be deleted (it has a tombstone): such a relationship
+  // cannot come back until its endpoint does. Filled by stores that can tell
+  // cheaply (the embedded one); empty otherwise, with only the count above set.
+  std::vector<uint32_t> missing_endpoint_at;
+  std::vector<uint32_t> deleted_endpoint_at;
+  // Counts only: the index lists are a detail some stores do not provide.
+  bool operator==(const ApplyResult& o) const {
+    return applied == o.applied && stale == o.stale && missing_endpoint == o.missing_endpoint;
+  }
 };
 
 struct Node {

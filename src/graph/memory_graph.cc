@@ -107,14 +107,20 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
 }
 
 ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
+  reproject_ = batch.reproject;
   ApplyResult total;
-  for (auto& m : batch.mutations) {
-    ApplyResult r = ApplyOne(std::move(m));
+  for (uint32_t i = 0; i < batch.mutations.size(); ++i) {
+    ApplyResult r = ApplyOne(std::move(batch.mutations[i]));
     total.applied += r.applied;
     total.stale += r.stale;
     total.missing_endpoint += r.missing_endpoint;
+    if (r.missing_endpoint > 0) {
+      total.missing_endpoint_at.push_back(i);
+      if (!r.deleted_endpoint_at.empty()) total.deleted_endpoint_at.push_back(i);
+    }
   }
   position_ = std::max(position_, batch.position);
+  reproject_ = false;
   return total;
 }
 
@@ -125,7 +131,7 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     if (n == kNone) {
       auto t = node_tombstones_.find(u->id);
       if (t != node_tombstones_.end()) {
-        if (u->version <= t->second) {
+        if (Stale(u->version, t->second)) {
           res.stale = 1;
           return res;
         }
@@ -141,7 +147,7 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
       nodes_[n].id = u->id;
       nodes_[n].alive = true;
       node_index_.emplace(u->id, n);
-    } else if (u->version <= nodes_[n].version) {
+    } else if (Stale(u->version, nodes_[n].version)) {
       res.stale = 1;
       return res;
     }
@@ -157,7 +163,7 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     uint32_t n = LookupNode(d->id);
     if (n == kNone) {
       auto [it, inserted] = node_tombstones_.emplace(d->id, d->version);
-      if (!inserted && d->version <= it->second) {
+      if (!inserted && Stale(d->version, it->second)) {
         res.stale = 1;
       } else {
         it->second = d->version;
@@ -165,7 +171,7 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
       }
       return res;
     }
-    if (d->version <= nodes_[n].version) {
+    if (Stale(d->version, nodes_[n].version)) {
       res.stale = 1;
       return res;
     }
@@ -185,17 +191,21 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     uint32_t r = LookupRel(ur->id);
     if (r == kNone) {
       auto t = rel_tombstones_.find(ur->id);
-      if (t != rel_tombstones_.end() && ur->version <= t->second) {
+      if (t != rel_tombstones_.end() && Stale(ur->version, t->second)) {
         res.stale = 1;
         return res;
       }
-    } else if (ur->version <= rels_[r].version) {
+    } else if (Stale(ur->version, rels_[r].version)) {
       res.stale = 1;
       return res;
     }
     uint32_t s = LookupNode(ur->start_id), e = LookupNode(ur->end_id);
     if (s == kNone || e == kNone) {
       res.missing_endpoint = 1;
+      if ((s == kNone && node_tombstones_.contains(ur->start_id)) ||
+          (e == kNone && node_tombstones_.contains(ur->end_id))) {
+        res.deleted_endpoint_at.push_back(0);
+      }
       return res;
     }
     if (r == kNone) {
@@ -225,7 +235,7 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     uint32_t r = LookupRel(dr->id);
     if (r == kNone) {
       auto [it, inserted] = rel_tombstones_.emplace(dr->id, dr->version);
-      if (!inserted && dr->version <= it->second) {
+      if (!inserted && Stale(dr->version, it->second)) {
         res.stale = 1;
       } else {
         it->second = dr->version;
@@ -233,7 +243,7 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
       }
       return res;
     }
-    if (dr->version <= rels_[r].version) {
+    if (Stale(dr->version, rels_[r].version)) {
       res.stale = 1;
       return res;
     }

@@ -75,13 +75,20 @@ std::string EncodeBatch(const MutationBatch& b) {
   List muts;
   muts.reserve(b.mutations.size());
   for (const auto& m : b.mutations) muts.push_back(EncodeMutation(m));
+  // A re-projection batch has a third element, `true` (older readers never see one).
+  if (b.reproject) return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts)), Value(true)}));
   return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts))}));
 }
 
 Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes) {
   Value v = CNX_TRY(packstream::Decode(bytes));
-  if (!v.is_list() || v.as_list().size() != 2 || !v.as_list()[1].is_list()) return Bad("batch shape");
+  if (!v.is_list() || v.as_list().size() < 2 || v.as_list().size() > 3 || !v.as_list()[1].is_list())
+    return Bad("batch shape");
   MutationBatch b;
+  if (v.as_list().size() == 3) {
+    if (!v.as_list()[2].is_bool()) return Bad("batch shape");
+    b.reproject = v.as_list()[2].as_bool();
+  }
   b.position = CNX_TRY(Ver(v.as_list()[0]));
   b.mutations.reserve(v.as_list()[1].as_list().size());
   for (auto& m : v.as_list()[1].as_list()) b.mutations.push_back(CNX_TRY(DecodeMutation(std::move(m))));

@@ -206,6 +206,45 @@ Status Neo4jGraphStore::EnsureRelationshipIndex(const std::string& type) {
   return Ok();
 }
 
+Status Neo4jGraphStore::EnsureRelationshipIndexes(const std::vector<std::string>& types) {
+  CNX_TRY(CheckTypes(types));
+  std::lock_guard lock(mu_);
+  CNX_TRY(EnsureBaseSchema());
+  for (const auto& t : types) CNX_TRY(EnsureRelationshipIndex(t));
+  return Ok();
+}
+
+Result<BoltConfig> ParseBoltUrl(std::string_view url) {
+  BoltConfig b;
+  std::string_view rest;
+  if (url.starts_with("bolt://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("bolt+s://")) {
+    rest = url.substr(9);
+    b.tls = true;
+  } else if (url.starts_with("bolt+ssc://")) {
+    rest = url.substr(11);
+    b.tls = true;
+    b.tls_verify = false;
+  } else {
+    return Err(Module::kGraph, ErrorCode::kInvalidArgument,
+               "neo4j url must start with bolt://, bolt+s:// or bolt+ssc://");
+  }
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
+  auto colon = rest.rfind(':');
+  b.host = std::string(rest.substr(0, colon));
+  if (colon != std::string_view::npos) {
+    std::string digits(rest.substr(colon + 1));
+    int port = 0;
+    for (char c : digits) port = (c >= '0' && c <= '9' && port <= 65535) ? port * 10 + (c - '0') : 1 << 20;
+    if (digits.empty() || port <= 0 || port > 65535)
+      return Err(Module::kGraph, ErrorCode::kInvalidArgument, "bad port in " + std::string(url));
+    b.port = static_cast<uint16_t>(port);
+  }
+  if (b.host.empty()) return Err(Module::kGraph, ErrorCode::kInvalidArgument, "no host in " + std::string(url));
+  return b;
+}
+
 Result<ApplyResult> Neo4jGraphStore::Apply(const MutationBatch& batch) {
   CNX_TRY(ValidateBatch(batch));
   // Schema first, as auto-commit statements, never inside the write transaction.
@@ -268,6 +307,12 @@ Result<ApplyResult> Neo4jGraphStore::Apply(const MutationBatch& batch) {
             default:
               query = DeleteRelsQuery(s.name);
               break;
+          }
+          if (batch.reproject) {
+            // Same versions written again: equal passes the guard (graph_store.h).
+            for (size_t at = 0; (at = query.find(".version < r.version", at)) != std::string::npos; at += 21) {
+              query.replace(at, 20, ".version <= r.version");
+            }
           }
           auto q = CNX_TRY(tx.Run(query, Map{{"rows", s.rows}}));
           uint64_t applied = Count(q, "applied");

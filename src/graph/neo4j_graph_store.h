@@ -49,6 +49,10 @@ class Neo4jGraphStore final : public GraphStore {
 
   BoltClient& client() { return client_; }
 
+  // The id index of each relationship type, as auto-commit statements (Apply()
+  // creates them on first use anyway; a bulk load creates them all up front).
+  Status EnsureRelationshipIndexes(const std::vector<std::string>& types);
+
  private:
   Status EnsureBaseSchema();
   Status EnsureRelationshipIndex(const std::string& type);
@@ -59,5 +63,10 @@ class Neo4jGraphStore final : public GraphStore {
   std::set<std::string> labels_done_;
   std::set<std::string> types_done_;
 };
+
+// bolt://host[:port] (bolt+s:// for TLS, bolt+ssc:// for TLS accepting a
+// self-signed certificate) into a config with the other fields at their
+// defaults; kInvalidArgument for any other scheme, no host or a bad port.
+Result<BoltConfig> ParseBoltUrl(std::string_view url);
 
 }  // namespace cnx::graph

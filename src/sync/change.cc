@@ -48,4 +48,24 @@ Result<Change> ParseOutboxPayloadText(std::string_view text) {
   return ParseOutboxPayload(j);
 }
 
+Result<Change> ParseOutboxPayloadText(std::string_view text, const std::set<std::string, std::less<>>& keep) {
+  // Depth 1: the payload's keys; depth 2: the keys of `row` and `old`. A
+  // dropped key takes its value with it.
+  bool in_row = false;
+  auto filter = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::key) {
+      if (depth == 1) {
+        in_row = parsed.is_string() &&
+                 (parsed.get_ref<const std::string&>() == "row" || parsed.get_ref<const std::string&>() == "old");
+      } else if (depth == 2 && in_row) {
+        return keep.contains(parsed.get_ref<const std::string&>());
+      }
+    }
+    return true;
+  };
+  auto j = nlohmann::json::parse(text, filter, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::unexpected(Bad("invalid JSON"));
+  return ParseOutboxPayload(j);
+}
+
 }  // namespace cnx::sync

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "base/result.h"
@@ -32,5 +33,8 @@ struct Change {
 // missing or mistyped required fields are kInvalidArgument.
 Result<Change> ParseOutboxPayload(const nlohmann::json& payload);
 Result<Change> ParseOutboxPayloadText(std::string_view json_text);
+// The same, keeping in `row` / `old` only the columns named in `keep` (the
+// graph projection reads a few columns; a chunk's text is most of its event).
+Result<Change> ParseOutboxPayloadText(std::string_view json_text, const std::set<std::string, std::less<>>& keep);
 
 }  // namespace cnx::sync

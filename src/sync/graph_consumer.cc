@@ -7,6 +7,7 @@ namespace cnx::sync {
 std::vector<std::string> GraphConsumer::Topics(const std::string& prefix) {
   std::vector<std::string> topics;
   for (const auto& t : GraphProjection()) topics.push_back(prefix + t.table);
+  topics.push_back(prefix + GraphProjector::kConfigurationTable);  // steers the projection
   return topics;
 }
 
@@ -37,7 +38,20 @@ GraphConsumer::~GraphConsumer() {
   Close();
 }
 
+GraphConsumerStats GraphConsumer::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
 void GraphConsumer::Close() {
+  {
+    // Handlers wait for parked deliveries: release them before the
+    // subscription waits for its handlers.
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    ReleaseParked(/*all=*/true, std::chrono::steady_clock::now());
+  }
+  cv_.notify_all();
   if (subscription_) {
     subscription_->Close();  // waits for running handlers
     subscription_.reset();
@@ -51,7 +65,7 @@ void GraphConsumer::Close() {
 }
 
 bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
-  auto change = ParseOutboxPayloadText(d.event.value);
+  auto change = ParseOutboxPayloadText(d.event.value, ProjectedColumns());
   bool last_attempt = d.attempt >= options_.max_attempts;
   if (!change) {
     // Cannot be projected, now or ever. Keep it for inspection.
@@ -61,12 +75,13 @@ bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
     (void)projector_.RecordDeadLetter(stub, nlohmann::json(d.event.value).dump(), change.error().message(), d.attempt);
     return bus::HandlerResult::Reject(change.error().message());
   }
-  Pending p{std::move(*change), static_cast<uint64_t>(std::max<int64_t>(d.offset, 0)), {}};
+  Pending p{std::move(*change), static_cast<uint64_t>(std::max<int64_t>(d.offset, 0)), d.attempt, {}, {}, 0};
   auto fut = p.done.get_future();
   {
     std::lock_guard lock(mu_);
     if (stop_) return bus::HandlerResult::RetryLater("shutting down");
     queue_.push_back(&p);
+    ++stats_.events;
   }
   cv_.notify_one();
   Result<Outcome> r = fut.get();
@@ -81,6 +96,12 @@ bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
   }
   if (!last_attempt) return bus::HandlerResult::RetryLater(why);
   auto st = projector_.RecordDeadLetter(p.change, d.event.value, why, d.attempt);
+  {
+    // Parked relationships may be waiting for this very event.
+    std::lock_guard lock(mu_);
+    ++dead_letter_gen_;
+  }
+  cv_.notify_all();
   if (!st) {
     spdlog::error("graph projection: cannot record dead letter for {} {}: {}", p.change.table, p.change.id,
                   st.error().ToString());
@@ -90,33 +111,84 @@ bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
   return bus::HandlerResult::Reject(why);
 }
 
+void GraphConsumer::ReleaseParked(bool all, TimePoint now) {
+  std::erase_if(parked_, [&](Pending* p) {
+    if (!all && now < p->deadline && p->dead_letter_gen == dead_letter_gen_) return false;
+    ++stats_.released;
+    p->done.set_value(Outcome{Outcome::Kind::kWaiting, "relationship endpoint not in the graph yet"});
+    return true;
+  });
+}
+
+void GraphConsumer::Settle(Pending* p, Result<Outcome> outcome, TimePoint now) {
+  if (outcome && outcome->kind == Outcome::Kind::kWaiting && p->attempt == 1) {
+    std::lock_guard lock(mu_);
+    bool first = p->deadline == TimePoint{};
+    if (first) {
+      p->deadline = now + options_.endpoint_wait;
+      p->dead_letter_gen = dead_letter_gen_;
+    }
+    if (!draining_ && now < p->deadline && p->dead_letter_gen == dead_letter_gen_) {
+      if (first) ++stats_.parked;
+      parked_.push_back(p);
+      return;
+    }
+    ++stats_.released;
+  }
+  p->done.set_value(std::move(outcome));
+}
+
 void GraphConsumer::BatchLoop() {
+  using Clock = std::chrono::steady_clock;
   for (;;) {
     std::vector<Pending*> batch;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping with nothing left
+      for (;;) {
+        // Parked deliveries are applied again only together with new events:
+        // nothing else can bring their endpoints.
+        auto ready = [this] { return stop_ || !queue_.empty(); };
+        if (parked_.empty()) {
+          cv_.wait(lock, ready);
+        } else {
+          TimePoint earliest = TimePoint::max();
+          for (auto* p : parked_) earliest = std::min(earliest, p->deadline);
+          uint64_t gen = dead_letter_gen_;
+          cv_.wait_until(lock, earliest, [&] { return ready() || draining_ || dead_letter_gen_ != gen; });
+        }
+        ReleaseParked(/*all=*/stop_ || draining_, Clock::now());
+        if (!queue_.empty()) break;
+        if (stop_) return;  // stopping with nothing left
+      }
       batch.assign(queue_.begin(), queue_.end());
       queue_.clear();
+      batch.insert(batch.end(), parked_.begin(), parked_.end());
+      parked_.clear();
+      ++stats_.batches;
     }
+    // The changes are moved into the batch and back (a row's JSON is costly to copy).
     std::vector<Change> changes;
     changes.reserve(batch.size());
     uint64_t position = 0;
     for (auto* p : batch) {
-      changes.push_back(p->change);
+      changes.push_back(std::move(p->change));
       position = std::max(position, p->position);
     }
     auto outcomes = projector_.Apply(changes, position);
+    auto now = Clock::now();
     if (outcomes) {
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value((*outcomes)[i]);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->change = std::move(changes[i]);
+        Settle(batch[i], (*outcomes)[i], now);
+      }
       continue;
     }
     // One bad event must not fail its batch-mates: apply them one by one.
     for (size_t i = 0; i < batch.size(); ++i) {
       auto one = batch.size() == 1 ? std::move(outcomes) : projector_.Apply(std::span(&changes[i], 1), position);
+      batch[i]->change = std::move(changes[i]);
       if (one) {
-        batch[i]->done.set_value((*one)[0]);
+        Settle(batch[i], (*one)[0], now);
       } else {
         batch[i]->done.set_value(std::unexpected(one.error()));
       }

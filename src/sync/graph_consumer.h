@@ -6,9 +6,19 @@
 // with their outcome. So an event is acknowledged only after it is durable in
 // the graph, while the store sees batches as large as the worker count.
 //
-// Outcomes: applied or stale → ok; endpoint missing or store/database trouble
-// → retry later (the bus backs off); malformed, or still failing at the last
-// attempt → a dead_letters row, sync_state "failed", and the bus's DLQ topic.
+// Outcomes: applied or stale → ok; store/database trouble → retry later (the
+// bus backs off); malformed, or still failing at the last attempt → a
+// dead_letters row, sync_state "failed", and the bus's DLQ topic.
+//
+// A relationship whose endpoint is not in the graph yet (kWaiting: events of
+// different keys run on different workers, so a chunk can overtake its
+// content item) is parked by the batcher on its first delivery: it rides
+// along with every following batch until it applies, without using up bus
+// attempts or sleeping through back-offs. It is released to the ordinary
+// retry path after `endpoint_wait`, when any event was dead-lettered (its
+// endpoint may be that one), or at Close(). The wait cannot deadlock: an
+// endpoint's event was published before the event that needs it, and the
+// oldest unfinished event is always at the head of its worker's queue.
 //
 // Thread safety: internal; Close() (or the destructor) stops the subscription
 // and then the batcher.
@@ -30,10 +40,18 @@ namespace cnx::sync {
 struct GraphConsumerOptions {
   std::string group = "graph";
   std::string topic_prefix = "outbox.event.";
-  int workers = 16;
+  int workers = 64;  // each holds one event: the largest batch the store sees
   int max_attempts = 8;
   std::chrono::milliseconds retry_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
+  std::chrono::milliseconds endpoint_wait{30'000};  // parking limit for kWaiting, see above
+};
+
+struct GraphConsumerStats {
+  uint64_t events = 0;    // deliveries handed to the batcher
+  uint64_t batches = 0;   // GraphProjector::Apply calls
+  uint64_t parked = 0;    // deliveries parked for a missing endpoint
+  uint64_t released = 0;  // parked deliveries given back to the retry path (timeout, dead letter, close)
 };
 
 class GraphConsumer {
@@ -46,21 +64,34 @@ class GraphConsumer {
   // Topics of every projected table.
   static std::vector<std::string> Topics(const std::string& prefix);
 
+  GraphConsumerStats stats() const;
+
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
   struct Pending {
     Change change;
     uint64_t position;
+    int attempt = 1;
     std::promise<Result<Outcome>> done;
+    TimePoint deadline{};          // set when first parked
+    uint64_t dead_letter_gen = 0;  // dead_letter_gen_ when first parked
   };
   GraphConsumer(GraphProjector& projector, GraphConsumerOptions options);
   bus::HandlerResult Handle(const bus::Delivery& d);
   void BatchLoop();
+  // Parks `p` (kWaiting on a first delivery, within its deadline) or resolves it.
+  void Settle(Pending* p, Result<Outcome> outcome, TimePoint now);
+  void ReleaseParked(bool all, TimePoint now);  // mu_ held
 
   GraphProjector& projector_;
   GraphConsumerOptions options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending*> queue_;
+  std::vector<Pending*> parked_;  // guarded by mu_
+  uint64_t dead_letter_gen_ = 0;  // bumped whenever an event is dead-lettered
+  bool draining_ = false;         // Close() started: park nothing more
+  GraphConsumerStats stats_;      // guarded by mu_
   bool stop_ = false;
   std::thread batcher_;
   std::unique_ptr<bus::Subscription> subscription_;

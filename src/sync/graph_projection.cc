@@ -184,9 +184,11 @@ Error Bad(const Change& c, std::string msg) {
   return Error(Module::kSync, ErrorCode::kInvalidArgument, c.table + " " + c.id + ": " + msg);
 }
 
-Result<graph::Map> Properties(const Change& c, const J& row, const std::vector<PropertySpec>& specs) {
+Result<graph::Map> Properties(const Change& c, const J& row, const std::vector<PropertySpec>& specs,
+                              const std::set<std::string>* keep = nullptr) {
   graph::Map m;
   for (const auto& p : specs) {
+    if (keep != nullptr && !keep->contains(p.property)) continue;
     auto it = row.find(p.column);
     if (it == row.end() || it->is_null()) continue;  // absent properties are not stored
     auto v = graph::FromJson(*it);
@@ -236,6 +238,36 @@ std::vector<std::string> ProjectedLabels() {
   return {labels.begin(), labels.end()};
 }
 
+const std::set<std::string, std::less<>>& ProjectedColumns() {
+  static const auto* columns = [] {
+    // Project look-ups, the vocabulary and temporal mode read these too.
+    auto* s = new std::set<std::string, std::less<>>{"id",        "tenant_id",       "pg_version",        "project_id",
+                                                     "thread_id", "content_item_id", "document_id",       "message_id",
+                                                     "view_id",   "source_node_id",  "relationship_type", "created_at",
+                                                     "added_at",  "valid_to",        "revoked_at",        "expires_at"};
+    for (const auto& t : kProjection) {
+      for (const auto& p : t.properties) s->insert(p.column);
+      for (const auto& r : t.relationships) {
+        for (const auto* e : {&r.from, &r.to}) {
+          if (e->column) s->insert(e->column);
+          if (e->label_column) s->insert(e->label_column);
+        }
+        for (const auto& p : r.properties) s->insert(p.column);
+      }
+    }
+    return s;
+  }();
+  return *columns;
+}
+
+std::vector<std::string> ProjectedRelationshipTypes() {
+  std::set<std::string> types;
+  for (const auto& t : kProjection) {
+    for (const auto& r : t.relationships) types.insert(r.type);
+  }
+  return {types.begin(), types.end()};
+}
+
 Result<std::vector<graph::Mutation>> MapChange(const Change& c, const ProjectionOptions& options) {
   std::vector<graph::Mutation> out;
   const TableProjection* t = FindProjection(c.table);
@@ -256,24 +288,40 @@ Result<std::vector<graph::Mutation>> MapChange(const Change& c, const Projection
     return out;
   }
 
-  if (t->label) {
-    graph::Map props = CNX_TRY(Properties(c, row, t->properties));
+  auto keep = [&](const char* name) -> const std::set<std::string>* {
+    auto it = options.properties.find(name);
+    return it == options.properties.end() ? nullptr : &it->second;
+  };
+  if (t->label && options.Projects(t->label)) {
+    graph::Map props = CNX_TRY(Properties(c, row, t->properties, keep(t->label)));
     props.push_back({"tenantId", graph::Value(c.tenant_id)});
     out.push_back(graph::UpsertNode{t->label, c.id, std::move(props), c.version});
   }
   for (const auto& r : t->relationships) {
     auto from = CNX_TRY(Endpoint(c, *t, row, r.from));
     auto to = CNX_TRY(Endpoint(c, *t, row, r.to));
-    if (!from || !to) {
-      // A NULL foreign key (or one that was cleared): no such relationship.
+    // No such relationship: a NULL (or cleared) foreign key, an endpoint whose
+    // label is not projected, or a relationshipType outside the vocabulary.
+    bool none = !from || !to || !options.Projects(from->first) || !options.Projects(to->first);
+    if (!none && !options.vocabulary.empty() &&
+        (std::string_view(r.type) == "CONNECTED_TO" || std::string_view(r.type) == "RELATES_TO")) {
+      auto it = row.find("relationship_type");
+      none = it == row.end() || !it->is_string() || !options.vocabulary.contains(it->get<std::string>());
+    }
+    if (none) {
       out.push_back(graph::DeleteRelationship{r.type, rel_id(r), c.version});
       continue;
     }
-    graph::Map props = CNX_TRY(Properties(c, row, r.properties));
+    graph::Map props = CNX_TRY(Properties(c, row, r.properties, keep(r.type)));
     if (options.temporal) {
-      if (auto it = row.find("created_at"); it != row.end() && it->is_string()) {
-        props.push_back({"validFrom", graph::Value(it->get<std::string>())});
-      }
+      auto first_time = [&](std::initializer_list<const char*> columns) -> std::optional<std::string> {
+        for (const char* col : columns) {
+          if (auto it = row.find(col); it != row.end() && it->is_string()) return it->get<std::string>();
+        }
+        return std::nullopt;
+      };
+      if (auto from_time = first_time({"created_at", "added_at"})) props.push_back({"validFrom", *from_time});
+      if (auto to_time = first_time({"valid_to", "revoked_at", "expires_at"})) props.push_back({"validTo", *to_time});
     }
     out.push_back(graph::UpsertRelationship{r.type, rel_id(r), from->first, from->second, to->first, to->second,
                                             std::move(props), c.version});

@@ -10,6 +10,9 @@
 // MapChange() is pure and thread-safe.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,11 +49,27 @@ struct TableProjection {
 
 const std::vector<TableProjection>& GraphProjection();
 const TableProjection* FindProjection(std::string_view table);
-std::vector<std::string> ProjectedLabels();
+// Every row column MapChange() or the configurations may read.
+const std::set<std::string, std::less<>>& ProjectedColumns();
+std::vector<std::string> ProjectedLabels();             // sorted
+std::vector<std::string> ProjectedRelationshipTypes();  // sorted
 
-// Options a knowledge-graph configuration sets per project (subset for now).
+// What a knowledge-graph configuration sets (graph_configuration.h). The
+// defaults project everything.
 struct ProjectionOptions {
-  bool temporal = false;  // relationships get validFrom (row created_at / change time)
+  // Relationships get validFrom (the row's created_at or added_at) and, where
+  // the row carries an end (valid_to, revoked_at, expires_at), validTo.
+  bool temporal = false;
+  std::optional<std::set<std::string>> labels;  // projected node labels; nullopt = all
+  // Per label or relationship type: the properties kept (`tenantId` always
+  // is); a label or type without an entry keeps all of its properties.
+  std::map<std::string, std::set<std::string>> properties;
+  // relationshipType values of CONNECTED_TO / RELATES_TO that are projected;
+  // empty = any. A row outside the vocabulary has no relationship.
+  std::set<std::string> vocabulary;
+
+  bool Projects(std::string_view label) const { return !labels || labels->contains(std::string(label)); }
+  bool operator==(const ProjectionOptions&) const = default;
 };
 
 // The mutations that bring the graph in line with `change`. Tables that are not

@@ -1,5 +1,12 @@
 #include "sync/graph_projector.h"
 
+#include <algorithm>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "sync/graph_verify.h"
+
 namespace cnx::sync {
 
 namespace {
@@ -31,40 +38,124 @@ GraphProjector::GraphProjector(graph::GraphStore& store, pg::Pool* state_pool, P
 
 Result<std::vector<Outcome>> GraphProjector::Apply(std::span<const Change> changes, uint64_t position) {
   std::vector<Outcome> outcomes(changes.size());
-  std::vector<std::vector<graph::Mutation>> per_change(changes.size());
-  graph::MutationBatch nodes, rels;
-  nodes.position = rels.position = position;
+  // One store write for the whole batch: every node mutation first (in change
+  // order), then every relationship mutation, so a relationship finds an
+  // endpoint that arrives in the same batch. `owner` maps each mutation back
+  // to its change.
+  graph::MutationBatch batch;
+  batch.position = position;
+  std::vector<uint32_t> owner;
+  std::vector<std::pair<uint32_t, graph::Mutation>> rels;
+  std::vector<std::string> reproject;  // tenants whose configuration changed
+  for (const auto& c : changes) {
+    if (c.table == kConfigurationTable) reproject.push_back(c.tenant_id);
+  }
+  auto options = CNX_TRY(Options(changes, !reproject.empty()));
   for (size_t i = 0; i < changes.size(); ++i) {
-    auto m = MapChange(changes[i], options_);
+    auto m = MapChange(changes[i], options[i]);
     if (!m) {
       outcomes[i] = {Outcome::Kind::kInvalid, m.error().message()};
       continue;
     }
-    per_change[i] = std::move(*m);
-    for (const auto& mu : per_change[i]) (IsRelationship(mu) ? rels : nodes).mutations.push_back(mu);
+    for (auto& mu : *m) {
+      if (IsRelationship(mu)) {
+        rels.emplace_back(static_cast<uint32_t>(i), std::move(mu));
+      } else {
+        batch.mutations.push_back(std::move(mu));
+        owner.push_back(static_cast<uint32_t>(i));
+      }
+    }
   }
-  if (!nodes.mutations.empty()) CNX_TRY(store_.Apply(nodes));
-  if (!rels.mutations.empty()) {
-    auto r = CNX_TRY(store_.Apply(rels));
-    if (r.missing_endpoint > 0) {
-      // Find which changes lack an endpoint: re-applying is idempotent (what
-      // went in is now stale), so apply each change's relationships alone.
+  for (auto& [i, mu] : rels) {
+    batch.mutations.push_back(std::move(mu));
+    owner.push_back(i);
+  }
+  if (!batch.mutations.empty()) {
+    auto r = CNX_TRY(store_.Apply(batch));
+    if (r.missing_endpoint > 0 && r.missing_endpoint_at.size() == r.missing_endpoint) {
+      // The store says which relationships were skipped. One whose endpoint
+      // was deleted cannot be created (deleting a node removes its
+      // relationships): nothing to project. Otherwise the endpoint's own event
+      // is still on its way.
+      for (uint32_t at : r.deleted_endpoint_at) {
+        auto& o = outcomes[owner[at]];
+        if (o.kind == Outcome::Kind::kApplied) o = {Outcome::Kind::kStale, "relationship endpoint deleted"};
+      }
+      for (uint32_t at : r.missing_endpoint_at) {
+        if (std::binary_search(r.deleted_endpoint_at.begin(), r.deleted_endpoint_at.end(), at)) continue;
+        outcomes[owner[at]] = {Outcome::Kind::kWaiting, "relationship endpoint not in the graph yet"};
+      }
+    } else if (r.missing_endpoint > 0) {
+      // A store that only counts: find which changes lack an endpoint.
+      // Re-applying is idempotent (what went in is now stale), so apply each
+      // change's relationship upserts alone.
       for (size_t i = 0; i < changes.size(); ++i) {
         graph::MutationBatch one;
         one.position = position;
-        for (const auto& mu : per_change[i]) {
-          if (std::holds_alternative<graph::UpsertRelationship>(mu)) one.mutations.push_back(mu);
+        for (size_t k = 0; k < batch.mutations.size(); ++k) {
+          if (owner[k] == i && std::holds_alternative<graph::UpsertRelationship>(batch.mutations[k])) {
+            one.mutations.push_back(batch.mutations[k]);
+          }
         }
         if (one.mutations.empty()) continue;
         auto ri = CNX_TRY(store_.Apply(one));
         if (ri.missing_endpoint > 0) {
-          outcomes[i] = {Outcome::Kind::kRetry, "relationship endpoint not in the graph yet"};
+          outcomes[i] = {Outcome::Kind::kWaiting, "relationship endpoint not in the graph yet"};
         }
       }
     }
   }
   if (pool_ != nullptr) CNX_TRY(RecordState(changes, outcomes));
+  std::sort(reproject.begin(), reproject.end());
+  reproject.erase(std::unique(reproject.begin(), reproject.end()), reproject.end());
+  for (const auto& tenant : reproject) CNX_TRY(Reproject(tenant, position));
   return outcomes;
+}
+
+Result<std::vector<ProjectionOptions>> GraphProjector::Options(std::span<const Change> changes, bool reload) {
+  std::vector<ProjectionOptions> out(changes.size(), options_);
+  if (pool_ == nullptr) return out;
+  std::lock_guard lock(config_mu_);
+  std::optional<pg::PooledConnection> conn;
+  if (!configs_ || reload) {
+    conn.emplace(CNX_TRY(pool_->Acquire()));
+    configs_ = CNX_TRY(GraphConfigurations::Load(**conn));
+    project_cache_.clear();
+    if (reload) spdlog::info("graph: knowledge-graph configurations reloaded");
+  }
+  if (configs_->empty()) return out;
+  if (!conn) conn.emplace(CNX_TRY(pool_->Acquire()));
+  auto chosen = CNX_TRY(OptionsFor(**conn, *configs_, options_, changes, project_cache_));
+  for (size_t i = 0; i < changes.size(); ++i) out[i] = *chosen[i];
+  return out;
+}
+
+Result<size_t> GraphProjector::Reproject(const std::string& tenant_id, uint64_t position) {
+  if (pool_ == nullptr || tenant_id.empty()) return size_t{0};
+  std::shared_ptr<const GraphConfigurations> configs;
+  {
+    std::lock_guard lock(config_mu_);
+    if (!configs_) {
+      auto c = CNX_TRY(pool_->Acquire());
+      configs_ = CNX_TRY(GraphConfigurations::Load(*c));
+    }
+    configs = configs_;
+  }
+  auto conn = CNX_TRY(pool_->Acquire());
+  auto rows = CNX_TRY(CurrentRows(*conn, tenant_id));
+  auto muts = CNX_TRY(ReprojectionMutations(*conn, *configs, options_, rows));
+  graph::MutationBatch batch;
+  batch.position = position;
+  batch.reproject = true;
+  for (size_t i = 0; i < muts.size(); i += 1000) {
+    batch.mutations.assign(
+        std::make_move_iterator(muts.begin() + static_cast<std::ptrdiff_t>(i)),
+        std::make_move_iterator(muts.begin() + static_cast<std::ptrdiff_t>(std::min(muts.size(), i + 1000))));
+    CNX_TRY(store_.Apply(batch));
+  }
+  spdlog::info("graph: re-projected tenant {} under its knowledge-graph configurations: {} rows, {} mutations",
+               tenant_id, rows.size(), muts.size());
+  return muts.size();
 }
 
 Status GraphProjector::RecordState(std::span<const Change> changes, const std::vector<Outcome>& outcomes) {
@@ -77,28 +168,42 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
     tenants.push_back(changes[i].tenant_id);
     versions.push_back(std::to_string(changes[i].version));
     bool ok = o.kind == Outcome::Kind::kApplied || o.kind == Outcome::Kind::kStale;
-    statuses.push_back(!ok ? "retrying" : changes[i].op == Change::Op::kDelete ? "deleted" : "synced");
+    // Waiting for an endpoint is not a failure: "pending", attempts unchanged.
+    statuses.push_back(o.kind == Outcome::Kind::kWaiting      ? "pending"
+                       : !ok                                  ? "retrying"
+                       : changes[i].op == Change::Op::kDelete ? "deleted"
+                                                              : "synced");
     errors.push_back(o.error);
   }
   if (types.empty()) return Ok();
   auto conn = CNX_TRY(pool_->Acquire());
   // One statement for the whole batch. applied_version never moves back; a
-  // retry bumps attempts and keeps the last error.
+  // retry bumps attempts and keeps the last error. Committed without waiting
+  // for the WAL flush (decision 1340): sync_state is bookkeeping that the
+  // graph itself can always re-derive, and waiting for a second fsync per
+  // batch (after the store's own) halved the projection's throughput. Only a
+  // crash of PostgreSQL or the machine, not of cnx, can lose the last ~0.2 s
+  // of these updates.
+  // One round trip: set_config(..., is_local) inside the statement holds for
+  // its own (implicit) transaction, whose commit reads it.
   CNX_TRY(conn->Exec(
-      R"(INSERT INTO sync_state AS s (target, aggregate_type, aggregate_id, tenant_id, applied_version, status,
+      R"(WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+         INSERT INTO sync_state AS s (target, aggregate_type, aggregate_id, tenant_id, applied_version, status,
                                       attempts, last_error, last_synced_at, updated_at)
          SELECT $1, t, i, nullif(tn, '')::uuid,
-                CASE WHEN st = 'retrying' THEN 0 ELSE v::bigint END, st,
+                CASE WHEN st IN ('retrying', 'pending') THEN 0 ELSE v::bigint END, st,
                 CASE WHEN st = 'retrying' THEN 1 ELSE 0 END, nullif(e, ''),
-                CASE WHEN st = 'retrying' THEN NULL ELSE now() END, now()
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, tn, v, st, e)
+                CASE WHEN st IN ('retrying', 'pending') THEN NULL ELSE now() END, now()
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, tn, v, st, e),
+              async
          ON CONFLICT (target, aggregate_type, aggregate_id) DO UPDATE SET
-           applied_version = CASE WHEN excluded.status = 'retrying' THEN s.applied_version
+           applied_version = CASE WHEN excluded.status IN ('retrying', 'pending') THEN s.applied_version
                                   ELSE greatest(s.applied_version, excluded.applied_version) END,
-           status = CASE WHEN excluded.status = 'retrying' THEN 'retrying'
+           status = CASE WHEN excluded.status IN ('retrying', 'pending') THEN excluded.status
                          WHEN excluded.applied_version >= s.applied_version THEN excluded.status
                          ELSE s.status END,
-           attempts = CASE WHEN excluded.status = 'retrying' THEN s.attempts + 1 ELSE 0 END,
+           attempts = CASE WHEN excluded.status = 'retrying' THEN s.attempts + 1
+                           WHEN excluded.status = 'pending' THEN s.attempts ELSE 0 END,
            last_error = excluded.last_error,
            last_synced_at = coalesce(excluded.last_synced_at, s.last_synced_at),
            updated_at = now())",

@@ -3,15 +3,25 @@
 //
 // Idempotent and version-guarded (the store ignores anything not newer than
 // what it has), so duplicates, replays and reordering are harmless. A change
-// whose relationship endpoints are not in the graph yet is reported kRetry:
-// its endpoint's own event is still on the way. Within a batch, node
-// mutations are applied before relationship mutations, so a batch that holds
-// both ends needs no retry.
+// whose relationship endpoints are not in the graph yet is reported kWaiting:
+// its endpoint's own event is still on the way. A batch is one store write
+// (node mutations first, then relationship mutations, so a batch that holds
+// both ends needs no retry) and one sync_state statement.
+//
+// Knowledge-graph configurations (graph_configuration.h) are loaded from the
+// pool on the first Apply() and again whenever a batch holds a change of
+// knowledge_graph_configurations; each change is mapped under the
+// configuration of its project or tenant. A changed configuration re-projects
+// its tenant: every current row of the tenant is mapped again and written as
+// re-projection batches (MutationBatch::reproject), so labels, properties and
+// relationships follow the new configuration at the rows' own versions.
 //
 // Thread safety: Apply() may be called from several threads; the store
 // serialises writers. The pool (if any) must outlive the projector.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,12 +29,18 @@
 #include "graph/graph_store.h"
 #include "pg/pool.h"
 #include "sync/change.h"
+#include "sync/graph_configuration.h"
 #include "sync/graph_projection.h"
 
 namespace cnx::sync {
 
 struct Outcome {
-  enum class Kind : uint8_t { kApplied, kStale, kRetry, kInvalid };
+  // kStale: nothing to do (older than the graph, or a relationship whose
+  // endpoint was deleted). kWaiting: a relationship endpoint is not in the
+  // graph yet (its own event is on its way; sync_state "pending", attempts
+  // unchanged). kRetry: the change failed and may succeed later. kInvalid:
+  // it can never be projected.
+  enum class Kind : uint8_t { kApplied, kStale, kWaiting, kRetry, kInvalid };
   Kind kind = Kind::kApplied;
   std::string error;
 };
@@ -49,13 +65,23 @@ class GraphProjector {
   Result<size_t> ReplayDeadLetters(size_t limit = 1000);
 
   static constexpr const char* kTarget = "graph";
+  static constexpr const char* kConfigurationTable = "knowledge_graph_configurations";
+
+  // Re-projects every current row of `tenant_id` under the configurations as
+  // they are now; returns the number of mutations written.
+  Result<size_t> Reproject(const std::string& tenant_id, uint64_t position);
 
  private:
   Status RecordState(std::span<const Change> changes, const std::vector<Outcome>& outcomes);
+  // The options for each change (reloading the configurations first if needed).
+  Result<std::vector<ProjectionOptions>> Options(std::span<const Change> changes, bool reload);
 
   graph::GraphStore& store_;
   pg::Pool* pool_;
   ProjectionOptions options_;
+  std::mutex config_mu_;
+  std::shared_ptr<const GraphConfigurations> configs_;  // guarded by config_mu_
+  ProjectCache project_cache_;                          // guarded by config_mu_
 };
 
 }  // namespace cnx::sync

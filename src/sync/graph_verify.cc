@@ -6,6 +6,7 @@
 
 #include "graph/embedded_graph_store.h"
 #include "sync/change.h"
+#include "sync/graph_configuration.h"
 
 namespace cnx::sync {
 namespace {
@@ -78,8 +79,8 @@ uint64_t DriftReport::total_drift() const {
   return n;
 }
 
-Result<ExpectedGraph> BuildExpectedGraph(pg::Connection& conn, const ProjectionOptions& options) {
-  ExpectedGraph out;
+Result<std::vector<Change>> CurrentRows(pg::Connection& conn, const std::string& tenant_id) {
+  std::vector<Change> out;
   for (const auto& t : GraphProjection()) {
     std::string table = t.table;
     std::string tenant = table == "tenants" ? "r.id" : "r.tenant_id";
@@ -89,19 +90,31 @@ Result<ExpectedGraph> BuildExpectedGraph(pg::Connection& conn, const ProjectionO
                       ", 'pg_version', coalesce((to_jsonb(r) ->> 'pg_version')::bigint, 1), 'schemaVersion', 1, 'row', "
                       "to_jsonb(r))::text FROM " +
                       table + " r";
-    auto rows = conn.Exec(sql);
+    auto rows = tenant_id.empty() ? conn.Exec(sql) : conn.Exec(sql + " WHERE " + tenant + " = $1::uuid", {tenant_id});
     if (!rows) return std::unexpected(rows.error().WithContext("reading " + table));
     for (int i = 0; i < rows->rows(); ++i) {
       auto change = ParseOutboxPayloadText((*rows)[i].Text(0));
       if (!change) return std::unexpected(change.error().WithContext(table));
-      auto muts = MapChange(*change, options);
-      if (!muts) return std::unexpected(muts.error().WithContext(table + " " + change->id));
-      for (auto& m : *muts) {
-        if (auto* n = std::get_if<graph::UpsertNode>(&m)) {
-          out.nodes[n->id] = std::move(*n);
-        } else if (auto* r = std::get_if<graph::UpsertRelationship>(&m)) {
-          out.relationships[r->id] = std::move(*r);
-        }
+      out.push_back(std::move(*change));
+    }
+  }
+  return out;
+}
+
+Result<ExpectedGraph> BuildExpectedGraph(pg::Connection& conn, const ProjectionOptions& options) {
+  ExpectedGraph out;
+  auto changes = CNX_TRY(CurrentRows(conn, ""));
+  auto configs = CNX_TRY(GraphConfigurations::Load(conn));
+  ProjectCache cache;
+  auto opts = CNX_TRY(OptionsFor(conn, *configs, options, changes, cache));
+  for (size_t i = 0; i < changes.size(); ++i) {
+    auto muts = MapChange(changes[i], *opts[i]);
+    if (!muts) return std::unexpected(muts.error().WithContext(changes[i].table + " " + changes[i].id));
+    for (auto& m : *muts) {
+      if (auto* n = std::get_if<graph::UpsertNode>(&m)) {
+        out.nodes[n->id] = std::move(*n);
+      } else if (auto* r = std::get_if<graph::UpsertRelationship>(&m)) {
+        out.relationships[r->id] = std::move(*r);
       }
     }
   }
@@ -111,6 +124,31 @@ Result<ExpectedGraph> BuildExpectedGraph(pg::Connection& conn, const ProjectionO
     return !out.nodes.contains(kv.second.start_id) || !out.nodes.contains(kv.second.end_id);
   });
   return out;
+}
+
+Result<std::vector<graph::Mutation>> ReprojectionMutations(pg::Connection& conn, const GraphConfigurations& configs,
+                                                           const ProjectionOptions& defaults,
+                                                           std::span<const Change> changes) {
+  ProjectCache cache;
+  auto opts = CNX_TRY(OptionsFor(conn, configs, defaults, changes, cache));
+  std::vector<graph::Mutation> nodes, rels;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& c = changes[i];
+    auto muts = MapChange(c, *opts[i]);
+    if (!muts) continue;  // a row the live projection cannot map either
+    const TableProjection* t = FindProjection(c.table);
+    // A node whose label is no longer projected goes (with its relationships).
+    if (t != nullptr && t->label != nullptr && !opts[i]->Projects(t->label)) {
+      nodes.push_back(graph::DeleteNode{t->label, c.id, c.version});
+    }
+    for (auto& m : *muts) {
+      bool rel =
+          std::holds_alternative<graph::UpsertRelationship>(m) || std::holds_alternative<graph::DeleteRelationship>(m);
+      (rel ? rels : nodes).push_back(std::move(m));
+    }
+  }
+  nodes.insert(nodes.end(), std::make_move_iterator(rels.begin()), std::make_move_iterator(rels.end()));
+  return nodes;
 }
 
 Result<DriftReport> VerifyGraph(const ExpectedGraph& expected, graph::GraphStore& store) {
@@ -240,6 +278,42 @@ Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphSt
   }
   for (const auto& m : missing_rels) CNX_TRY(ApplyPastTombstone(store, m, *position));
   return VerifyGraph(expected, store);
+}
+
+Result<PushReport> PushGraph(const ExpectedGraph& expected, graph::GraphStore& store, size_t batch_size) {
+  batch_size = std::max<size_t>(batch_size, 1);
+  std::vector<const graph::UpsertNode*> nodes;
+  for (const auto& [_, n] : expected.nodes) nodes.push_back(&n);
+  std::stable_sort(nodes.begin(), nodes.end(), [](auto* a, auto* b) { return a->label < b->label; });
+  std::vector<const graph::UpsertRelationship*> rels;
+  for (const auto& [_, r] : expected.relationships) rels.push_back(&r);
+  std::stable_sort(rels.begin(), rels.end(), [](auto* a, auto* b) { return a->type < b->type; });
+
+  PushReport report;
+  graph::MutationBatch batch;
+  auto flush = [&]() -> Status {
+    if (batch.mutations.empty()) return Ok();
+    auto r = CNX_TRY(store.Apply(batch));
+    report.result.applied += r.applied;
+    report.result.stale += r.stale;
+    report.result.missing_endpoint += r.missing_endpoint;
+    ++report.batches;
+    batch.mutations.clear();
+    return Ok();
+  };
+  for (const auto* n : nodes) {
+    batch.mutations.push_back(*n);
+    ++report.nodes;
+    if (batch.mutations.size() >= batch_size) CNX_TRY(flush());
+  }
+  CNX_TRY(flush());  // relationships start a batch of their own: their endpoints are all in
+  for (const auto* r : rels) {
+    batch.mutations.push_back(*r);
+    ++report.relationships;
+    if (batch.mutations.size() >= batch_size) CNX_TRY(flush());
+  }
+  CNX_TRY(flush());
+  return report;
 }
 
 }  // namespace cnx::sync

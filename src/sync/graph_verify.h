@@ -30,6 +30,8 @@
 
 #include "graph/graph_store.h"
 #include "pg/connection.h"
+#include "sync/change.h"
+#include "sync/graph_configuration.h"
 #include "sync/graph_projection.h"
 
 namespace cnx::sync {
@@ -57,12 +59,39 @@ struct ExpectedGraph {
   std::map<std::string, graph::UpsertRelationship> relationships;  // by id
 };
 
-// The projection of every current row of the projected tables.
+// Every current row of the projected tables (of one tenant, or all when
+// `tenant_id` is empty) as the Change its insert would have produced.
+Result<std::vector<Change>> CurrentRows(pg::Connection& conn, const std::string& tenant_id);
+
+// The projection of every current row of the projected tables, each under the
+// knowledge-graph configuration that applies to it (`options` where there is
+// none at all).
 Result<ExpectedGraph> BuildExpectedGraph(pg::Connection& conn, const ProjectionOptions& options = {});
+
+// What re-projecting `changes` (current rows) under `configs` writes: node
+// mutations first, then relationship mutations; nodes whose label is no
+// longer projected are deleted at their row version. Meant for a
+// MutationBatch with `reproject` set (same versions pass the guard).
+Result<std::vector<graph::Mutation>> ReprojectionMutations(pg::Connection& conn, const GraphConfigurations& configs,
+                                                           const ProjectionOptions& defaults,
+                                                           std::span<const Change> changes);
 
 Result<DriftReport> VerifyGraph(const ExpectedGraph& expected, graph::GraphStore& store);
 
 // Repairs the drift; returns what is left afterwards (zero when repaired).
 Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphStore& store);
+
+struct PushReport {
+  uint64_t nodes = 0, relationships = 0, batches = 0;
+  graph::ApplyResult result;  // summed over the batches
+};
+
+// Writes the whole expected graph into `store` (`cnx graph push`: a bulk load
+// or a refresh): every node, then every relationship, each ordered by
+// (label or type, id), in batches of at most `batch_size` mutations, one
+// store transaction each, at position 0 (a push does not move the position
+// the live projection keeps). Idempotent: the version guard skips what the
+// store already holds at the row's version.
+Result<PushReport> PushGraph(const ExpectedGraph& expected, graph::GraphStore& store, size_t batch_size = 1000);
 
 }  // namespace cnx::sync

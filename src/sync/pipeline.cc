@@ -16,11 +16,15 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
   const auto& o = p->options_;
 
   if (o.neo4j) {
-    p->store_ = std::make_unique<graph::Neo4jGraphStore>(*o.neo4j);
+    // Every schema statement before the first write transaction.
+    auto neo4j = std::make_unique<graph::Neo4jGraphStore>(*o.neo4j);
+    CNX_TRY(neo4j->EnsureSchema(ProjectedLabels()));
+    CNX_TRY(neo4j->EnsureRelationshipIndexes(ProjectedRelationshipTypes()));
+    p->store_ = std::move(neo4j);
   } else {
     p->store_ = CNX_TRY(graph::EmbeddedGraphStore::Open(o.graph_dir));
+    CNX_TRY(p->store_->EnsureSchema(ProjectedLabels()));
   }
-  CNX_TRY(p->store_->EnsureSchema(ProjectedLabels()));
 
   if (o.kafka_brokers.empty()) {
     p->bus_ = std::make_unique<bus::InProcessBus>();

@@ -1,6 +1,9 @@
 // The /v1/graph read API through real HTTP: authentication through the domain
 // Store (test PostgreSQL cluster), reads from an in-memory embedded graph.
 #include "api/graph_routes.h"
+
+#include <set>
+
 #include "api/tests/rest_world.h"
 #include "graph/embedded_graph_store.h"
 
@@ -213,6 +216,38 @@ TEST(GraphApiGate, OneRateLimitPerCredentialAcrossRouteGroups) {
   // Another credential has its own bucket.
   Tenant other = Signup(c, "other");
   EXPECT_EQ(c.Call("GET", node, other.token).status, 404);
+}
+
+// Knowledge-graph configurations steer the projection; invalid ones are
+// refused with a field error at each wrong place (sync/graph_configuration.h).
+TEST_F(GraphApiTest, GraphConfigurationsAreValidatedFieldByField) {
+  Client c(server_->endpoint());
+  Tenant a = Signup(c, "Graph D");
+  auto bad = c.Call("POST", "/v1/knowledge-graph-configurations", a.token,
+                    json{{"configuration",
+                          {{"projection",
+                            {{"labels", {"Thread", "Person", "Thread"}},
+                             {"properties", {{"Thread", {"title", "colour"}}, {"Message", {"role"}}, {"LIKES", {"x"}}}},
+                             {"temporal", "yes"},
+                             {"depth", 2}}}}}});
+  ASSERT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_EQ(bad.body["type"], ProblemTypeUri("validation"));
+  std::set<std::string> fields;
+  for (const auto& e : bad.body["errors"]) fields.insert(e["field"].get<std::string>());
+  EXPECT_EQ(fields, (std::set<std::string>{"/configuration/projection/labels/1", "/configuration/projection/labels/2",
+                                           "/configuration/projection/properties/Thread/1",
+                                           "/configuration/projection/properties/LIKES",
+                                           "/configuration/projection/properties/Message",
+                                           "/configuration/projection/temporal", "/configuration/projection/depth"}))
+      << bad.raw;
+  auto good = c.Call("POST", "/v1/knowledge-graph-configurations", a.token,
+                     json{{"configuration",
+                           {{"relationshipTypes", {"is-a", "part-of"}},
+                            {"projection",
+                             {{"labels", {"Project", "Thread", "KnowledgeNode"}},
+                              {"properties", {{"Thread", {"title"}}, {"CONNECTED_TO", {"strength"}}}},
+                              {"temporal", true}}}}}});
+  EXPECT_EQ(good.status, 201) << good.raw;
 }
 
 }  // namespace

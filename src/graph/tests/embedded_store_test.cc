@@ -171,5 +171,54 @@ TEST_F(EmbeddedStoreTest, ReadersRunConcurrentlyWithTheWriter) {
   EXPECT_EQ(s->CanonicalDump(), Reference(150));
 }
 
+// The projector learns from these lists which changes wait for an endpoint
+// (and which never can, their endpoint being deleted) without a second write.
+TEST(EmbeddedStoreApplyResult, ListsSkippedRelationshipsAndDeletedEndpoints) {
+  auto store = EmbeddedGraphStore::InMemory();
+  MutationBatch b;
+  b.position = 1;
+  b.mutations = {UpsertNode{"Doc", "a", {}, 1},
+                 DeleteNode{"Doc", "gone", 1},
+                 UpsertNode{"Doc", "b", {}, 1},
+                 UpsertRelationship{"LINKS", "r1", "Doc", "a", "Doc", "b", {}, 1},
+                 UpsertRelationship{"LINKS", "r2", "Doc", "a", "Doc", "later", {}, 1},
+                 UpsertRelationship{"LINKS", "r3", "Doc", "gone", "Doc", "b", {}, 1}};
+  auto r = store->Apply(b).value();
+  EXPECT_EQ(r.applied, 4u);  // a, the tombstone of "gone", b, r1
+  EXPECT_EQ(r.missing_endpoint, 2u);
+  EXPECT_EQ(r.missing_endpoint_at, (std::vector<uint32_t>{4, 5}));
+  EXPECT_EQ(r.deleted_endpoint_at, (std::vector<uint32_t>{5}));
+}
+
+// A re-projection batch writes the same versions again; the flag is in the
+// log, so replaying it after a reopen gives the same state.
+TEST_F(EmbeddedStoreTest, ReprojectionBatchReplacesEqualVersionsAndSurvivesReopen) {
+  {
+    auto store = Open();
+    MutationBatch b;
+    b.position = 1;
+    b.mutations = {UpsertNode{"Doc", "a", {{"title", Value("old")}}, 5}};
+    ASSERT_TRUE(store->Apply(b).has_value());
+    b.position = 2;
+    b.mutations = {UpsertNode{"Doc", "a", {{"title", Value("ignored")}}, 5}};
+    EXPECT_EQ(store->Apply(b).value().stale, 1u);  // equal version: stale normally
+    b.reproject = true;
+    b.position = 3;
+    b.mutations = {UpsertNode{"Doc", "a", {{"title", Value("new")}}, 5}, DeleteNode{"Doc", "b", 4}};
+    EXPECT_EQ(store->Apply(b).value().applied, 2u);
+    b.mutations = {UpsertNode{"Doc", "a", {{"title", Value("older")}}, 4}};
+    EXPECT_EQ(store->Apply(b).value().stale, 1u);  // older: stale even when re-projecting
+  }
+  auto store = Open();
+  auto a = store->GetNode("a").value();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(MapFind(a->properties, "title")->as_string(), "new");
+  MutationBatch b;
+  b.position = 4;
+  b.reproject = true;
+  b.mutations = {UpsertNode{"Doc", "b", {}, 4}};  // equal to the tombstone: re-created
+  EXPECT_EQ(store->Apply(b).value().applied, 1u);
+}
+
 }  // namespace
 }  // namespace cnx::graph

@@ -89,5 +89,25 @@ TEST(Neo4jStore, RetriesTheWholeBatchAfterATransientFailureAndReads) {
   EXPECT_EQ(rc, 0) << stub.Log();
 }
 
+// A re-projection batch (a changed knowledge-graph configuration) sends the
+// same statements with `<=` in their version checks: equal versions pass.
+TEST(Neo4jStore, ReprojectionBatchLetsEqualVersionsThrough) {
+  BoltStub stub(OurScript("neo4j_reproject.script"), {"--full"});
+  ASSERT_NE(stub.port(), 0);
+  {
+    Neo4jGraphStore store(StubStoreConfig(stub.port()));
+    MutationBatch b{
+        9,
+        {UpsertNode{"Entity", "a", Map{{"name", Value("renamed")}, {"tenantId", Value("t1")}}, 3},
+         UpsertRelationship{"LINKS", "ab", "Entity", "a", "Entity", "b", {}, 2}, DeleteNode{"Entity", "c", 4}}};
+    b.reproject = true;
+    auto r = store.Apply(b);
+    ASSERT_TRUE(r.has_value()) << r.error().ToString() << "\n" << stub.Log();
+    EXPECT_EQ(*r, (ApplyResult{3, 0, 0}));
+  }
+  int rc = stub.Finish();
+  EXPECT_EQ(rc, 0) << stub.Log();
+}
+
 }  // namespace
 }  // namespace cnx::graph::testing

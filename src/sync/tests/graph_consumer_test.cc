@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <thread>
 
 #include "bus/in_process_bus.h"
 #include "graph/embedded_graph_store.h"
 #include "schema/testing/test_database.h"
+#include "sync/graph_verify.h"
 
 namespace cnx::sync {
 namespace {
@@ -85,6 +88,50 @@ void MakeProjectTree(pg::Connection& c, int threads, Uuid& tenant, Uuid& project
     ASSERT_TRUE(c.Exec("INSERT INTO threads (tenant_id, project_id, title) VALUES ($1, $2, $3)",
                        {tenant, project, "t" + std::to_string(i)}));
   }
+}
+
+// A bus whose deliveries the test makes itself, from threads it controls, to
+// force an order the real buses only produce by chance (a chunk's event
+// handled before its content item's).
+class HandDrivenBus final : public bus::Bus {
+ public:
+  Status Publish(uint64_t, std::vector<bus::Event>, bus::AckCallback) override {
+    return Err(Module::kBus, ErrorCode::kUnimplemented, "hand-driven");
+  }
+  Result<std::unique_ptr<bus::Subscription>> Subscribe(bus::SubscribeOptions, bus::Handler handler) override {
+    handler_ = std::move(handler);
+    struct Sub final : bus::Subscription {
+      void Close() override {}
+    };
+    return std::unique_ptr<bus::Subscription>(new Sub());
+  }
+  uint64_t durable_through() const override { return 0; }
+  Status Flush(std::chrono::milliseconds) override { return Ok(); }
+
+  // Delivers the outbox row of `id` (attempt `attempt`) on a new thread.
+  std::future<bus::HandlerResult> Deliver(pg::Connection& c, const std::string& id, int attempt = 1) {
+    auto row = c.Exec(
+                    "SELECT aggregatetype, payload::text FROM outbox WHERE aggregateid = $1 ORDER BY created_at DESC, "
+                    "ctid DESC LIMIT 1",
+                    {id})
+                   .value();
+    EXPECT_EQ(row.rows(), 1) << id;
+    auto ev = std::make_shared<bus::Event>(
+        bus::Event{"outbox.event." + std::string(row[0].Text(0)), id, std::string(row[0].Text(1)), {}});
+    return std::async(std::launch::async, [this, ev, attempt] {
+      return handler_(bus::Delivery{*ev, attempt, 0, ++offset_});
+    });
+  }
+
+ private:
+  bus::Handler handler_;
+  std::atomic<int64_t> offset_{0};
+};
+
+template <typename F>
+bool WaitFor(F done) {
+  for (int i = 0; i < 2000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return done();
 }
 
 TEST(GraphConsumer, ProjectsThroughTheBusAndRetriesAFailingStore) {
@@ -166,6 +213,161 @@ TEST(GraphConsumer, PermanentFailureLandsInDeadLettersAndReplaysAfterTheFix) {
   EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
   auto left = c.Exec("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").value();
   EXPECT_EQ(left[0].Get<int64_t>(0).value(), 1);  // the malformed one stays
+}
+
+// Regression (heavy ingestion left chunks in "retrying" and one in the dead
+// letters): a chunk handled before its content item must wait for it without
+// using up attempts. With max_attempts 1, any attempt spent would dead-letter.
+TEST(GraphConsumer, RelationshipWaitsForItsEndpointWithoutSpendingAttempts) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  HandDrivenBus bus;
+  GraphConsumerOptions o;
+  o.max_attempts = 1;
+  o.endpoint_wait = std::chrono::minutes(5);
+  auto consumer = GraphConsumer::Start(bus, projector, o);
+  ASSERT_TRUE(consumer.has_value());
+
+  Uuid tenant, project;
+  MakeProjectTree(c, 0, tenant, project);
+  Uuid item = Uuid::NewV4(), chunk = Uuid::NewV4();
+  ASSERT_TRUE(
+      c.Exec("INSERT INTO content_items (id, tenant_id, project_id, title, content_type) "
+             "VALUES ($1, $2, $3, 'Doc', 'text/plain')",
+             {item, tenant, project}));
+  ASSERT_TRUE(
+      c.Exec("INSERT INTO content_chunks (id, tenant_id, content_item_id, chunk_index, content, content_hash) "
+             "VALUES ($1, $2, $3, 0, 'text', 'h')",
+             {chunk, tenant, item}));
+  auto program = c.Exec("SELECT program_id::text FROM projects WHERE id = $1", {project}).value();
+  for (const auto& id : {tenant.ToString(), std::string(program[0].Text(0)), project.ToString()}) {
+    EXPECT_EQ(bus.Deliver(c, id).get().outcome, bus::HandlerResult::Outcome::kOk);
+  }
+
+  // The chunk first: its node goes in, HAS_CHUNK waits (parked, sync_state pending).
+  auto chunk_done = bus.Deliver(c, chunk.ToString());
+  ASSERT_TRUE(WaitFor([&] { return (*consumer)->stats().parked == 1; }));
+  EXPECT_EQ(chunk_done.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  EXPECT_TRUE(store->GetNode(chunk.ToString()).value().has_value());
+  auto st = c.Exec("SELECT status, attempts FROM sync_state WHERE aggregate_id = $1", {chunk.ToString()}).value();
+  ASSERT_EQ(st.rows(), 1);
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "pending");
+  EXPECT_EQ(st[0].Get<int32_t>(1).value(), 0);
+
+  // Then the content item: both complete, nothing is dead-lettered.
+  EXPECT_EQ(bus.Deliver(c, item.ToString()).get().outcome, bus::HandlerResult::Outcome::kOk);
+  EXPECT_EQ(chunk_done.get().outcome, bus::HandlerResult::Outcome::kOk);
+  EXPECT_EQ(store->GetCounts({}).value().relationships_by_type["HAS_CHUNK"], 1u);
+  st = c.Exec("SELECT status, attempts FROM sync_state WHERE aggregate_id = $1", {chunk.ToString()}).value();
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
+  EXPECT_EQ(st[0].Get<int32_t>(1).value(), 0);
+  EXPECT_EQ(c.Exec("SELECT count(*) FROM dead_letters").value()[0].Get<int64_t>(0).value(), 0);
+  EXPECT_EQ((*consumer)->stats().released, 0u);
+}
+
+// A parked delivery that never sees its endpoint goes back to the ordinary
+// retry path after endpoint_wait; one whose endpoint was deleted is done.
+TEST(GraphConsumer, WaitingEndsAfterTheLimitAndADeletedEndpointEndsIt) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  HandDrivenBus bus;
+  GraphConsumerOptions o;
+  o.max_attempts = 3;
+  o.endpoint_wait = std::chrono::milliseconds(100);
+  auto consumer = GraphConsumer::Start(bus, projector, o);
+  ASSERT_TRUE(consumer.has_value());
+
+  Uuid tenant, project;
+  MakeProjectTree(c, 1, tenant, project);
+  auto thread = c.Exec("SELECT id::text FROM threads WHERE project_id = $1", {project}).value();
+  std::string thread_id(thread[0].Text(0));
+  // The thread's project never arrives: after the wait, an ordinary retry.
+  auto r = bus.Deliver(c, thread_id).get();
+  EXPECT_EQ(r.outcome, bus::HandlerResult::Outcome::kRetryLater);
+  EXPECT_EQ((*consumer)->stats().parked, 1u);
+  EXPECT_EQ((*consumer)->stats().released, 1u);
+  // A later attempt is not parked: it retries at once (the bus backs off).
+  EXPECT_EQ(bus.Deliver(c, thread_id, 2).get().outcome, bus::HandlerResult::Outcome::kRetryLater);
+  EXPECT_EQ((*consumer)->stats().parked, 1u);
+
+  // A chunk whose content item was created and deleted before the chunk's
+  // event is handled: its HAS_CHUNK can never exist, so it is done (synced).
+  Uuid item = Uuid::NewV4(), chunk = Uuid::NewV4();
+  ASSERT_TRUE(
+      c.Exec("INSERT INTO content_items (id, tenant_id, project_id, title, content_type) "
+             "VALUES ($1, $2, $3, 'Doc', 'text/plain')",
+             {item, tenant, project}));
+  ASSERT_TRUE(
+      c.Exec("INSERT INTO content_chunks (id, tenant_id, content_item_id, chunk_index, content, content_hash) "
+             "VALUES ($1, $2, $3, 0, 'text', 'h')",
+             {chunk, tenant, item}));
+  auto chunk_insert = bus.Deliver(c, chunk.ToString());  // parks: no item yet
+  ASSERT_TRUE(WaitFor([&] { return (*consumer)->stats().parked == 2; }));
+  ASSERT_TRUE(c.Exec("DELETE FROM content_items WHERE id = $1", {item}));  // cascades to the chunk
+  // The item's delete (its insert was never handled) leaves a tombstone.
+  EXPECT_EQ(bus.Deliver(c, item.ToString()).get().outcome, bus::HandlerResult::Outcome::kOk);
+  EXPECT_EQ(chunk_insert.get().outcome, bus::HandlerResult::Outcome::kOk);
+  auto st = c.Exec("SELECT status FROM sync_state WHERE aggregate_id = $1", {chunk.ToString()}).value();
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
+  EXPECT_EQ(bus.Deliver(c, chunk.ToString()).get().outcome, bus::HandlerResult::Outcome::kOk);  // the delete
+  EXPECT_FALSE(store->GetNode(chunk.ToString()).value().has_value());
+  EXPECT_EQ(c.Exec("SELECT count(*) FROM dead_letters").value()[0].Get<int64_t>(0).value(), 0);
+}
+
+// A project configuration through the bus: with many workers, chunks and
+// their items arrive in any order; no chunk may be projected.
+TEST(GraphConsumer, ProjectConfigurationHoldsUnderConcurrentDelivery) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  bus::InProcessBus bus;
+  auto consumer = GraphConsumer::Start(bus, projector, {});
+  ASSERT_TRUE(consumer.has_value());
+  Uuid tenant, project;
+  MakeProjectTree(c, 0, tenant, project);
+  ASSERT_TRUE(
+      c.Exec("INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) "
+             "VALUES ($1, $2, '{\"projection\": {\"labels\": [\"Tenant\", \"Program\", \"Project\", "
+             "\"ContentItem\"]}}')",
+             {tenant, project}));
+  uint64_t seq = 0;
+  PublishOutbox(c, bus, seq);
+  for (int i = 0; i < 100; ++i) {
+    Uuid item = Uuid::NewV4();
+    ASSERT_TRUE(c.ExecScript("BEGIN"));
+    ASSERT_TRUE(
+        c.Exec("INSERT INTO content_items (id, tenant_id, project_id, title, content_type) "
+               "VALUES ($1, $2, $3, 'D', 'text/plain')",
+               {item, tenant, project}));
+    for (int k = 0; k < 5; ++k) {
+      ASSERT_TRUE(
+          c.Exec("INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
+                 "VALUES ($1, $2, $3, 'x', 'h')",
+                 {tenant, item, k}));
+    }
+    ASSERT_TRUE(c.Exec("UPDATE content_items SET title = 'E' WHERE id = $1", {item}));
+    ASSERT_TRUE(c.ExecScript("COMMIT"));
+    if (i % 10 == 9) PublishOutbox(c, bus, seq);
+  }
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  auto counts = store->GetCounts({}).value();
+  EXPECT_EQ(counts.nodes_by_label["ContentItem"], 100u);
+  EXPECT_FALSE(counts.nodes_by_label.contains("ContentChunk")) << counts.nodes_by_label["ContentChunk"];
+  EXPECT_EQ(VerifyGraph(BuildExpectedGraph(c).value(), *store).value().total_drift(), 0u);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "graph/embedded_graph_store.h"
 #include "schema/testing/test_database.h"
+#include "sync/graph_configuration.h"
 #include "sync/graph_verify.h"
 
 namespace cnx::sync {
@@ -139,7 +140,7 @@ TEST(GraphProjector, ProjectsEveryLabelAndRelationshipFromRealOutboxRows) {
   GraphProjector projector(*store, &pool);
   auto outcomes = projector.Apply(changes, 1).value();
   for (size_t i = 0; i < outcomes.size(); ++i) {
-    EXPECT_NE(outcomes[i].kind, Outcome::Kind::kRetry) << changes[i].table << " " << outcomes[i].error;
+    EXPECT_NE(outcomes[i].kind, Outcome::Kind::kWaiting) << changes[i].table << " " << outcomes[i].error;
     EXPECT_NE(outcomes[i].kind, Outcome::Kind::kInvalid) << changes[i].table << " " << outcomes[i].error;
   }
   auto counts = store->GetCounts().value();
@@ -184,7 +185,7 @@ TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
   GraphProjector p1(*ordered, nullptr);
   for (size_t i = 0; i < changes.size(); ++i) {
     auto o = p1.Apply(std::span(&changes[i], 1), i + 1).value();
-    EXPECT_NE(o[0].kind, Outcome::Kind::kRetry) << changes[i].table;
+    EXPECT_NE(o[0].kind, Outcome::Kind::kWaiting) << changes[i].table;
   }
   EXPECT_EQ(ordered->GetNode(w.thread.ToString()).value()->properties.size(), 3u);  // title, createdAt, tenantId
   EXPECT_FALSE(ordered->GetNode(w.kn2.ToString()).value().has_value());
@@ -206,7 +207,7 @@ TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
       std::vector<Change> retry;
       for (auto& ch : pending) {
         auto o = p.Apply(std::span(&ch, 1), 1).value();
-        if (o[0].kind == Outcome::Kind::kRetry) retry.push_back(ch);
+        if (o[0].kind == Outcome::Kind::kWaiting) retry.push_back(ch);
       }
       pending = std::move(retry);
     }
@@ -217,7 +218,7 @@ TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
   }
 }
 
-TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
+TEST(GraphProjector, MissingEndpointWaitsAndGivingUpLandsInTheDeadLetters) {
   TestDatabase db;
   auto c = db.Admin();
   World w;
@@ -233,9 +234,11 @@ TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
       std::find_if(changes.begin(), changes.end(), [](const Change& ch) { return ch.table == "project_members"; });
   ASSERT_NE(member, changes.end());
   auto o = p.Apply(std::span(&*member, 1), 1).value();
-  EXPECT_EQ(o[0].kind, Outcome::Kind::kRetry);
+  EXPECT_EQ(o[0].kind, Outcome::Kind::kWaiting);
+  // Waiting for an endpoint is not a failed attempt.
   auto st = c.Exec("SELECT status, attempts FROM sync_state WHERE aggregate_id = $1", {member->id}).value();
-  EXPECT_EQ(st[0].Get<std::string>(0).value(), "retrying");
+  EXPECT_EQ(st[0].Get<std::string>(0).value(), "pending");
+  EXPECT_EQ(st[0].Get<int32_t>(1).value(), 0);
   ASSERT_TRUE(p.RecordDeadLetter(*member, "{\"op\":\"c\"}", "endpoint missing", 5));
   auto dl = c.Exec("SELECT source, aggregate_type, attempts FROM dead_letters").value();
   ASSERT_EQ(dl.rows(), 1);
@@ -246,9 +249,163 @@ TEST(GraphProjector, MissingEndpointIsRetriedAndGivingUpLandsInTheDeadLetters) {
   // Once everything else is there, the same change applies.
   ASSERT_TRUE(p.Apply(changes, 2).has_value());
   o = p.Apply(std::span(&*member, 1), 3).value();
-  EXPECT_NE(o[0].kind, Outcome::Kind::kRetry);
+  EXPECT_NE(o[0].kind, Outcome::Kind::kWaiting);
   st = c.Exec("SELECT status FROM sync_state WHERE aggregate_id = $1", {member->id}).value();
   EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
+}
+
+// A project's knowledge-graph configuration: new events follow it, a change
+// of it re-projects the tenant, verify agrees, and removing it restores all.
+TEST(GraphConfiguration, ChangedConfigurationReprojectsAndVerifyAgrees) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector p(*store, &pool);
+  uint64_t position = 0;
+  auto apply = [&] {
+    auto out = p.Apply(DrainOutbox(c), ++position);
+    ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  };
+  auto drift = [&] {
+    auto expected = BuildExpectedGraph(c).value();
+    return VerifyGraph(expected, *store).value().total_drift();
+  };
+  apply();
+  ASSERT_TRUE(store->GetNode(w.msg.ToString()).value().has_value());
+  EXPECT_EQ(drift(), 0u);
+
+  // Messages out, threads keep only their title, only "is-a" knowledge
+  // relationships, temporal on — for the project's rows only.
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {w.tenant, w.project,
+        R"({"relationshipTypes": ["is-a"], "projection": {"labels": ["Tenant", "User", "UserSession", "Program",
+            "Project", "Thread", "ContentItem", "ContentChunk", "Tag", "KnowledgeNode", "Operation", "Presence",
+            "Annotation", "CollaborativeView"], "properties": {"Thread": ["title"]}, "temporal": true}})"});
+  apply();
+  EXPECT_FALSE(store->GetNode(w.msg.ToString()).value().has_value());
+  EXPECT_FALSE(store->GetNode(w.reply.ToString()).value().has_value());
+  auto thread = store->GetNode(w.thread.ToString()).value();
+  ASSERT_TRUE(thread.has_value());
+  EXPECT_EQ(thread->properties.size(), 2u);  // title, tenantId
+  auto counts = store->GetCounts().value();
+  EXPECT_FALSE(counts.relationships_by_type.contains("CONTAINS_MESSAGE"));
+  EXPECT_FALSE(counts.relationships_by_type.contains("USED_CONTEXT"));
+  EXPECT_FALSE(counts.relationships_by_type.contains("RELATES_TO"));  // "mentions" is not in the vocabulary
+  EXPECT_EQ(counts.relationships_by_type["CONNECTED_TO"], 1u);        // "is-a" is
+  auto has_thread = store->GetRelationship(w.thread.ToString() + "/HAS_THREAD").value();
+  ASSERT_TRUE(has_thread.has_value());
+  EXPECT_NE(graph::MapFind(has_thread->properties, "validFrom"), nullptr);
+  // A row of no project follows the tenant, which has no configuration.
+  auto has_program = store->GetRelationship(w.program.ToString() + "/HAS_PROGRAM").value();
+  ASSERT_TRUE(has_program.has_value());
+  EXPECT_EQ(graph::MapFind(has_program->properties, "validFrom"), nullptr);
+  EXPECT_EQ(drift(), 0u);
+
+  // New events follow the configuration too (a message through its thread).
+  Uuid later = Uuid::NewV4();
+  Exec(c, "INSERT INTO messages (id, tenant_id, thread_id, role, content) VALUES ($1, $2, $3, 'user', 'more')",
+       {later, w.tenant, w.thread});
+  Exec(c, "UPDATE threads SET title = 'Renamed' WHERE id = $1", {w.thread});
+  apply();
+  EXPECT_FALSE(store->GetNode(later.ToString()).value().has_value());
+  EXPECT_EQ(store->GetNode(w.thread.ToString()).value()->properties.size(), 2u);
+  EXPECT_EQ(drift(), 0u);
+
+  // Deactivated: everything comes back at the rows' own versions.
+  Exec(c, "UPDATE knowledge_graph_configurations SET is_active = false WHERE project_id = $1", {w.project});
+  apply();
+  EXPECT_TRUE(store->GetNode(w.msg.ToString()).value().has_value());
+  EXPECT_TRUE(store->GetNode(later.ToString()).value().has_value());
+  EXPECT_EQ(store->GetNode(w.thread.ToString()).value()->properties.size(), 3u);
+  EXPECT_EQ(store->GetCounts().value().relationships_by_type["RELATES_TO"], 1u);
+  EXPECT_EQ(drift(), 0u);
+  // And the version guard still holds: an old event changes nothing.
+  Exec(c, "UPDATE threads SET title = 'Again' WHERE id = $1", {w.thread});
+  auto again = DrainOutbox(c);
+  ASSERT_TRUE(p.Apply(again, ++position).has_value());
+  auto stale = again;
+  stale[0].row["title"] = "Stale";
+  stale[0].version -= 1;
+  ASSERT_TRUE(p.Apply(stale, ++position).has_value());
+  EXPECT_EQ(graph::ToJson(*graph::MapFind(store->GetNode(w.thread.ToString()).value()->properties, "title")), "Again");
+}
+
+// A project configuration that leaves chunks out, written before the content:
+// chunks reach their project through their content item.
+TEST(GraphConfiguration, ChunksFollowTheirContentItemsProject) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector p(*store, &pool);
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {w.tenant, w.project, R"({"projection": {"labels": ["Tenant", "User", "Program", "Project", "ContentItem"]}})"});
+  ASSERT_TRUE(p.Apply(DrainOutbox(c), 1).has_value());
+  Uuid item = Uuid::NewV4();
+  ASSERT_TRUE(c.ExecScript("BEGIN"));
+  Exec(c,
+       "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1, $2, $3, 'D', "
+       "'text/plain')",
+       {item, w.tenant, w.project});
+  for (int k = 0; k < 3; ++k) {
+    Exec(c,
+         "INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
+         "VALUES ($1, $2, $3, 'x', 'h')",
+         {w.tenant, item, k});
+  }
+  ASSERT_TRUE(c.ExecScript("COMMIT"));
+  auto changes = DrainOutbox(c);
+  // Chunks first, in their own batch, then the item.
+  std::stable_partition(changes.begin(), changes.end(), [](const Change& ch) { return ch.table == "content_chunks"; });
+  ASSERT_TRUE(p.Apply(std::span(changes).subspan(0, 3), 2).has_value());
+  ASSERT_TRUE(p.Apply(std::span(changes).subspan(3), 3).has_value());
+  auto counts = store->GetCounts().value();
+  EXPECT_FALSE(counts.nodes_by_label.contains("ContentChunk"));
+  EXPECT_EQ(BuildExpectedGraph(c).value().nodes.count(item.ToString()), 1u);
+  EXPECT_EQ(VerifyGraph(BuildExpectedGraph(c).value(), *store).value().total_drift(), 0u);
+}
+
+// A chunk whose content item is not visible to a query yet (logical decoding
+// can deliver a commit a moment before it is visible) takes its project from
+// the item's change in the same batch.
+TEST(GraphConfiguration, ParentInTheSameBatchNeedsNoLookUp) {
+  TestDatabase db;
+  auto c = db.Admin();
+  World w;
+  Populate(c, w);
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {w.tenant, w.project, R"({"projection": {"labels": ["Project", "ContentItem"]}})"});
+  auto configs = GraphConfigurations::Load(c).value();
+  std::string item = Uuid::NewV4().ToString();  // not in the database
+  Change ci;
+  ci.table = "content_items";
+  ci.id = item;
+  ci.tenant_id = w.tenant.ToString();
+  ci.version = 1;
+  ci.row = {{"id", item}, {"project_id", w.project.ToString()}, {"title", "T"}, {"content_type", "text/plain"}};
+  Change chunk = ci;
+  chunk.table = "content_chunks";
+  chunk.id = Uuid::NewV4().ToString();
+  chunk.row = {{"id", chunk.id}, {"content_item_id", item}, {"chunk_index", 0}, {"content_hash", "h"}};
+  std::vector<Change> batch{chunk, ci};
+  ProjectionOptions defaults;
+  ProjectCache cache;
+  auto opts = OptionsFor(c, *configs, defaults, batch, cache).value();
+  EXPECT_FALSE(opts[0]->Projects("ContentChunk"));
+  EXPECT_TRUE(opts[1]->Projects("ContentItem"));
+  EXPECT_NE(opts[0], &defaults);
 }
 
 // verify / reconcile: the projection of the outbox stream has no drift against
