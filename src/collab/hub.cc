@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "collab/protocol.h"
+#include "collab/text_merge.h"
 #include "crdt/doc.h"
 #include "pg/connection.h"
 
@@ -102,6 +104,7 @@ class Room : public std::enable_shared_from_this<Room> {
   std::deque<Deferred> deferred_;
   bool failed_ = false;
   // Materialisation state.
+  std::mutex materialize_mu_;  // one materialisation of the room at a time, in order
   uint64_t materialized_ = 0;  // local seq last materialised
   Uuid last_editor_;
   Clock::time_point first_change_{}, last_change_{};
@@ -115,6 +118,7 @@ struct Hub::PendingOp {
   std::vector<uint8_t> update;
   std::optional<Uuid> user;
   std::optional<Uuid> session;
+  std::shared_ptr<std::promise<bool>> committed;  // set when the commit returned (REST writes wait on it)
 };
 
 Hub::Hub(pg::Pool& pool, HubOptions options) : pool_(pool), options_(options) {
@@ -136,10 +140,14 @@ Hub::~Hub() {
 }
 
 Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document) {
+  const auto started = Clock::now();
   auto room = std::make_shared<Room>(tenant, document);
   auto conn = CNX_TRY(pool_.Acquire());
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
   CNX_TRY(tx.SetTenant(tenant));
+  // Waits for a REST body write of this document in flight, so a seed below
+  // sees its text (it checked IsLive before this load registered).
+  CNX_TRY(tx.Exec("SELECT 1 FROM content_items WHERE id = $1 FOR SHARE", {document}));
   int64_t upto = 0;
   auto snap =
       CNX_TRY(tx.Exec("SELECT state, upto_op FROM document_snapshots WHERE document_id = $1 AND "
@@ -201,6 +209,9 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
   room->changed_ = false;
   room->produced_.clear();
   CNX_TRY(tx.Commit());
+  spdlog::info("collab: loaded {} ({} from a snapshot, {} operation(s)) in {:.1f} ms", document.ToString(),
+               snap.empty() ? "not" : "partly", ops.rows(),
+               std::chrono::duration<double, std::milli>(Clock::now() - started).count());
   return room;
 }
 
@@ -441,6 +452,9 @@ void Hub::WriterLoop() {
     };
     auto st = commit();
     if (!st) spdlog::error("collab: group commit of {} operation(s) failed: {}", batch.size(), st.error().ToString());
+    for (auto& op : batch) {
+      if (op.committed) op.committed->set_value(st.has_value());
+    }
     commits_.fetch_add(1, std::memory_order_relaxed);
     if (st) operations_.fetch_add(batch.size(), std::memory_order_relaxed);
     // Per room: the highest local seq of this batch.
@@ -531,6 +545,7 @@ void Hub::SnapshotAll() {
 
 void Hub::Materialize(const std::shared_ptr<Room>& room, bool force) {
   if (!options_.materialize) return;
+  std::lock_guard in_order(room->materialize_mu_);
   std::string text;
   uint64_t seq;
   Uuid editor;
@@ -680,6 +695,106 @@ Result<std::string> Hub::PresenceJson(const Uuid& tenant, const Uuid& document) 
       {document}));
   CNX_TRY(tx.Commit());
   return std::string(r[0].Text(0));
+}
+
+Result<std::shared_ptr<Room>> Hub::Acquire(const Uuid& tenant, const Uuid& document) {
+  const std::string key = document.ToString();
+  std::shared_ptr<std::mutex> loading;
+  {
+    std::lock_guard lock(rooms_mu_);
+    auto& l = loading_[key];
+    if (!l) l = std::make_shared<std::mutex>();
+    loading = l;
+  }
+  std::lock_guard load_lock(*loading);
+  std::unique_lock lock(rooms_mu_);
+  std::shared_ptr<Room> room;
+  if (auto it = rooms_.find(key); it != rooms_.end()) {
+    room = it->second;
+  } else {
+    lock.unlock();
+    room = CNX_TRY(Load(tenant, document));
+    lock.lock();
+    rooms_[key] = room;
+  }
+  loading_.erase(key);
+  if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  std::lock_guard room_lock(room->mu_);
+  room->idle_since_ = Clock::now();
+  return room;
+}
+
+bool Hub::IsLive(const Uuid& document) {
+  const std::string key = document.ToString();
+  std::lock_guard lock(rooms_mu_);
+  return rooms_.contains(key) || loading_.contains(key);
+}
+
+Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
+                      const std::string& base, const std::string& body) {
+  const std::string key = document.ToString();
+  std::shared_ptr<Room> room;
+  std::unique_lock<std::mutex> lock;
+  for (int attempt = 0; !room; ++attempt) {
+    auto acquired = CNX_TRY(Acquire(tenant, document));
+    // Lock the room while it is still the loaded one (eviction takes the same locks in this order).
+    std::unique_lock rl(rooms_mu_);
+    auto it = rooms_.find(key);
+    if (it != rooms_.end() && it->second == acquired) {
+      lock = std::unique_lock(acquired->mu_);
+      room = std::move(acquired);
+    } else if (attempt >= 3) {
+      return Err(Module::kCollab, ErrorCode::kUnavailable, "the document is being unloaded, retry");
+    }
+  }
+  if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the document's storage failed, retry");
+  auto text = room->doc_.GetText(options_.text_root);
+  const std::string live = text.ToString();
+  auto merge = MergeText(base, body, live);
+  if (merge.conflict) {
+    spdlog::info("collab: the REST write of {} overlaps unmaterialised live edits; its body wins there", key);
+  }
+  uint64_t seq = 0;
+  if (!merge.edits.empty()) {
+    Status edited = Ok();
+    room->changed_ = false;
+    auto update = room->doc_.Transact([&] {
+      std::string_view lv(live);
+      for (auto e = merge.edits.rbegin(); e != merge.edits.rend() && edited; ++e) {
+        uint64_t at = Utf16Length(lv.substr(0, e->begin));
+        uint64_t len = Utf16Length(lv.substr(e->begin, e->end - e->begin));
+        if (len > 0) edited = text.Delete(at, len);
+        if (edited && !e->text.empty()) edited = text.Insert(at, e->text);
+      }
+    });
+    room->changed_ = false;
+    room->produced_.clear();
+    if (!edited) return Err(Module::kCollab, ErrorCode::kInternal, "applying the body: " + edited.error().message());
+    if (!update.empty()) {
+      auto origin = UpdateOrigin(update);
+      if (!origin) return std::unexpected(origin.error());
+      seq = ++room->applied_;
+      room->last_editor_ = user;
+      auto committed = std::make_shared<std::promise<bool>>();
+      auto done = committed->get_future();
+      room->deferred_.push_back({seq, nullptr, MakeFrame(EncodeUpdate(update))});
+      Enqueue(PendingOp{room, seq, origin->first, origin->second, std::move(update), user, session, committed});
+      lock.unlock();
+      if (!done.get()) return Err(Module::kCollab, ErrorCode::kUnavailable, "storing the change failed, retry");
+    }
+  }
+  if (lock.owns_lock()) lock.unlock();
+  // Materialise now, so the REST caller reads its version back; while client
+  // updates are in flight it is left to the debounce.
+  for (int i = 0; i < 50; ++i) {
+    Materialize(room, true);
+    {
+      std::lock_guard l(room->mu_);
+      if (room->failed_ || room->materialized_ >= seq || room->materialized_ >= room->durable_) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Ok();
 }
 
 HubStats Hub::Stats() {

@@ -34,6 +34,7 @@
 
 #include "base/result.h"
 #include "base/uuid.h"
+#include "domain/live_content.h"
 #include "pg/pool.h"
 
 namespace cnx::collab {
@@ -83,7 +84,7 @@ struct HubStats {
 
 class Room;
 
-class Hub {
+class Hub : public domain::LiveContent {
  public:
   Hub(pg::Pool& pool, HubOptions options);
   ~Hub();  // stops the threads after a final group commit
@@ -108,6 +109,15 @@ class Hub {
   // Writes a snapshot of every loaded room with operations since its last
   // one, and materialises rooms with unmaterialised changes.
   void SnapshotAll();
+
+  // domain::LiveContent: REST body writes of live documents (docs/collab.md,
+  // "REST writes"). WriteBody applies text_merge's MergeText(base, body,
+  // live text) as inserts/deletes on the text root, by the server's client,
+  // through the same durability and broadcast path as a client's update,
+  // then materialises. Blocks until the change is durable.
+  bool IsLive(const Uuid& document) override;
+  Status WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
+                   const std::string& base, const std::string& body) override;
   HubStats Stats();
 
  private:
@@ -127,6 +137,8 @@ class Hub {
   Status Snapshot(const std::shared_ptr<Room>& room);
   void Materialize(const std::shared_ptr<Room>& room, bool force);
   Result<std::shared_ptr<Room>> Load(const Uuid& tenant, const Uuid& document);
+  // The document's room, loaded if needed, with its idle clock reset.
+  Result<std::shared_ptr<Room>> Acquire(const Uuid& tenant, const Uuid& document);
 
   pg::Pool& pool_;
   HubOptions options_;

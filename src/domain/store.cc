@@ -646,6 +646,76 @@ Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const U
 
 namespace {
 
+// The text of a content item's current version ("" without one).
+Outcome<std::string> CurrentText(pg::Transaction& tx, const Uuid& id) {
+  auto r =
+      CNX_DO(tx.Exec("SELECT s.state FROM content_items c JOIN content_versions v ON v.id = c.current_version_id "
+                     "JOIN document_snapshots s ON s.id = v.snapshot_id WHERE c.id = $1",
+                     {id}));
+  if (r.empty()) return std::string();
+  auto bytes = CNX_DO(r[0].Get<std::vector<uint8_t>>(0));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// The byte range of `from` that differs from `to` (common prefix and suffix removed).
+std::pair<size_t, size_t> ChangedRange(std::string_view from, std::string_view to) {
+  size_t pre = 0;
+  while (pre < from.size() && pre < to.size() && from[pre] == to[pre]) ++pre;
+  size_t suf = 0;
+  while (suf < from.size() - pre && suf < to.size() - pre && from[from.size() - 1 - suf] == to[to.size() - 1 - suf])
+    ++suf;
+  return {pre, from.size() - suf};
+}
+
+// Live locks of other users on a content item (docs/collab.md, "Locks"): a
+// document lock refuses every write; a finer lock refuses a body write whose
+// change touches its range (context {"start","end"}: byte offsets of the
+// current text; a finer lock without them refuses every body write).
+// `change` is the changed byte range of the current text, nullopt when the
+// body is not written.
+Outcome<void> CheckContentLocks(pg::Transaction& tx, const Principal& p, const Uuid& id,
+                                const std::optional<std::pair<size_t, size_t>>& change) {
+  auto r = CNX_DO(
+      tx.Exec("SELECT json_build_object('id', r.id, 'holderUserId', r.holder_user_id, 'granularity', r.granularity, "
+              "'context', r.context, 'expiresAt', r.expires_at)::text, r.granularity::text, r.context::text "
+              "FROM resource_locks r WHERE r.resource_type = 'content_item' AND r.resource_id = $1 "
+              "AND r.expires_at > now() AND r.holder_user_id <> $2 ORDER BY r.granularity = 'document' DESC, "
+              "r.acquired_at",
+              {id, p.user_id}));
+  for (int i = 0; i < r.rows(); ++i) {
+    bool document = r[i].Text(1) == "document";
+    if (!document) {
+      if (!change) continue;
+      auto ctx = json::parse(r[i].Text(2), nullptr, false);
+      if (ctx.is_object() && ctx.contains("start") && ctx.contains("end") && ctx["start"].is_number_unsigned() &&
+          ctx["end"].is_number_unsigned()) {
+        auto s = ctx["start"].get<size_t>(), e = ctx["end"].get<size_t>();
+        auto [cb, ce] = *change;
+        bool touches = cb == ce ? (s < cb && cb < e) : (cb < e && s < ce);
+        if (!touches) continue;
+      }
+    }
+    json lock = json::parse(r[i].Text(0), nullptr, false);
+    Fault f;
+    f.code = ErrorCode::kConflict;
+    f.type = "lock-conflict";
+    f.detail = std::string(document ? "the document" : "the changed part of the document") + " is locked by user " +
+               lock.value("holderUserId", std::string()) + " until " + lock.value("expiresAt", std::string());
+    f.current = lock;
+    return std::unexpected(f);
+  }
+  return {};
+}
+
+// Whether a content item has CRDT history (it has been edited collaboratively).
+Outcome<bool> HasCrdtHistory(pg::Transaction& tx, const Uuid& id) {
+  auto r =
+      CNX_DO(tx.Exec("SELECT EXISTS (SELECT 1 FROM operations_log WHERE document_id = $1) OR EXISTS (SELECT 1 FROM "
+                     "document_snapshots WHERE document_id = $1 AND format = 'yjs-v1')",
+                     {id}));
+  return r[0].Text(0) == "t";
+}
+
 // Locks the row, checks access and the version; returns the project.
 Outcome<std::optional<Uuid>> LockForWrite(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
                                           const Uuid& id, const std::optional<int64_t>& if_match) {
@@ -685,8 +755,21 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
   }
   std::vector<std::pair<std::string, pg::Param>> extra;
   CNX_DO_F(AddComputed(spec, p, parsed, extra, options_, false));
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  const bool content = spec.table == "content_items";
+  LiveContent* live = content ? live_.load() : nullptr;
+  bool live_write = false;  // the body goes to LiveContent after this transaction
+  std::string base;         // the current version's text (body writes)
+  auto updated = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto project = CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    if (content) {
+      std::optional<std::pair<size_t, size_t>> change;
+      if (parsed.body_text) {
+        base = CNX_DO_F(CurrentText(tx, id));
+        change = ChangedRange(base, *parsed.body_text);
+      }
+      CNX_DO_F(CheckContentLocks(tx, p, id, change));
+      if (parsed.body_text && live) live_write = live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id));
+    }
     CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
     std::vector<pg::Param> params{pg::Param(id)};
     std::string sets;
@@ -697,7 +780,7 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
     for (const auto& v : parsed.values) add(v.field->column, v.param, PgType(v.field->type));
     for (const auto& [col, param] : extra) add(col, param, col == "token_count" ? "integer" : "text");
     if (!sets.empty()) CNX_DO(tx.Exec("UPDATE " + spec.table + " r SET " + sets + " WHERE r.id = $1", params));
-    if (spec.table == "content_items" && parsed.body_text) {
+    if (content && parsed.body_text && !live_write) {
       auto ct = CNX_DO(tx.Exec("SELECT content_type FROM content_items WHERE id = $1", {id}));
       CNX_DO_F(internal::WriteContentBody(tx, p, id, std::string(ct[0].Text(0)), *parsed.body_text,
                                           options_.chunk_max_tokens));
@@ -705,6 +788,14 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
     auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
     return ToEntity(row, true);
   });
+  if (!updated || !live_write) return updated;
+  // A live document: the body becomes a CRDT change merged with concurrent edits.
+  std::optional<Uuid> session;
+  if (p.credential_kind == "session") session = p.credential_id;
+  if (auto st = live->WriteBody(p.tenant_id, p.user_id, session, id, base, *parsed.body_text); !st) {
+    return std::unexpected(FromError(st.error()));
+  }
+  return Get(spec, p, id);
 }
 
 Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const Uuid& id,
@@ -713,6 +804,7 @@ Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const 
     return Refuse(ErrorCode::kUnimplemented, "method-not-allowed", "cannot be deleted");
   return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    if (spec.table == "content_items") CNX_DO_F(CheckContentLocks(tx, p, id, std::nullopt));
     CNX_DO(tx.Exec("DELETE FROM " + spec.table + " WHERE id = $1", {id}));
     return {};
   });

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -29,6 +30,7 @@
 
 #include "base/uuid.h"
 #include "domain/fault.h"
+#include "domain/live_content.h"
 #include "domain/resources.h"
 #include "pg/pool.h"
 
@@ -146,6 +148,12 @@ class Store {
   // nil). Returns false without writing when the current version already has
   // this text. Used by the collaboration server's materialisation.
   Outcome<bool> WriteContentText(const Uuid& tenant, const Uuid& user, const Uuid& content_id, const std::string& text);
+  // Registers the module that keeps documents live (nullptr: none). From
+  // then on a body write (Update) of a content item that is live or has CRDT
+  // history (operations_log / yjs-v1 snapshots) goes through
+  // LiveContent::WriteBody after the rest of the update committed, so it
+  // merges with concurrent edits. `live` must outlive its registration.
+  void SetLiveContent(LiveContent* live) { live_.store(live); }
 
   // --- ingestion -----------------------------------------------------------
   // {"chunks","embedded","pending","failed"} over the project's current
@@ -169,6 +177,7 @@ class Store {
  private:
   pg::Pool& pool_;
   StoreOptions options_;
+  std::atomic<LiveContent*> live_{nullptr};
 };
 
 // Content types a content item may have: every text/* type and the textual

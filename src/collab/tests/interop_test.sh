@@ -2,13 +2,15 @@
 # Real y-websocket clients (shared/tools/yjs/interop-client.mjs) against `cnx serve`:
 #   interop_test.sh BUILD_DIR SCENARIO
 # SCENARIO: clients2 | clients10 | clients50 | reconnect | restart | kill9 | hostile | presence | viewer | materialize
+#           | rest (a REST PATCH of the body merges with a live client's edits)
 # Exit 0 only when every check passed.
 set -euo pipefail
 build=$1 scenario=$2
 src=$(cd "$(dirname "$0")/../../.." && pwd)
 peers=$build/peers/yjs
 "$src/scripts/peer-setup.sh" yjs "$peers" >/dev/null
-cp "$src/src/collab/tests/state_probe.mjs" "$src/src/collab/tests/hostile.mjs" "$src/src/collab/tests/viewer.mjs" "$peers/"
+cp "$src/src/collab/tests/state_probe.mjs" "$src/src/collab/tests/hostile.mjs" "$src/src/collab/tests/viewer.mjs" \
+  "$src/src/collab/tests/rest_merge.mjs" "$peers/"
 work=$(mktemp -d /tmp/cnx-collab-XXXXXX)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -32,6 +34,12 @@ api() {  # METHOD PATH TOKEN BODY
   curl -s -X "$1" "http://127.0.0.1:$port$2" -H "Content-Type: application/json" \
     ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}
 }
+patch() {  # PATH TOKEN BODY: prints the HTTP status, the response in $work/patch.json
+  curl -s -o "$work/patch.json" -w '%{http_code}' -X PATCH "http://127.0.0.1:$port$1" -H "Content-Type: application/json" \
+    -H "If-Match: *" -H "Authorization: Bearer $2" -d "$3"
+}
+body_json() { node -e 'console.log(JSON.stringify({body: process.argv[1]}))' "$1"; }
+chunks_text() { api GET "/v1/content/$doc/chunks" "$tok" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{process.stdout.write(JSON.parse(s).items.sort((a,b)=>a.chunkIndex-b.chunkIndex).map(c=>c.content).join(''))})"; }
 field() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const v=JSON.parse(s)$1;if(v===undefined){console.error(s);process.exit(1)};console.log(v)})"; }
 
 [ "$scenario" = materialize ] && extra_flags="--collab-text-root text"
@@ -105,6 +113,26 @@ case $scenario in
     start
     after=$(probe)
     node -e "const a=JSON.parse(process.argv[1]),b=JSON.parse(process.argv[2]);if(!a.sv||a.sv!==b.sv||a.json!==b.json){console.error('state differs after restart');process.exit(1)}" "$before" "$after"
+    ;;
+  rest)
+    initial=$'first line\nsecond line\nthird line\n'
+    [ "$(patch "/v1/content/$doc" "$tok" "$(body_json "$initial")")" = 200 ] || { cat "$work/patch.json"; exit 1; }
+    (cd "$peers" && node rest_merge.mjs --url "$url" --room "$doc" --token "$tok" --initial "$initial" \
+      --expect "third line, edited by REST") >"$work/client.out" &
+    client=$!
+    for _ in $(seq 1 200); do grep -q ready "$work/client.out" && break; sleep 0.1; done
+    grep -q ready "$work/client.out" || { cat "$work/client.out"; exit 1; }
+    # The REST writer's base is the current version (the text before the live edits).
+    code=$(patch "/v1/content/$doc" "$tok" "$(body_json $'first line\nsecond line\nthird line, edited by REST\n')")
+    echo "PATCH: $code $(head -c 300 "$work/patch.json")"
+    [ "$code" = 200 ]
+    wait $client || { cat "$work/client.out"; exit 1; }
+    final=$(tail -1 "$work/client.out" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.parse(s).text))")
+    echo "client's text: $(echo "$final" | head -c 200 | tr '\n' '|')"
+    node -e "const t=process.argv[1];if(!/^LIVE first line[0-9]+z{5}\nsecond line\nthird line, edited by REST\n?$/.test(t)){console.error('edits lost: '+JSON.stringify(t));process.exit(1)}" "$final"
+    # Materialised (debounce 2 s): the current version is the merged text.
+    for _ in $(seq 1 50); do [ "$(chunks_text)" = "$final" ] && break; sleep 0.2; done
+    [ "$(chunks_text)" = "$final" ] || { echo "materialised text differs: $(chunks_text)"; exit 1; }
     ;;
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
