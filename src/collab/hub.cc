@@ -25,6 +25,11 @@ Frame MakeFrame(std::vector<uint8_t> bytes) {
 }
 constexpr size_t kMaxAwarenessState = 64 * 1024;
 constexpr size_t kMaxAwarenessEntries = 256;
+// The awareness client id under which the server announces a document's locks
+// (docs/collab.md, "Locks"); clients cannot set it. Renewed well within the
+// 30 s after which y-protocols drops a silent remote state.
+constexpr uint32_t kLockAwarenessClient = 0;
+constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
 }  // namespace
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -103,6 +108,42 @@ class Room : public std::enable_shared_from_this<Room> {
   Clock::time_point idle_since_ = Clock::now();
   std::deque<Deferred> deferred_;
   bool failed_ = false;
+  // Live locks of the document (canonical JSON array from resource_locks),
+  // and who holds a document-level one: everybody else is read-only.
+  std::string locks_json_ = "[]";
+  std::optional<Uuid> doc_lock_holder_;
+  std::string doc_lock_reason_;
+  Clock::time_point locks_announced_{};
+  // Takes a new lock list; announces it (or renews the announcement) as the
+  // awareness state of kLockAwarenessClient. Under mu_.
+  void SetLocks(const std::string& json, Clock::time_point now) {
+    bool changed = json != locks_json_;
+    if (!changed && (json == "[]" || now - locks_announced_ < kLockAnnounceRenewal)) return;
+    if (changed) {
+      locks_json_ = json;
+      doc_lock_holder_.reset();
+      doc_lock_reason_.clear();
+      auto locks = nlohmann::json::parse(json, nullptr, false);
+      if (locks.is_array()) {
+        for (const auto& l : locks) {
+          if (!l.is_object() || l.value("granularity", "") != "document") continue;
+          auto holder = Uuid::Parse(l.value("holderUserId", ""));
+          if (!holder) continue;
+          doc_lock_holder_ = *holder;
+          doc_lock_reason_ =
+              "read-only: the document is locked by user " + holder->ToString() + " until " + l.value("expiresAt", "");
+          break;
+        }
+      }
+    }
+    auto& st = awareness_[kLockAwarenessClient];
+    st.clock += 1;
+    st.owner = nullptr;
+    st.state = json == "[]" ? "null" : "{\"locks\":" + json + "}";
+    locks_announced_ = now;
+    SendAll(MakeFrame(EncodeAwareness(EncodeAwarenessUpdate({{kLockAwarenessClient, st.clock, st.state}}))));
+  }
+
   // Materialisation state.
   std::mutex materialize_mu_;  // one materialisation of the room at a time, in order
   uint64_t materialized_ = 0;  // local seq last materialised
@@ -138,6 +179,15 @@ Hub::~Hub() {
   SnapshotAll();
   FlushPresence();
 }
+
+namespace {
+// Live locks of the documents in $1 (a uuid[] literal): document id, JSON array.
+constexpr std::string_view kLocksSql =
+    "SELECT resource_id::text, json_agg(json_build_object('id', id, 'holderUserId', holder_user_id, "
+    "'granularity', granularity, 'context', context, 'expiresAt', expires_at) ORDER BY acquired_at, id)::text "
+    "FROM resource_locks WHERE resource_type = 'content_item' AND resource_id = ANY($1::uuid[]) "
+    "AND expires_at > now() GROUP BY resource_id";
+}  // namespace
 
 Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document) {
   const auto started = Clock::now();
@@ -208,6 +258,8 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
   }
   room->changed_ = false;
   room->produced_.clear();
+  auto locks = CNX_TRY(tx.Exec(std::string(kLocksSql), {"{" + document.ToString() + "}"}));
+  if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now());
   CNX_TRY(tx.Commit());
   spdlog::info("collab: loaded {} ({} from a snapshot, {} operation(s)) in {:.1f} ms", document.ToString(),
                snap.empty() ? "not" : "partly", ops.rows(),
@@ -277,6 +329,10 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
         ps.peer->Send(MakeFrame(EncodePermissionDenied(ps.info.read_only_reason)));
         return Ok();
       }
+      if (room.doc_lock_holder_ && *room.doc_lock_holder_ != ps.info.user_id) {
+        ps.peer->Send(MakeFrame(EncodePermissionDenied(room.doc_lock_reason_)));
+        return Ok();
+      }
       auto origin = UpdateOrigin(msg.data);
       if (!origin) return std::unexpected(origin.error());
       room.changed_ = false;
@@ -312,6 +368,7 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
         if (e.state.size() > kMaxAwarenessState) {
           return Err(Module::kCollab, ErrorCode::kResourceExhausted, "awareness state too large");
         }
+        if (e.client == kLockAwarenessClient) continue;  // the server's
         auto& known = room.awareness_[e.client];
         bool is_new = known.owner == nullptr && known.clock == 0 && known.state.empty();
         bool accept =
@@ -582,6 +639,7 @@ void Hub::MaintenanceLoop() {
       for (auto& [_, r] : rooms_) rooms.push_back(r);
     }
     FlushPresence();
+    RefreshLocks(rooms);
     auto now = Clock::now();
     for (auto& room : rooms) {
       bool snapshot_due, idle;
@@ -795,6 +853,41 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return Ok();
+}
+
+void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
+  // Rooms with connections, by tenant (row-level security is per transaction).
+  std::map<std::string, std::vector<std::shared_ptr<Room>>> by_tenant;
+  for (const auto& r : rooms) {
+    std::lock_guard l(r->mu_);
+    if (!r->peers_.empty() && !r->failed_) by_tenant[r->tenant_.ToString()].push_back(r);
+  }
+  for (auto& [_, list] : by_tenant) {
+    std::string ids = "{";
+    for (const auto& r : list) ids += (ids.size() > 1 ? "," : "") + r->document_.ToString();
+    ids += "}";
+    auto query = [&]() -> Result<std::map<std::string, std::string>> {
+      auto conn = CNX_TRY(pool_.Acquire());
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+      CNX_TRY(tx.SetTenant(list.front()->tenant_));
+      auto rows = CNX_TRY(tx.Exec(std::string(kLocksSql), {ids}));
+      CNX_TRY(tx.Commit());
+      std::map<std::string, std::string> out;
+      for (int i = 0; i < rows.rows(); ++i) out[std::string(rows[i].Text(0))] = std::string(rows[i].Text(1));
+      return out;
+    };
+    auto locks = query();
+    if (!locks) {
+      spdlog::warn("collab: reading locks: {}", locks.error().ToString());
+      continue;
+    }
+    auto now = Clock::now();
+    for (const auto& r : list) {
+      auto it = locks->find(r->document_.ToString());
+      std::lock_guard l(r->mu_);
+      r->SetLocks(it == locks->end() ? "[]" : it->second, now);
+    }
+  }
 }
 
 HubStats Hub::Stats() {

@@ -129,6 +129,10 @@ class Hub : public domain::LiveContent {
     std::optional<Uuid> session;
     std::string selection;  // JSON {"anchor":..,"head":..} for kSelection
   };
+  // Reads the live locks of the rooms with connections (one query per
+  // tenant) and applies changes: a document lock of another user makes a
+  // peer read-only; every lock is announced through awareness.
+  void RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms);
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);

@@ -117,7 +117,10 @@ class Store {
   Outcome<Entity> Create(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
                          const json& body);
   Outcome<Entity> Get(const ResourceSpec& spec, const Principal& p, const Uuid& id);
-  // `if_match` nullopt means "*" (any version).
+  // `if_match` nullopt means "*" (any version). Content items: a live
+  // document lock of another user refuses Update and Delete, a finer lock
+  // refuses a body change touching its context's {start, end} byte range
+  // (kConflict, type lock-conflict, `current` = the lock; docs/collab.md).
   Outcome<Entity> Update(const ResourceSpec& spec, const Principal& p, const Uuid& id,
                          const std::optional<int64_t>& if_match, const json& body);
   Outcome<void> Delete(const ResourceSpec& spec, const Principal& p, const Uuid& id,

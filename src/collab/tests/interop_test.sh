@@ -3,6 +3,7 @@
 #   interop_test.sh BUILD_DIR SCENARIO
 # SCENARIO: clients2 | clients10 | clients50 | reconnect | restart | kill9 | hostile | presence | viewer | materialize
 #           | rest (a REST PATCH of the body merges with a live client's edits)
+#           | locks (document locks make the WebSocket read-only; finer locks are announced and guard REST writes)
 # Exit 0 only when every check passed.
 set -euo pipefail
 build=$1 scenario=$2
@@ -10,7 +11,7 @@ src=$(cd "$(dirname "$0")/../../.." && pwd)
 peers=$build/peers/yjs
 "$src/scripts/peer-setup.sh" yjs "$peers" >/dev/null
 cp "$src/src/collab/tests/state_probe.mjs" "$src/src/collab/tests/hostile.mjs" "$src/src/collab/tests/viewer.mjs" \
-  "$src/src/collab/tests/rest_merge.mjs" "$peers/"
+  "$src/src/collab/tests/rest_merge.mjs" "$src/src/collab/tests/locks.mjs" "$peers/"
 work=$(mktemp -d /tmp/cnx-collab-XXXXXX)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -133,6 +134,27 @@ case $scenario in
     # Materialised (debounce 2 s): the current version is the merged text.
     for _ in $(seq 1 50); do [ "$(chunks_text)" = "$final" ] && break; sleep 0.2; done
     [ "$(chunks_text)" = "$final" ] || { echo "materialised text differs: $(chunks_text)"; exit 1; }
+    ;;
+  locks)
+    uid=$(api POST /v1/users "$tok" '{"email":"b@example.com","password":"editor password","role":"member"}' | field .id)
+    api POST "/v1/projects/$project/members" "$tok" "{\"projectId\":\"$project\",\"userId\":\"$uid\",\"role\":\"editor\"}" | field .id >/dev/null
+    btok=$(api POST /v1/sessions "" '{"email":"b@example.com","password":"editor password"}' | field .token)
+    (cd "$peers" && node locks.mjs --url "$url" --api "http://127.0.0.1:$port" --room "$doc" --a "$tok" --b "$btok") || exit 1
+    # Finer locks guard REST body writes by range; document locks every write.
+    doc2=$(api POST "/v1/projects/$project/content" "$tok" "{\"projectId\":\"$project\",\"title\":\"d2\",\"contentType\":\"text/plain\"}" | field .id)
+    [ "$(patch "/v1/content/$doc2" "$tok" "$(body_json $'0123456789 locked paragraph\nfree tail\n')")" = 200 ]
+    api POST /v1/locks "$tok" "{\"resourceType\":\"content_item\",\"resourceId\":\"$doc2\",\"granularity\":\"paragraph\",\"context\":{\"start\":0,\"end\":10}}" | field .id >/dev/null
+    code=$(patch "/v1/content/$doc2" "$btok" "$(body_json $'01X3456789 locked paragraph\nfree tail\n')")
+    echo "B changes the locked range: $code"; [ "$code" = 409 ]; grep -q lock-conflict "$work/patch.json"
+    code=$(patch "/v1/content/$doc2" "$btok" "$(body_json $'0123456789 locked paragraph\nfree tail, changed by B\n')")
+    echo "B changes outside it: $code"; [ "$code" = 200 ]
+    code=$(patch "/v1/content/$doc2" "$tok" "$(body_json $'0123 holder edits\n')")
+    echo "the holder changes it: $code"; [ "$code" = 200 ]
+    api POST /v1/locks "$tok" "{\"resourceType\":\"content_item\",\"resourceId\":\"$doc2\",\"granularity\":\"document\"}" | field .id >/dev/null
+    code=$(patch "/v1/content/$doc2" "$btok" '{"title":"renamed by B"}')
+    echo "B renames under a document lock: $code"; [ "$code" = 409 ]
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$port/v1/content/$doc2" -H "If-Match: *" -H "Authorization: Bearer $btok")
+    echo "B deletes under a document lock: $code"; [ "$code" = 409 ]
     ;;
   *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
