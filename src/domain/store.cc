@@ -1,4 +1,6 @@
 // The generic engine: create / get / update / delete / list for every spec.
+#include <unordered_map>
+
 #include "domain/store.h"
 
 #include <cctype>
@@ -147,45 +149,99 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                static_cast<int64_t>(*tokens), p.user_id}));
   std::string version_id(ver[0].Text(0));
 
-  // Re-chunk: a chunk whose text did not change keeps its row (and embedding).
-  auto existing = CNX_DO(tx.Exec(
-      "SELECT chunk_index, content_hash, start_offset, end_offset FROM content_chunks WHERE content_item_id = $1",
-      {content_id}));
+  // Re-chunk by content hash: a chunk whose text is unchanged keeps its row
+  // (and so its embedding and graph node) wherever it moved; only changed
+  // or new chunks get their content written, which is what queues
+  // re-embedding (trigger content_chunk_embedding: INSERT or UPDATE OF content).
+  auto existing =
+      CNX_DO(tx.Exec("SELECT id, chunk_index, content_hash, start_offset, end_offset FROM content_chunks "
+                     "WHERE content_item_id = $1 ORDER BY chunk_index",
+                     {content_id}));
   struct Old {
+    std::string id;
+    int64_t index, start, end;
     std::string hash;
-    int64_t start, end;
+    bool used = false;
   };
-  std::vector<std::optional<Old>> old;
+  std::vector<Old> old;
+  std::unordered_map<std::string, std::vector<size_t>> old_by_hash;  // ascending index
+  std::unordered_map<int64_t, size_t> old_by_index;
   for (int i = 0; i < existing.rows(); ++i) {
-    auto idx = existing[i].Get<int32_t>(0);
-    if (!idx || *idx < 0) continue;
-    if (static_cast<size_t>(*idx) >= old.size()) old.resize(*idx + 1);
-    old[*idx] = Old{std::string(existing[i].Text(1)), existing[i].Get<int64_t>(2).value_or(-1),
-                    existing[i].Get<int64_t>(3).value_or(-1)};
+    old.push_back(Old{std::string(existing[i].Text(0)), existing[i].Get<int64_t>(1).value_or(-1),
+                      existing[i].Get<int64_t>(3).value_or(-1), existing[i].Get<int64_t>(4).value_or(-1),
+                      std::string(existing[i].Text(2))});
+    old_by_hash[old.back().hash].push_back(old.size() - 1);
+    old_by_index[old.back().index] = old.size() - 1;
   }
-  std::vector<size_t> fresh;  // chunk indexes without a row yet
-  for (size_t i = 0; i < chunks->size(); ++i) {
-    const auto& c = (*chunks)[i];
-    int64_t idx = static_cast<int64_t>(i);
-    if (i < old.size() && old[i]) {
-      if (old[i]->hash == c.content_hash) {
-        if (old[i]->start != static_cast<int64_t>(c.start) || old[i]->end != static_cast<int64_t>(c.end)) {
-          CNX_DO(
-              tx.Exec("UPDATE content_chunks SET start_offset = $3, end_offset = $4, version_id = $5 "
-                      "WHERE content_item_id = $1 AND chunk_index = $2",
-                      {content_id, idx, static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), version_id}));
-        }
-        continue;
+  const size_t n = chunks->size();
+  std::vector<std::optional<size_t>> same(n);  // unchanged text: the old row kept
+  // The same text at the same index first (nothing moves), then the first
+  // unused row with that text.
+  for (size_t i = 0; i < n; ++i) {
+    auto it = old_by_index.find(static_cast<int64_t>(i));
+    if (it != old_by_index.end() && old[it->second].hash == (*chunks)[i].content_hash) {
+      same[i] = it->second;
+      old[it->second].used = true;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (same[i]) continue;
+    auto it = old_by_hash.find((*chunks)[i].content_hash);
+    if (it == old_by_hash.end()) continue;
+    for (size_t k : it->second) {
+      if (!old[k].used) {
+        same[i] = k;
+        old[k].used = true;
+        break;
       }
-      CNX_DO(
-          tx.Exec("UPDATE content_chunks SET content = $3, token_count = $4, start_offset = $5, end_offset = $6, "
-                  "content_hash = $7, version_id = $8 WHERE content_item_id = $1 AND chunk_index = $2",
-                  {content_id, idx, c.text, static_cast<int64_t>(c.token_count), static_cast<int64_t>(c.start),
-                   static_cast<int64_t>(c.end), c.content_hash, version_id}));
+    }
+  }
+  // Unchanged rows that moved or whose offsets changed: one UPDATE.
+  std::string ids = "{", idx = "{", starts = "{", ends = "{";
+  auto append = [](std::string& list, const std::string& v) { list += (list.size() > 1 ? "," : "") + v; };
+  for (size_t i = 0; i < n; ++i) {
+    if (!same[i]) continue;
+    const auto& o = old[*same[i]];
+    const auto& c = (*chunks)[i];
+    if (o.index == static_cast<int64_t>(i) && o.start == static_cast<int64_t>(c.start) &&
+        o.end == static_cast<int64_t>(c.end)) {
       continue;
     }
-    fresh.push_back(i);
+    append(ids, o.id);
+    append(idx, std::to_string(i));
+    append(starts, std::to_string(c.start));
+    append(ends, std::to_string(c.end));
   }
+  if (ids.size() > 1) {
+    CNX_DO(
+        tx.Exec("UPDATE content_chunks c SET chunk_index = v.idx, start_offset = v.s, end_offset = v.e, "
+                "version_id = $5 FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::integer[]) AS v(id, idx, "
+                "s, e) WHERE c.id = v.id",
+                {ids + "}", idx + "}", starts + "}", ends + "}", version_id}));
+  }
+  // Changed chunks reuse the unused row at their index (its text is
+  // rewritten); the rest are inserted, and rows left unused are deleted.
+  std::vector<size_t> fresh;  // chunk indexes without a row
+  for (size_t i = 0; i < n; ++i) {
+    if (same[i]) continue;
+    auto it = old_by_index.find(static_cast<int64_t>(i));
+    if (it == old_by_index.end() || old[it->second].used) {
+      fresh.push_back(i);
+      continue;
+    }
+    old[it->second].used = true;
+    const auto& c = (*chunks)[i];
+    CNX_DO(
+        tx.Exec("UPDATE content_chunks SET chunk_index = $2, content = $3, token_count = $4, start_offset = $5, "
+                "end_offset = $6, content_hash = $7, version_id = $8 WHERE id = $1",
+                {old[it->second].id, static_cast<int64_t>(i), c.text, static_cast<int64_t>(c.token_count),
+                 static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), c.content_hash, version_id}));
+  }
+  std::string unused = "{";
+  for (const auto& o : old) {
+    if (!o.used) append(unused, o.id);
+  }
+  if (unused.size() > 1) CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE id = ANY($1::uuid[])", {unused + "}"}));
   // New chunks: multi-row INSERTs (one round trip per 500 chunks, not per chunk).
   constexpr size_t kRowsPerInsert = 500;
   for (size_t from = 0; from < fresh.size(); from += kRowsPerInsert) {
@@ -193,13 +249,13 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
     std::string values;
     for (size_t k = from; k < std::min(fresh.size(), from + kRowsPerInsert); ++k) {
       const auto& c = (*chunks)[fresh[k]];
-      size_t n = params.size();
+      size_t b = params.size();
       params.insert(params.end(),
                     {pg::Param(static_cast<int64_t>(fresh[k])), pg::Param(c.text),
                      pg::Param(static_cast<int64_t>(c.token_count)), pg::Param(static_cast<int64_t>(c.start)),
                      pg::Param(static_cast<int64_t>(c.end)), pg::Param(c.content_hash)});
       values += (values.empty() ? "(" : ", (") + std::string("$1::uuid, $2::uuid, $3::uuid");
-      for (size_t q = 1; q <= 6; ++q) values += ", $" + std::to_string(n + q) + (q == 2 || q == 6 ? "" : "::integer");
+      for (size_t q = 1; q <= 6; ++q) values += ", $" + std::to_string(b + q) + (q == 2 || q == 6 ? "" : "::integer");
       values += ")";
     }
     CNX_DO(
@@ -208,8 +264,6 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                     values,
                 params));
   }
-  CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE content_item_id = $1 AND chunk_index >= $2",
-                 {content_id, static_cast<int64_t>(chunks->size())}));
   CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
   return {};
 }
