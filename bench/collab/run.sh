@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
-# CPU seconds of a process, plus (for cnx) its PostgreSQL cluster's processes.
+# CPU seconds of a process plus (for cnx) its PostgreSQL cluster's processes, and of the process alone.
 cpu_s() {
   python3 - "$1" "${2:-}" <<'PY'
 import os, sys
@@ -48,17 +48,18 @@ hz = os.sysconf('SC_CLK_TCK')
 def stat(p):
     s = open('/proc/%d/stat' % p).read(); f = s[s.rindex(')') + 2:].split()
     return int(f[1]), [int(x) for x in f[11:15]]
-total = sum(stat(int(sys.argv[1]))[1][:2])
+own = sum(stat(int(sys.argv[1]))[1][:2])
+pg = 0
 if sys.argv[2]:
     pm = int(open(sys.argv[2]).read().split()[0])
-    total += sum(stat(pm)[1])
+    pg += sum(stat(pm)[1])
     for p in os.listdir('/proc'):
         if p.isdigit():
             try:
                 ppid, t = stat(int(p))
-                if ppid == pm: total += sum(t[:2])
+                if ppid == pm: pg += sum(t[:2])
             except Exception: pass
-print(total / hz)
+print((own + pg) / hz, own / hz)
 PY
 }
 
@@ -108,17 +109,18 @@ echo "{\"machine\":\"$(nproc) cores\",\"node\":\"$(node --version)\",\"load\":\"
 # --- 1. one room, $clients clients -------------------------------------------
 room=$(newdoc bench-room)
 drive() {  # NAME URL ROOM TOKEN PID [PMFILE]
-  local c0 c1 out
-  c0=$(cpu_s "$5" "${6:-}")
+  local c0 c1 o0 o1 out
+  read -r c0 o0 < <(cpu_s "$5" "${6:-}")
   out=$(cd "$peer" && node driver.mjs --url "$2" --room "$3" ${4:+--token "$4"} --clients "$clients" --procs "$procs" \
     --rate "$rate" --seconds "$seconds" --burst "$burst" 2>"$work/driver-$1.err") || { cat "$work/driver-$1.err"; echo "$out"; exit 1; }
-  c1=$(cpu_s "$5" "${6:-}")
+  read -r c1 o1 < <(cpu_s "$5" "${6:-}")
   node -e '
-    const r = JSON.parse(process.argv[1]); const cpu = +process.argv[2]
+    const r = JSON.parse(process.argv[1]); const cpu = +process.argv[2], own = +process.argv[5]
     const updates = r.fixedRate.sent + r.burst.updates
     r.server = process.argv[3]; r.serverCpuS = +cpu.toFixed(2); r.serverCpuUsPerUpdate = +(1e6 * cpu / updates).toFixed(1)
+    r.processCpuUsPerUpdate = +(1e6 * own / updates).toFixed(1)  // without PostgreSQL
     r.load = process.argv[4]
-    console.log(JSON.stringify(r))' "$out" "$(echo "$c1 - $c0" | bc -l)" "$1" "$(load)"
+    console.log(JSON.stringify(r))' "$out" "$(echo "$c1 - $c0" | bc -l)" "$1" "$(load)" "$(echo "$o1 - $o0" | bc -l)"
 }
 ref_res=$(drive reference "$ref_url" bench-room "" "$ref")
 echo "$ref_res"

@@ -698,40 +698,48 @@ void Hub::FlushPresence() {
     spdlog::warn("collab: presence: {}", conn.error().ToString());
     return;
   }
-  for (const auto& t : tasks) {
+  // One transaction per tenant for the tick's tasks, in their order.
+  std::map<std::string, std::vector<const PresenceTask*>> by_tenant;
+  for (const auto& t : tasks) by_tenant[t.tenant.ToString()].push_back(&t);
+  for (const auto& [_, list] : by_tenant) {
     auto run = [&]() -> Status {
       auto tx = CNX_TRY(pg::Transaction::Begin(**conn));
-      CNX_TRY(tx.SetTenant(t.tenant));
+      CNX_TRY(tx.SetTenant(list.front()->tenant));
       const char* same_session = "session_id IS NOT DISTINCT FROM $3";
-      switch (t.kind) {
-        case PresenceTask::Kind::kJoin:
-        case PresenceTask::Kind::kActive:
-          CNX_TRY(tx.Exec(
-              "INSERT INTO resource_presence (tenant_id, user_id, session_id, resource_type, resource_id, status) "
-              "VALUES ($1, $2, $3, 'content_item', $4, 'active') ON CONFLICT (resource_type, resource_id, user_id, "
-              "coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) DO UPDATE SET status = 'active', "
-              "last_active_at = now(), updated_at = now()",
-              {t.tenant, t.user, t.session, t.document}));
-          break;
-        case PresenceTask::Kind::kSelection:
-          CNX_TRY(tx.Exec(
-              "INSERT INTO collaborative_selections (tenant_id, document_id, user_id, session_id, anchor, head, "
-              "selection_data) VALUES ($1, $4, $2, $3, ($5::jsonb)->'anchor', ($5::jsonb)->'head', $5::jsonb) "
-              "ON CONFLICT (document_id, user_id, coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) "
-              "DO UPDATE SET anchor = excluded.anchor, head = excluded.head, selection_data = excluded.selection_data, "
-              "updated_at = now()",
-              {t.tenant, t.user, t.session, t.document, t.selection}));
-          break;
-        case PresenceTask::Kind::kLeave:
-          CNX_TRY(tx.Exec(std::string("DELETE FROM resource_presence WHERE resource_type = 'content_item' AND "
-                                      "resource_id = $1 AND user_id = $2 AND ") +
-                              same_session,
-                          {t.document, t.user, t.session}));
-          CNX_TRY(tx.Exec(std::string("DELETE FROM collaborative_selections WHERE document_id = $1 AND user_id = $2 "
-                                      "AND ") +
-                              same_session,
-                          {t.document, t.user, t.session}));
-          break;
+      for (const PresenceTask* task : list) {
+        const PresenceTask& t = *task;
+        switch (t.kind) {
+          case PresenceTask::Kind::kJoin:
+          case PresenceTask::Kind::kActive:
+            CNX_TRY(tx.Exec(
+                "INSERT INTO resource_presence (tenant_id, user_id, session_id, resource_type, resource_id, status) "
+                "VALUES ($1, $2, $3, 'content_item', $4, 'active') ON CONFLICT (resource_type, resource_id, user_id, "
+                "coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) DO UPDATE SET status = 'active', "
+                "last_active_at = now(), updated_at = now()",
+                {t.tenant, t.user, t.session, t.document}));
+            break;
+          case PresenceTask::Kind::kSelection:
+            CNX_TRY(tx.Exec(
+                "INSERT INTO collaborative_selections (tenant_id, document_id, user_id, session_id, anchor, head, "
+                "selection_data) VALUES ($1, $4, $2, $3, ($5::jsonb)->'anchor', ($5::jsonb)->'head', $5::jsonb) "
+                "ON CONFLICT (document_id, user_id, coalesce(session_id, "
+                "'00000000-0000-0000-0000-000000000000'::uuid)) "
+                "DO UPDATE SET anchor = excluded.anchor, head = excluded.head, selection_data = "
+                "excluded.selection_data, "
+                "updated_at = now()",
+                {t.tenant, t.user, t.session, t.document, t.selection}));
+            break;
+          case PresenceTask::Kind::kLeave:
+            CNX_TRY(tx.Exec(std::string("DELETE FROM resource_presence WHERE resource_type = 'content_item' AND "
+                                        "resource_id = $1 AND user_id = $2 AND ") +
+                                same_session,
+                            {t.document, t.user, t.session}));
+            CNX_TRY(tx.Exec(std::string("DELETE FROM collaborative_selections WHERE document_id = $1 AND user_id = $2 "
+                                        "AND ") +
+                                same_session,
+                            {t.document, t.user, t.session}));
+            break;
+        }
       }
       CNX_TRY(tx.Commit());
       return Ok();
