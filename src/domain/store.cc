@@ -558,8 +558,10 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
   }
   std::vector<std::pair<std::string, pg::Param>> extra;
   CNX_DO_F(AddComputed(spec, p, parsed, extra, options_, true));
+  LiveContent* live = spec.table == "content_items" ? live_.load() : nullptr;
+  std::optional<internal::DeferredBody> deferred;  // an upsert of a live document's body
 
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  auto created = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
     // Authorisation: the project comes from the parent row (or is the new row itself).
     std::optional<Uuid> project;
     const pg::Param* parent_value = nullptr;
@@ -593,8 +595,8 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
         }
       }
       if (source_url) {
-        auto existing = CNX_DO_F(internal::UpsertContentBySource(tx, p, spec, *project, *source_url, fields,
-                                                                 parsed.body_text, options_.chunk_max_tokens));
+        auto existing = CNX_DO_F(internal::UpsertContentBySource(
+            tx, p, spec, *project, *source_url, fields, parsed.body_text, options_.chunk_max_tokens, live, &deferred));
         if (existing) return *existing;
       }
     }
@@ -632,6 +634,17 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
     auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
     return ToEntity(row, spec.versioned);
   });
+  if (!created || !deferred) return created;
+  // The existing item is live: its new body merges with concurrent edits (as in Update).
+  std::optional<Uuid> session;
+  if (p.credential_kind == "session") session = p.credential_id;
+  if (auto st = live->WriteBody(p.tenant_id, p.user_id, session, deferred->id, deferred->base, *parsed.body_text);
+      !st) {
+    return std::unexpected(FromError(st.error()));
+  }
+  auto e = Get(spec, p, deferred->id);
+  if (e) e->outcome = WriteOutcome::kUpdated;
+  return e;
 }
 
 Outcome<Store::ContentAccess> Store::ContentItemAccess(const Principal& p, const Uuid& content_id) {
@@ -698,7 +711,7 @@ Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const U
   });
 }
 
-namespace {
+namespace internal {
 
 // The text of a content item's current version ("" without one).
 Outcome<std::string> CurrentText(pg::Transaction& tx, const Uuid& id) {
@@ -769,6 +782,15 @@ Outcome<bool> HasCrdtHistory(pg::Transaction& tx, const Uuid& id) {
                      {id}));
   return r[0].Text(0) == "t";
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::ChangedRange;
+using internal::CheckContentLocks;
+using internal::CurrentText;
+using internal::HasCrdtHistory;
 
 // Locks the row, checks access and the version; returns the project.
 Outcome<std::optional<Uuid>> LockForWrite(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,

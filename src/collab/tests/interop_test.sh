@@ -134,6 +134,24 @@ case $scenario in
     # Materialised (debounce 2 s): the current version is the merged text.
     for _ in $(seq 1 50); do [ "$(chunks_text)" = "$final" ] && break; sleep 0.2; done
     [ "$(chunks_text)" = "$final" ] || { echo "materialised text differs: $(chunks_text)"; exit 1; }
+    # Ingestion's upsert by source (POST with an existing sourceUrl) merges the same way.
+    [ "$(patch "/v1/content/$doc" "$tok" '{"sourceUrl":"https://example.com/runbook"}')" = 200 ]
+    tail -1 "$work/client.out" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.parse(s).text))" >"$work/v1.txt"
+    (cd "$peers" && node rest_merge.mjs --url "$url" --room "$doc" --token "$tok" --initial-file "$work/v1.txt" \
+      --expect "then by ingest") >"$work/client2.out" &
+    client=$!
+    for _ in $(seq 1 200); do grep -q ready "$work/client2.out" && break; sleep 0.1; done
+    grep -q ready "$work/client2.out" || { cat "$work/client2.out"; exit 1; }
+    upsert=$(node -e "const fs=require('fs');const t=fs.readFileSync(process.argv[1],'utf8').replace('edited by REST','edited by REST, then by ingest');console.log(JSON.stringify({projectId:process.argv[2],title:'d',contentType:'text/plain',sourceUrl:'https://example.com/runbook',body:t}))" "$work/v1.txt" "$project")
+    code=$(curl -s -o "$work/upsert.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1/projects/$project/content" \
+      -H "Content-Type: application/json" -H "Authorization: Bearer $tok" -d "$upsert")
+    echo "upsert: $code $(head -c 120 "$work/upsert.json")"
+    [ "$code" = 200 ] || [ "$code" = 201 ]
+    grep -q "\"$doc\"" "$work/upsert.json"
+    wait $client || { cat "$work/client2.out"; exit 1; }
+    final2=$(tail -1 "$work/client2.out" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.parse(s).text))")
+    echo "client's text: $(echo "$final2" | head -c 200 | tr '\n' '|')"
+    node -e "const t=process.argv[1];if(!/^LIVE LIVE first line[0-9]+z{5}[0-9]+z{5}\nsecond line\nthird line, edited by REST, then by ingest\n?$/.test(t)){console.error('edits lost: '+JSON.stringify(t));process.exit(1)}" "$final2"
     ;;
   locks)
     uid=$(api POST /v1/users "$tok" '{"email":"b@example.com","password":"editor password","role":"member"}' | field .id)

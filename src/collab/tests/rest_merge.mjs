@@ -3,12 +3,14 @@
 // arrived, inserts "LIVE " at the start, prints "ready" and keeps typing at
 // the end of the first line until it sees the text --expect (the REST
 // change); then prints {"text": ...} and exits 0. Exit 1 on timeout.
-//   node rest_merge.mjs --url ws://HOST:PORT/v1/collab --room ID --token T --initial TEXT --expect TEXT
+//   node rest_merge.mjs --url ws://HOST:PORT/v1/collab --room ID --token T --initial TEXT|--initial-file F --expect TEXT
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
+import fs from 'node:fs'
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => (i % 2 === 0 ? a.concat([[v.replace(/^--/, ''), all[i + 1]]]) : a), []))
+if (args['initial-file']) args.initial = fs.readFileSync(args['initial-file'], 'utf8')
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const doc = new Y.Doc()
 const provider = new WebsocketProvider(args.url, args.room, doc, { WebSocketPolyfill: WebSocket, disableBc: true, params: { token: args.token } })
