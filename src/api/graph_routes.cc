@@ -117,29 +117,21 @@ std::optional<Response> DirectionParam(const Request& req, graph::Direction& out
 }
 
 struct State {
+  State(domain::Store& st, graph::GraphStore& g, size_t limit, Gate* shared)
+      : store(st), graph(g), max_limit(limit), gate(shared ? shared : &own_gate.emplace(st, Gate::Options{0, 0})) {}
   domain::Store& store;
   graph::GraphStore& graph;
   size_t max_limit;
+  std::optional<Gate> own_gate;
+  Gate* gate;
 };
 
 enum class Kind { kNode, kNeighbours, kPath, kSubgraph };
 
 Response Handle(State& s, Kind kind, Request& req) {
-  std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    return GProblem(401, "unauthenticated", "send Authorization: Bearer <token>");
-  }
-  auto principal = s.store.Authenticate(auth.substr(7));
-  if (!principal) {
-    const auto& f = principal.error();
-    if (f.code == ErrorCode::kUnauthenticated) {
-      return GProblem(401, f.type.empty() ? "unauthenticated" : f.type, f.detail);
-    }
-    if (f.code == ErrorCode::kUnavailable || f.code == ErrorCode::kRetryable || f.code == ErrorCode::kTimeout) {
-      return GProblem(503, "unavailable", "the service is busy, retry later");
-    }
-    return GProblem(500, "internal", "internal error");
-  }
+  auto admitted = s.gate->Admit(req);
+  if (auto* refused = std::get_if<Response>(&admitted)) return std::move(*refused);
+  const auto* principal = &std::get<domain::Principal>(admitted);
   graph::ReadOptions opts;
   opts.tenant_id = principal->tenant_id.ToString();
 
@@ -210,14 +202,9 @@ Response Handle(State& s, Kind kind, Request& req) {
     }
     case Kind::kSubgraph: {
       if (auto bad = CheckQuery(req, {})) return *bad;
-      std::string type(req.Header(http::field::content_type));
-      if (!type.starts_with("application/json")) {
-        return GProblem(415, "unsupported-media-type", "send the body as application/json");
-      }
-      json body = json::parse(req.body(), nullptr, false);
-      if (body.is_discarded() || !body.is_object()) {
-        return GProblem(400, "malformed-json", "the body is not a JSON object");
-      }
+      json body;
+      if (auto bad = DecodeJsonBody(req.Header(http::field::content_type), req.body(), RestConfig{}, body)) return *bad;
+      if (!body.is_object()) return GProblem(400, "malformed-json", "the body is not a JSON object");
       graph::SubgraphQuery q;
       q.depth = 1;
       q.node_limit = s.max_limit;
@@ -265,7 +252,7 @@ Response Handle(State& s, Kind kind, Request& req) {
 }  // namespace
 
 Status RegisterGraphRoutes(Router& router, GraphRouteDeps deps) {
-  auto state = std::make_shared<State>(State{deps.store, deps.graph, deps.max_limit});
+  auto state = std::make_shared<State>(deps.store, deps.graph, deps.max_limit, deps.gate);
   auto add = [&](http::verb method, std::string_view pattern, Kind kind) -> Status {
     return router.Add(method, pattern, Handler([state, kind](Request& req) -> asio::awaitable<Response> {
                         State* s = state.get();
@@ -284,6 +271,89 @@ Status RegisterGraphRoutes(Router& router, GraphRouteDeps deps) {
   CNX_TRY(add(http::verb::get, "/v1/graph/paths", Kind::kPath));
   CNX_TRY(add(http::verb::post, "/v1/graph/subgraph", Kind::kSubgraph));
   return Ok();
+}
+
+std::vector<OperationDoc> GraphOperationDocs(size_t max_limit) {
+  json uuid = {{"type", "string"}, {"format", "uuid"}};
+  json limit = {{"type", "integer"}, {"minimum", 1}, {"maximum", static_cast<int64_t>(max_limit)}};
+  json depth = {{"type", "integer"}, {"minimum", 1}, {"maximum", graph::kMaxTraversalDepth}};
+  auto q = [](const char* name, json schema, bool required = false) {
+    json p = {{"name", name}, {"in", "query"}, {"schema", std::move(schema)}};
+    if (required) p["required"] = true;
+    return p;
+  };
+  json types = q("types", {{"type", "string"}, {"description", "comma-separated relationship types"}});
+  json direction = q("direction", {{"type", "string"}, {"enum", {"out", "outgoing", "in", "incoming", "both"}}});
+  json ref_node = {{"$ref", "#/components/schemas/GraphNode"}};
+  json ref_rel = {{"$ref", "#/components/schemas/GraphRelationship"}};
+  json node = {{"type", "object"},
+               {"required", {"id", "label", "properties"}},
+               {"properties",
+                {{"id", {{"type", "string"}}},
+                 {"label", {{"type", "string"}}},
+                 {"version", {{"type", "integer"}}},
+                 {"depth", {{"type", "integer"}}},
+                 {"properties", {{"type", "object"}}}}}};
+  json rel = {{"type", "object"},
+              {"required", {"id", "type", "startId", "endId"}},
+              {"properties",
+               {{"id", {{"type", "string"}}},
+                {"type", {{"type", "string"}}},
+                {"startId", {{"type", "string"}}},
+                {"endId", {{"type", "string"}}},
+                {"version", {{"type", "integer"}}},
+                {"properties", {{"type", "object"}}}}}};
+  json graph = {{"type", "object"},
+                {"properties",
+                 {{"nodes", {{"type", "array"}, {"items", ref_node}}},
+                  {"relationships", {{"type", "array"}, {"items", ref_rel}}},
+                  {"length", {{"type", "integer"}}}}}};
+  auto ok = [](const char* why, json schema) {
+    return json{{"200", {{"description", why}, {"content", {{"application/json", {{"schema", std::move(schema)}}}}}}}};
+  };
+  json subgraph = {{"type", "object"},
+                   {"additionalProperties", false},
+                   {"required", {"seedIds"}},
+                   {"properties",
+                    {{"seedIds", {{"type", "array"}, {"items", uuid}, {"minItems", 1}, {"maxItems", 100}}},
+                     {"types", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                     {"depth", {{"type", "integer"}, {"minimum", 0}, {"maximum", graph::kMaxTraversalDepth}}},
+                     {"limit", limit}}}};
+  std::vector<OperationDoc> docs;
+  docs.push_back({.method = http::verb::get,
+                  .path = "/v1/graph/nodes/{id}",
+                  .operation_id = "getGraphNode",
+                  .summary = "A node of the knowledge graph",
+                  .tag = "Graph",
+                  .responses = ok("the node", ref_node),
+                  .schemas = {{"GraphNode", node}, {"GraphRelationship", rel}}});
+  docs.push_back(
+      {.method = http::verb::get,
+       .path = "/v1/graph/nodes/{id}/neighbors",
+       .operation_id = "listGraphNeighbors",
+       .summary = "Nodes within `depth` hops",
+       .tag = "Graph",
+       .query = json::array({types, direction, q("depth", depth), q("limit", limit)}),
+       .responses = ok(
+           "the neighbours with their depth",
+           {{"type", "object"},
+            {"properties", {{"nodeId", {{"type", "string"}}}, {"items", {{"type", "array"}, {"items", ref_node}}}}}})});
+  docs.push_back(
+      {.method = http::verb::get,
+       .path = "/v1/graph/paths",
+       .operation_id = "getGraphPath",
+       .summary = "A shortest path between two nodes",
+       .tag = "Graph",
+       .query = json::array({q("from", uuid, true), q("to", uuid, true), types, direction, q("maxDepth", depth)}),
+       .responses = ok("the path", graph)});
+  docs.push_back({.method = http::verb::post,
+                  .path = "/v1/graph/subgraph",
+                  .operation_id = "getGraphSubgraph",
+                  .summary = "The subgraph around a set of nodes",
+                  .tag = "Graph",
+                  .request_schema = subgraph,
+                  .responses = ok("the nodes and the relationships between them", graph)});
+  return docs;
 }
 
 }  // namespace cnx::api

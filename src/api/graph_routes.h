@@ -18,6 +18,8 @@
 // GraphStore are thread-safe and must outlive the server.
 #pragma once
 
+#include "api/gate.h"
+#include "api/rest.h"
 #include "api/router.h"
 #include "domain/store.h"
 #include "graph/graph_store.h"
@@ -28,8 +30,14 @@ struct GraphRouteDeps {
   domain::Store& store;
   graph::GraphStore& graph;
   size_t max_limit = 1000;  // neighbours per request, nodes per subgraph
+  // Authentication and the per-credential rate limit shared with the other
+  // route groups (api/gate.h); null: authentication only, no limit.
+  Gate* gate = nullptr;
 };
 
 Status RegisterGraphRoutes(Router& router, GraphRouteDeps deps);
+
+// The OpenAPI description of the routes above (for /v1/openapi.json).
+std::vector<OperationDoc> GraphOperationDocs(size_t max_limit = 1000);
 
 }  // namespace cnx::api

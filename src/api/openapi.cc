@@ -310,6 +310,14 @@ json Operation(const RestRoute& r) {
     case RestKind::kGet:
       responses["200"] = {
           {"description", "the resource"}, {"headers", etag}, {"content", JsonContent(Ref(spec->schema_name))}};
+      if (spec->versioned) {
+        params.push_back({{"name", "If-None-Match"},
+                          {"in", "header"},
+                          {"description", "the ETag of the copy the client holds"},
+                          {"schema", Str()}});
+        responses["304"] = {{"description", "not modified: If-None-Match names the current version"},
+                            {"headers", etag}};
+      }
       break;
     case RestKind::kUpdate:
       op["requestBody"] = {{"required", true}, {"content", JsonContent(Ref(spec->schema_name + "Update"))}};
@@ -412,14 +420,48 @@ json Operation(const RestRoute& r) {
   return op;
 }
 
+json MoreOperation(const OperationDoc& d) {
+  json op = {{"operationId", d.operation_id}, {"summary", d.summary}, {"tags", json::array({d.tag})}};
+  json params = json::array();
+  for (size_t at = d.path.find('{'); at != std::string::npos; at = d.path.find('{', at + 1)) {
+    std::string name = d.path.substr(at + 1, d.path.find('}', at) - at - 1);
+    params.push_back(
+        {{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}, {"format", "uuid"}}}});
+  }
+  for (const auto& q : d.query) params.push_back(q);
+  if (!params.empty()) op["parameters"] = params;
+  if (!d.request_schema.is_null()) {
+    op["requestBody"] = {{"required", true}, {"content", {{"application/json", {{"schema", d.request_schema}}}}}};
+  }
+  json responses = d.responses;
+  auto problem = [&](int code, const char* why) {
+    responses[std::to_string(code)] = {{"description", why},
+                                       {"content", {{"application/problem+json", {{"schema", Ref("Problem")}}}}}};
+  };
+  problem(400, "invalid input (field errors in `errors`)");
+  problem(401, "missing, unknown, expired or revoked token");
+  problem(404, "no such resource (or not yours)");
+  problem(429, "rate limited (see Retry-After)");
+  problem(503, "busy or a dependency is unavailable; retry later");
+  op["responses"] = responses;
+  op["security"] = json::array({{{"bearer", json::array()}}});
+  return op;
+}
+
 }  // namespace
 
-nlohmann::json BuildOpenApi() {
+nlohmann::json BuildOpenApi(const std::vector<OperationDoc>& more) {
   json paths = json::object();
-  for (const auto& r : RestRoutes()) {
-    std::string method(http::to_string(r.method));
+  auto lower = [](http::verb v) {
+    std::string method(http::to_string(v));
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    paths[r.pattern][method] = Operation(r);
+    return method;
+  };
+  for (const auto& r : RestRoutes()) paths[r.pattern][lower(r.method)] = Operation(r);
+  json components = Components();
+  for (const auto& d : more) {
+    paths[d.path][lower(d.method)] = MoreOperation(d);
+    for (const auto& [name, schema] : d.schemas.items()) components["schemas"][name] = schema;
   }
   return {{"openapi", "3.1.0"},
           {"info",
@@ -429,7 +471,7 @@ nlohmann::json BuildOpenApi() {
              "Tenants, projects, threads, messages, content and the knowledge graph. See docs/api.md for a tour."}}},
           {"servers", json::array({{{"url", "/"}}})},
           {"paths", paths},
-          {"components", Components()}};
+          {"components", components}};
 }
 
 }  // namespace cnx::api

@@ -41,9 +41,32 @@ struct RestConfig {
   size_t max_json_depth = 64;
 };
 
+class Gate;
+
+// An operation served by another route group (graph, search, context), listed
+// in the same OpenAPI document as the REST resources. Path parameters are
+// taken from `path`; bearer security and the 400/401/404/429/5xx problem
+// responses are added to every operation.
+struct OperationDoc {
+  http::verb method;
+  std::string path;  // "/v1/threads/{id}/context"
+  std::string operation_id;
+  std::string summary;
+  std::string tag;
+  nlohmann::json query = nlohmann::json::array();       // OpenAPI parameter objects ("in": "query")
+  nlohmann::json request_schema;                        // the JSON body's schema; null: no body
+  nlohmann::json responses = nlohmann::json::object();  // "200" -> OpenAPI response object
+  nlohmann::json schemas = nlohmann::json::object();    // component schemas the operation refers to
+};
+
 struct RestDeps {
   domain::Store& store;
   RestConfig config;
+  // Authentication and rate limiting shared with the server's other route
+  // groups; when null the REST routes use their own, built from `config`.
+  Gate* gate = nullptr;
+  // Listed in /v1/openapi.json beside the REST routes.
+  std::vector<OperationDoc> more_operations;
 };
 
 enum class RestKind {
@@ -86,8 +109,8 @@ const std::vector<RestRoute>& RestRoutes();
 
 Status RegisterRestRoutes(Router& router, RestDeps deps);
 
-// The OpenAPI 3.1 document of RestRoutes().
-nlohmann::json BuildOpenApi();
+// The OpenAPI 3.1 document of RestRoutes() and `more`.
+nlohmann::json BuildOpenApi(const std::vector<OperationDoc>& more = {});
 
 // Nesting depth of JSON text ({ and [ outside strings), cheap enough to bound
 // a body before a recursive parser sees it.
@@ -98,6 +121,14 @@ size_t JsonDepth(std::string_view json_text);
 // problem response, or nullopt with `out` set. Fuzzed by rest_input_fuzz.
 std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
                                        nlohmann::json& out);
+
+// The HTTP status for an error code (400, 401, 403, 404, 405, 409, 412, 429, 503, 500).
+int StatusFor(ErrorCode code);
+
+// The problem response for a domain fault: 5xx without internals (500s are
+// logged), 401 with a Bearer challenge, 412 and 409 with the current
+// representation (and its ETag) or the lock holder.
+Response FaultResponse(const domain::Fault& fault);
 
 // The problem `type` URI for a slug ("validation" -> "urn:cnx:problem:validation").
 std::string ProblemTypeUri(std::string_view slug);

@@ -9,7 +9,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "api/gate.h"
 #include "api/rest.h"
+#include "text/chunker.h"
 
 namespace cnx::api {
 
@@ -122,101 +124,41 @@ std::vector<RestRoute> BuildRoutes() {
   return r;
 }
 
-// --- rate limiting --------------------------------------------------------------
-
-class RateLimiter {
- public:
-  RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
-  // Seconds to wait, or 0 when a token was taken.
-  double Take(const std::string& key) {
-    if (rate_ <= 0) return 0;
-    auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(mu_);
-    if (buckets_.size() > 100'000) buckets_.clear();  // bounded memory; a reset only forgives
-    auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
-    Bucket& b = it->second;
-    if (!fresh) {
-      double elapsed = std::chrono::duration<double>(now - b.last).count();
-      b.tokens = std::min(burst_, b.tokens + elapsed * rate_);
-      b.last = now;
-    }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return (1 - b.tokens) / rate_;
-  }
-
- private:
-  struct Bucket {
-    double tokens;
-    std::chrono::steady_clock::time_point last;
-  };
-  double rate_, burst_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Bucket> buckets_;
-};
-
 struct State {
-  State(domain::Store& st, RestConfig c) : store(st), config(c), limiter(c.rate_per_second, c.rate_burst) {}
+  State(domain::Store& st, RestConfig c, Gate* shared)
+      : store(st),
+        config(c),
+        gate(shared ? shared : &own_gate.emplace(st, Gate::Options{c.rate_per_second, c.rate_burst})) {}
   domain::Store& store;
   RestConfig config;
-  RateLimiter limiter;
+  std::optional<Gate> own_gate;  // when the server did not pass a shared one
+  Gate* gate;
+  std::string openapi;  // the document served at /v1/openapi.json
 };
 
 // --- responses ----------------------------------------------------------------
-
-int StatusFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kUnimplemented:
-      return 405;
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kFailedPrecondition:
-      return 412;
-    case ErrorCode::kResourceExhausted:
-      return 429;
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kRetryable:
-    case ErrorCode::kTimeout:
-      return 503;
-    default:
-      return 500;
-  }
-}
 
 std::string Etag(int64_t version) {
   return "\"" + std::to_string(version) + "\"";
 }
 
-Response FaultResponse(const Fault& f) {
-  int status = StatusFor(f.code);
-  if (status >= 500) {
-    if (status == 500) spdlog::error("rest: {}", f.detail);
-    return Problem(status, status == 503 ? "unavailable" : "internal",
-                   status == 503 ? "the service is busy, retry later" : "internal error");
+// If-None-Match (RFC 9110 §13.1.2): "*" or a list of entity tags, weak
+// comparison (a W/ prefix matches too).
+bool MatchesNoneMatch(std::string_view header, std::string_view etag) {
+  if (header.empty()) return false;
+  size_t start = 0;
+  while (start <= header.size()) {
+    size_t comma = header.find(',', start);
+    std::string_view tag = header.substr(start, comma == std::string_view::npos ? header.npos : comma - start);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag == "*") return true;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
   }
-  if (status == 412 && f.current) {
-    Response r = Problem(status, f.type, f.detail, f.fields, &*f.current, "current");
-    if (f.current_version) r.SetHeader(http::field::etag, Etag(*f.current_version));
-    return r;
-  }
-  if (status == 409 && f.current) return Problem(status, f.type, f.detail, f.fields, &*f.current, "holder");
-  if (status == 401) {
-    Response r = Problem(status, f.type.empty() ? "unauthenticated" : f.type, f.detail);
-    r.SetHeader(http::field::www_authenticate, "Bearer");
-    return r;
-  }
-  if (status == 405) return Problem(status, "method-not-allowed", f.detail);
-  return Problem(status, f.type.empty() ? "error" : f.type, f.detail, f.fields);
+  return false;
 }
 
 Response EntityResponse(int status, const domain::Entity& e, const std::string& location = "") {
@@ -294,39 +236,18 @@ std::optional<Response> CheckQuery(const Request& req, std::initializer_list<std
   return std::nullopt;
 }
 
-std::string ClientKey(const Request& req) {
-  return "ip:" + req.remote().address().to_string();
-}
-
-std::string Hex(std::string_view bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += d[c >> 4];
-    out += d[c & 15];
-  }
-  return out;
-}
-
-Response TooMany(double wait) {
-  Response r = Problem(429, "rate-limited", "too many requests: slow down");
-  r.SetHeader(http::field::retry_after, std::to_string(static_cast<int64_t>(std::ceil(std::max(wait, 0.001)))));
-  return r;
-}
-
 // --- the handlers -------------------------------------------------------------------
 
 Response Authenticated(State& s, const RestRoute& route, Request& req, const Principal& p);
 
 Response Handle(State& s, const RestRoute& route, Request& req) {
   if (route.kind == RestKind::kOpenApi) {
-    static const std::string doc = BuildOpenApi().dump();
     Response r(http::status::ok);
-    r.SetBody(doc, kJsonType);
+    r.SetBody(s.openapi, kJsonType);
     return r;
   }
   if (route.kind == RestKind::kSignup || route.kind == RestKind::kLogin) {
-    if (double wait = s.limiter.Take(ClientKey(req)); wait > 0) return TooMany(wait);
+    if (auto busy = s.gate->Throttle(req)) return *busy;
     if (auto bad = CheckQuery(req, {})) return *bad;
     json body;
     if (auto bad = ParseBody(req, s.config, body)) return *bad;
@@ -335,17 +256,9 @@ Response Handle(State& s, const RestRoute& route, Request& req) {
     if (!out) return FaultResponse(out.error());
     return JsonOk(201, *out);
   }
-  std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    if (double wait = s.limiter.Take(ClientKey(req)); wait > 0) return TooMany(wait);
-    Response r = Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
-    r.SetHeader(http::field::www_authenticate, "Bearer");
-    return r;
-  }
-  std::string token(auth.substr(7));
-  if (double wait = s.limiter.Take("t:" + Hex(domain::Sha256(token)).substr(0, 32)); wait > 0) return TooMany(wait);
-  auto principal = s.store.Authenticate(token);
-  if (!principal) return FaultResponse(principal.error());
+  auto admitted = s.gate->Admit(req);
+  if (auto* refused = std::get_if<Response>(&admitted)) return std::move(*refused);
+  const auto* principal = &std::get<Principal>(admitted);
 
   // Idempotent replay of POSTs.
   std::string_view key = req.Header("Idempotency-Key");
@@ -356,8 +269,8 @@ Response Handle(State& s, const RestRoute& route, Request& req) {
       return Problem(400, "validation", "Idempotency-Key must be 1-255 visible ASCII characters",
                      {{"Idempotency-Key", "malformed"}});
     }
-    std::string hash = Hex(domain::Sha256(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
-                                          std::string(req.Header(http::field::content_type)) + "\n" + req.body()));
+    std::string hash = text::Sha256Hex(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
+                                       std::string(req.Header(http::field::content_type)) + "\n" + req.body());
     auto begin = s.store.BeginIdempotent(*principal, key, req.method_string(), req.target(), hash);
     if (!begin) return FaultResponse(begin.error());
     switch (begin->first) {
@@ -503,6 +416,11 @@ Response Authenticated(State& s, const RestRoute& route, Request& req, const Pri
     case RestKind::kGet: {
       auto e = store.Get(*spec, p, id);
       if (!e) return FaultResponse(e.error());
+      if (e->version && MatchesNoneMatch(req.Header(http::field::if_none_match), Etag(*e->version))) {
+        Response r(http::status::not_modified);  // the client's copy is current
+        r.SetHeader(http::field::etag, Etag(*e->version));
+        return r;
+      }
       return EntityResponse(200, *e);
     }
     case RestKind::kUpdate: {
@@ -601,6 +519,55 @@ asio::awaitable<Response> Serve(State* state, const RestRoute* route, Request& r
 
 }  // namespace
 
+int StatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kUnimplemented:
+      return 405;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kFailedPrecondition:
+      return 412;
+    case ErrorCode::kResourceExhausted:
+      return 429;
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kRetryable:
+    case ErrorCode::kTimeout:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+Response FaultResponse(const Fault& f) {
+  int status = StatusFor(f.code);
+  if (status >= 500) {
+    if (status == 500) spdlog::error("rest: {}", f.detail);
+    return Problem(status, status == 503 ? "unavailable" : "internal",
+                   status == 503 ? "the service is busy, retry later" : "internal error");
+  }
+  if (status == 412 && f.current) {
+    Response r = Problem(status, f.type, f.detail, f.fields, &*f.current, "current");
+    if (f.current_version) r.SetHeader(http::field::etag, Etag(*f.current_version));
+    return r;
+  }
+  if (status == 409 && f.current) return Problem(status, f.type, f.detail, f.fields, &*f.current, "holder");
+  if (status == 401) {
+    Response r = Problem(status, f.type.empty() ? "unauthenticated" : f.type, f.detail);
+    r.SetHeader(http::field::www_authenticate, "Bearer");
+    return r;
+  }
+  if (status == 405) return Problem(status, "method-not-allowed", f.detail);
+  return Problem(status, f.type.empty() ? "error" : f.type, f.detail, f.fields);
+}
+
 const std::vector<RestRoute>& RestRoutes() {
   static const std::vector<RestRoute> kRoutes = BuildRoutes();
   return kRoutes;
@@ -654,7 +621,8 @@ std::optional<Response> DecodeJsonBody(std::string_view content_type, std::strin
 }
 
 Status RegisterRestRoutes(Router& router, RestDeps deps) {
-  auto state = std::make_shared<State>(deps.store, deps.config);
+  auto state = std::make_shared<State>(deps.store, deps.config, deps.gate);
+  state->openapi = BuildOpenApi(deps.more_operations).dump();
   for (const auto& route : RestRoutes()) {
     const RestRoute* rp = &route;
     RouteOptions options;

@@ -140,6 +140,18 @@ Status Router::AddRoute(Route route) {
   return Ok();
 }
 
+Status Router::Wrap(http::verb method, std::string_view pattern, const std::function<Handler(Handler)>& wrap) {
+  for (auto& r : routes_) {
+    if (r.method == method && r.pattern == pattern && !r.websocket) {
+      Handler wrapped = wrap(r.handler);
+      if (!wrapped) return Err(Module::kApi, ErrorCode::kInvalidArgument, "wrapped handler is empty: " + r.pattern);
+      r.handler = std::move(wrapped);
+      return Ok();
+    }
+  }
+  return Err(Module::kApi, ErrorCode::kNotFound, "no route to wrap: " + std::string(pattern));
+}
+
 bool Router::Has(http::verb method, std::string_view pattern) const {
   return std::any_of(routes_.begin(), routes_.end(),
                      [&](const Route& r) { return r.method == method && r.pattern == pattern; });

@@ -67,6 +67,11 @@ class Router {
   Status Add(http::verb method, std::string_view pattern, SyncHandler handler, RouteOptions options = {});
   Status AddWebSocket(std::string_view pattern, WebSocketHandler handler, WebSocketOptions options = {});
 
+  // Replaces the handler of the route with exactly this method and pattern by
+  // `wrap(old handler)`, so a module can add behaviour around a generic route
+  // (e.g. collab anchoring annotations before the generic create). Errors:
+  // kNotFound when no such (non-WebSocket) route exists.
+  Status Wrap(http::verb method, std::string_view pattern, const std::function<Handler(Handler)>& wrap);
   // True if some route has exactly this method and pattern.
   bool Has(http::verb method, std::string_view pattern) const;
 

@@ -96,8 +96,8 @@ int Run(const SearchFlags& f) {
   const auto& results = answer["results"];
   std::printf("%zu result%s for \"%s\" (%s", results.size(), results.size() == 1 ? "" : "s", query.c_str(),
               answer.value("mode", f.mode).c_str());
-  if (answer.contains("took_ms") && answer["took_ms"].is_number()) {
-    std::printf(", %.1f ms", answer["took_ms"].get<double>());
+  if (answer.contains("tookMs") && answer["tookMs"].is_number()) {
+    std::printf(", %.1f ms", answer["tookMs"].get<double>());
   }
   std::printf(")\n");
   int n = 0;

@@ -17,7 +17,9 @@
 #include "base/metrics.h"
 #include "cli/demo.h"
 #include "cli/settings.h"
+#include "collab/annotations.h"
 #include "collab/routes.h"
+#include "collab/views.h"
 #include "context/chat_client.h"
 #include "context/routes.h"
 #include "domain/maintenance.h"
@@ -132,9 +134,13 @@ int Serve(const FlagSet& flags) {
   api::ServerConfig http;
   http.listen = config->GetString("listen", "127.0.0.1:8080");
   auto pool_size = config->GetInt("pg.pool_size", 16);
+  auto statement_cache = config->GetInt("pg.statement_cache", 256);
   auto refresh = config->GetDuration("views.refresh_interval", std::chrono::minutes(1));
   auto threads = config->GetInt("http.threads", 2);
   if (!pool_size) return Fail(pool_size.error());
+  if (!statement_cache) return Fail(statement_cache.error());
+  if (*statement_cache < 0)
+    return Fail(Error(Module::kCli, ErrorCode::kInvalidArgument, "pg.statement_cache must be >= 0"));
   if (!refresh) return Fail(refresh.error());
   if (!threads) return Fail(threads.error());
   http.io_threads = static_cast<int>(*threads);
@@ -159,11 +165,13 @@ int Serve(const FlagSet& flags) {
   app_opts.conninfo = db->admin_url;
   app_opts.max_size = static_cast<size_t>(*pool_size);
   app_opts.connect.on_connect = {"SET ROLE cnx_app", "SET TimeZone = 'UTC'"};
+  app_opts.connect.statement_cache_size = static_cast<size_t>(*statement_cache);
   pg::Pool app_pool(app_opts);
   // The system pool runs tenant-independent work (migrations check, views, workers).
   pg::PoolOptions sys_opts;
   sys_opts.conninfo = db->admin_url;
   sys_opts.max_size = 4;
+  sys_opts.connect.statement_cache_size = static_cast<size_t>(*statement_cache);
   pg::Pool sys_pool(sys_opts);
 
   MetricsRegistry metrics;
@@ -270,7 +278,19 @@ int Serve(const FlagSet& flags) {
   if (!vectors) return Fail(vectors.error());
 
   api::Router router;
-  if (auto st = api::RegisterRestRoutes(router, {store, rest}); !st) return Fail(st.error());
+  // One authentication and rate-limit gate for every route group, so the
+  // limit is per credential across the API.
+  api::Gate gate(store, {rest.rate_per_second, rest.rate_burst});
+  auto context_defaults = context::RouteDefaultsFromConfig(*config);
+  if (!context_defaults) return Fail(context_defaults.error());
+  // /v1/openapi.json describes every route group.
+  std::vector<api::OperationDoc> more_docs = api::GraphOperationDocs();
+  for (auto docs : {search::SearchOperationDocs(), context::ContextOperationDocs(*context_defaults)}) {
+    more_docs.insert(more_docs.end(), docs.begin(), docs.end());
+  }
+  if (auto st = api::RegisterRestRoutes(router, {store, rest, &gate, std::move(more_docs)}); !st) {
+    return Fail(st.error());
+  }
   // Real-time collaboration (docs/collab.md).
   collab::HubOptions hub_opts;
   auto snap_ops = config->GetInt("collab.snapshot_every_ops", 1000);
@@ -283,24 +303,40 @@ int Serve(const FlagSet& flags) {
   hub_opts.snapshot_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*snap_interval);
   hub_opts.idle_eviction = std::chrono::duration_cast<std::chrono::milliseconds>(*idle);
   hub_opts.text_root = config->GetString("collab.text_root", "content");
-  hub_opts.materialize = [&store](const Uuid& tenant, const Uuid& user, const Uuid& doc,
-                                  const std::string& text) -> Result<bool> {
+  collab::Hub* anchor_hub = nullptr;  // set once the hub exists: annotations follow materialised text
+  hub_opts.materialize = [&store, &app_pool, &anchor_hub, root = hub_opts.text_root](
+                             const Uuid& tenant, const Uuid& user, const Uuid& doc,
+                             const std::string& text) -> Result<bool> {
     auto wrote = store.WriteContentText(tenant, user, doc, text);
     if (!wrote) return Err(Module::kCollab, wrote.error().code, wrote.error().detail);
+    if (anchor_hub != nullptr) {
+      if (auto n = collab::ReanchorAnnotations(app_pool, *anchor_hub, tenant, doc, root); !n) {
+        spdlog::warn("collab: re-anchoring annotations of {} failed: {}", doc.ToString(), n.error().ToString());
+      }
+    }
     return *wrote;
   };
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
   store.SetLiveContent(hub.get());  // REST body writes of live documents merge (docs/collab.md)
+  anchor_hub = hub.get();
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
-  if (auto st = api::RegisterGraphRoutes(router, {store, (*pipeline)->graph()}); !st) return Fail(st.error());
+  if (auto st = collab::RegisterAnnotationRoutes(router, {*hub, store, app_pool, hub_opts.text_root}); !st) {
+    return Fail(st.error());
+  }
+  collab::ViewTrackerOptions view_opts;
+  auto view_interval = config->GetDuration("collab.view_update_interval", std::chrono::milliseconds(1000));
+  if (!view_interval) return Fail(view_interval.error());
+  view_opts.min_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*view_interval);
+  auto view_tracker = std::make_unique<collab::ViewTracker>(app_pool, view_opts);
+  if (auto st = collab::RegisterViewRoutes(router, {*view_tracker, store}); !st) return Fail(st.error());
+  if (auto st = api::RegisterGraphRoutes(router, {.store = store, .graph = (*pipeline)->graph(), .gate = &gate}); !st)
+    return Fail(st.error());
   // Hybrid search over the vector index and PostgreSQL full text (docs/search.md).
   search::HybridSearcher searcher(app_pool, (*vectors)->index(), (*vectors)->query_embedder());
-  if (auto st = search::RegisterSearchRoutes(router, {store, searcher}); !st) return Fail(st.error());
+  if (auto st = search::RegisterSearchRoutes(router, {store, searcher, &gate}); !st) return Fail(st.error());
   // Context assembly and the LLM gateway (docs/context.md).
   auto assembler_opts = context::AssemblerOptionsFromConfig(*config);
   if (!assembler_opts) return Fail(assembler_opts.error());
-  auto context_defaults = context::RouteDefaultsFromConfig(*config);
-  if (!context_defaults) return Fail(context_defaults.error());
   auto chat_config = context::ChatConfigFromConfig(*config, [](const char* name) { return std::getenv(name); });
   if (!chat_config) return Fail(chat_config.error());
   std::unique_ptr<context::ChatClient> chat;
@@ -311,7 +347,7 @@ int Serve(const FlagSet& flags) {
     spdlog::info("llm: no provider configured (llm.base_url); /completions answers 503");
   }
   context::Assembler assembler(app_pool, searcher, std::move(*assembler_opts));
-  if (auto st = context::RegisterContextRoutes(router, {store, assembler, chat.get(), *context_defaults}); !st) {
+  if (auto st = context::RegisterContextRoutes(router, {store, assembler, chat.get(), *context_defaults, &gate}); !st) {
     return Fail(st.error());
   }
   api::Server server(http, std::move(router), metrics, readiness);

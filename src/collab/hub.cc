@@ -911,4 +911,33 @@ HubStats Hub::Stats() {
   return s;
 }
 
+Status Hub::WithDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn) {
+  const std::string key = document.ToString();
+  std::shared_ptr<std::mutex> loading;
+  {
+    std::lock_guard lock(rooms_mu_);
+    auto& l = loading_[key];
+    if (!l) l = std::make_shared<std::mutex>();
+    loading = l;
+  }
+  std::lock_guard load_lock(*loading);  // one load per document at a time (as in Join)
+  std::unique_lock lock(rooms_mu_);
+  std::shared_ptr<Room> room;
+  if (auto it = rooms_.find(key); it != rooms_.end()) {
+    room = it->second;
+  } else {
+    lock.unlock();
+    room = CNX_TRY(Load(tenant, document));
+    lock.lock();
+    rooms_[key] = room;
+  }
+  loading_.erase(key);
+  if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  std::lock_guard room_lock(room->mu_);
+  lock.unlock();
+  if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the room was closed");
+  fn(room->doc_);
+  return Ok();
+}
+
 }  // namespace cnx::collab

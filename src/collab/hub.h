@@ -37,6 +37,10 @@
 #include "domain/live_content.h"
 #include "pg/pool.h"
 
+namespace cnx::crdt {
+class Doc;
+}
+
 namespace cnx::collab {
 
 struct HubOptions {
@@ -105,6 +109,13 @@ class Hub : public domain::LiveContent {
   // rooms of this process, throttled to the maintenance tick), with their
   // selections: [{"userId","sessionId","status","lastActiveAt","selection"}].
   Result<std::string> PresenceJson(const Uuid& tenant, const Uuid& document);
+
+  // Runs `fn` on the document's CRDT state — the room's live document, loaded
+  // (and seeded from a REST-written body) when no room is open — under the
+  // room lock. `fn` must only read the document, and must not block or call
+  // into the hub. Errors: those of loading; kNotFound when the room belongs to
+  // another tenant. Used to anchor annotations (annotations.h).
+  Status WithDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn);
 
   // Writes a snapshot of every loaded room with operations since its last
   // one, and materialises rooms with unmaterialised changes.

@@ -246,23 +246,6 @@ json Ids(const std::vector<Uuid>& ids) {
   return a;
 }
 
-// Authenticates; on failure returns the response to send.
-std::variant<domain::Principal, Response> Authenticate(domain::Store& store, const Request& req) {
-  std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() < 8 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    return Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
-  }
-  auto principal = store.Authenticate(auth.substr(7));
-  if (!principal) {
-    const auto& f = principal.error();
-    if (f.code == ErrorCode::kUnauthenticated)
-      return Problem(401, f.type.empty() ? "unauthenticated" : f.type, f.detail);
-    if (StatusFor(f.code) == 503) return Problem(503, "unavailable", "the service is busy, retry later");
-    return Problem(500, "internal", "internal error");
-  }
-  return *principal;
-}
-
 struct Prepared {
   domain::Principal principal;
   Uuid thread_id;
@@ -276,7 +259,7 @@ std::variant<Prepared, Response> Prepare(ContextRouteDeps& deps, Request& req, b
                                              : std::initializer_list<std::string_view>{"explain"})) {
     return *bad;
   }
-  auto who = Authenticate(deps.store, req);
+  auto who = deps.gate->Admit(req);
   if (auto* r = std::get_if<Response>(&who)) return std::move(*r);
   p.principal = std::get<domain::Principal>(who);
   auto id = Uuid::Parse(req.PathParam("id"));
@@ -291,12 +274,11 @@ std::variant<Prepared, Response> Prepare(ContextRouteDeps& deps, Request& req, b
       }
     }
   }
-  std::string_view type = req.Header(http::field::content_type);
-  if (!type.starts_with("application/json")) {
-    return Problem(415, "unsupported-media-type", "send the body as application/json");
+  json body;
+  if (auto bad = api::DecodeJsonBody(req.Header(http::field::content_type), req.body(), api::RestConfig{}, body)) {
+    return *bad;
   }
-  json body = json::parse(req.body(), nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return Problem(400, "malformed-json", "the body is not a JSON object");
+  if (!body.is_object()) return Problem(400, "malformed-json", "the body is not a JSON object");
   auto issues = ParseBody(body, deps.defaults, completions, p.body);
   if (!issues.empty()) {
     std::string detail = issues[0].field + ": " + issues[0].message;
@@ -526,9 +508,11 @@ json AssemblyJson(const Assembly& a, bool explain) {
 }
 
 Status RegisterContextRoutes(api::Router& router, ContextRouteDeps deps) {
+  auto own_gate = deps.gate ? nullptr : std::make_shared<api::Gate>(deps.store, api::Gate::Options{0, 0});
+  if (own_gate) deps.gate = own_gate.get();
   auto d = std::make_shared<ContextRouteDeps>(std::move(deps));
   auto st = router.Add(http::verb::post, "/v1/threads/{id}/context",
-                       api::Handler([d](Request& req) -> asio::awaitable<Response> {
+                       api::Handler([d, own_gate](Request& req) -> asio::awaitable<Response> {
                          co_return co_await req.RunBlocking([&]() -> Response {
                            auto prep = Prepare(*d, req, false);
                            if (auto* r = std::get_if<Response>(&prep)) return std::move(*r);
@@ -540,9 +524,109 @@ Status RegisterContextRoutes(api::Router& router, ContextRouteDeps deps) {
                        }));
   if (!st) return st;
   return router.Add(http::verb::post, "/v1/threads/{id}/completions",
-                    api::Handler([d](Request& req) -> asio::awaitable<Response> {
+                    api::Handler([d, own_gate](Request& req) -> asio::awaitable<Response> {
                       co_return co_await req.RunBlocking([&]() -> Response { return Completion(*d, req); });
                     }));
+}
+
+std::vector<api::OperationDoc> ContextOperationDocs(const RouteDefaults& d) {
+  json uuid = {{"type", "string"}, {"format", "uuid"}};
+  json str = {{"type", "string"}};
+  json integer = {{"type", "integer"}};
+  json options = {{"type", "object"},
+                  {"additionalProperties", false},
+                  {"properties",
+                   {{"instructions", {{"type", {"string", "null"}}}},
+                    {"candidates", {{"type", "integer"}, {"minimum", 1}, {"maximum", 200}}},
+                    {"scope", {{"type", "string"}, {"enum", {"auto", "project", "thread"}}}},
+                    {"history", {{"type", "boolean"}}},
+                    {"record", {{"type", "boolean"}}}}}};
+  json request = {{"type", "object"},
+                  {"additionalProperties", false},
+                  {"required", {"message"}},
+                  {"properties",
+                   {{"message", {{"type", "string"}, {"minLength", 1}}},
+                    {"model", {{"type", "string"}, {"minLength", 1}, {"maxLength", 200}}},
+                    {"budget",
+                     {{"type", "integer"},
+                      {"minimum", static_cast<int64_t>(d.min_budget)},
+                      {"maximum", static_cast<int64_t>(d.max_budget)}}},
+                    {"options", options}}}};
+  json completion_request = request;
+  completion_request["properties"]["stream"] = {{"type", "boolean"}};
+  completion_request["properties"]["temperature"] = {{"type", "number"}, {"minimum", 0}, {"maximum", 2}};
+  completion_request["properties"]["maxTokens"] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000000}};
+  json part = {{"type", "object"},
+               {"required", {"kind", "tokens", "reason"}},
+               {"properties",
+                {{"kind", str},
+                 {"tokens", integer},
+                 {"messageIndex", integer},
+                 {"reason", str},
+                 {"contentItemId", uuid},
+                 {"chunkIds", {{"type", "array"}, {"items", uuid}}},
+                 {"messageId", uuid},
+                 {"title", str},
+                 {"score", {{"type", "number"}}},
+                 {"truncated", {{"type", "boolean"}}}}}};
+  json chat_message = {
+      {"type", "object"}, {"required", {"role", "content"}}, {"properties", {{"role", str}, {"content", str}}}};
+  json assembly = {{"type", "object"},
+                   {"required", {"threadId", "model", "budget", "totalTokens", "messages", "parts"}},
+                   {"properties",
+                    {{"threadId", uuid},
+                     {"projectId", uuid},
+                     {"model", str},
+                     {"encoding", str},
+                     {"budget", integer},
+                     {"totalTokens", integer},
+                     {"overheadTokens", integer},
+                     {"messages", {{"type", "array"}, {"items", chat_message}}},
+                     {"parts", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/ContextPart"}}}}},
+                     {"messageId", {{"type", {"string", "null"}}}},
+                     {"encodingDefaulted", {{"type", "boolean"}}},
+                     {"explain", {{"type", "object"}}}}}};
+  json exchange = {{"type", "object"},
+                   {"required", {"userMessageId", "messageId", "model", "context"}},
+                   {"properties",
+                    {{"userMessageId", uuid},
+                     {"messageId", uuid},
+                     {"model", str},
+                     {"finishReason", str},
+                     {"content", str},
+                     {"usage", {{"type", "object"}}},
+                     {"context", {{"type", "object"}}}}}};
+  auto ok = [](const char* why, json content) {
+    return json{{"200", {{"description", why}, {"content", std::move(content)}}}};
+  };
+  json problem = {{"application/problem+json", {{"schema", {{"$ref", "#/components/schemas/Problem"}}}}}};
+  std::vector<api::OperationDoc> docs;
+  docs.push_back(
+      {.method = http::verb::post,
+       .path = "/v1/threads/{id}/context",
+       .operation_id = "assembleContext",
+       .summary = "The context window for a new message of this thread, packed to the token budget",
+       .tag = "Context",
+       .query = json::array({{{"name", "explain"}, {"in", "query"}, {"schema", {{"type", "boolean"}}}}}),
+       .request_schema = {{"$ref", "#/components/schemas/ContextRequest"}},
+       .responses = ok("the ordered context: chat messages, the parts packed and why",
+                       {{"application/json", {{"schema", {{"$ref", "#/components/schemas/ContextAssembly"}}}}}}),
+       .schemas = {{"ContextRequest", request}, {"ContextAssembly", assembly}, {"ContextPart", part}}});
+  json completion_ok =
+      ok("the assistant's answer, stored with the context used (or a text/event-stream when stream is true)",
+         {{"application/json", {{"schema", {{"$ref", "#/components/schemas/CompletionResult"}}}}},
+          {"text/event-stream", {{"schema", str}}}});
+  completion_ok["502"] = {{"description", "the LLM provider failed"}, {"content", problem}};
+  completion_ok["504"] = {{"description", "the LLM provider timed out"}, {"content", problem}};
+  docs.push_back({.method = http::verb::post,
+                  .path = "/v1/threads/{id}/completions",
+                  .operation_id = "createCompletion",
+                  .summary = "Assemble the context, call the configured LLM, store both messages",
+                  .tag = "Context",
+                  .request_schema = {{"$ref", "#/components/schemas/CompletionRequest"}},
+                  .responses = completion_ok,
+                  .schemas = {{"CompletionRequest", completion_request}, {"CompletionResult", exchange}}});
+  return docs;
 }
 
 }  // namespace cnx::context

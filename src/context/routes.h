@@ -20,6 +20,8 @@
 
 #include <string>
 
+#include "api/gate.h"
+#include "api/rest.h"
 #include "api/router.h"
 #include "base/config.h"
 #include "context/assembler.h"
@@ -47,9 +49,15 @@ struct ContextRouteDeps {
   Assembler& assembler;
   ChatClient* chat = nullptr;  // nullptr: no provider configured (completions answer 503)
   RouteDefaults defaults;
+  // Authentication and the per-credential rate limit shared with the other
+  // route groups (api/gate.h); null: authentication only, no limit.
+  api::Gate* gate = nullptr;
 };
 
 Status RegisterContextRoutes(api::Router& router, ContextRouteDeps deps);
+
+// The OpenAPI description of the routes above (for /v1/openapi.json).
+std::vector<api::OperationDoc> ContextOperationDocs(const RouteDefaults& defaults);
 
 // The JSON body of a context response (exposed for the completions route and tests).
 nlohmann::json AssemblyJson(const Assembly& assembly, bool explain);

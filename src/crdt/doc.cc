@@ -884,6 +884,12 @@ std::vector<uint8_t> Doc::EncodeStateVector() const {
   return crdt::EncodeStateVector(GetStateVector());
 }
 
+const Item* Doc::FindStruct(Id id) const {
+  DocInternals in{const_cast<Doc&>(*this)};
+  if (in.GetState(id.client) <= id.clock) return nullptr;
+  return in.Find(id);
+}
+
 size_t Doc::StructCount() const {
   size_t n = 0;
   for (auto& [c, s] : clients_) n += s.size();

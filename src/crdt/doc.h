@@ -136,6 +136,11 @@ class Doc {
   const StateVector& PendingMissing() const { return pending_missing_; }
   size_t StructCount() const;
 
+  // The struct (Item, or GC with content kGc) containing `id`, or nullptr when
+  // the document has not seen that clock of that client yet (Yjs' getItem
+  // after a getState check). Used by relative positions.
+  const Item* FindStruct(Id id) const;
+
   // Internal (used by the type handles).
   Type* Root(std::string_view name, TypeRef ref);
   Transaction* BeginOrJoin(bool* owner);

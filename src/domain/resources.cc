@@ -476,6 +476,8 @@ std::vector<ResourceSpec> Build() {
                 Json("positionData", "position_data", true, true),
                 Text("body", "body", 20000, true, true, true),
                 Bool("resolved", "resolved", true, true),
+                ReadOnly("resolvedAt", "resolved_at", FieldType::kTimestamp),
+                ReadOnly("resolvedBy", "resolved_by", FieldType::kUuid),
                 ByPrincipal("authorId", "author_id")};
     add(r);
   }

@@ -73,24 +73,27 @@ std::string JsonPointer(std::string_view key) {
   return out;
 }
 
-Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p, const Uuid& project) {
-  // Tenant owners and admins administer every project of the tenant. Every
-  // caller passes a project read from a visible row (RLS), or checks the
-  // project exists first, so it is a project of this tenant.
-  if (p.tenant_admin()) return std::optional<Role>(Role::kAdmin);
-  auto r =
-      CNX_DO(tx.Exec("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2", {project, p.user_id}));
-  if (r.empty()) return std::optional<Role>();
-  std::string_view role = r[0].Text(0);
-  if (role == "admin") return std::optional<Role>(Role::kAdmin);
-  if (role == "editor") return std::optional<Role>(Role::kEditor);
-  return std::optional<Role>(Role::kViewer);
+std::optional<Role> MemberRole(const Principal& p, std::optional<std::string_view> member_role) {
+  // Tenant owners and admins administer every project of the tenant.
+  if (p.tenant_admin()) return Role::kAdmin;
+  if (!member_role) return std::nullopt;
+  if (*member_role == "admin") return Role::kAdmin;
+  if (*member_role == "editor") return Role::kEditor;
+  return Role::kViewer;
 }
 
-Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
-                          const std::optional<Uuid>& project, Role needed, bool write) {
+Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p, const Uuid& project) {
+  // Every caller passes a project read from a visible row (RLS), or checks
+  // the project exists first, so it is a project of this tenant.
+  if (p.tenant_admin()) return MemberRole(p, std::nullopt);
+  auto r =
+      CNX_DO(tx.Exec("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2", {project, p.user_id}));
+  return MemberRole(p, r.empty() ? std::nullopt : std::optional<std::string_view>(r[0].Text(0)));
+}
+
+Outcome<void> CheckRole(const Principal& p, const ResourceSpec& spec, const std::optional<Uuid>& project,
+                        std::optional<Role> role, Role needed, bool write) {
   if (project) {
-    auto role = CNX_DO_F(ProjectRole(tx, p, *project));
     if (!role) return NotFound("no such " + spec.name);
     if (static_cast<int>(*role) < static_cast<int>(needed)) {
       return Refuse(ErrorCode::kPermissionDenied, "forbidden",
@@ -103,6 +106,13 @@ Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const Resourc
     return Refuse(ErrorCode::kPermissionDenied, "forbidden", "only tenant owners and admins may change this");
   }
   return {};
+}
+
+Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
+                          const std::optional<Uuid>& project, Role needed, bool write) {
+  std::optional<Role> role;
+  if (project) role = CNX_DO_F(ProjectRole(tx, p, *project));
+  return CheckRole(p, spec, project, role, needed, write);
 }
 
 Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col) {
@@ -700,15 +710,22 @@ Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor) {
 }
 
 Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
-    std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
-    auto r = CNX_DO(
-        tx.Exec("SELECT " + SelectJson(spec) + ", " + expr + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
-    if (r.empty()) return NotFound("no such " + spec.name);
-    auto project = CNX_DO_F(OptionalUuid(r[0], 1));
-    CNX_DO_F(CheckAccess(tx, p, spec, project, Role::kViewer, false));
-    return ToEntity(r, spec.versioned);
-  });
+  auto conn = pool_.Acquire();
+  if (!conn) return std::unexpected(FromError(conn.error()));
+  // The row, its project and the caller's role there in one statement: one
+  // round trip, one implicit transaction with the tenant set.
+  std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
+  auto r = CNX_DO((*conn)->ExecAsTenant(p.tenant_id,
+                                        "SELECT " + SelectJson(spec) +
+                                            ", x.project, (SELECT m.role FROM project_members m WHERE m.project_id = " +
+                                            "x.project AND m.user_id = $2) FROM " + spec.table +
+                                            " r CROSS JOIN LATERAL (SELECT " + expr + " AS project) x WHERE r.id = $1",
+                                        {id, p.user_id}));
+  if (r.empty()) return NotFound("no such " + spec.name);
+  auto project = CNX_DO_F(OptionalUuid(r[0], 1));
+  auto role = internal::MemberRole(p, r[0].IsNull(2) ? std::nullopt : std::optional<std::string_view>(r[0].Text(2)));
+  CNX_DO_F(internal::CheckRole(p, spec, project, role, Role::kViewer, false));
+  return ToEntity(r, spec.versioned);
 }
 
 namespace internal {

@@ -31,6 +31,11 @@ std::string PgType(FieldType type);
 std::string JsonPointer(std::string_view key);
 // The project role of `p` in `project`; nullopt if not a member (and not a tenant admin).
 Outcome<std::optional<Role>> ProjectRole(pg::Transaction& tx, const Principal& p, const Uuid& project);
+// The same from the member row's role text (nullopt: no row).
+std::optional<Role> MemberRole(const Principal& p, std::optional<std::string_view> member_role);
+// Access to a row of `spec` in `project` (nullopt: tenant-level) given the caller's role there.
+Outcome<void> CheckRole(const Principal& p, const ResourceSpec& spec, const std::optional<Uuid>& project,
+                        std::optional<Role> role, Role needed, bool write);
 // Read (needed = viewer) or write access to a row of `spec` in `project` (nullopt: tenant-level).
 Outcome<void> CheckAccess(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
                           const std::optional<Uuid>& project, Role needed, bool write);

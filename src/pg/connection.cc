@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <list>
+#include <unordered_map>
 
 namespace cnx::pg {
 
@@ -190,6 +192,204 @@ Result<std::vector<uint8_t>> DecodeByteaHex(std::string_view t) {
 
 // ---- Connection ----
 
+namespace {
+
+// One statement of a pipeline: run `sql` (unnamed), prepare it as `name`, or
+// run the prepared `name`.
+struct Step {
+  enum Kind { kQuery, kPrepare, kPrepared } kind;
+  std::string_view sql;
+  std::string_view name;
+  std::span<const Param> params;
+};
+
+struct Bound {
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  explicit Bound(std::span<const Param> params)
+      : values(params.size()), lengths(params.size()), formats(params.size()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      values[i] = params[i].value ? params[i].value->data() : nullptr;
+      lengths[i] = params[i].value ? static_cast<int>(params[i].value->size()) : 0;
+      formats[i] = params[i].binary ? 1 : 0;
+    }
+  }
+  int n() const { return static_cast<int>(values.size()); }
+};
+
+bool ResultOk(PGresult* res) {
+  auto st = PQresultStatus(res);
+  return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+// The results of the steps that succeeded, and the first error if one failed
+// (the server skips the steps after it).
+struct Piped {
+  std::vector<QueryResult> results;
+  std::optional<Error> error;
+};
+
+// Runs one step on its own.
+Piped RunOne(PGconn* conn, const Step& step) {
+  Bound b(step.params);
+  std::string sql(step.sql), name(step.name);
+  PGresult* res = nullptr;
+  switch (step.kind) {
+    case Step::kQuery:
+      res = PQexecParams(conn, sql.c_str(), b.n(), nullptr, b.values.data(), b.lengths.data(), b.formats.data(), 0);
+      break;
+    case Step::kPrepare:
+      res = PQprepare(conn, name.c_str(), sql.c_str(), b.n(), nullptr);
+      break;
+    case Step::kPrepared:
+      res = PQexecPrepared(conn, name.c_str(), b.n(), b.values.data(), b.lengths.data(), b.formats.data(), 0);
+      break;
+  }
+  Piped out;
+  if (ResultOk(res)) {
+    out.results.emplace_back(res);
+  } else {
+    out.error = ResultError(conn, res);
+    PQclear(res);
+  }
+  return out;
+}
+
+// Sends the steps in one pipeline: one round trip.
+Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
+  Piped out;
+  if (PQenterPipelineMode(conn) != 1) {
+    out.error = ResultError(conn, nullptr);
+    return out;
+  }
+  std::vector<Bound> bound;
+  bound.reserve(steps.size());
+  std::vector<std::string> text;  // libpq wants NUL-terminated strings
+  text.reserve(steps.size() * 2);
+  bool sent = true;
+  for (const auto& step : steps) {
+    const Bound& b = bound.emplace_back(step.params);
+    const char* sql = text.emplace_back(step.sql).c_str();
+    const char* name = text.emplace_back(step.name).c_str();
+    int ok = 0;
+    switch (step.kind) {
+      case Step::kQuery:
+        ok = PQsendQueryParams(conn, sql, b.n(), nullptr, b.values.data(), b.lengths.data(), b.formats.data(), 0);
+        break;
+      case Step::kPrepare:
+        ok = PQsendPrepare(conn, name, sql, b.n(), nullptr);
+        break;
+      case Step::kPrepared:
+        ok = PQsendQueryPrepared(conn, name, b.n(), b.values.data(), b.lengths.data(), b.formats.data(), 0);
+        break;
+    }
+    if (ok != 1) {
+      sent = false;
+      break;
+    }
+  }
+  std::optional<Error>& error = out.error;
+  if (!sent || PQpipelineSync(conn) != 1) {
+    error = ResultError(conn, nullptr);
+    if (PQstatus(conn) != CONNECTION_OK) {
+      (void)PQexitPipelineMode(conn);
+      return out;
+    }
+  }
+  // One result (then NULL) per step sent, then the sync marker.
+  for (;;) {
+    PGresult* res = PQgetResult(conn);
+    if (res == nullptr) {
+      if (PQstatus(conn) != CONNECTION_OK) {
+        if (!error) error = ResultError(conn, nullptr);
+        break;
+      }
+      continue;  // end of one step's results
+    }
+    auto st = PQresultStatus(res);
+    if (st == PGRES_PIPELINE_SYNC) {
+      PQclear(res);
+      break;
+    }
+    if (st == PGRES_PIPELINE_ABORTED) {
+      PQclear(res);
+      continue;
+    }
+    if (!ResultOk(res)) {
+      if (!error) error = ResultError(conn, res);
+      PQclear(res);
+      continue;
+    }
+    out.results.emplace_back(res);
+  }
+  (void)PQexitPipelineMode(conn);
+  return out;
+}
+
+constexpr std::string_view kSetTenantSql = "SELECT set_config('cnx.tenant_id', $1, true)";
+
+bool HasSqlState(const Error& e, std::string_view state) {
+  return e.message().starts_with("[" + std::string(state) + "]");
+}
+
+}  // namespace
+
+struct Connection::State {
+  struct Entry {
+    std::string name;  // empty while seen only once
+    std::list<std::string>::iterator lru;
+  };
+  struct Deferred {
+    std::string sql;
+    std::vector<Param> params;
+  };
+
+  size_t capacity;
+  uint64_t next_name = 0;
+  std::unordered_map<std::string, Entry> entries;
+  std::list<std::string> lru;  // SQL texts, most recently used first
+  std::vector<std::string> to_deallocate;
+  std::vector<Deferred> deferred;
+  StatementCacheStats stats;
+
+  explicit State(size_t cap) : capacity(cap) {}
+
+  // The entry for `sql` and whether it existed; created (and the least
+  // recently used dropped) if new.
+  std::pair<Entry&, bool> Touch(std::string_view sql) {
+    auto it = entries.find(std::string(sql));
+    if (it != entries.end()) {
+      lru.splice(lru.begin(), lru, it->second.lru);
+      return {it->second, true};
+    }
+    while (entries.size() >= capacity && !lru.empty()) Forget(lru.back());
+    lru.emplace_front(sql);
+    return {entries.emplace(lru.front(), Entry{"", lru.begin()}).first->second, false};
+  }
+
+  void Forget(const std::string& sql) {
+    auto it = entries.find(sql);
+    if (it == entries.end()) return;
+    if (!it->second.name.empty()) {
+      to_deallocate.push_back(it->second.name);
+      ++stats.evictions;
+      --stats.prepared;
+    }
+    lru.erase(it->second.lru);
+    entries.erase(it);
+  }
+
+  // The server lost some of our statements: forget them all (and deallocate
+  // whatever is left on the server).
+  void Reset() {
+    to_deallocate.assign(1, "ALL");
+    entries.clear();
+    lru.clear();
+    stats.prepared = 0;
+    ++stats.resets;
+  }
+};
+
 Result<Connection> Connection::Open(const std::string& conninfo, const ConnectOptions& options) {
   // connect_timeout is whole seconds in libpq; pass it as an override.
   std::string timeout = std::to_string(std::max<int64_t>(1, options.connect_timeout.count() / 1000));
@@ -208,16 +408,19 @@ Result<Connection> Connection::Open(const std::string& conninfo, const ConnectOp
   // keep them out of stderr, at debug level in our log.
   PQsetNoticeProcessor(
       c, [](void*, const char* message) { spdlog::debug("postgres: {}", TrimMessage(message)); }, nullptr);
-  Connection conn(c);
+  Connection conn(c, options.statement_cache_size);
   for (const auto& stmt : options.on_connect) CNX_TRY(conn.ExecScript(stmt));
   return conn;
 }
 
-Connection::Connection(Connection&& o) noexcept : conn_(std::exchange(o.conn_, nullptr)) {}
+Connection::Connection(pg_conn* c, size_t cache_size) : conn_(c), state_(std::make_unique<State>(cache_size)) {}
+
+Connection::Connection(Connection&& o) noexcept : conn_(std::exchange(o.conn_, nullptr)), state_(std::move(o.state_)) {}
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     if (conn_) PQfinish(conn_);
     conn_ = std::exchange(o.conn_, nullptr);
+    state_ = std::move(o.state_);
   }
   return *this;
 }
@@ -227,27 +430,83 @@ Connection::~Connection() {
 
 Result<QueryResult> Connection::Exec(std::string_view sql, std::span<const Param> params) {
   if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
-  std::string query(sql);
-  std::vector<const char*> values(params.size());
-  std::vector<int> lengths(params.size()), formats(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    values[i] = params[i].value ? params[i].value->data() : nullptr;
-    lengths[i] = params[i].value ? static_cast<int>(params[i].value->size()) : 0;
-    formats[i] = params[i].binary ? 1 : 0;
-  }
-  PGresult* res = PQexecParams(conn_, query.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                               lengths.data(), formats.data(), 0);
-  auto st = PQresultStatus(res);
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    Error e = ResultError(conn_, res);
+  State& s = *state_;
+  // Deallocations of evicted statements (held back inside a failed transaction).
+  if (!s.to_deallocate.empty() && PQtransactionStatus(conn_) != PQTRANS_INERROR) {
+    std::string script;
+    for (const auto& name : s.to_deallocate) script += "DEALLOCATE " + name + ";";
+    s.to_deallocate.clear();
+    PGresult* res = PQexec(conn_, script.c_str());
+    auto st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK) {
+      Error e = ResultError(conn_, res);
+      PQclear(res);
+      return std::unexpected(std::move(e));
+    }
     PQclear(res);
-    return std::unexpected(std::move(e));
   }
-  return QueryResult(res);
+  const bool idle_before = s.deferred.empty() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+
+  std::string name;
+  bool prepare = false;
+  if (s.capacity > 0) {
+    auto [entry, seen_before] = s.Touch(sql);
+    if (entry.name.empty() && seen_before) {
+      entry.name = "cnx_" + std::to_string(++s.next_name);
+      prepare = true;
+    }
+    name = entry.name;
+  }
+
+  auto deferred = std::move(s.deferred);
+  s.deferred.clear();
+  std::vector<Step> steps;
+  steps.reserve(deferred.size() + 2);
+  for (const auto& d : deferred) steps.push_back({Step::kQuery, d.sql, "", d.params});
+  if (prepare) steps.push_back({Step::kPrepare, sql, name, {}});
+  steps.push_back(name.empty() ? Step{Step::kQuery, sql, "", params} : Step{Step::kPrepared, sql, name, params});
+
+  Piped run = steps.size() == 1 ? RunOne(conn_, steps[0]) : RunPipeline(conn_, steps);
+  if (!run.error) {
+    if (prepare) ++s.stats.prepares, ++s.stats.prepared;
+    if (!prepare && !name.empty()) ++s.stats.hits;
+    return std::move(run.results.back());
+  }
+  const Error& e = *run.error;
+  if (prepare && run.results.size() < steps.size() - 1) {
+    // The statement was not prepared (an earlier step or the prepare failed).
+    if (auto it = s.entries.find(std::string(sql)); it != s.entries.end()) it->second.name.clear();
+  } else if (prepare) {
+    ++s.stats.prepares, ++s.stats.prepared;
+  }
+  if (!name.empty() && HasSqlState(e, "26000")) {
+    // Our statements are gone (DISCARD ALL, DEALLOCATE ALL): start afresh.
+    s.Reset();
+    if (idle_before) return Exec(sql, params);
+  } else if (!name.empty() && HasSqlState(e, "0A000")) {
+    // "cached plan must not change result type": a table changed under a
+    // prepared statement. Drop it; outside a transaction run the text again.
+    s.Forget(std::string(sql));
+    if (idle_before) return Exec(sql, params);
+  }
+  return std::unexpected(e);
+}
+
+Result<QueryResult> Connection::ExecAsTenant(const Uuid& tenant_id, std::string_view sql,
+                                             std::span<const Param> params) {
+  if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
+  if (HasDeferred() || PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    return Err(Module::kPg, ErrorCode::kFailedPrecondition, "ExecAsTenant inside a transaction");
+  }
+  // Both statements run before the pipeline's one Sync: one implicit
+  // transaction, so the local setting holds for the statement and ends with it.
+  Defer(std::string(kSetTenantSql), {Param(tenant_id)});
+  return Exec(sql, params);
 }
 
 Status Connection::ExecScript(std::string_view sql) {
   if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
+  CNX_TRY(FlushDeferred());
   std::string script(sql);
   PGresult* res = PQexec(conn_, script.c_str());
   auto st = PQresultStatus(res);
@@ -260,8 +519,34 @@ Status Connection::ExecScript(std::string_view sql) {
   return Ok();
 }
 
+void Connection::Defer(std::string sql, std::vector<Param> params) {
+  state_->deferred.push_back({std::move(sql), std::move(params)});
+}
+bool Connection::HasDeferred() const {
+  return state_ && !state_->deferred.empty();
+}
+void Connection::DropDeferred() {
+  if (state_) state_->deferred.clear();
+}
+Status Connection::FlushDeferred() {
+  if (!HasDeferred()) return Ok();
+  auto deferred = std::move(state_->deferred);
+  state_->deferred.clear();
+  std::vector<Step> steps;
+  for (const auto& d : deferred) steps.push_back({Step::kQuery, d.sql, "", d.params});
+  auto run = RunPipeline(conn_, steps);
+  if (run.error) return std::unexpected(*run.error);
+  return Ok();
+}
+
+pg_conn* Connection::raw() {
+  (void)FlushDeferred();
+  return conn_;
+}
+
 bool Connection::Healthy() const {
-  return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  return conn_ != nullptr && !HasDeferred() && PQstatus(conn_) == CONNECTION_OK &&
+         PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
 Status Connection::Ping() {
@@ -273,13 +558,18 @@ int Connection::server_version() const {
   return conn_ ? PQserverVersion(conn_) : 0;
 }
 
+StatementCacheStats Connection::statement_cache_stats() const {
+  return state_ ? state_->stats : StatementCacheStats{};
+}
+
 // ---- Transaction ----
 
 Result<Transaction> Transaction::Begin(Connection& conn, Isolation isolation) {
+  if (conn.conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
   const char* sql = "BEGIN";
   if (isolation == Isolation::kRepeatableRead) sql = "BEGIN ISOLATION LEVEL REPEATABLE READ";
   if (isolation == Isolation::kSerializable) sql = "BEGIN ISOLATION LEVEL SERIALIZABLE";
-  CNX_TRY(conn.ExecScript(sql));
+  conn.Defer(sql, {});
   return Transaction(&conn);
 }
 
@@ -290,14 +580,27 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::SetTenant(const Uuid& tenant_id) {
-  CNX_TRY(conn_->Exec("SELECT set_config('cnx.tenant_id', $1, true)", {tenant_id}));
+  if (conn_->HasDeferred()) {
+    conn_->Defer(std::string(kSetTenantSql), {Param(tenant_id)});
+    return Ok();
+  }
+  CNX_TRY(conn_->Exec(kSetTenantSql, {tenant_id}));
   return Ok();
+}
+
+Connection& Transaction::connection() {
+  (void)conn_->FlushDeferred();
+  return *conn_;
 }
 
 Status Transaction::Commit() {
   done_ = true;
+  if (conn_->HasDeferred()) {  // nothing was sent: nothing to commit
+    conn_->DropDeferred();
+    return Ok();
+  }
   // COMMIT of a failed transaction reports success but rolls back; detect it.
-  if (PQtransactionStatus(conn_->raw()) == PQTRANS_INERROR) {
+  if (PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR) {
     (void)conn_->ExecScript("ROLLBACK");
     return Err(Module::kPg, ErrorCode::kFailedPrecondition, "commit of a failed transaction; rolled back");
   }
@@ -306,6 +609,10 @@ Status Transaction::Commit() {
 
 Status Transaction::Rollback() {
   done_ = true;
+  if (conn_->HasDeferred()) {
+    conn_->DropDeferred();
+    return Ok();
+  }
   return conn_->ExecScript("ROLLBACK");
 }
 

@@ -139,6 +139,20 @@ struct ConnectOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   // Statements run right after connecting (e.g. "SET ROLE cnx_app").
   std::vector<std::string> on_connect;
+  // Statement cache: SQL text seen a second time on a connection becomes a
+  // named server-side prepared statement, so later runs skip parsing and
+  // (once PostgreSQL settles on a generic plan) planning. At most this many
+  // texts are tracked per connection; the least recently used are
+  // deallocated. 0 turns it off (needed behind a transaction-pooling proxy).
+  size_t statement_cache_size = 256;
+};
+
+struct StatementCacheStats {
+  uint64_t hits = 0;       // executions of an already prepared statement
+  uint64_t prepares = 0;   // statements prepared
+  uint64_t evictions = 0;  // prepared statements deallocated to stay in bounds
+  uint64_t resets = 0;     // cache dropped after the server lost or invalidated a statement
+  size_t prepared = 0;     // prepared statements now on the server
 };
 
 class Connection {
@@ -155,6 +169,13 @@ class Connection {
   Result<QueryResult> Exec(std::string_view sql, std::initializer_list<Param> params) {
     return Exec(sql, std::span<const Param>(params.begin(), params.size()));
   }
+  // Runs one statement with the tenant for row-level security set, in one
+  // round trip and one implicit transaction (the tenant setting and the
+  // statement travel in a single pipeline). Outside a transaction only.
+  Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, std::string_view sql, std::span<const Param> params = {});
+  Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, std::string_view sql, std::initializer_list<Param> params) {
+    return ExecAsTenant(tenant_id, sql, std::span<const Param>(params.begin(), params.size()));
+  }
   // Runs a script of several statements without parameters (migrations).
   Status ExecScript(std::string_view sql);
 
@@ -163,15 +184,31 @@ class Connection {
   // Round trip to the server.
   Status Ping();
 
-  pg_conn* raw() const { return conn_; }
+  // The libpq handle. Sends any deferred statements first (see Transaction).
+  pg_conn* raw();
   int server_version() const;
+  StatementCacheStats statement_cache_stats() const;
 
  private:
-  explicit Connection(pg_conn* c) : conn_(c) {}
+  friend class Transaction;
+  struct State;
+  Connection(pg_conn* c, size_t cache_size);
+
+  // Deferred statements go to the server in the same round trip as the next
+  // statement (libpq pipeline mode): a Transaction's BEGIN and tenant.
+  void Defer(std::string sql, std::vector<Param> params);
+  bool HasDeferred() const;
+  void DropDeferred();
+  Status FlushDeferred();
+
   pg_conn* conn_ = nullptr;
+  std::unique_ptr<State> state_;
 };
 
 // A transaction that rolls back unless Commit() succeeds. Borrows the connection.
+// BEGIN and the tenant setting are sent together with the first statement (one
+// round trip instead of three); a transaction that runs no statement sends
+// nothing at all.
 class Transaction {
  public:
   enum class Isolation { kReadCommitted, kRepeatableRead, kSerializable };
@@ -192,7 +229,8 @@ class Transaction {
 
   Status Commit();
   Status Rollback();
-  Connection& connection() { return *conn_; }
+  // The connection, with BEGIN (and the tenant) already sent, for direct use.
+  Connection& connection();
 
  private:
   explicit Transaction(Connection* c) : conn_(c) {}

@@ -260,21 +260,40 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
   std::string seqscan(saved[0].Text(0)), indexscan(saved[0].Text(1));
   const size_t cap = std::max(c.o.max_ranked_rows, c.depth);
   for (size_t tier = 0; tier < tiers.size() && out.size() < c.depth; ++tier) {
-    Params p;
-    std::string query = p.Add(tiers[tier]) + "::tsquery";
-    // The first `cap` index matches (reading each candidate's tsvector is the
-    // cost), then the project and filters, then the rank. A tier's rows
-    // include the tiers before it (all returned already: they did not fill
-    // `depth`); ask for as many more and skip them here rather than filter
-    // them in SQL, which would read every tsvector once more.
-    std::string sql = "SELECT m.id, ts_rank_cd(m.search_tsv, " + query + ", " +
-                      p.Add(static_cast<int32_t>(c.o.rank_normalization)) +
-                      "::int)::float8 AS s FROM (SELECT c.id, c.content_item_id, c.search_tsv FROM content_chunks c"
-                      " WHERE c.search_tsv @@ " +
-                      query + " LIMIT " + p.Add(static_cast<int64_t>(cap)) +
-                      ") m JOIN content_items i ON i.id = m.content_item_id WHERE " + FilterSql(c.q, p) +
-                      " ORDER BY s DESC, m.id LIMIT " + p.Add(static_cast<int64_t>(c.depth));
-    auto part = CNX_TRY(ReadRanked(c.tx, sql, p));
+    Ranked part;
+    // The first `tier_cap` index matches (reading each candidate's tsvector
+    // is the cost), then the project and filters, then the rank. The cap is
+    // taken before the filters, so when it was reached and the filters left
+    // too few rows, the tier runs again with 8 times the cap (up to
+    // max_widened_rows): a project's matches are not lost behind other
+    // projects' (decision 1104). The last row carries how many matches were
+    // read. A tier's rows include the tiers before it (all returned already:
+    // they did not fill `depth`); they are skipped here rather than filtered
+    // in SQL, which would read every tsvector once more.
+    for (size_t tier_cap = cap;; tier_cap *= 8) {
+      Params p;
+      std::string query = p.Add(tiers[tier]) + "::tsquery";
+      std::string sql =
+          "WITH m AS MATERIALIZED (SELECT c.id, c.content_item_id, c.search_tsv FROM content_chunks c"
+          " WHERE c.search_tsv @@ " +
+          query + " LIMIT " + p.Add(static_cast<int64_t>(tier_cap)) +
+          "), r AS (SELECT m.id, ts_rank_cd(m.search_tsv, " + query + ", " +
+          p.Add(static_cast<int32_t>(c.o.rank_normalization)) +
+          "::int)::float8 AS s FROM m JOIN content_items i ON i.id = m.content_item_id WHERE " + FilterSql(c.q, p) +
+          " ORDER BY s DESC, m.id LIMIT " + p.Add(static_cast<int64_t>(c.depth)) +
+          ") SELECT id, s FROM r UNION ALL SELECT NULL, count(*)::float8 FROM m";
+      auto rows = CNX_TRY(c.tx.Exec(sql, p.span()));
+      part.clear();
+      size_t matched = 0;
+      for (int r = 0; r < rows.rows(); ++r) {
+        if (rows[r].IsNull(0)) {
+          matched = static_cast<size_t>(CNX_TRY(rows[r].Get<double>(1)));
+        } else {
+          part.emplace_back(CNX_TRY(rows[r].Get<Uuid>(0)), CNX_TRY(rows[r].Get<double>(1)));
+        }
+      }
+      if (part.size() >= c.depth || matched < tier_cap || tier_cap >= c.o.max_widened_rows) break;
+    }
     for (auto& r : part) {
       if (out.size() == c.depth) break;
       if (std::none_of(out.begin(), out.end(), [&](const auto& o) { return o.first == r.first; })) out.push_back(r);

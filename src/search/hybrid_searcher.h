@@ -68,8 +68,11 @@ struct HybridOptions {
   // Chunks ranked per lexical tier: a tier matching more (a very common word)
   // ranks the first `max_ranked_rows` the GIN index yields, not all of them,
   // which bounds latency (ranking reads each chunk's tsvector). Never below
-  // the candidate depth.
+  // the candidate depth. The cap is taken before the project and filters:
+  // when they leave too few rows, the tier is read again with 8 times the
+  // cap, up to `max_widened_rows` (decision 1104).
   size_t max_ranked_rows = 500;
+  size_t max_widened_rows = 32'000;
   // ts_rank_cd normalisation bit mask (PostgreSQL docs, "Ranking Search
   // Results"); 1 divides by 1 + log(chunk length), which ranked best on the
   // PostgreSQL documentation evaluation (docs/search.md); 0 is raw cover density.

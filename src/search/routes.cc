@@ -91,21 +91,15 @@ std::optional<Response> CheckQueryParams(const Request& req, std::initializer_li
 }
 
 struct State {
+  State(domain::Store& st, HybridSearcher& se, api::Gate* shared)
+      : store(st), searcher(se), gate(shared ? shared : &own_gate.emplace(st, api::Gate::Options{0, 0})) {}
   domain::Store& store;
   HybridSearcher& searcher;
+  std::optional<api::Gate> own_gate;
+  api::Gate* gate;
 };
 
 enum class Kind { kSearch, kRelated };
-
-std::variant<domain::Principal, Response> Authenticate(State& s, const Request& req) {
-  std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    return Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
-  }
-  auto principal = s.store.Authenticate(auth.substr(7));
-  if (!principal) return FaultResponse(principal.error());
-  return *principal;
-}
 
 Response HandleSearch(State& s, const domain::Principal& p, const Request& req) {
   if (auto bad = CheckQueryParams(req, {})) return *bad;
@@ -143,7 +137,7 @@ Response HandleSearch(State& s, const domain::Principal& p, const Request& req) 
   return JsonOk({{"results", std::move(results)},
                  {"mode", std::string(ModeName(q.mode))},
                  {"projectId", q.project_id->ToString()},
-                 {"took_ms", std::round(took * 1000) / 1000}});
+                 {"tookMs", std::round(took * 1000) / 1000}});
 }
 
 Response HandleRelated(State& s, const domain::Principal& p, const Request& req) {
@@ -172,7 +166,7 @@ Response HandleRelated(State& s, const domain::Principal& p, const Request& req)
 }
 
 Response Handle(State& s, Kind kind, Request& req) {
-  auto auth = Authenticate(s, req);
+  auto auth = s.gate->Admit(req);
   if (auto* r = std::get_if<Response>(&auth)) return std::move(*r);
   const auto& p = std::get<domain::Principal>(auth);
   return kind == Kind::kSearch ? HandleSearch(s, p, req) : HandleRelated(s, p, req);
@@ -181,7 +175,7 @@ Response Handle(State& s, Kind kind, Request& req) {
 }  // namespace
 
 Status RegisterSearchRoutes(api::Router& router, SearchRouteDeps deps) {
-  auto state = std::make_shared<State>(State{deps.store, deps.searcher});
+  auto state = std::make_shared<State>(deps.store, deps.searcher, deps.gate);
   auto add = [&](http::verb method, std::string_view pattern, Kind kind) -> Status {
     return router.Add(method, pattern, api::Handler([state, kind](Request& req) -> asio::awaitable<Response> {
                         State* s = state.get();
@@ -198,6 +192,88 @@ Status RegisterSearchRoutes(api::Router& router, SearchRouteDeps deps) {
   CNX_TRY(add(http::verb::post, "/v1/search", Kind::kSearch));
   CNX_TRY(add(http::verb::get, "/v1/content/{id}/related", Kind::kRelated));
   return Ok();
+}
+
+std::vector<api::OperationDoc> SearchOperationDocs() {
+  json uuid = {{"type", "string"}, {"format", "uuid"}};
+  json uuids = {{"type", "array"}, {"items", uuid}, {"maxItems", kMaxListItems}};
+  json names = {
+      {"type", "array"}, {"items", {{"type", "string"}, {"maxLength", kMaxNameBytes}}}, {"maxItems", kMaxListItems}};
+  json ranked = {{"type", "object"},
+                 {"properties", {{"rank", {{"type", "integer"}}}, {"score", {{"type", "number"}}}}}};
+  json request = {{"type", "object"},
+                  {"additionalProperties", false},
+                  {"required", {"query", "projectId"}},
+                  {"properties",
+                   {{"query", {{"type", "string"}, {"minLength", 1}, {"maxLength", 4096}}},
+                    {"projectId", uuid},
+                    {"k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 200}, {"default", 10}}},
+                    {"mode", {{"type", "string"}, {"enum", {"hybrid", "vector", "lexical"}}, {"default", "hybrid"}}},
+                    {"filters",
+                     {{"type", "object"},
+                      {"additionalProperties", false},
+                      {"properties",
+                       {{"tags", names},
+                        {"contentTypes", names},
+                        {"threadId", uuid},
+                        {"contentIds", uuids},
+                        {"excludeContentIds", uuids}}}}},
+                    {"boostNodeIds", uuids}}}};
+  json content = {{"type", "object"},
+                  {"properties",
+                   {{"id", uuid},
+                    {"title", {{"type", "string"}}},
+                    {"contentType", {{"type", "string"}}},
+                    {"projectId", uuid},
+                    {"sourceUrl", {{"type", {"string", "null"}}}}}}};
+  json hit = {{"type", "object"},
+              {"required", {"chunkId", "content", "text", "score", "scores"}},
+              {"properties",
+               {{"chunkId", uuid},
+                {"content", content},
+                {"text", {{"type", "string"}}},
+                {"chunkIndex", {{"type", "integer"}}},
+                {"startOffset", {{"type", "integer"}}},
+                {"endOffset", {{"type", "integer"}}},
+                {"tokenCount", {{"type", "integer"}}},
+                {"contentHash", {{"type", "string"}}},
+                {"score", {{"type", "number"}}},
+                {"scores", {{"type", "object"}, {"additionalProperties", ranked}}}}}};
+  json related = content;
+  related["properties"]["score"] = {{"type", "number"}};
+  related["properties"]["bestChunkId"] = uuid;
+  auto ok = [](const char* why, json schema) {
+    return json{{"200", {{"description", why}, {"content", {{"application/json", {{"schema", std::move(schema)}}}}}}}};
+  };
+  std::vector<api::OperationDoc> docs;
+  docs.push_back(
+      {.method = http::verb::post,
+       .path = "/v1/search",
+       .operation_id = "search",
+       .summary = "Hybrid search (vector, full text, graph) over a project's chunks",
+       .tag = "Search",
+       .request_schema = {{"$ref", "#/components/schemas/SearchRequest"}},
+       .responses = ok("the hits, best first",
+                       {{"type", "object"},
+                        {"required", {"results", "mode", "projectId"}},
+                        {"properties",
+                         {{"results", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/SearchHit"}}}}},
+                          {"mode", {{"type", "string"}}},
+                          {"projectId", uuid},
+                          {"tookMs", {{"type", "number"}}}}}}),
+       .schemas = {{"SearchRequest", request}, {"SearchHit", hit}}});
+  docs.push_back(
+      {.method = http::verb::get,
+       .path = "/v1/content/{id}/related",
+       .operation_id = "getRelatedContent",
+       .summary = "Content items related to this one",
+       .tag = "Search",
+       .query = json::array(
+           {{{"name", "k"}, {"in", "query"}, {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 200}}}}}),
+       .responses = ok("related content, best first",
+                       {{"type", "object"},
+                        {"properties", {{"contentId", uuid}, {"items", {{"type", "array"}, {"items", related}}}}}})});
+  return docs;
 }
 
 }  // namespace cnx::search

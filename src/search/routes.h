@@ -18,6 +18,8 @@
 // the searcher are thread-safe and must outlive the server.
 #pragma once
 
+#include "api/gate.h"
+#include "api/rest.h"
 #include "api/router.h"
 #include "domain/store.h"
 #include "search/hybrid_searcher.h"
@@ -27,8 +29,14 @@ namespace cnx::search {
 struct SearchRouteDeps {
   domain::Store& store;
   HybridSearcher& searcher;
+  // Authentication and the per-credential rate limit shared with the other
+  // route groups (api/gate.h); null: authentication only, no limit.
+  api::Gate* gate = nullptr;
 };
 
 Status RegisterSearchRoutes(api::Router& router, SearchRouteDeps deps);
+
+// The OpenAPI description of the routes above (for /v1/openapi.json).
+std::vector<api::OperationDoc> SearchOperationDocs();
 
 }  // namespace cnx::search

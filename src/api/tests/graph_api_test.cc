@@ -9,16 +9,22 @@ namespace {
 
 class GraphServer {
  public:
-  GraphServer() : graph_(graph::EmbeddedGraphStore::InMemory()) {
+  // With `limits`, every route group shares one Gate (as `cnx serve` does).
+  explicit GraphServer(std::optional<Gate::Options> limits = std::nullopt)
+      : graph_(graph::EmbeddedGraphStore::InMemory()) {
     auto opts = db_.AppPoolOptions(4);
     pool_ = std::make_unique<pg::Pool>(opts);
     domain::StoreOptions so;
     so.pwhash_opslimit = 1;
     so.pwhash_memlimit = 8192;
     store_ = std::make_unique<domain::Store>(*pool_, so);
+    if (limits) gate_.emplace(*store_, *limits);
+    Gate* gate = gate_ ? &*gate_ : nullptr;
     Router router;
-    EXPECT_TRUE(RegisterRestRoutes(router, {*store_, RestServer::DefaultRest()}).has_value());
-    EXPECT_TRUE(RegisterGraphRoutes(router, {*store_, *graph_}).has_value());
+    EXPECT_TRUE(
+        RegisterRestRoutes(router, {*store_, RestServer::DefaultRest(), gate, GraphOperationDocs()}).has_value());
+    EXPECT_TRUE(RegisterGraphRoutes(router, {.store = *store_, .graph = *graph_, .gate = gate}).has_value());
+    routes_ = router.routes();
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.io_threads = 1;
@@ -33,12 +39,15 @@ class GraphServer {
   ~GraphServer() { server_->Shutdown(std::chrono::seconds(1)); }
   const tcp::endpoint& endpoint() const { return ep_; }
   graph::GraphStore& graph() { return *graph_; }
+  const std::vector<Router::Route>& routes() const { return routes_; }
 
  private:
   schema::testing::TestDatabase db_;
   std::unique_ptr<pg::Pool> pool_;
   std::unique_ptr<domain::Store> store_;
   std::unique_ptr<graph::EmbeddedGraphStore> graph_;
+  std::optional<Gate> gate_;
+  std::vector<Router::Route> routes_;
   MetricsRegistry metrics_;
   std::unique_ptr<Server> server_;
   tcp::endpoint ep_;
@@ -166,6 +175,44 @@ TEST_F(GraphApiTest, RejectsBadRequests) {
   EXPECT_EQ(c.Call("POST", "/v1/graph/subgraph", a.token, json{{"seedIds", json::array()}}).status, 400);
   EXPECT_EQ(c.Call("POST", "/v1/graph/subgraph", a.token, json{{"seedIds", {id}}, {"depth", 9}}).status, 400);
   EXPECT_EQ(c.Call("POST", "/v1/graph/subgraph", a.token, json{{"seedIds", {id}}, {"extra", 1}}).status, 400);
+}
+
+TEST_F(GraphApiTest, EveryRouteIsInTheServedOpenApiDocument) {
+  Client c(server_->endpoint());
+  auto doc = c.Call("GET", "/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  size_t graph_routes = 0;
+  for (const auto& route : server_->routes()) {
+    std::string m(http::to_string(route.method));
+    for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_TRUE(doc.body["paths"][route.pattern].contains(m)) << m << " " << route.pattern;
+    graph_routes += route.pattern.starts_with("/v1/graph/");
+  }
+  EXPECT_EQ(graph_routes, GraphOperationDocs().size());
+  const auto& op = doc.body["paths"]["/v1/graph/nodes/{id}/neighbors"]["get"];
+  EXPECT_EQ(op["operationId"], "listGraphNeighbors");
+  EXPECT_EQ(op["parameters"][0]["name"], "id");
+  EXPECT_TRUE(doc.body["components"]["schemas"].contains("GraphNode"));
+}
+
+TEST(GraphApiGate, OneRateLimitPerCredentialAcrossRouteGroups) {
+  GraphServer server(Gate::Options{.rate_per_second = 0.01, .burst = 4});
+  Client c(server.endpoint());
+  Tenant t = Signup(c);
+  std::string node = "/v1/graph/nodes/" + NewId();
+  EXPECT_EQ(c.Call("GET", "/v1/me", t.token).status, 200);
+  EXPECT_EQ(c.Call("GET", node, t.token).status, 404);
+  EXPECT_EQ(c.Call("GET", "/v1/me", t.token).status, 200);
+  EXPECT_EQ(c.Call("GET", node, t.token).status, 404);
+  // The burst of 4 is spent across both route groups: the next call of either is refused.
+  auto refused = c.Call("GET", node, t.token);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.body["type"], "urn:cnx:problem:rate-limited");
+  EXPECT_FALSE(refused.Header("retry-after").empty());
+  EXPECT_EQ(c.Call("GET", "/v1/me", t.token).status, 429);
+  // Another credential has its own bucket.
+  Tenant other = Signup(c, "other");
+  EXPECT_EQ(c.Call("GET", node, other.token).status, 404);
 }
 
 }  // namespace

@@ -92,6 +92,16 @@ TEST_F(RestTest, FirstUserFlowEndToEnd) {
   EXPECT_EQ(stale.body["current"]["title"], "Plan B");
   EXPECT_EQ(stale.Header("etag"), "\"2\"");
   EXPECT_EQ(stale.body["type"], "urn:cnx:problem:stale-version");
+  // Conditional GET: the client's current copy is not sent again.
+  auto same = c.Call("GET", "/v1/threads/" + tid, t.token, std::nullopt, "If-None-Match: \"2\"\r\n");
+  EXPECT_EQ(same.status, 304) << same.raw;
+  EXPECT_EQ(same.Header("etag"), "\"2\"");
+  EXPECT_TRUE(same.body.is_null() || same.body.empty()) << same.raw;
+  EXPECT_EQ(c.Call("GET", "/v1/threads/" + tid, t.token, std::nullopt, "If-None-Match: W/\"9\", W/\"2\"\r\n").status,
+            304);
+  auto changed = c.Call("GET", "/v1/threads/" + tid, t.token, std::nullopt, "If-None-Match: \"1\"\r\n");
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_EQ(changed.body["title"], "Plan B");
 
   // The outbox recorded the thread's create and update in their transactions.
   EXPECT_EQ(Scalar("SELECT count(*) FROM outbox WHERE aggregatetype = 'threads' AND aggregateid = '" + tid + "'"), 2);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/use_future.hpp>
+
 namespace cnx::api {
 namespace {
 
@@ -91,6 +93,39 @@ TEST(RouterTest, WebSocketRoutesAreGetRoutesWithoutHead) {
   ASSERT_EQ(m.kind, Kind::kFound);
   EXPECT_TRUE(m.route->websocket);
   EXPECT_EQ(r.Find(http::verb::post, "/ws").allow, "GET");
+}
+
+}  // namespace
+}  // namespace cnx::api
+
+namespace cnx::api {
+namespace {
+
+TEST(RouterTest, WrapPutsBehaviourAroundAnExistingRoute) {
+  Router r;
+  ASSERT_TRUE(r.Add(http::verb::post, "/v1/things/{id}", Named("inner")));
+  EXPECT_EQ(r.Wrap(http::verb::get, "/v1/things/{id}", [](Handler h) { return h; }).error().code(),
+            ErrorCode::kNotFound);
+  bool saw_inner = false;
+  ASSERT_TRUE(r.Wrap(http::verb::post, "/v1/things/{id}", [&](Handler inner) {
+    saw_inner = static_cast<bool>(inner);
+    return Handler([inner](Request& req) -> asio::awaitable<Response> {
+      req.raw().body() = "rewritten";
+      Response resp = co_await inner(req);
+      resp.SetHeader("X-Wrapped", req.body());
+      co_return resp;
+    });
+  }));
+  EXPECT_TRUE(saw_inner);
+  auto m = r.Find(http::verb::post, "/v1/things/1");
+  ASSERT_EQ(m.kind, Kind::kFound);
+  asio::io_context io;
+  Request req;
+  auto fut = asio::co_spawn(io, m.route->handler(req), asio::use_future);
+  io.run();
+  Response resp = fut.get();
+  EXPECT_EQ(resp.body(), "inner");
+  EXPECT_EQ(resp.raw()["X-Wrapped"], "rewritten");
 }
 
 }  // namespace

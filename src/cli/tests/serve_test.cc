@@ -87,6 +87,13 @@ TEST(Serve, StartsMigratesServesStopsAndSurvivesKillNine) {
   EXPECT_EQ(Get(a.port, "/healthz"), "{\"status\":\"ok\"} 200");
   EXPECT_EQ(Get(a.port, "/readyz"), "{\"status\":\"ok\"} 200");
   EXPECT_NE(Get(a.port, "/metrics").find("cnx_pg_pool_app_connections"), std::string::npos);
+  // The OpenAPI document lists every route group, not only the REST resources.
+  std::string openapi = Get(a.port, "/v1/openapi.json");
+  for (const char* path :
+       {"\"/v1/projects/{id}\"", "\"/v1/search\"", "\"/v1/content/{id}/related\"", "\"/v1/threads/{id}/context\"",
+        "\"/v1/threads/{id}/completions\"", "\"/v1/graph/subgraph\""}) {
+    EXPECT_NE(openapi.find(path), std::string::npos) << path;
+  }
 
   // A second cnx on the same data dir is refused with a clear message.
   Served b = Start(data, "b");

@@ -314,6 +314,24 @@ TEST_F(CompletionsTest, StrictInput) {
   EXPECT_EQ(provider_.Requests().size(), 0u);
 }
 
+TEST_F(CompletionsTest, EveryRouteIsDescribedForTheOpenApiDocument) {
+  RouteDefaults defaults;
+  api::Router router;
+  ASSERT_TRUE(RegisterContextRoutes(router, {.store = w_.store(), .assembler = assembler_}));
+  auto docs = ContextOperationDocs(defaults);
+  json doc = api::BuildOpenApi(docs);
+  ASSERT_EQ(router.routes().size(), docs.size());
+  for (const auto& r : router.routes()) {
+    std::string m(api::http::to_string(r.method));
+    for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_TRUE(doc["paths"][r.pattern].contains(m)) << m << " " << r.pattern;
+  }
+  const auto& req = doc["components"]["schemas"]["ContextRequest"];
+  EXPECT_EQ(req["properties"]["budget"]["maximum"], defaults.max_budget);
+  EXPECT_TRUE(doc["components"]["schemas"]["CompletionRequest"]["properties"].contains("stream"));
+  EXPECT_TRUE(doc["paths"]["/v1/threads/{id}/completions"]["post"]["responses"].contains("502"));
+}
+
 TEST_F(CompletionsTest, CnxAskStreamsTheAnswerToStdout) {
   StartServer(true);
   provider_.Control({{"reply", "Seven days of WAL are kept."}});

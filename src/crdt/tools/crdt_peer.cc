@@ -8,6 +8,12 @@
 //   diff ID SVB64          -> B64 of EncodeStateAsUpdate(sv)
 //   merge B64...           -> B64 of MergeUpdates
 //   diffupdate B64 SVB64   -> B64 of DiffUpdate
+//   relpos ID TYPE INDEX ASSOC -> B64 JSON of CreateRelativePositionFromTypeIndex
+//                             (TYPE: root "t" or "nested" = the Y.Text at m["nested"]);
+//                             "-" when that type does not exist
+//   resolve ID B64         -> INDEX TYPE (TYPE: root name or CLIENT:CLOCK) | null
+//   rpjson B64             -> JSON of the decoded position | err MESSAGE
+//   rpfromjson JSON        -> B64 of the position read from JSON | err MESSAGE
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -18,6 +24,7 @@
 #include <string>
 
 #include "crdt/golden_json.h"
+#include "crdt/relative_position.h"
 
 using namespace cnx::crdt;
 
@@ -202,6 +209,60 @@ int main() {
       in >> u >> sv;
       auto r = DiffUpdate(Unb64(u), Unb64(sv));
       out = r ? Base64Encode(*r) : "err " + r.error().ToString();
+    } else if (cmd == "relpos") {
+      std::string id, type;
+      uint64_t index = 0;
+      double assoc = 0;
+      in >> id >> type >> index >> assoc;
+      Doc& d = *docs.at(id);
+      const Type* t = nullptr;
+      if (type == "nested") {
+        auto v = d.GetMap("m").Get("nested");
+        if (v && v->type != nullptr && v->type->ref == TypeRef::kText) t = v->type;
+      } else {
+        t = d.GetText(type).type();
+      }
+      if (t == nullptr) {
+        out = "-";
+      } else {
+        auto rp = CreateRelativePositionFromTypeIndex(t, index, assoc);
+        auto bytes = EncodeRelativePosition(rp);
+        out = Base64Encode(*bytes) + " " + RelativePositionToJson(rp).dump();
+      }
+    } else if (cmd == "resolve") {
+      std::string id, b64;
+      in >> id >> b64;
+      auto rp = DecodeRelativePosition(Unb64(b64));
+      if (!rp) {
+        out = "err " + rp.error().ToString();
+      } else {
+        auto abs = CreateAbsolutePositionFromRelativePosition(*rp, *docs.at(id));
+        if (!abs) {
+          out = "null";
+        } else {
+          const Type* t = abs->type;
+          std::string name = t->item == nullptr
+                                 ? t->root_name
+                                 : std::to_string(t->item->id.client) + ":" + std::to_string(t->item->id.clock);
+          out = std::to_string(abs->index) + " " + name;
+        }
+      }
+    } else if (cmd == "rpjson") {
+      std::string b64;
+      in >> b64;
+      auto rp = DecodeRelativePosition(Unb64(b64));
+      out = rp ? RelativePositionToJson(*rp).dump() : "err " + rp.error().ToString();
+    } else if (cmd == "rpfromjson") {
+      std::string rest;
+      std::getline(in, rest);
+      auto j = nlohmann::json::parse(rest, nullptr, false);
+      auto rp = RelativePositionFromJson(j);
+      if (!rp) {
+        out = "err " + rp.error().ToString();
+      } else {
+        auto bytes = EncodeRelativePosition(*rp);
+        out = bytes ? Base64Encode(*bytes) : "err " + bytes.error().ToString();
+      }
     } else if (cmd == "quit") {
       break;
     } else {

@@ -76,6 +76,172 @@ TEST(Connection, TransactionRollsBackUnlessCommitted) {
   EXPECT_TRUE(c.Healthy());
 }
 
+int64_t PreparedOnServer(Connection& c) {
+  return c.Exec("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'cnx\\_%'")
+      .value()[0]
+      .Get<int64_t>(0)
+      .value();
+}
+
+TEST(StatementCache, PreparesOnSecondUseAndReusesAfter) {
+  TestDatabase db;
+  auto c = db.Admin();
+  const std::string sql = "SELECT $1::int + 1";
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Exec(sql, {int32_t{i}});
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ((*r)[0].Get<int32_t>(0).value(), i + 1);
+  }
+  auto stats = c.statement_cache_stats();
+  EXPECT_EQ(stats.prepares, 1u);
+  EXPECT_EQ(stats.hits, 3u);
+  EXPECT_EQ(stats.prepared, 1u);
+  auto names = c.Exec("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'cnx\\_%'").value();
+  ASSERT_EQ(names.rows(), 1);
+  EXPECT_EQ(names[0].Text(0), sql);
+}
+
+TEST(StatementCache, StaysWithinItsBoundAndDeallocatesTheLeastRecentlyUsed) {
+  TestDatabase db;
+  ConnectOptions options;
+  options.statement_cache_size = 4;
+  auto c = Connection::Open(db.AdminUrl(), options).value();
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      std::string sql = "SELECT " + std::to_string(i) + " + $1::int";
+      ASSERT_EQ(c.Exec(sql, {int32_t{1}}).value()[0].Get<int32_t>(0).value(), i + 1);
+      ASSERT_EQ(c.Exec(sql, {int32_t{2}}).value()[0].Get<int32_t>(0).value(), i + 2);
+    }
+  }
+  // The counting query itself is one more text in the cache.
+  EXPECT_LE(PreparedOnServer(c), 4);
+  auto stats = c.statement_cache_stats();
+  EXPECT_EQ(stats.prepares, 30u);
+  EXPECT_GE(stats.evictions, 26u);
+  EXPECT_LE(stats.prepared, 4u);
+
+  options.statement_cache_size = 0;
+  auto off = Connection::Open(db.AdminUrl(), options).value();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(off.Exec("SELECT $1::int", {int32_t{i}}));
+  EXPECT_EQ(off.statement_cache_stats().prepares, 0u);
+  EXPECT_EQ(PreparedOnServer(off), 0);
+}
+
+TEST(StatementCache, SurvivesStatementsDeallocatedBehindItsBack) {
+  TestDatabase db;
+  auto c = db.Admin();
+  const std::string sql = "SELECT $1::text || '!'";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Exec(sql, {"a"}));
+  ASSERT_TRUE(c.ExecScript("DEALLOCATE ALL"));
+  auto r = c.Exec(sql, {"b"});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)[0].Text(0), "b!");
+  EXPECT_EQ(c.statement_cache_stats().resets, 1u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Exec(sql, {"c"}));
+  EXPECT_EQ(PreparedOnServer(c), 1);  // the statement again (the counting query is new)
+}
+
+TEST(StatementCache, ATableThatChangesShapeIsReplannedOutsideATransaction) {
+  TestDatabase db;
+  auto c = db.Admin();
+  ASSERT_TRUE(c.ExecScript("CREATE TABLE s (a int); INSERT INTO s VALUES (1)"));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(c.Exec("SELECT * FROM s").value().columns(), 1);
+  ASSERT_TRUE(c.ExecScript("ALTER TABLE s ADD COLUMN b int DEFAULT 2"));
+  auto r = c.Exec("SELECT * FROM s");
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->columns(), 2);
+  EXPECT_EQ((*r)[0].Get<int32_t>(1).value(), 2);
+  EXPECT_TRUE(c.Healthy());
+}
+
+TEST(StatementCache, AStatementThatFailsIsNotCountedAsPrepared) {
+  TestDatabase db;
+  auto c = db.Admin();
+  ASSERT_TRUE(c.ExecScript("CREATE TABLE f (id int PRIMARY KEY)"));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(c.Exec("SELEC $1::int", {int32_t{i}}).has_value());
+  EXPECT_EQ(c.statement_cache_stats().prepared, 0u);
+  // Prepared fine, then fails at execution (a duplicate key): still prepared, reused.
+  for (int i = 0; i < 4; ++i) (void)c.Exec("INSERT INTO f VALUES ($1)", {int32_t{1}});
+  EXPECT_EQ(c.statement_cache_stats().prepares, 1u);
+  EXPECT_EQ(c.Exec("SELECT count(*) FROM f").value()[0].Get<int64_t>(0).value(), 1);
+  EXPECT_TRUE(c.Healthy());
+}
+
+TEST(Transaction, BeginAndTenantTravelWithTheFirstStatement) {
+  TestDatabase db;
+  auto c = db.Admin();
+  Uuid tenant = Uuid::NewV7();
+  {
+    auto tx = Transaction::Begin(c).value();
+    ASSERT_TRUE(tx.SetTenant(tenant));
+    auto r = tx.Exec(
+        "SELECT current_setting('cnx.tenant_id'), txid_current_if_assigned() IS NULL, "
+        "now() = statement_timestamp()");
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ((*r)[0].Text(0), tenant.ToString());
+    // Inside a transaction block: a second statement sees the same now().
+    auto again = tx.Exec("SELECT now() = statement_timestamp(), current_setting('cnx.tenant_id')").value();
+    EXPECT_EQ(again[0].Get<bool>(0).value(), false);
+    EXPECT_EQ(again[0].Text(1), tenant.ToString());
+    ASSERT_TRUE(tx.Commit());
+  }
+  // The setting was local to the transaction.
+  EXPECT_EQ(c.Exec("SELECT coalesce(current_setting('cnx.tenant_id', true), '')").value()[0].Text(0), "");
+  // A transaction that runs nothing sends nothing and leaves the connection idle.
+  {
+    auto tx = Transaction::Begin(c).value();
+    ASSERT_TRUE(tx.SetTenant(tenant));
+    ASSERT_TRUE(tx.Commit());
+  }
+  {
+    auto tx = Transaction::Begin(c, Transaction::Isolation::kSerializable).value();
+    ASSERT_TRUE(tx.SetTenant(tenant));
+  }
+  EXPECT_TRUE(c.Healthy());
+  auto iso = Transaction::Begin(c, Transaction::Isolation::kSerializable).value();
+  EXPECT_EQ(iso.Exec("SHOW transaction_isolation").value()[0].Text(0), "serializable");
+  ASSERT_TRUE(iso.Rollback());
+  EXPECT_TRUE(c.Healthy());
+}
+
+TEST(Connection, ExecAsTenantRunsOneStatementInItsOwnImplicitTransaction) {
+  TestDatabase db;
+  auto c = db.Admin();
+  ASSERT_TRUE(c.ExecScript("CREATE TABLE h (x int CHECK (x > 0))"));
+  Uuid tenant = Uuid::NewV7();
+  for (int i = 0; i < 3; ++i) {  // unnamed, prepared, cached
+    auto r = c.ExecAsTenant(tenant, "SELECT current_setting('cnx.tenant_id')");
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ((*r)[0].Text(0), tenant.ToString());
+    EXPECT_EQ(c.Exec("SELECT coalesce(current_setting('cnx.tenant_id', true), '')").value()[0].Text(0), "");
+  }
+  // A write commits with the implicit transaction; a failing one leaves nothing.
+  ASSERT_TRUE(c.ExecAsTenant(tenant, "INSERT INTO h VALUES ($1)", {int32_t{1}}));
+  EXPECT_FALSE(c.ExecAsTenant(tenant, "INSERT INTO h SELECT unnest(ARRAY[2, -1])").has_value());
+  EXPECT_TRUE(c.Healthy());
+  EXPECT_EQ(c.Exec("SELECT string_agg(x::text, ',') FROM h").value()[0].Text(0), "1");
+  // Not inside a transaction.
+  auto tx = Transaction::Begin(c).value();
+  EXPECT_EQ(c.ExecAsTenant(tenant, "SELECT 1").error().code(), ErrorCode::kFailedPrecondition);
+  ASSERT_TRUE(tx.Rollback());
+  EXPECT_TRUE(c.Healthy());
+}
+
+TEST(Transaction, AFailingFirstStatementAbortsTheTransaction) {
+  TestDatabase db;
+  auto c = db.Admin();
+  ASSERT_TRUE(c.ExecScript("CREATE TABLE g (x int)"));
+  for (int i = 0; i < 3; ++i) {  // unnamed, then prepared, then a cache hit
+    auto tx = Transaction::Begin(c).value();
+    ASSERT_TRUE(tx.SetTenant(Uuid::NewV7()));
+    EXPECT_FALSE(tx.Exec("INSERT INTO g VALUES ($1::int)", {"not a number"}).has_value());
+    EXPECT_FALSE(tx.Exec("INSERT INTO g VALUES (1)").has_value());  // aborted
+    EXPECT_FALSE(tx.Commit().has_value());
+    EXPECT_TRUE(c.Healthy());
+  }
+  EXPECT_EQ(c.Exec("SELECT count(*) FROM g").value()[0].Get<int64_t>(0).value(), 0);
+}
+
 TEST(Pool, BoundedWithAcquireTimeoutAndStats) {
   TestDatabase db;
   auto opts = db.AppPoolOptions(2);

@@ -326,6 +326,25 @@ TEST_F(HybridSearcherTest, FilteredVectorSearchWidensItsFetch) {
   EXPECT_EQ((*hits)[0].content_id, vacuum_);
 }
 
+TEST_F(HybridSearcherTest, LexicalCapDoesNotHideAProjectsMatches) {
+  // "archiving" matches a chunk in P1 and one in P2. With one ranked row per
+  // tier the index's first match belongs to one project only; the other
+  // project's search must still find its own (the tier is read again wider).
+  HybridOptions o;
+  o.min_candidates = 1;
+  o.candidate_factor = 1;
+  o.max_ranked_rows = 1;
+  HybridSearcher s(w_->app_pool(), w_->index(), w_->embedder(), o);
+  for (auto [project, item] : {std::pair{p1_, wal_}, std::pair{p2_, other_project_}}) {
+    auto q = Q("archiving", Mode::kLexical, 1);
+    q.project_id = project;
+    auto hits = s.Search(q);
+    ASSERT_TRUE(hits.has_value()) << hits.error().ToString();
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ((*hits)[0].content_id, item);
+  }
+}
+
 TEST_F(HybridSearcherTest, RejectsBadQueries) {
   for (auto q : {Q(""), Q("   "), Q("x", Mode::kHybrid, 0), Q("x", Mode::kHybrid, 201), Q(std::string(5000, 'a'))}) {
     auto r = searcher_->Search(q);

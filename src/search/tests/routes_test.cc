@@ -32,8 +32,16 @@ class SearchServer {
     index_ = std::make_unique<vector::ExactIndex>(embedder_->dimension(), vector::Metric::kCosine);
     searcher_ = std::make_unique<HybridSearcher>(*pool_, *index_, *embedder_);
     api::Router router;
-    EXPECT_TRUE(api::RegisterRestRoutes(router, {*store_, api::resttest::RestServer::DefaultRest()}).has_value());
+    EXPECT_TRUE(api::RegisterRestRoutes(
+                    router, {*store_, api::resttest::RestServer::DefaultRest(), nullptr, SearchOperationDocs()})
+                    .has_value());
     EXPECT_TRUE(RegisterSearchRoutes(router, {*store_, *searcher_}).has_value());
+    for (const auto& r : router.routes()) {
+      if (!r.pattern.starts_with("/v1/search") && !r.pattern.ends_with("/related")) continue;
+      std::string m(api::http::to_string(r.method));
+      for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      search_routes_.emplace_back(m, r.pattern);
+    }
     api::ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.io_threads = 1;
@@ -64,6 +72,8 @@ class SearchServer {
   }
 
   const api::tcp::endpoint& endpoint() const { return ep_; }
+  // (lower-case method, pattern) of every search route registered.
+  std::vector<std::pair<std::string, std::string>> search_routes_;
 
  private:
   schema::testing::TestDatabase db_;
@@ -137,7 +147,7 @@ TEST_F(SearchRoutesTest, SearchReturnsChunksWithTheirItem) {
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(r.Header("content-type"), "application/json");
   EXPECT_EQ(r.body["mode"], "hybrid");
-  EXPECT_TRUE(r.body["took_ms"].is_number());
+  EXPECT_TRUE(r.body["tookMs"].is_number());
   const auto& results = r.body["results"];
   ASSERT_TRUE(results.is_array());
   ASSERT_FALSE(results.empty());
@@ -303,6 +313,22 @@ TEST_F(SearchRoutesTest, RelatedRecommendsOtherItems) {
   EXPECT_EQ(c.Call("GET", "/v1/content/nope/related", w_->t.token).status, 400);
   EXPECT_EQ(c.Call("GET", "/v1/content/" + Uuid::NewV4().ToString() + "/related", w_->t.token).status, 404);
   EXPECT_EQ(c.Call("GET", "/v1/content/" + w_->wal + "/related").status, 401);
+}
+
+TEST_F(SearchRoutesTest, EveryRouteIsInTheServedOpenApiDocument) {
+  Client c(server_->endpoint());
+  auto doc = c.Call("GET", "/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  ASSERT_EQ(server_->search_routes_.size(), 2u);
+  for (const auto& [method, pattern] : server_->search_routes_) {
+    EXPECT_TRUE(doc.body["paths"][pattern].contains(method)) << method << " " << pattern;
+  }
+  const auto& search = doc.body["paths"]["/v1/search"]["post"];
+  EXPECT_EQ(search["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/SearchRequest");
+  const auto& req = doc.body["components"]["schemas"]["SearchRequest"];
+  EXPECT_EQ(req["required"], json({"query", "projectId"}));
+  EXPECT_TRUE(search["responses"].contains("429"));
 }
 
 }  // namespace
