@@ -290,6 +290,7 @@ int Serve(const FlagSet& flags) {
     return *wrote;
   };
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
+  store.SetLiveContent(hub.get());  // REST body writes of live documents merge (docs/collab.md)
   anchor_hub = hub.get();
   if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
   if (auto st = collab::RegisterAnnotationRoutes(router, {*hub, store, app_pool, hub_opts.text_root}); !st) {
@@ -343,6 +344,7 @@ int Serve(const FlagSet& flags) {
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.Shutdown();
+  store.SetLiveContent(nullptr);
   hub.reset();  // the last group commit and snapshots, before the database stops
   views.Stop();
   purge.Stop();

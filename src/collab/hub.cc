@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "collab/protocol.h"
+#include "collab/text_merge.h"
 #include "crdt/doc.h"
 #include "pg/connection.h"
 
@@ -23,6 +25,11 @@ Frame MakeFrame(std::vector<uint8_t> bytes) {
 }
 constexpr size_t kMaxAwarenessState = 64 * 1024;
 constexpr size_t kMaxAwarenessEntries = 256;
+// The awareness client id under which the server announces a document's locks
+// (docs/collab.md, "Locks"); clients cannot set it. Renewed well within the
+// 30 s after which y-protocols drops a silent remote state.
+constexpr uint32_t kLockAwarenessClient = 0;
+constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
 }  // namespace
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -101,7 +108,44 @@ class Room : public std::enable_shared_from_this<Room> {
   Clock::time_point idle_since_ = Clock::now();
   std::deque<Deferred> deferred_;
   bool failed_ = false;
+  // Live locks of the document (canonical JSON array from resource_locks),
+  // and who holds a document-level one: everybody else is read-only.
+  std::string locks_json_ = "[]";
+  std::optional<Uuid> doc_lock_holder_;
+  std::string doc_lock_reason_;
+  Clock::time_point locks_announced_{};
+  // Takes a new lock list; announces it (or renews the announcement) as the
+  // awareness state of kLockAwarenessClient. Under mu_.
+  void SetLocks(const std::string& json, Clock::time_point now) {
+    bool changed = json != locks_json_;
+    if (!changed && (json == "[]" || now - locks_announced_ < kLockAnnounceRenewal)) return;
+    if (changed) {
+      locks_json_ = json;
+      doc_lock_holder_.reset();
+      doc_lock_reason_.clear();
+      auto locks = nlohmann::json::parse(json, nullptr, false);
+      if (locks.is_array()) {
+        for (const auto& l : locks) {
+          if (!l.is_object() || l.value("granularity", "") != "document") continue;
+          auto holder = Uuid::Parse(l.value("holderUserId", ""));
+          if (!holder) continue;
+          doc_lock_holder_ = *holder;
+          doc_lock_reason_ =
+              "read-only: the document is locked by user " + holder->ToString() + " until " + l.value("expiresAt", "");
+          break;
+        }
+      }
+    }
+    auto& st = awareness_[kLockAwarenessClient];
+    st.clock += 1;
+    st.owner = nullptr;
+    st.state = json == "[]" ? "null" : "{\"locks\":" + json + "}";
+    locks_announced_ = now;
+    SendAll(MakeFrame(EncodeAwareness(EncodeAwarenessUpdate({{kLockAwarenessClient, st.clock, st.state}}))));
+  }
+
   // Materialisation state.
+  std::mutex materialize_mu_;  // one materialisation of the room at a time, in order
   uint64_t materialized_ = 0;  // local seq last materialised
   Uuid last_editor_;
   Clock::time_point first_change_{}, last_change_{};
@@ -115,6 +159,7 @@ struct Hub::PendingOp {
   std::vector<uint8_t> update;
   std::optional<Uuid> user;
   std::optional<Uuid> session;
+  std::shared_ptr<std::promise<bool>> committed;  // set when the commit returned (REST writes wait on it)
 };
 
 Hub::Hub(pg::Pool& pool, HubOptions options) : pool_(pool), options_(options) {
@@ -135,11 +180,24 @@ Hub::~Hub() {
   FlushPresence();
 }
 
+namespace {
+// Live locks of the documents in $1 (a uuid[] literal): document id, JSON array.
+constexpr std::string_view kLocksSql =
+    "SELECT resource_id::text, json_agg(json_build_object('id', id, 'holderUserId', holder_user_id, "
+    "'granularity', granularity, 'context', context, 'expiresAt', expires_at) ORDER BY acquired_at, id)::text "
+    "FROM resource_locks WHERE resource_type = 'content_item' AND resource_id = ANY($1::uuid[]) "
+    "AND expires_at > now() GROUP BY resource_id";
+}  // namespace
+
 Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document) {
+  const auto started = Clock::now();
   auto room = std::make_shared<Room>(tenant, document);
   auto conn = CNX_TRY(pool_.Acquire());
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
   CNX_TRY(tx.SetTenant(tenant));
+  // Waits for a REST body write of this document in flight, so a seed below
+  // sees its text (it checked IsLive before this load registered).
+  CNX_TRY(tx.Exec("SELECT 1 FROM content_items WHERE id = $1 FOR SHARE", {document}));
   int64_t upto = 0;
   auto snap =
       CNX_TRY(tx.Exec("SELECT state, upto_op FROM document_snapshots WHERE document_id = $1 AND "
@@ -200,7 +258,12 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
   }
   room->changed_ = false;
   room->produced_.clear();
+  auto locks = CNX_TRY(tx.Exec(std::string(kLocksSql), {"{" + document.ToString() + "}"}));
+  if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now());
   CNX_TRY(tx.Commit());
+  spdlog::info("collab: loaded {} ({} from a snapshot, {} operation(s)) in {:.1f} ms", document.ToString(),
+               snap.empty() ? "not" : "partly", ops.rows(),
+               std::chrono::duration<double, std::milli>(Clock::now() - started).count());
   return room;
 }
 
@@ -266,6 +329,10 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
         ps.peer->Send(MakeFrame(EncodePermissionDenied(ps.info.read_only_reason)));
         return Ok();
       }
+      if (room.doc_lock_holder_ && *room.doc_lock_holder_ != ps.info.user_id) {
+        ps.peer->Send(MakeFrame(EncodePermissionDenied(room.doc_lock_reason_)));
+        return Ok();
+      }
       auto origin = UpdateOrigin(msg.data);
       if (!origin) return std::unexpected(origin.error());
       room.changed_ = false;
@@ -301,6 +368,7 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
         if (e.state.size() > kMaxAwarenessState) {
           return Err(Module::kCollab, ErrorCode::kResourceExhausted, "awareness state too large");
         }
+        if (e.client == kLockAwarenessClient) continue;  // the server's
         auto& known = room.awareness_[e.client];
         bool is_new = known.owner == nullptr && known.clock == 0 && known.state.empty();
         bool accept =
@@ -441,6 +509,9 @@ void Hub::WriterLoop() {
     };
     auto st = commit();
     if (!st) spdlog::error("collab: group commit of {} operation(s) failed: {}", batch.size(), st.error().ToString());
+    for (auto& op : batch) {
+      if (op.committed) op.committed->set_value(st.has_value());
+    }
     commits_.fetch_add(1, std::memory_order_relaxed);
     if (st) operations_.fetch_add(batch.size(), std::memory_order_relaxed);
     // Per room: the highest local seq of this batch.
@@ -531,6 +602,7 @@ void Hub::SnapshotAll() {
 
 void Hub::Materialize(const std::shared_ptr<Room>& room, bool force) {
   if (!options_.materialize) return;
+  std::lock_guard in_order(room->materialize_mu_);
   std::string text;
   uint64_t seq;
   Uuid editor;
@@ -567,6 +639,7 @@ void Hub::MaintenanceLoop() {
       for (auto& [_, r] : rooms_) rooms.push_back(r);
     }
     FlushPresence();
+    RefreshLocks(rooms);
     auto now = Clock::now();
     for (auto& room : rooms) {
       bool snapshot_due, idle;
@@ -625,40 +698,48 @@ void Hub::FlushPresence() {
     spdlog::warn("collab: presence: {}", conn.error().ToString());
     return;
   }
-  for (const auto& t : tasks) {
+  // One transaction per tenant for the tick's tasks, in their order.
+  std::map<std::string, std::vector<const PresenceTask*>> by_tenant;
+  for (const auto& t : tasks) by_tenant[t.tenant.ToString()].push_back(&t);
+  for (const auto& [_, list] : by_tenant) {
     auto run = [&]() -> Status {
       auto tx = CNX_TRY(pg::Transaction::Begin(**conn));
-      CNX_TRY(tx.SetTenant(t.tenant));
+      CNX_TRY(tx.SetTenant(list.front()->tenant));
       const char* same_session = "session_id IS NOT DISTINCT FROM $3";
-      switch (t.kind) {
-        case PresenceTask::Kind::kJoin:
-        case PresenceTask::Kind::kActive:
-          CNX_TRY(tx.Exec(
-              "INSERT INTO resource_presence (tenant_id, user_id, session_id, resource_type, resource_id, status) "
-              "VALUES ($1, $2, $3, 'content_item', $4, 'active') ON CONFLICT (resource_type, resource_id, user_id, "
-              "coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) DO UPDATE SET status = 'active', "
-              "last_active_at = now(), updated_at = now()",
-              {t.tenant, t.user, t.session, t.document}));
-          break;
-        case PresenceTask::Kind::kSelection:
-          CNX_TRY(tx.Exec(
-              "INSERT INTO collaborative_selections (tenant_id, document_id, user_id, session_id, anchor, head, "
-              "selection_data) VALUES ($1, $4, $2, $3, ($5::jsonb)->'anchor', ($5::jsonb)->'head', $5::jsonb) "
-              "ON CONFLICT (document_id, user_id, coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) "
-              "DO UPDATE SET anchor = excluded.anchor, head = excluded.head, selection_data = excluded.selection_data, "
-              "updated_at = now()",
-              {t.tenant, t.user, t.session, t.document, t.selection}));
-          break;
-        case PresenceTask::Kind::kLeave:
-          CNX_TRY(tx.Exec(std::string("DELETE FROM resource_presence WHERE resource_type = 'content_item' AND "
-                                      "resource_id = $1 AND user_id = $2 AND ") +
-                              same_session,
-                          {t.document, t.user, t.session}));
-          CNX_TRY(tx.Exec(std::string("DELETE FROM collaborative_selections WHERE document_id = $1 AND user_id = $2 "
-                                      "AND ") +
-                              same_session,
-                          {t.document, t.user, t.session}));
-          break;
+      for (const PresenceTask* task : list) {
+        const PresenceTask& t = *task;
+        switch (t.kind) {
+          case PresenceTask::Kind::kJoin:
+          case PresenceTask::Kind::kActive:
+            CNX_TRY(tx.Exec(
+                "INSERT INTO resource_presence (tenant_id, user_id, session_id, resource_type, resource_id, status) "
+                "VALUES ($1, $2, $3, 'content_item', $4, 'active') ON CONFLICT (resource_type, resource_id, user_id, "
+                "coalesce(session_id, '00000000-0000-0000-0000-000000000000'::uuid)) DO UPDATE SET status = 'active', "
+                "last_active_at = now(), updated_at = now()",
+                {t.tenant, t.user, t.session, t.document}));
+            break;
+          case PresenceTask::Kind::kSelection:
+            CNX_TRY(tx.Exec(
+                "INSERT INTO collaborative_selections (tenant_id, document_id, user_id, session_id, anchor, head, "
+                "selection_data) VALUES ($1, $4, $2, $3, ($5::jsonb)->'anchor', ($5::jsonb)->'head', $5::jsonb) "
+                "ON CONFLICT (document_id, user_id, coalesce(session_id, "
+                "'00000000-0000-0000-0000-000000000000'::uuid)) "
+                "DO UPDATE SET anchor = excluded.anchor, head = excluded.head, selection_data = "
+                "excluded.selection_data, "
+                "updated_at = now()",
+                {t.tenant, t.user, t.session, t.document, t.selection}));
+            break;
+          case PresenceTask::Kind::kLeave:
+            CNX_TRY(tx.Exec(std::string("DELETE FROM resource_presence WHERE resource_type = 'content_item' AND "
+                                        "resource_id = $1 AND user_id = $2 AND ") +
+                                same_session,
+                            {t.document, t.user, t.session}));
+            CNX_TRY(tx.Exec(std::string("DELETE FROM collaborative_selections WHERE document_id = $1 AND user_id = $2 "
+                                        "AND ") +
+                                same_session,
+                            {t.document, t.user, t.session}));
+            break;
+        }
       }
       CNX_TRY(tx.Commit());
       return Ok();
@@ -680,6 +761,141 @@ Result<std::string> Hub::PresenceJson(const Uuid& tenant, const Uuid& document) 
       {document}));
   CNX_TRY(tx.Commit());
   return std::string(r[0].Text(0));
+}
+
+Result<std::shared_ptr<Room>> Hub::Acquire(const Uuid& tenant, const Uuid& document) {
+  const std::string key = document.ToString();
+  std::shared_ptr<std::mutex> loading;
+  {
+    std::lock_guard lock(rooms_mu_);
+    auto& l = loading_[key];
+    if (!l) l = std::make_shared<std::mutex>();
+    loading = l;
+  }
+  std::lock_guard load_lock(*loading);
+  std::unique_lock lock(rooms_mu_);
+  std::shared_ptr<Room> room;
+  if (auto it = rooms_.find(key); it != rooms_.end()) {
+    room = it->second;
+  } else {
+    lock.unlock();
+    room = CNX_TRY(Load(tenant, document));
+    lock.lock();
+    rooms_[key] = room;
+  }
+  loading_.erase(key);
+  if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  std::lock_guard room_lock(room->mu_);
+  room->idle_since_ = Clock::now();
+  return room;
+}
+
+bool Hub::IsLive(const Uuid& document) {
+  const std::string key = document.ToString();
+  std::lock_guard lock(rooms_mu_);
+  return rooms_.contains(key) || loading_.contains(key);
+}
+
+Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
+                      const std::string& base, const std::string& body) {
+  const std::string key = document.ToString();
+  std::shared_ptr<Room> room;
+  std::unique_lock<std::mutex> lock;
+  for (int attempt = 0; !room; ++attempt) {
+    auto acquired = CNX_TRY(Acquire(tenant, document));
+    // Lock the room while it is still the loaded one (eviction takes the same locks in this order).
+    std::unique_lock rl(rooms_mu_);
+    auto it = rooms_.find(key);
+    if (it != rooms_.end() && it->second == acquired) {
+      lock = std::unique_lock(acquired->mu_);
+      room = std::move(acquired);
+    } else if (attempt >= 3) {
+      return Err(Module::kCollab, ErrorCode::kUnavailable, "the document is being unloaded, retry");
+    }
+  }
+  if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the document's storage failed, retry");
+  auto text = room->doc_.GetText(options_.text_root);
+  const std::string live = text.ToString();
+  auto merge = MergeText(base, body, live);
+  if (merge.conflict) {
+    spdlog::info("collab: the REST write of {} overlaps unmaterialised live edits; its body wins there", key);
+  }
+  uint64_t seq = 0;
+  if (!merge.edits.empty()) {
+    Status edited = Ok();
+    room->changed_ = false;
+    auto update = room->doc_.Transact([&] {
+      std::string_view lv(live);
+      for (auto e = merge.edits.rbegin(); e != merge.edits.rend() && edited; ++e) {
+        uint64_t at = Utf16Length(lv.substr(0, e->begin));
+        uint64_t len = Utf16Length(lv.substr(e->begin, e->end - e->begin));
+        if (len > 0) edited = text.Delete(at, len);
+        if (edited && !e->text.empty()) edited = text.Insert(at, e->text);
+      }
+    });
+    room->changed_ = false;
+    room->produced_.clear();
+    if (!edited) return Err(Module::kCollab, ErrorCode::kInternal, "applying the body: " + edited.error().message());
+    if (!update.empty()) {
+      auto origin = UpdateOrigin(update);
+      if (!origin) return std::unexpected(origin.error());
+      seq = ++room->applied_;
+      room->last_editor_ = user;
+      auto committed = std::make_shared<std::promise<bool>>();
+      auto done = committed->get_future();
+      room->deferred_.push_back({seq, nullptr, MakeFrame(EncodeUpdate(update))});
+      Enqueue(PendingOp{room, seq, origin->first, origin->second, std::move(update), user, session, committed});
+      lock.unlock();
+      if (!done.get()) return Err(Module::kCollab, ErrorCode::kUnavailable, "storing the change failed, retry");
+    }
+  }
+  if (lock.owns_lock()) lock.unlock();
+  // Materialise now, so the REST caller reads its version back; while client
+  // updates are in flight it is left to the debounce.
+  for (int i = 0; i < 50; ++i) {
+    Materialize(room, true);
+    {
+      std::lock_guard l(room->mu_);
+      if (room->failed_ || room->materialized_ >= seq || room->materialized_ >= room->durable_) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Ok();
+}
+
+void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
+  // Rooms with connections, by tenant (row-level security is per transaction).
+  std::map<std::string, std::vector<std::shared_ptr<Room>>> by_tenant;
+  for (const auto& r : rooms) {
+    std::lock_guard l(r->mu_);
+    if (!r->peers_.empty() && !r->failed_) by_tenant[r->tenant_.ToString()].push_back(r);
+  }
+  for (auto& [_, list] : by_tenant) {
+    std::string ids = "{";
+    for (const auto& r : list) ids += (ids.size() > 1 ? "," : "") + r->document_.ToString();
+    ids += "}";
+    auto query = [&]() -> Result<std::map<std::string, std::string>> {
+      auto conn = CNX_TRY(pool_.Acquire());
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+      CNX_TRY(tx.SetTenant(list.front()->tenant_));
+      auto rows = CNX_TRY(tx.Exec(std::string(kLocksSql), {ids}));
+      CNX_TRY(tx.Commit());
+      std::map<std::string, std::string> out;
+      for (int i = 0; i < rows.rows(); ++i) out[std::string(rows[i].Text(0))] = std::string(rows[i].Text(1));
+      return out;
+    };
+    auto locks = query();
+    if (!locks) {
+      spdlog::warn("collab: reading locks: {}", locks.error().ToString());
+      continue;
+    }
+    auto now = Clock::now();
+    for (const auto& r : list) {
+      auto it = locks->find(r->document_.ToString());
+      std::lock_guard l(r->mu_);
+      r->SetLocks(it == locks->end() ? "[]" : it->second, now);
+    }
+  }
 }
 
 HubStats Hub::Stats() {

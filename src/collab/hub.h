@@ -34,6 +34,7 @@
 
 #include "base/result.h"
 #include "base/uuid.h"
+#include "domain/live_content.h"
 #include "pg/pool.h"
 
 namespace cnx::crdt {
@@ -87,7 +88,7 @@ struct HubStats {
 
 class Room;
 
-class Hub {
+class Hub : public domain::LiveContent {
  public:
   Hub(pg::Pool& pool, HubOptions options);
   ~Hub();  // stops the threads after a final group commit
@@ -119,6 +120,15 @@ class Hub {
   // Writes a snapshot of every loaded room with operations since its last
   // one, and materialises rooms with unmaterialised changes.
   void SnapshotAll();
+
+  // domain::LiveContent: REST body writes of live documents (docs/collab.md,
+  // "REST writes"). WriteBody applies text_merge's MergeText(base, body,
+  // live text) as inserts/deletes on the text root, by the server's client,
+  // through the same durability and broadcast path as a client's update,
+  // then materialises. Blocks until the change is durable.
+  bool IsLive(const Uuid& document) override;
+  Status WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
+                   const std::string& base, const std::string& body) override;
   HubStats Stats();
 
  private:
@@ -130,6 +140,10 @@ class Hub {
     std::optional<Uuid> session;
     std::string selection;  // JSON {"anchor":..,"head":..} for kSelection
   };
+  // Reads the live locks of the rooms with connections (one query per
+  // tenant) and applies changes: a document lock of another user makes a
+  // peer read-only; every lock is announced through awareness.
+  void RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms);
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);
@@ -138,6 +152,8 @@ class Hub {
   Status Snapshot(const std::shared_ptr<Room>& room);
   void Materialize(const std::shared_ptr<Room>& room, bool force);
   Result<std::shared_ptr<Room>> Load(const Uuid& tenant, const Uuid& document);
+  // The document's room, loaded if needed, with its idle clock reset.
+  Result<std::shared_ptr<Room>> Acquire(const Uuid& tenant, const Uuid& document);
 
   pg::Pool& pool_;
   HubOptions options_;

@@ -42,7 +42,8 @@ namespace internal {
 Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
                                                      const Uuid& project, const std::string& source_url,
                                                      const std::vector<std::pair<std::string, pg::Param>>& fields,
-                                                     const std::optional<std::string>& body, size_t max_tokens) {
+                                                     const std::optional<std::string>& body, size_t max_tokens,
+                                                     LiveContent* live, std::optional<DeferredBody>* deferred) {
   // Two creates of one source wait for each other here; the second then sees
   // the first's row (READ COMMITTED takes a new snapshot per statement). The
   // unique index content_items_source is the invariant behind it.
@@ -80,7 +81,18 @@ Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const 
         tx.Exec("UPDATE content_items SET " + sets + " WHERE id = $1 AND (" + differs + ") RETURNING id", params));
     changed = !upd.empty();
   }
-  if (body && (type_changed || !current_hash || *current_hash != text::Sha256Hex(*body))) {
+  bool body_changed = body && (type_changed || !current_hash || *current_hash != text::Sha256Hex(*body));
+  std::string base;
+  std::optional<std::pair<size_t, size_t>> change;
+  if (body_changed) {
+    base = CNX_DO_F(CurrentText(tx, id));
+    change = ChangedRange(base, *body);
+  }
+  if (changed || body_changed) CNX_DO_F(CheckContentLocks(tx, p, id, change));
+  if (body_changed && live && (live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id)))) {
+    *deferred = DeferredBody{id, std::move(base)};
+    changed = true;
+  } else if (body_changed) {
     CNX_DO_F(WriteContentBody(tx, p, id, content_type, *body, max_tokens));
     changed = true;
   }

@@ -1,4 +1,6 @@
 // The generic engine: create / get / update / delete / list for every spec.
+#include <unordered_map>
+
 #include "domain/store.h"
 
 #include <cctype>
@@ -157,45 +159,99 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                static_cast<int64_t>(*tokens), p.user_id}));
   std::string version_id(ver[0].Text(0));
 
-  // Re-chunk: a chunk whose text did not change keeps its row (and embedding).
-  auto existing = CNX_DO(tx.Exec(
-      "SELECT chunk_index, content_hash, start_offset, end_offset FROM content_chunks WHERE content_item_id = $1",
-      {content_id}));
+  // Re-chunk by content hash: a chunk whose text is unchanged keeps its row
+  // (and so its embedding and graph node) wherever it moved; only changed
+  // or new chunks get their content written, which is what queues
+  // re-embedding (trigger content_chunk_embedding: INSERT or UPDATE OF content).
+  auto existing =
+      CNX_DO(tx.Exec("SELECT id, chunk_index, content_hash, start_offset, end_offset FROM content_chunks "
+                     "WHERE content_item_id = $1 ORDER BY chunk_index",
+                     {content_id}));
   struct Old {
+    std::string id;
+    int64_t index, start, end;
     std::string hash;
-    int64_t start, end;
+    bool used = false;
   };
-  std::vector<std::optional<Old>> old;
+  std::vector<Old> old;
+  std::unordered_map<std::string, std::vector<size_t>> old_by_hash;  // ascending index
+  std::unordered_map<int64_t, size_t> old_by_index;
   for (int i = 0; i < existing.rows(); ++i) {
-    auto idx = existing[i].Get<int32_t>(0);
-    if (!idx || *idx < 0) continue;
-    if (static_cast<size_t>(*idx) >= old.size()) old.resize(*idx + 1);
-    old[*idx] = Old{std::string(existing[i].Text(1)), existing[i].Get<int64_t>(2).value_or(-1),
-                    existing[i].Get<int64_t>(3).value_or(-1)};
+    old.push_back(Old{std::string(existing[i].Text(0)), existing[i].Get<int64_t>(1).value_or(-1),
+                      existing[i].Get<int64_t>(3).value_or(-1), existing[i].Get<int64_t>(4).value_or(-1),
+                      std::string(existing[i].Text(2))});
+    old_by_hash[old.back().hash].push_back(old.size() - 1);
+    old_by_index[old.back().index] = old.size() - 1;
   }
-  std::vector<size_t> fresh;  // chunk indexes without a row yet
-  for (size_t i = 0; i < chunks->size(); ++i) {
-    const auto& c = (*chunks)[i];
-    int64_t idx = static_cast<int64_t>(i);
-    if (i < old.size() && old[i]) {
-      if (old[i]->hash == c.content_hash) {
-        if (old[i]->start != static_cast<int64_t>(c.start) || old[i]->end != static_cast<int64_t>(c.end)) {
-          CNX_DO(
-              tx.Exec("UPDATE content_chunks SET start_offset = $3, end_offset = $4, version_id = $5 "
-                      "WHERE content_item_id = $1 AND chunk_index = $2",
-                      {content_id, idx, static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), version_id}));
-        }
-        continue;
+  const size_t n = chunks->size();
+  std::vector<std::optional<size_t>> same(n);  // unchanged text: the old row kept
+  // The same text at the same index first (nothing moves), then the first
+  // unused row with that text.
+  for (size_t i = 0; i < n; ++i) {
+    auto it = old_by_index.find(static_cast<int64_t>(i));
+    if (it != old_by_index.end() && old[it->second].hash == (*chunks)[i].content_hash) {
+      same[i] = it->second;
+      old[it->second].used = true;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (same[i]) continue;
+    auto it = old_by_hash.find((*chunks)[i].content_hash);
+    if (it == old_by_hash.end()) continue;
+    for (size_t k : it->second) {
+      if (!old[k].used) {
+        same[i] = k;
+        old[k].used = true;
+        break;
       }
-      CNX_DO(
-          tx.Exec("UPDATE content_chunks SET content = $3, token_count = $4, start_offset = $5, end_offset = $6, "
-                  "content_hash = $7, version_id = $8 WHERE content_item_id = $1 AND chunk_index = $2",
-                  {content_id, idx, c.text, static_cast<int64_t>(c.token_count), static_cast<int64_t>(c.start),
-                   static_cast<int64_t>(c.end), c.content_hash, version_id}));
+    }
+  }
+  // Unchanged rows that moved or whose offsets changed: one UPDATE.
+  std::string ids = "{", idx = "{", starts = "{", ends = "{";
+  auto append = [](std::string& list, const std::string& v) { list += (list.size() > 1 ? "," : "") + v; };
+  for (size_t i = 0; i < n; ++i) {
+    if (!same[i]) continue;
+    const auto& o = old[*same[i]];
+    const auto& c = (*chunks)[i];
+    if (o.index == static_cast<int64_t>(i) && o.start == static_cast<int64_t>(c.start) &&
+        o.end == static_cast<int64_t>(c.end)) {
       continue;
     }
-    fresh.push_back(i);
+    append(ids, o.id);
+    append(idx, std::to_string(i));
+    append(starts, std::to_string(c.start));
+    append(ends, std::to_string(c.end));
   }
+  if (ids.size() > 1) {
+    CNX_DO(
+        tx.Exec("UPDATE content_chunks c SET chunk_index = v.idx, start_offset = v.s, end_offset = v.e, "
+                "version_id = $5 FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::integer[]) AS v(id, idx, "
+                "s, e) WHERE c.id = v.id",
+                {ids + "}", idx + "}", starts + "}", ends + "}", version_id}));
+  }
+  // Changed chunks reuse the unused row at their index (its text is
+  // rewritten); the rest are inserted, and rows left unused are deleted.
+  std::vector<size_t> fresh;  // chunk indexes without a row
+  for (size_t i = 0; i < n; ++i) {
+    if (same[i]) continue;
+    auto it = old_by_index.find(static_cast<int64_t>(i));
+    if (it == old_by_index.end() || old[it->second].used) {
+      fresh.push_back(i);
+      continue;
+    }
+    old[it->second].used = true;
+    const auto& c = (*chunks)[i];
+    CNX_DO(
+        tx.Exec("UPDATE content_chunks SET chunk_index = $2, content = $3, token_count = $4, start_offset = $5, "
+                "end_offset = $6, content_hash = $7, version_id = $8 WHERE id = $1",
+                {old[it->second].id, static_cast<int64_t>(i), c.text, static_cast<int64_t>(c.token_count),
+                 static_cast<int64_t>(c.start), static_cast<int64_t>(c.end), c.content_hash, version_id}));
+  }
+  std::string unused = "{";
+  for (const auto& o : old) {
+    if (!o.used) append(unused, o.id);
+  }
+  if (unused.size() > 1) CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE id = ANY($1::uuid[])", {unused + "}"}));
   // New chunks: multi-row INSERTs (one round trip per 500 chunks, not per chunk).
   constexpr size_t kRowsPerInsert = 500;
   for (size_t from = 0; from < fresh.size(); from += kRowsPerInsert) {
@@ -203,13 +259,13 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
     std::string values;
     for (size_t k = from; k < std::min(fresh.size(), from + kRowsPerInsert); ++k) {
       const auto& c = (*chunks)[fresh[k]];
-      size_t n = params.size();
+      size_t b = params.size();
       params.insert(params.end(),
                     {pg::Param(static_cast<int64_t>(fresh[k])), pg::Param(c.text),
                      pg::Param(static_cast<int64_t>(c.token_count)), pg::Param(static_cast<int64_t>(c.start)),
                      pg::Param(static_cast<int64_t>(c.end)), pg::Param(c.content_hash)});
       values += (values.empty() ? "(" : ", (") + std::string("$1::uuid, $2::uuid, $3::uuid");
-      for (size_t q = 1; q <= 6; ++q) values += ", $" + std::to_string(n + q) + (q == 2 || q == 6 ? "" : "::integer");
+      for (size_t q = 1; q <= 6; ++q) values += ", $" + std::to_string(b + q) + (q == 2 || q == 6 ? "" : "::integer");
       values += ")";
     }
     CNX_DO(
@@ -218,8 +274,6 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                     values,
                 params));
   }
-  CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE content_item_id = $1 AND chunk_index >= $2",
-                 {content_id, static_cast<int64_t>(chunks->size())}));
   CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
   return {};
 }
@@ -514,8 +568,10 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
   }
   std::vector<std::pair<std::string, pg::Param>> extra;
   CNX_DO_F(AddComputed(spec, p, parsed, extra, options_, true));
+  LiveContent* live = spec.table == "content_items" ? live_.load() : nullptr;
+  std::optional<internal::DeferredBody> deferred;  // an upsert of a live document's body
 
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  auto created = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
     // Authorisation: the project comes from the parent row (or is the new row itself).
     std::optional<Uuid> project;
     const pg::Param* parent_value = nullptr;
@@ -549,8 +605,8 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
         }
       }
       if (source_url) {
-        auto existing = CNX_DO_F(internal::UpsertContentBySource(tx, p, spec, *project, *source_url, fields,
-                                                                 parsed.body_text, options_.chunk_max_tokens));
+        auto existing = CNX_DO_F(internal::UpsertContentBySource(
+            tx, p, spec, *project, *source_url, fields, parsed.body_text, options_.chunk_max_tokens, live, &deferred));
         if (existing) return *existing;
       }
     }
@@ -588,6 +644,17 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
     auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
     return ToEntity(row, spec.versioned);
   });
+  if (!created || !deferred) return created;
+  // The existing item is live: its new body merges with concurrent edits (as in Update).
+  std::optional<Uuid> session;
+  if (p.credential_kind == "session") session = p.credential_id;
+  if (auto st = live->WriteBody(p.tenant_id, p.user_id, session, deferred->id, deferred->base, *parsed.body_text);
+      !st) {
+    return std::unexpected(FromError(st.error()));
+  }
+  auto e = Get(spec, p, deferred->id);
+  if (e) e->outcome = WriteOutcome::kUpdated;
+  return e;
 }
 
 Outcome<Store::ContentAccess> Store::ContentItemAccess(const Principal& p, const Uuid& content_id) {
@@ -661,7 +728,86 @@ Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const U
   return ToEntity(r, spec.versioned);
 }
 
+namespace internal {
+
+// The text of a content item's current version ("" without one).
+Outcome<std::string> CurrentText(pg::Transaction& tx, const Uuid& id) {
+  auto r =
+      CNX_DO(tx.Exec("SELECT s.state FROM content_items c JOIN content_versions v ON v.id = c.current_version_id "
+                     "JOIN document_snapshots s ON s.id = v.snapshot_id WHERE c.id = $1",
+                     {id}));
+  if (r.empty()) return std::string();
+  auto bytes = CNX_DO(r[0].Get<std::vector<uint8_t>>(0));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// The byte range of `from` that differs from `to` (common prefix and suffix removed).
+std::pair<size_t, size_t> ChangedRange(std::string_view from, std::string_view to) {
+  size_t pre = 0;
+  while (pre < from.size() && pre < to.size() && from[pre] == to[pre]) ++pre;
+  size_t suf = 0;
+  while (suf < from.size() - pre && suf < to.size() - pre && from[from.size() - 1 - suf] == to[to.size() - 1 - suf])
+    ++suf;
+  return {pre, from.size() - suf};
+}
+
+// Live locks of other users on a content item (docs/collab.md, "Locks"): a
+// document lock refuses every write; a finer lock refuses a body write whose
+// change touches its range (context {"start","end"}: byte offsets of the
+// current text; a finer lock without them refuses every body write).
+// `change` is the changed byte range of the current text, nullopt when the
+// body is not written.
+Outcome<void> CheckContentLocks(pg::Transaction& tx, const Principal& p, const Uuid& id,
+                                const std::optional<std::pair<size_t, size_t>>& change) {
+  auto r = CNX_DO(
+      tx.Exec("SELECT json_build_object('id', r.id, 'holderUserId', r.holder_user_id, 'granularity', r.granularity, "
+              "'context', r.context, 'expiresAt', r.expires_at)::text, r.granularity::text, r.context::text "
+              "FROM resource_locks r WHERE r.resource_type = 'content_item' AND r.resource_id = $1 "
+              "AND r.expires_at > now() AND r.holder_user_id <> $2 ORDER BY r.granularity = 'document' DESC, "
+              "r.acquired_at",
+              {id, p.user_id}));
+  for (int i = 0; i < r.rows(); ++i) {
+    bool document = r[i].Text(1) == "document";
+    if (!document) {
+      if (!change) continue;
+      auto ctx = json::parse(r[i].Text(2), nullptr, false);
+      if (ctx.is_object() && ctx.contains("start") && ctx.contains("end") && ctx["start"].is_number_unsigned() &&
+          ctx["end"].is_number_unsigned()) {
+        auto s = ctx["start"].get<size_t>(), e = ctx["end"].get<size_t>();
+        auto [cb, ce] = *change;
+        bool touches = cb == ce ? (s < cb && cb < e) : (cb < e && s < ce);
+        if (!touches) continue;
+      }
+    }
+    json lock = json::parse(r[i].Text(0), nullptr, false);
+    Fault f;
+    f.code = ErrorCode::kConflict;
+    f.type = "lock-conflict";
+    f.detail = std::string(document ? "the document" : "the changed part of the document") + " is locked by user " +
+               lock.value("holderUserId", std::string()) + " until " + lock.value("expiresAt", std::string());
+    f.current = lock;
+    return std::unexpected(f);
+  }
+  return {};
+}
+
+// Whether a content item has CRDT history (it has been edited collaboratively).
+Outcome<bool> HasCrdtHistory(pg::Transaction& tx, const Uuid& id) {
+  auto r =
+      CNX_DO(tx.Exec("SELECT EXISTS (SELECT 1 FROM operations_log WHERE document_id = $1) OR EXISTS (SELECT 1 FROM "
+                     "document_snapshots WHERE document_id = $1 AND format = 'yjs-v1')",
+                     {id}));
+  return r[0].Text(0) == "t";
+}
+
+}  // namespace internal
+
 namespace {
+
+using internal::ChangedRange;
+using internal::CheckContentLocks;
+using internal::CurrentText;
+using internal::HasCrdtHistory;
 
 // Locks the row, checks access and the version; returns the project.
 Outcome<std::optional<Uuid>> LockForWrite(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
@@ -702,8 +848,21 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
   }
   std::vector<std::pair<std::string, pg::Param>> extra;
   CNX_DO_F(AddComputed(spec, p, parsed, extra, options_, false));
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  const bool content = spec.table == "content_items";
+  LiveContent* live = content ? live_.load() : nullptr;
+  bool live_write = false;  // the body goes to LiveContent after this transaction
+  std::string base;         // the current version's text (body writes)
+  auto updated = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto project = CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    if (content) {
+      std::optional<std::pair<size_t, size_t>> change;
+      if (parsed.body_text) {
+        base = CNX_DO_F(CurrentText(tx, id));
+        change = ChangedRange(base, *parsed.body_text);
+      }
+      CNX_DO_F(CheckContentLocks(tx, p, id, change));
+      if (parsed.body_text && live) live_write = live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id));
+    }
     CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
     std::vector<pg::Param> params{pg::Param(id)};
     std::string sets;
@@ -714,7 +873,7 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
     for (const auto& v : parsed.values) add(v.field->column, v.param, PgType(v.field->type));
     for (const auto& [col, param] : extra) add(col, param, col == "token_count" ? "integer" : "text");
     if (!sets.empty()) CNX_DO(tx.Exec("UPDATE " + spec.table + " r SET " + sets + " WHERE r.id = $1", params));
-    if (spec.table == "content_items" && parsed.body_text) {
+    if (content && parsed.body_text && !live_write) {
       auto ct = CNX_DO(tx.Exec("SELECT content_type FROM content_items WHERE id = $1", {id}));
       CNX_DO_F(internal::WriteContentBody(tx, p, id, std::string(ct[0].Text(0)), *parsed.body_text,
                                           options_.chunk_max_tokens));
@@ -722,6 +881,14 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
     auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
     return ToEntity(row, true);
   });
+  if (!updated || !live_write) return updated;
+  // A live document: the body becomes a CRDT change merged with concurrent edits.
+  std::optional<Uuid> session;
+  if (p.credential_kind == "session") session = p.credential_id;
+  if (auto st = live->WriteBody(p.tenant_id, p.user_id, session, id, base, *parsed.body_text); !st) {
+    return std::unexpected(FromError(st.error()));
+  }
+  return Get(spec, p, id);
 }
 
 Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const Uuid& id,
@@ -730,6 +897,7 @@ Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const 
     return Refuse(ErrorCode::kUnimplemented, "method-not-allowed", "cannot be deleted");
   return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    if (spec.table == "content_items") CNX_DO_F(CheckContentLocks(tx, p, id, std::nullopt));
     CNX_DO(tx.Exec("DELETE FROM " + spec.table + " WHERE id = $1", {id}));
     return {};
   });

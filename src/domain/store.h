@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -29,6 +30,7 @@
 
 #include "base/uuid.h"
 #include "domain/fault.h"
+#include "domain/live_content.h"
 #include "domain/resources.h"
 #include "pg/pool.h"
 
@@ -115,7 +117,10 @@ class Store {
   Outcome<Entity> Create(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
                          const json& body);
   Outcome<Entity> Get(const ResourceSpec& spec, const Principal& p, const Uuid& id);
-  // `if_match` nullopt means "*" (any version).
+  // `if_match` nullopt means "*" (any version). Content items: a live
+  // document lock of another user refuses Update and Delete, a finer lock
+  // refuses a body change touching its context's {start, end} byte range
+  // (kConflict, type lock-conflict, `current` = the lock; docs/collab.md).
   Outcome<Entity> Update(const ResourceSpec& spec, const Principal& p, const Uuid& id,
                          const std::optional<int64_t>& if_match, const json& body);
   Outcome<void> Delete(const ResourceSpec& spec, const Principal& p, const Uuid& id,
@@ -146,6 +151,12 @@ class Store {
   // nil). Returns false without writing when the current version already has
   // this text. Used by the collaboration server's materialisation.
   Outcome<bool> WriteContentText(const Uuid& tenant, const Uuid& user, const Uuid& content_id, const std::string& text);
+  // Registers the module that keeps documents live (nullptr: none). From
+  // then on a body write (Update) of a content item that is live or has CRDT
+  // history (operations_log / yjs-v1 snapshots) goes through
+  // LiveContent::WriteBody after the rest of the update committed, so it
+  // merges with concurrent edits. `live` must outlive its registration.
+  void SetLiveContent(LiveContent* live) { live_.store(live); }
 
   // --- ingestion -----------------------------------------------------------
   // {"chunks","embedded","pending","failed"} over the project's current
@@ -169,6 +180,7 @@ class Store {
  private:
   pg::Pool& pool_;
   StoreOptions options_;
+  std::atomic<LiveContent*> live_{nullptr};
 };
 
 // Content types a content item may have: every text/* type and the textual

@@ -3,6 +3,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "domain/store.h"
@@ -49,10 +51,30 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
 // the body as a new version when its hash or the content type changed) and
 // returns it; nullopt when there is none (the caller inserts). Serialised per
 // (project, source) by an advisory transaction lock.
+// With `live` set, a body change of an item that is live or has CRDT history
+// is not written: `deferred` gets the item and its current text, and the
+// caller hands the body to LiveContent::WriteBody after the commit.
+struct DeferredBody {
+  Uuid id;
+  std::string base;
+};
 Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
                                                      const Uuid& project, const std::string& source_url,
                                                      const std::vector<std::pair<std::string, pg::Param>>& fields,
-                                                     const std::optional<std::string>& body, size_t max_tokens);
+                                                     const std::optional<std::string>& body, size_t max_tokens,
+                                                     LiveContent* live, std::optional<DeferredBody>* deferred);
+// The text of a content item's current version ("" without one).
+Outcome<std::string> CurrentText(pg::Transaction& tx, const Uuid& id);
+// The byte range of `from` that differs from `to` (common prefix and suffix removed).
+std::pair<size_t, size_t> ChangedRange(std::string_view from, std::string_view to);
+// Live locks of other users on a content item (docs/collab.md, "Locks"): a
+// document lock refuses every write (kConflict, lock-conflict); a finer lock
+// refuses a body change touching its {start, end}. `change`: the changed byte
+// range of the current text, nullopt when the body is not written.
+Outcome<void> CheckContentLocks(pg::Transaction& tx, const Principal& p, const Uuid& id,
+                                const std::optional<std::pair<size_t, size_t>>& change);
+// Whether a content item has CRDT history (operations_log or a yjs-v1 snapshot).
+Outcome<bool> HasCrdtHistory(pg::Transaction& tx, const Uuid& id);
 Outcome<Entity> ToEntity(const pg::QueryResult& r, bool versioned);
 
 }  // namespace cnx::domain::internal

@@ -1,0 +1,193 @@
+// Client workload of the collaboration benchmark: real y-websocket clients
+// (WebsocketProvider + Y.Doc) in one room, spread over worker processes.
+// Run from a directory where yjs, y-websocket and ws resolve (the installed peer).
+//
+//   node driver.mjs --url ws://HOST:PORT[/path] --room ID [--token T] [--clients 50] [--procs 2]
+//        [--rate 200] [--seconds 5] [--burst 100]
+//
+// Phase 1 (latency): every client inserts a marker into the shared Y.Text at
+// a fixed total rate (--rate updates/s over all clients) for --seconds; every
+// other client records the time from the sender's insert to its own
+// observation of the update (broadcast latency).
+// Phase 2 (throughput): every client inserts --burst markers as fast as its
+// event loop allows; the clock runs until every client has observed every
+// other client's markers. updates/s = clients * burst / elapsed.
+// Prints one JSON line with both phases.
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+
+const argv = process.argv.slice(2)
+const opt = (name, def) => {
+  const i = argv.indexOf(name)
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def
+}
+const now = () => performance.timeOrigin + performance.now()
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+if (argv.includes('--worker')) {
+  await worker()
+} else {
+  await coordinator()
+}
+
+function percentile (sorted, p) {
+  if (sorted.length === 0) return null
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return +sorted[i].toFixed(3)
+}
+
+async function coordinator () {
+  const clients = Number(opt('--clients', 50))
+  const procs = Math.max(1, Math.min(clients, Number(opt('--procs', 2))))
+  const rate = Number(opt('--rate', 200))
+  const seconds = Number(opt('--seconds', 5))
+  const burst = Number(opt('--burst', 100))
+  const workers = []
+  for (let k = 0; k < procs; k++) {
+    const from = Math.floor((k * clients) / procs)
+    const to = Math.floor(((k + 1) * clients) / procs)
+    const w = fork(fileURLToPath(import.meta.url), [...argv, '--worker', '--from', String(from), '--to', String(to)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    workers.push(w)
+  }
+  const inbox = workers.map(() => [])
+  const waiters = workers.map(() => [])
+  workers.forEach((w, i) => {
+    w.on('message', (m) => { const q = waiters[i].shift(); if (q) q(m); else inbox[i].push(m) })
+    w.on('exit', (code) => { if (code !== 0) { console.error(`worker ${i} exited with ${code}`); process.exit(1) } })
+  })
+  const next = (i) => inbox[i].length ? Promise.resolve(inbox[i].shift()) : new Promise((resolve) => waiters[i].push(resolve))
+  const all = () => Promise.all(workers.map((_, i) => next(i)))
+  const send = (m) => workers.forEach((w) => w.send(m))
+  const tConnect = now()
+  const ready = await all()
+  const connectMs = now() - tConnect
+  if (ready.some((r) => r.error)) { console.error(JSON.stringify(ready)); process.exit(1) }
+
+  // Phase 1: fixed rate.
+  send({ phase: 'latency', perClientIntervalMs: (1000 * clients) / rate, seconds, clients })
+  const lat = await all()
+  const latencies = lat.flatMap((r) => r.latencies).sort((a, b) => a - b)
+  const sent1 = lat.reduce((a, r) => a + r.sent, 0)
+
+  // Phase 2: as fast as possible.
+  const goAt = now() + 200
+  send({ phase: 'burst', burst, clients, goAt })
+  const bur = await all()
+  const doneAt = Math.max(...bur.map((r) => r.doneAt))
+  const elapsedMs = doneAt - goAt
+  const latencies2 = bur.flatMap((r) => r.latencies).sort((a, b) => a - b)
+  send({ phase: 'stop' })
+  const fin = await all()
+  const lengths = new Set(fin.flatMap((r) => r.lengths))
+  console.log(JSON.stringify({
+    clients,
+    procs,
+    connectMs: +connectMs.toFixed(1),
+    fixedRate: { offeredPerSec: rate, seconds, sent: sent1, observations: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) },
+    burst: { updates: clients * burst, elapsedMs: +elapsedMs.toFixed(1), updatesPerSec: +((clients * burst * 1000) / elapsedMs).toFixed(1), deliveredPerSec: +((clients * burst * (clients - 1) * 1000) / elapsedMs).toFixed(1), p50Ms: percentile(latencies2, 50), p99Ms: percentile(latencies2, 99) },
+    converged: lengths.size === 1
+  }))
+  process.exit(lengths.size === 1 ? 0 : 1)
+}
+
+async function worker () {
+  const Y = await import('yjs')
+  const { WebsocketProvider } = await import('y-websocket')
+  const WebSocket = (await import('ws')).default
+  const url = opt('--url')
+  const room = opt('--room')
+  const token = opt('--token', '')
+  const from = Number(opt('--from'))
+  const to = Number(opt('--to'))
+  const params = token ? { token } : {}
+  let recording = null // latencies of the current phase
+  const marker = /(\d+)@(\d+\.\d{3})\|/g
+  const cs = []
+  for (let i = from; i < to; i++) {
+    const doc = new Y.Doc()
+    const provider = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true, params, maxBackoffTime: 1000 })
+    provider.awareness.setLocalState({ user: { name: `bench-${i}` } })
+    const text = doc.getText('content')
+    const c = { i, doc, provider, text, seen: 0, sent: 0 }
+    text.observe((ev) => {
+      if (ev.transaction.local) return
+      const t = now()
+      for (const d of ev.delta) {
+        if (typeof d.insert !== 'string') continue
+        for (const m of d.insert.matchAll(marker)) {
+          if (Number(m[1]) === i) continue
+          c.seen++
+          if (recording) recording.push(t - Number(m[2]))
+        }
+      }
+    })
+    cs.push(c)
+  }
+  const t0 = Date.now()
+  while (!cs.every((c) => c.provider.synced)) {
+    if (Date.now() - t0 > 60000) { process.send({ error: 'timeout waiting for sync' }); await sleep(100); process.exit(1) }
+    await sleep(5)
+  }
+  process.send({ ready: true })
+  let rnd = 0x9e3779b9 ^ from
+  const random = () => { rnd ^= rnd << 13; rnd ^= rnd >>> 17; rnd ^= rnd << 5; return (rnd >>> 0) / 4294967296 }
+  const insert = (c) => {
+    const pos = Math.floor(random() * (c.text.length + 1))
+    c.text.insert(pos, `${c.i}@${now().toFixed(3)}|`)
+    c.sent++
+  }
+  const waitSeen = async (expected, timeoutMs) => {
+    const start = Date.now()
+    while (!cs.every((c) => c.seen >= expected(c))) {
+      if (Date.now() - start > timeoutMs) return false
+      await sleep(1)
+    }
+    return true
+  }
+  process.on('message', async (m) => {
+    if (m.phase === 'latency') {
+      recording = []
+      const start = now()
+      const end = start + m.seconds * 1000
+      // Staggered start: client i sends at start + offset(i) + k * interval.
+      const offsets = cs.map((c) => (c.i / m.clients) * m.perClientIntervalMs)
+      const count = cs.map(() => 0)
+      const base = cs.map((c) => c.seen)
+      while (now() < end) {
+        const t = now()
+        cs.forEach((c, k) => {
+          while (start + offsets[k] + count[k] * m.perClientIntervalMs <= t) { insert(c); count[k]++ }
+        })
+        await sleep(1)
+      }
+      const sent = count.reduce((a, b) => a + b, 0)
+      // Let the tail drain (the totals of the other workers are not known here).
+      await sleep(1500)
+      const latencies = recording
+      recording = null
+      process.send({ sent, latencies, seen: cs.reduce((a, c, k) => a + c.seen - base[k], 0) })
+    } else if (m.phase === 'burst') {
+      const base = cs.map((c) => c.seen)
+      while (now() < m.goAt) await sleep(1)
+      recording = []
+      for (let r = 0; r < m.burst; r++) {
+        for (const c of cs) insert(c)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      const others = m.burst * (m.clients - 1)
+      const ok = await waitSeen((c) => base[cs.indexOf(c)] + others, 120000)
+      const doneAt = now()
+      const latencies = recording
+      recording = null
+      process.send({ doneAt, latencies, ok })
+    } else if (m.phase === 'stop') {
+      await sleep(500)
+      const lengths = cs.map((c) => c.text.length)
+      cs.forEach((c) => c.provider.destroy())
+      process.send({ lengths })
+      await sleep(100)
+      process.exit(0)
+    }
+  })
+}

@@ -1,0 +1,34 @@
+// LiveContent: the seam through which REST body writes of a document that is
+// edited live (the collaboration hub, docs/collab.md) become edits of that
+// live document instead of replacing its text. The collaboration module
+// implements it and registers it with Store::SetLiveContent; without one,
+// every body write is a plain new version.
+//
+// Thread safety: both methods may be called from any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "base/result.h"
+#include "base/uuid.h"
+
+namespace cnx::domain {
+
+class LiveContent {
+ public:
+  virtual ~LiveContent() = default;
+  // Whether the document is loaded (or being loaded) for live editing in
+  // this process. No I/O; called inside the writer's transaction.
+  virtual bool IsLive(const Uuid& content_id) = 0;
+  // The writer changed `base` (the text of the current version) into `body`:
+  // carries that change over to the live document as inserts and deletes
+  // (loading it when needed), makes it durable like any client's update,
+  // sends it to connected clients and materialises the result as a new
+  // content version. Blocking; called outside any transaction.
+  // Errors: kUnavailable (storage), kDataLoss (corrupt stored state).
+  virtual Status WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session,
+                           const Uuid& content_id, const std::string& base, const std::string& body) = 0;
+};
+
+}  // namespace cnx::domain
