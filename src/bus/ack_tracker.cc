@@ -46,6 +46,11 @@ void AckTracker::Dispatch(std::unique_lock<std::mutex>& lock) {
   if (pending_.empty()) idle_cv_.notify_all();
 }
 
+uint64_t AckTracker::last_sequence() const {
+  std::lock_guard lock(mu_);
+  return last_sequence_;
+}
+
 uint64_t AckTracker::durable_through() const {
   std::lock_guard lock(mu_);
   return durable_through_;

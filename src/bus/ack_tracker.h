@@ -30,6 +30,7 @@ class AckTracker {
   void EventDone(Batch* batch, const Status& status);
 
   uint64_t durable_through() const;
+  uint64_t last_sequence() const;  // of the last batch registered; 0 before the first
   bool failed() const;
   size_t pending_batches() const;
   // Waits until no batch is pending; false on timeout.

@@ -113,6 +113,10 @@ class Bus {
   virtual Result<std::unique_ptr<Subscription>> Subscribe(SubscribeOptions options, Handler handler) = 0;
 
   virtual uint64_t durable_through() const = 0;
+  // The sequence of the last batch Publish() accepted (0 before the first):
+  // a publisher that restarts on the same bus resumes after it, since the bus
+  // still holds (and will acknowledge) everything up to it.
+  virtual uint64_t published_through() const = 0;
 
   // Waits until every published batch has been acknowledged (kTimeout if not).
   virtual Status Flush(std::chrono::milliseconds timeout) = 0;

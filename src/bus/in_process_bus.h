@@ -47,6 +47,7 @@ class InProcessBus final : public Bus {
   Status Publish(uint64_t sequence, std::vector<Event> events, AckCallback on_ack) override;
   Result<std::unique_ptr<Subscription>> Subscribe(SubscribeOptions options, Handler handler) override;
   uint64_t durable_through() const override { return acks_.durable_through(); }
+  uint64_t published_through() const override { return acks_.last_sequence(); }
   Status Flush(std::chrono::milliseconds timeout) override;
 
   size_t pending_events() const;

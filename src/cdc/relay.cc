@@ -18,7 +18,11 @@ int64_t NowPgMicros() {
 }
 }  // namespace
 
-Relay::Relay(RelayOptions options, bus::Bus& bus) : options_(std::move(options)), bus_(bus) {}
+// A relay restarted on the same bus (the pipeline restarts it after an error)
+// replays from the slot's confirmed position; commits up to what the bus
+// already holds are skipped, as after a reconnect.
+Relay::Relay(RelayOptions options, bus::Bus& bus)
+    : options_(std::move(options)), bus_(bus), published_(bus.published_through()) {}
 
 RelayStats Relay::stats() const {
   std::lock_guard lock(shared_->mu);

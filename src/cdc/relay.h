@@ -81,7 +81,7 @@ class Relay {
   RelayOptions options_;
   bus::Bus& bus_;
   std::atomic<bool> stop_{false};
-  Lsn published_ = 0;  // last sequence handed to the bus (survives reconnects)
+  Lsn published_ = 0;  // last sequence handed to the bus (survives reconnects and restarts on the same bus)
 
   // What the bus's ack callbacks touch: shared with them, so an acknowledgement
   // that arrives after the Relay is gone is harmless.

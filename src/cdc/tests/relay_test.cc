@@ -80,6 +80,7 @@ class RelayTest : public ::testing::Test {
     // before it reaches its consistent point is not in its stream.
     auto setup = relay_->Setup();
     ASSERT_TRUE(setup.has_value()) << setup.error().ToString();
+    done_ = false;
     thread_ = std::thread([this] {
       status_ = relay_->Run();
       done_ = true;
@@ -223,6 +224,54 @@ TEST_F(RelayTest, RestartReplaysWhatWasNotAcknowledged) {
       60s));
   std::lock_guard lock(mu);
   EXPECT_EQ(got.front(), id);
+  (*sub)->Close();
+}
+
+// The pipeline restarts a relay that stopped on an error with a new Relay on
+// the same bus. The new relay replays from the slot's confirmed position; the
+// commits the bus already holds must be skipped, not published again (the bus
+// refuses a non-increasing sequence, which used to stop every restarted relay
+// at its first replayed commit).
+TEST_F(RelayTest, RestartOnTheSameBusSkipsWhatTheBusHolds) {
+  bus::InProcessBus bus;
+  std::mutex mu;
+  std::vector<std::string> seen;
+  std::atomic<bool> release{false};
+  auto sub = bus.Subscribe({.group = "projector",
+                            .topics = {"outbox.event.projects"},
+                            .max_attempts = 100000,
+                            .retry_backoff = 10ms,
+                            .max_backoff = 20ms},
+                           [&](const bus::Delivery& d) {
+                             if (!release.load()) return bus::HandlerResult::RetryLater("held by the test");
+                             std::lock_guard lock(mu);
+                             seen.push_back(std::string(*d.event.FindHeader("id")));
+                             return bus::HandlerResult::Ok();
+                           });
+  ASSERT_TRUE(sub.has_value());
+  StartRelay(bus);
+  std::string first = InsertOutbox(*admin_, "p-r1", 1);
+  ASSERT_TRUE(WaitFor([&] { return relay_->stats().events >= 1; }, 60s));
+  StopRelay();  // nothing acknowledged: the slot still points before `first`
+  EXPECT_GT(bus.published_through(), 0u);
+
+  StartRelay(bus);
+  std::string second = InsertOutbox(*admin_, "p-r2", 1);
+  ASSERT_TRUE(WaitFor([&] { return relay_->stats().events >= 1 || done_.load(); }, 60s));
+  EXPECT_FALSE(done_.load()) << (status_ ? std::string("stopped") : status_.error().ToString());
+  release = true;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return seen.size() >= 2;
+      },
+      60s));
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen, (std::vector<std::string>{first, second}));  // each once, in order
+  }
+  StopRelay();
   (*sub)->Close();
 }
 

@@ -106,6 +106,7 @@ class HandDrivenBus final : public bus::Bus {
     return std::unique_ptr<bus::Subscription>(new Sub());
   }
   uint64_t durable_through() const override { return 0; }
+  uint64_t published_through() const override { return 0; }
   Status Flush(std::chrono::milliseconds) override { return Ok(); }
 
   // Delivers the outbox row of `id` (attempt `attempt`) on a new thread.
