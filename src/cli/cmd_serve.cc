@@ -257,8 +257,8 @@ int Serve(const FlagSet& flags) {
   if (!context_defaults) return Fail(context_defaults.error());
   // /v1/openapi.json describes every route group.
   std::vector<api::OperationDoc> more_docs = api::GraphOperationDocs();
-  for (auto docs :
-       {search::SearchOperationDocs(), context::ContextOperationDocs(*context_defaults), collab::ViewOperationDocs()}) {
+  for (auto docs : {search::SearchOperationDocs(), context::ContextOperationDocs(*context_defaults),
+                    collab::ViewOperationDocs(), collab::CollabOperationDocs()}) {
     more_docs.insert(more_docs.end(), docs.begin(), docs.end());
   }
   if (auto st = api::RegisterRestRoutes(router, {store, rest, &gate, std::move(more_docs)}); !st) {
@@ -292,7 +292,7 @@ int Serve(const FlagSet& flags) {
   auto hub = std::make_unique<collab::Hub>(app_pool, hub_opts);
   store.SetLiveContent(hub.get());  // REST body writes of live documents merge (docs/collab.md)
   anchor_hub = hub.get();
-  if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}}); !st) return Fail(st.error());
+  if (auto st = collab::RegisterCollabRoutes(router, {*hub, store, {}, &gate}); !st) return Fail(st.error());
   if (auto st = collab::RegisterAnnotationRoutes(router, {*hub, store, app_pool, hub_opts.text_root}); !st) {
     return Fail(st.error());
   }

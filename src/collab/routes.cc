@@ -124,34 +124,20 @@ api::Response Problem(int status, std::string_view slug, std::string_view detail
 }
 
 asio::awaitable<api::Response> ServePresence(CollabDeps deps, api::Request& req) {
-  std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() <= 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    auto r = Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
-    r.SetHeader(http::field::www_authenticate, "Bearer");
-    co_return r;
-  }
-  std::string token(auth.substr(7));
-  auto id = Uuid::Parse(req.PathParam("id"));
-  if (!id) co_return Problem(404, "not-found", "no such content item");
-  auto body = co_await req.RunBlocking([&]() -> std::pair<int, std::string> {
-    auto principal = deps.store.Authenticate(token);
-    if (!principal) return {401, principal.error().detail};
-    auto access = deps.store.ContentItemAccess(*principal, *id);
-    if (!access) return {access.error().code == ErrorCode::kNotFound ? 404 : 403, access.error().detail};
-    auto json = deps.hub.PresenceJson(principal->tenant_id, *id);
-    if (!json) return {503, "the database is busy, retry later"};
-    return {200, "{\"items\":" + *json + "}"};
+  co_return co_await req.RunBlocking([&]() -> api::Response {
+    auto admitted = deps.gate->Admit(req);
+    if (auto* refused = std::get_if<api::Response>(&admitted)) return std::move(*refused);
+    const auto& principal = std::get<domain::Principal>(admitted);
+    auto id = Uuid::Parse(req.PathParam("id"));
+    if (!id) return Problem(404, "not-found", "no such content item");
+    auto access = deps.store.ContentItemAccess(principal, *id);
+    if (!access) return api::FaultResponse(access.error());
+    auto json = deps.hub.PresenceJson(principal.tenant_id, *id);
+    if (!json) return Problem(503, "unavailable", "the database is busy, retry later");
+    api::Response r;
+    r.SetBody("{\"items\":" + *json + "}", "application/json");
+    return r;
   });
-  if (body.first != 200) {
-    const char* slug = body.first == 401   ? "unauthenticated"
-                       : body.first == 404 ? "not-found"
-                       : body.first == 403 ? "forbidden"
-                                           : "unavailable";
-    co_return Problem(body.first, slug, body.second);
-  }
-  api::Response r;
-  r.SetBody(std::move(body.second), "application/json");
-  co_return r;
 }
 
 asio::awaitable<void> ServeCollab(CollabDeps deps, api::Request& req, api::WebSocket ws) {
@@ -222,14 +208,43 @@ asio::awaitable<void> ServeCollab(CollabDeps deps, api::Request& req, api::WebSo
 }
 
 Status RegisterCollabRoutes(api::Router& router, CollabDeps deps) {
+  auto own_gate = deps.gate ? nullptr : std::make_shared<api::Gate>(deps.store, api::Gate::Options{0, 0});
+  if (own_gate) deps.gate = own_gate.get();
   // GET /v1/content/{id}/presence: who is in the document (any project role).
   CNX_TRY(router.Add(http::verb::get, "/v1/content/{id}/presence",
-                     api::Handler([deps](api::Request& req) { return ServePresence(deps, req); })));
+                     api::Handler([deps, own_gate](api::Request& req) { return ServePresence(deps, req); })));
   api::WebSocketOptions ws_opts;
   ws_opts.max_message_size = deps.options.max_message_size;
   return router.AddWebSocket(
       "/v1/collab/{contentItemId}",
       [deps](api::Request& req, api::WebSocket ws) { return ServeCollab(deps, req, std::move(ws)); }, ws_opts);
+}
+
+std::vector<api::OperationDoc> CollabOperationDocs() {
+  using nlohmann::json;
+  json presence = {{"type", "object"},
+                   {"properties", {{"items", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
+  std::vector<api::OperationDoc> docs;
+  docs.push_back({.method = http::verb::get,
+                  .path = "/v1/content/{id}/presence",
+                  .operation_id = "getContentPresence",
+                  .summary = "Who is in a collaborative document now",
+                  .tag = "Collaboration",
+                  .responses = {{"200",
+                                 {{"description", "the clients present"},
+                                  {"content", {{"application/json", {{"schema", presence}}}}}}}}});
+  docs.push_back(
+      {.method = http::verb::get,
+       .path = "/v1/collab/{contentItemId}",
+       .operation_id = "collaborate",
+       .summary = "WebSocket: the y-websocket protocol (sync, updates, awareness) on a content item (docs/collab.md)",
+       .tag = "Collaboration",
+       .query = json::array({{{"name", "token"},
+                              {"in", "query"},
+                              {"description", "the bearer token, for browsers that cannot set headers"},
+                              {"schema", {{"type", "string"}}}}}),
+       .responses = {{"101", {{"description", "switched to the WebSocket protocol"}}}}});
+  return docs;
 }
 
 }  // namespace cnx::collab

@@ -12,6 +12,8 @@
 // must outlive the server.
 #pragma once
 
+#include "api/gate.h"
+#include "api/rest.h"
 #include "api/router.h"
 #include "collab/hub.h"
 #include "domain/store.h"
@@ -29,8 +31,14 @@ struct CollabDeps {
   Hub& hub;
   domain::Store& store;
   RouteOptions options;
+  // Authentication and the per-credential rate limit of the REST routes here
+  // (presence), shared with the other route groups; null: no limit.
+  api::Gate* gate = nullptr;
 };
 
 Status RegisterCollabRoutes(api::Router& router, CollabDeps deps);
+
+// The OpenAPI description of the routes above (for /v1/openapi.json).
+std::vector<api::OperationDoc> CollabOperationDocs();
 
 }  // namespace cnx::collab
