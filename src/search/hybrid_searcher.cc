@@ -81,6 +81,23 @@ std::string FilterSql(const Query& q, Params& p) {
   return w;
 }
 
+// The filters that name content items (a short list or a thread's), as
+// conditions on content_chunks `c`: inside the lexical retriever's capped scan
+// they make the cap count only chunks that can qualify, so a thread-scoped
+// search does not need the widening of decision 1104. FilterSql repeats them.
+std::string ChunkFilterSql(const Filters& f, Params& p) {
+  std::string w;
+  if (f.thread_id) {
+    w += " AND c.content_item_id IN (SELECT tc.content_item_id FROM thread_content tc WHERE tc.thread_id = " +
+         p.Add(*f.thread_id) + ")";
+  }
+  if (!f.content_ids.empty()) w += " AND c.content_item_id = ANY(" + p.Add(UuidArray(f.content_ids)) + "::uuid[])";
+  if (!f.exclude_content_ids.empty()) {
+    w += " AND c.content_item_id <> ALL(" + p.Add(UuidArray(f.exclude_content_ids)) + "::uuid[])";
+  }
+  return w;
+}
+
 using Ranked = std::vector<std::pair<Uuid, double>>;
 
 Result<Ranked> ReadRanked(pg::Transaction& tx, const std::string& sql, const Params& p) {
@@ -276,7 +293,7 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
       std::string sql =
           "WITH m AS MATERIALIZED (SELECT c.id, c.content_item_id, c.search_tsv FROM content_chunks c"
           " WHERE c.search_tsv @@ " +
-          query + " LIMIT " + p.Add(static_cast<int64_t>(tier_cap)) +
+          query + ChunkFilterSql(c.q.filters, p) + " LIMIT " + p.Add(static_cast<int64_t>(tier_cap)) +
           "), r AS (SELECT m.id, ts_rank_cd(m.search_tsv, " + query + ", " +
           p.Add(static_cast<int32_t>(c.o.rank_normalization)) +
           "::int)::float8 AS s FROM m JOIN content_items i ON i.id = m.content_item_id WHERE " + FilterSql(c.q, p) +

@@ -82,6 +82,7 @@ void Pipeline::RelayLoop() {
       if (stop_) return;
       relay_ = &relay;
     }
+    const auto started = std::chrono::steady_clock::now();
     Status st = relay.Run();
     {
       std::lock_guard lock(mu_);
@@ -89,6 +90,10 @@ void Pipeline::RelayLoop() {
       last_stats_ = relay.stats();
       if (stop_) return;
     }
+    // A relay that streamed for a while before it stopped (a bus-full
+    // timeout, a dropped connection) restarts quickly; only repeated quick
+    // failures back off towards 30 s.
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) backoff = std::chrono::milliseconds(500);
     spdlog::warn("relay stopped: {}; restarting in {} ms", st ? "no error" : st.error().ToString(), backoff.count());
     std::unique_lock lock(mu_);
     if (cv_.wait_for(lock, backoff, [this] { return stop_; })) return;

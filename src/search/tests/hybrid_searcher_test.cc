@@ -345,6 +345,31 @@ TEST_F(HybridSearcherTest, LexicalCapDoesNotHideAProjectsMatches) {
   }
 }
 
+TEST_F(HybridSearcherTest, LexicalCapCountsOnlyTheThreadsChunks) {
+  // A thread of P2 holding the P2 item: with one ranked row per tier and no
+  // widening allowed, the capped scan must already be limited to the thread's
+  // content (P1's WAL guide also matches and comes first in the index).
+  Uuid thread = w_->AddThread(a_, p2_, {other_project_});
+  HybridOptions o;
+  o.min_candidates = 1;
+  o.candidate_factor = 1;
+  o.max_ranked_rows = 1;
+  o.max_widened_rows = 1;
+  HybridSearcher s(w_->app_pool(), w_->index(), w_->embedder(), o);
+  auto q = Q("archiving", Mode::kLexical, 1);
+  q.project_id = p2_;
+  q.filters.thread_id = thread;
+  auto hits = s.Search(q);
+  ASSERT_TRUE(hits.has_value()) << hits.error().ToString();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].content_id, other_project_);
+  q.filters = Filters{.content_ids = {other_project_}};
+  hits = s.Search(q);
+  ASSERT_TRUE(hits.has_value()) << hits.error().ToString();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].content_id, other_project_);
+}
+
 TEST_F(HybridSearcherTest, RejectsBadQueries) {
   for (auto q : {Q(""), Q("   "), Q("x", Mode::kHybrid, 0), Q("x", Mode::kHybrid, 201), Q(std::string(5000, 'a'))}) {
     auto r = searcher_->Search(q);
