@@ -623,9 +623,12 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
       const Field* f = FindField(spec, col);
       add(col, param, f && f->type != FieldType::kText ? PgType(f->type) : (col == "token_count" ? "integer" : "text"));
     }
-    std::string sql = "INSERT INTO " + spec.table + " AS r (" + cols + ") VALUES (" + vals + ") RETURNING r.id";
+    // The representation comes back with the insert; only a content body,
+    // written after it, changes the row again (current_version_id).
+    std::string sql = "INSERT INTO " + spec.table + " AS r (" + cols + ") VALUES (" + vals + ") RETURNING " +
+                      SelectJson(spec) + ", r.id";
     auto ins = CNX_DO(tx.Exec(sql, params));
-    auto id = Uuid::Parse(ins[0].Text(0));
+    auto id = Uuid::Parse(ins[0].Text(1));
     if (!id) return std::unexpected(FromError(id.error()));
 
     if (spec.table == "projects") {
@@ -640,9 +643,10 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
         if (v.field->column == "content_type") content_type = *v.param.value;
       }
       CNX_DO_F(internal::WriteContentBody(tx, p, *id, content_type, *parsed.body_text, options_.chunk_max_tokens));
+      auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
+      return ToEntity(row, spec.versioned);
     }
-    auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
-    return ToEntity(row, spec.versioned);
+    return ToEntity(ins, spec.versioned);
   });
   if (!created || !deferred) return created;
   // The existing item is live: its new body merges with concurrent edits (as in Update).
