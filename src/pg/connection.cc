@@ -227,6 +227,7 @@ bool ResultOk(PGresult* res) {
 struct Piped {
   std::vector<QueryResult> results;
   std::optional<Error> error;
+  size_t queued = 1;  // steps handed to libpq (RunOne: always its one)
 };
 
 // Runs one step on its own.
@@ -255,18 +256,19 @@ Piped RunOne(PGconn* conn, const Step& step) {
   return out;
 }
 
-// Sends the steps in one pipeline: one round trip.
+// Sends the steps in one pipeline: one round trip. `queued` tells how many
+// reached libpq's queue (0: nothing was sent, the connection is unchanged).
 Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
   Piped out;
   if (PQenterPipelineMode(conn) != 1) {
-    out.error = ResultError(conn, nullptr);
+    out.error = Error(Module::kPg, PQstatus(conn) == CONNECTION_OK ? ErrorCode::kInternal : ErrorCode::kUnavailable,
+                      "cannot enter pipeline mode: the connection is busy or broken");
     return out;
   }
   std::vector<Bound> bound;
   bound.reserve(steps.size());
   std::vector<std::string> text;  // libpq wants NUL-terminated strings
   text.reserve(steps.size() * 2);
-  bool sent = true;
   for (const auto& step : steps) {
     const Bound& b = bound.emplace_back(step.params);
     const char* sql = text.emplace_back(step.sql).c_str();
@@ -284,27 +286,34 @@ Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
         break;
     }
     if (ok != 1) {
-      sent = false;
+      out.error = ResultError(conn, nullptr);
       break;
     }
+    ++out.queued;
   }
-  std::optional<Error>& error = out.error;
-  if (!sent || PQpipelineSync(conn) != 1) {
-    error = ResultError(conn, nullptr);
-    if (PQstatus(conn) != CONNECTION_OK) {
-      (void)PQexitPipelineMode(conn);
-      return out;
-    }
+  if (out.queued == 0) {
+    (void)PQexitPipelineMode(conn);
+    return out;
   }
-  // One result (then NULL) per step sent, then the sync marker.
+  // Whatever was queued is synced and drained, so the connection leaves
+  // pipeline mode with nothing pending (the server skips the steps after an
+  // error until the Sync).
+  if (PQpipelineSync(conn) != 1) {
+    // Only a broken socket or no memory: the pipeline cannot be drained, the
+    // connection stays in pipeline mode and Healthy() is false from now on.
+    if (!out.error) out.error = ResultError(conn, nullptr);
+    return out;
+  }
+  // Each queued step ends with a NULL result; then comes the sync marker.
+  size_t ends = 0;
   for (;;) {
     PGresult* res = PQgetResult(conn);
     if (res == nullptr) {
-      if (PQstatus(conn) != CONNECTION_OK) {
-        if (!error) error = ResultError(conn, nullptr);
+      if (PQstatus(conn) != CONNECTION_OK || ++ends > out.queued) {
+        if (!out.error) out.error = ResultError(conn, nullptr);
         break;
       }
-      continue;  // end of one step's results
+      continue;
     }
     auto st = PQresultStatus(res);
     if (st == PGRES_PIPELINE_SYNC) {
@@ -316,7 +325,7 @@ Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
       continue;
     }
     if (!ResultOk(res)) {
-      if (!error) error = ResultError(conn, res);
+      if (!out.error) out.error = ResultError(conn, res);
       PQclear(res);
       continue;
     }
@@ -430,21 +439,11 @@ Connection::~Connection() {
 
 Result<QueryResult> Connection::Exec(std::string_view sql, std::span<const Param> params) {
   if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
-  State& s = *state_;
-  // Deallocations of evicted statements (held back inside a failed transaction).
-  if (!s.to_deallocate.empty() && PQtransactionStatus(conn_) != PQTRANS_INERROR) {
-    std::string script;
-    for (const auto& name : s.to_deallocate) script += "DEALLOCATE " + name + ";";
-    s.to_deallocate.clear();
-    PGresult* res = PQexec(conn_, script.c_str());
-    auto st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK) {
-      Error e = ResultError(conn_, res);
-      PQclear(res);
-      return std::unexpected(std::move(e));
-    }
-    PQclear(res);
+  if (params.size() > 65535) {
+    return Err(Module::kPg, ErrorCode::kInvalidArgument, "more than 65,535 parameters in one statement");
   }
+  State& s = *state_;
+  DeallocateEvicted();
   const bool idle_before = s.deferred.empty() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 
   std::string name;
@@ -467,6 +466,11 @@ Result<QueryResult> Connection::Exec(std::string_view sql, std::span<const Param
   steps.push_back(name.empty() ? Step{Step::kQuery, sql, "", params} : Step{Step::kPrepared, sql, name, params});
 
   Piped run = steps.size() == 1 ? RunOne(conn_, steps[0]) : RunPipeline(conn_, steps);
+  if (run.queued == 0) {
+    // Nothing reached the server: the deferred BEGIN and tenant still apply.
+    s.deferred = std::move(deferred);
+    return std::unexpected(*run.error);
+  }
   if (!run.error) {
     if (prepare) ++s.stats.prepares, ++s.stats.prepared;
     if (!prepare && !name.empty()) ++s.stats.hits;
@@ -492,6 +496,29 @@ Result<QueryResult> Connection::Exec(std::string_view sql, std::span<const Param
   return std::unexpected(e);
 }
 
+void Connection::DeallocateEvicted() {
+  State& s = *state_;
+  // Only between transactions: inside one, a failing DEALLOCATE (a name the
+  // server dropped behind our back) would abort the caller's transaction.
+  if (s.to_deallocate.empty() || PQtransactionStatus(conn_) != PQTRANS_IDLE) return;
+  std::string script;
+  for (const auto& name : s.to_deallocate) script += "DEALLOCATE " + name + ";";
+  PGresult* res = PQexec(conn_, script.c_str());
+  bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  if (ok) {
+    s.to_deallocate.clear();
+    return;
+  }
+  // Some name was already gone (DISCARD ALL, DEALLOCATE ALL): forget every
+  // statement and clear the server's side in one go. A connection that broke
+  // here fails the caller's statement next.
+  s.Reset();
+  res = PQexec(conn_, "DEALLOCATE ALL");
+  if (PQresultStatus(res) == PGRES_COMMAND_OK) s.to_deallocate.clear();
+  PQclear(res);
+}
+
 Result<QueryResult> Connection::ExecAsTenant(const Uuid& tenant_id, std::string_view sql,
                                              std::span<const Param> params) {
   if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
@@ -500,8 +527,18 @@ Result<QueryResult> Connection::ExecAsTenant(const Uuid& tenant_id, std::string_
   }
   // Both statements run before the pipeline's one Sync: one implicit
   // transaction, so the local setting holds for the statement and ends with it.
+  DeallocateEvicted();
   Defer(std::string(kSetTenantSql), {Param(tenant_id)});
-  return Exec(sql, params);
+  auto r = Exec(sql, params);
+  DropDeferred();  // nothing of it may outlive this call, even after an error
+  if (!r && state_->capacity > 0 && (HasSqlState(r.error(), "26000") || HasSqlState(r.error(), "0A000")) &&
+      PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+    // The cache recovered (see Exec); run it once more, as Exec does outside a transaction.
+    Defer(std::string(kSetTenantSql), {Param(tenant_id)});
+    r = Exec(sql, params);
+    DropDeferred();
+  }
+  return r;
 }
 
 Status Connection::ExecScript(std::string_view sql) {
@@ -539,14 +576,9 @@ Status Connection::FlushDeferred() {
   return Ok();
 }
 
-pg_conn* Connection::raw() {
-  (void)FlushDeferred();
-  return conn_;
-}
-
 bool Connection::Healthy() const {
   return conn_ != nullptr && !HasDeferred() && PQstatus(conn_) == CONNECTION_OK &&
-         PQtransactionStatus(conn_) == PQTRANS_IDLE;
+         PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
 Status Connection::Ping() {
@@ -586,11 +618,6 @@ Status Transaction::SetTenant(const Uuid& tenant_id) {
   }
   CNX_TRY(conn_->Exec(kSetTenantSql, {tenant_id}));
   return Ok();
-}
-
-Connection& Transaction::connection() {
-  (void)conn_->FlushDeferred();
-  return *conn_;
 }
 
 Status Transaction::Commit() {

@@ -184,8 +184,6 @@ class Connection {
   // Round trip to the server.
   Status Ping();
 
-  // The libpq handle. Sends any deferred statements first (see Transaction).
-  pg_conn* raw();
   int server_version() const;
   StatementCacheStats statement_cache_stats() const;
 
@@ -197,6 +195,8 @@ class Connection {
   // Deferred statements go to the server in the same round trip as the next
   // statement (libpq pipeline mode): a Transaction's BEGIN and tenant.
   void Defer(std::string sql, std::vector<Param> params);
+  // Deallocates evicted prepared statements, between transactions only.
+  void DeallocateEvicted();
   bool HasDeferred() const;
   void DropDeferred();
   Status FlushDeferred();
@@ -229,8 +229,6 @@ class Transaction {
 
   Status Commit();
   Status Rollback();
-  // The connection, with BEGIN (and the tenant) already sent, for direct use.
-  Connection& connection();
 
  private:
   explicit Transaction(Connection* c) : conn_(c) {}

@@ -167,6 +167,57 @@ TEST(StatementCache, AStatementThatFailsIsNotCountedAsPrepared) {
   EXPECT_TRUE(c.Healthy());
 }
 
+TEST(StatementCache, TooManyParametersIsAnErrorNotAHang) {
+  TestDatabase db;
+  auto c = db.Admin();
+  std::vector<Param> params(70'000, Param(int32_t{1}));
+  for (int i = 0; i < 3; ++i) {  // the second sighting would be prepared
+    auto r = c.Exec("SELECT $1::int", params);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  }
+  {
+    auto tx = Transaction::Begin(c).value();
+    ASSERT_TRUE(tx.SetTenant(Uuid::NewV7()));
+    EXPECT_FALSE(tx.Exec("SELECT $1::int", params).has_value());
+    // Nothing was sent: the transaction starts with the next statement.
+    auto r = tx.Exec("SELECT current_setting('cnx.tenant_id') <> ''");
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ((*r)[0].Text(0), "t");
+    ASSERT_TRUE(tx.Commit());
+  }
+  EXPECT_TRUE(c.Healthy());
+}
+
+TEST(StatementCache, EvictionAfterDeallocateAllKeepsTheTransaction) {
+  TestDatabase db;
+  ConnectOptions options;
+  options.statement_cache_size = 1;
+  auto c = Connection::Open(db.AdminUrl(), options).value();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(c.Exec("SELECT 1"));  // prepared as the only entry
+  auto tx = Transaction::Begin(c).value();
+  ASSERT_TRUE(tx.Exec("SELECT 2"));
+  ASSERT_TRUE(tx.Exec("DEALLOCATE ALL"));  // behind the cache's back
+  for (int i = 3; i < 8; ++i) {            // evictions queue DEALLOCATEs of names the server lost
+    std::string sql = "SELECT " + std::to_string(i);
+    ASSERT_TRUE(tx.Exec(sql)) << sql;
+    ASSERT_TRUE(tx.Exec(sql)) << sql;
+  }
+  ASSERT_TRUE(tx.Commit());
+  // Between transactions the cache cleans up and works on.
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Exec("SELECT 9");
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  }
+  Uuid tenant = Uuid::NewV7();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.ExecAsTenant(tenant, "SELECT current_setting('cnx.tenant_id')"));
+  ASSERT_TRUE(c.ExecScript("DEALLOCATE ALL"));
+  auto r = c.ExecAsTenant(tenant, "SELECT current_setting('cnx.tenant_id')");  // its name is gone: retried
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)[0].Text(0), tenant.ToString());
+  EXPECT_TRUE(c.Healthy());
+}
+
 TEST(Transaction, BeginAndTenantTravelWithTheFirstStatement) {
   TestDatabase db;
   auto c = db.Admin();
