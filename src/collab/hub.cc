@@ -267,8 +267,8 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
   return room;
 }
 
-Result<std::shared_ptr<Room>> Hub::Join(const Uuid& tenant, const Uuid& document, std::shared_ptr<Peer> peer,
-                                        PeerInfo info) {
+Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& document,
+                                              std::unique_lock<std::mutex>& rooms_lock) {
   const std::string key = document.ToString();
   std::shared_ptr<std::mutex> loading;
   {
@@ -278,19 +278,25 @@ Result<std::shared_ptr<Room>> Hub::Join(const Uuid& tenant, const Uuid& document
     loading = l;
   }
   std::lock_guard load_lock(*loading);  // one load per document at a time
-  std::unique_lock lock(rooms_mu_);
-  auto it = rooms_.find(key);
+  rooms_lock = std::unique_lock(rooms_mu_);
   std::shared_ptr<Room> room;
-  if (it != rooms_.end()) {
+  if (auto it = rooms_.find(key); it != rooms_.end()) {
     room = it->second;
   } else {
-    lock.unlock();
+    rooms_lock.unlock();
     room = CNX_TRY(Load(tenant, document));
-    lock.lock();
+    rooms_lock.lock();
     rooms_[key] = room;
   }
   loading_.erase(key);
   if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  return room;
+}
+
+Result<std::shared_ptr<Room>> Hub::Join(const Uuid& tenant, const Uuid& document, std::shared_ptr<Peer> peer,
+                                        PeerInfo info) {
+  std::unique_lock<std::mutex> lock;
+  auto room = CNX_TRY(FindOrLoad(tenant, document, lock));
   std::lock_guard room_lock(room->mu_);  // under rooms_mu_: eviction cannot race with this join
   Peer* raw = peer.get();
   QueuePresence({PresenceTask::Kind::kJoin, tenant, document, info.user_id, info.session_id, {}});
@@ -764,27 +770,8 @@ Result<std::string> Hub::PresenceJson(const Uuid& tenant, const Uuid& document) 
 }
 
 Result<std::shared_ptr<Room>> Hub::Acquire(const Uuid& tenant, const Uuid& document) {
-  const std::string key = document.ToString();
-  std::shared_ptr<std::mutex> loading;
-  {
-    std::lock_guard lock(rooms_mu_);
-    auto& l = loading_[key];
-    if (!l) l = std::make_shared<std::mutex>();
-    loading = l;
-  }
-  std::lock_guard load_lock(*loading);
-  std::unique_lock lock(rooms_mu_);
-  std::shared_ptr<Room> room;
-  if (auto it = rooms_.find(key); it != rooms_.end()) {
-    room = it->second;
-  } else {
-    lock.unlock();
-    room = CNX_TRY(Load(tenant, document));
-    lock.lock();
-    rooms_[key] = room;
-  }
-  loading_.erase(key);
-  if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  std::unique_lock<std::mutex> lock;
+  auto room = CNX_TRY(FindOrLoad(tenant, document, lock));
   std::lock_guard room_lock(room->mu_);
   room->idle_since_ = Clock::now();
   return room;
@@ -912,27 +899,8 @@ HubStats Hub::Stats() {
 }
 
 Status Hub::WithDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn) {
-  const std::string key = document.ToString();
-  std::shared_ptr<std::mutex> loading;
-  {
-    std::lock_guard lock(rooms_mu_);
-    auto& l = loading_[key];
-    if (!l) l = std::make_shared<std::mutex>();
-    loading = l;
-  }
-  std::lock_guard load_lock(*loading);  // one load per document at a time (as in Join)
-  std::unique_lock lock(rooms_mu_);
-  std::shared_ptr<Room> room;
-  if (auto it = rooms_.find(key); it != rooms_.end()) {
-    room = it->second;
-  } else {
-    lock.unlock();
-    room = CNX_TRY(Load(tenant, document));
-    lock.lock();
-    rooms_[key] = room;
-  }
-  loading_.erase(key);
-  if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
+  std::unique_lock<std::mutex> lock;
+  auto room = CNX_TRY(FindOrLoad(tenant, document, lock));
   std::lock_guard room_lock(room->mu_);
   lock.unlock();
   if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the room was closed");

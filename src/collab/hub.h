@@ -154,6 +154,11 @@ class Hub : public domain::LiveContent {
   Result<std::shared_ptr<Room>> Load(const Uuid& tenant, const Uuid& document);
   // The document's room, loaded if needed, with its idle clock reset.
   Result<std::shared_ptr<Room>> Acquire(const Uuid& tenant, const Uuid& document);
+  // The document's room of `tenant`, loaded if needed (one load per document
+  // at a time); on success `rooms_lock` holds rooms_mu_, so eviction cannot
+  // race the caller until it lets go.
+  Result<std::shared_ptr<Room>> FindOrLoad(const Uuid& tenant, const Uuid& document,
+                                           std::unique_lock<std::mutex>& rooms_lock);
 
   pg::Pool& pool_;
   HubOptions options_;
