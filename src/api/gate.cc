@@ -32,6 +32,11 @@ Response TooManyRequests(double wait_seconds) {
   return r;
 }
 
+std::shared_ptr<Gate> SharedOrOwn(Gate* shared, domain::Store& store, Gate::Options own) {
+  if (shared) return std::shared_ptr<Gate>(shared, [](Gate*) {});
+  return std::make_shared<Gate>(store, own);
+}
+
 Gate::Gate(domain::Store& store, Options options) : store_(store), limiter_(options.rate_per_second, options.burst) {}
 
 std::optional<Response> Gate::Throttle(const Request& req) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -57,6 +58,10 @@ class Gate {
   domain::Store& store_;
   RateLimiter limiter_;
 };
+
+// `shared`, or when it is null a Gate of the route group's own (by default
+// authentication only, no limit) that lives as long as the returned pointer.
+std::shared_ptr<Gate> SharedOrOwn(Gate* shared, domain::Store& store, Gate::Options own = {0, 0});
 
 // 429 with Retry-After (whole seconds, at least 1).
 Response TooManyRequests(double wait_seconds);

@@ -118,12 +118,11 @@ std::optional<Response> DirectionParam(const Request& req, graph::Direction& out
 
 struct State {
   State(domain::Store& st, graph::GraphStore& g, size_t limit, Gate* shared)
-      : store(st), graph(g), max_limit(limit), gate(shared ? shared : &own_gate.emplace(st, Gate::Options{0, 0})) {}
+      : store(st), graph(g), max_limit(limit), gate(SharedOrOwn(shared, st)) {}
   domain::Store& store;
   graph::GraphStore& graph;
   size_t max_limit;
-  std::optional<Gate> own_gate;
-  Gate* gate;
+  std::shared_ptr<Gate> gate;
 };
 
 enum class Kind { kNode, kNeighbours, kPath, kSubgraph };

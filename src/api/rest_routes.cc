@@ -126,13 +126,10 @@ std::vector<RestRoute> BuildRoutes() {
 
 struct State {
   State(domain::Store& st, RestConfig c, Gate* shared)
-      : store(st),
-        config(c),
-        gate(shared ? shared : &own_gate.emplace(st, Gate::Options{c.rate_per_second, c.rate_burst})) {}
+      : store(st), config(c), gate(SharedOrOwn(shared, st, {c.rate_per_second, c.rate_burst})) {}
   domain::Store& store;
   RestConfig config;
-  std::optional<Gate> own_gate;  // when the server did not pass a shared one
-  Gate* gate;
+  std::shared_ptr<Gate> gate;
   std::string openapi;  // the document served at /v1/openapi.json
 };
 

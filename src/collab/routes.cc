@@ -208,11 +208,11 @@ asio::awaitable<void> ServeCollab(CollabDeps deps, api::Request& req, api::WebSo
 }
 
 Status RegisterCollabRoutes(api::Router& router, CollabDeps deps) {
-  auto own_gate = deps.gate ? nullptr : std::make_shared<api::Gate>(deps.store, api::Gate::Options{0, 0});
-  if (own_gate) deps.gate = own_gate.get();
+  auto gate = api::SharedOrOwn(deps.gate, deps.store);
+  deps.gate = gate.get();
   // GET /v1/content/{id}/presence: who is in the document (any project role).
   CNX_TRY(router.Add(http::verb::get, "/v1/content/{id}/presence",
-                     api::Handler([deps, own_gate](api::Request& req) { return ServePresence(deps, req); })));
+                     api::Handler([deps, gate](api::Request& req) { return ServePresence(deps, req); })));
   api::WebSocketOptions ws_opts;
   ws_opts.max_message_size = deps.options.max_message_size;
   return router.AddWebSocket(

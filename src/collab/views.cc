@@ -305,16 +305,16 @@ asio::awaitable<api::Response> ServeProjectList(ViewRouteDeps deps, api::Request
 }  // namespace
 
 Status RegisterViewRoutes(api::Router& router, ViewRouteDeps deps) {
-  auto own_gate = deps.gate ? nullptr : std::make_shared<api::Gate>(deps.store, api::Gate::Options{0, 0});
-  if (own_gate) deps.gate = own_gate.get();
+  auto gate = api::SharedOrOwn(deps.gate, deps.store);
+  deps.gate = gate.get();
   CNX_TRY(router.Add(http::verb::put, "/v1/views/{id}/viewers/me",
-                     api::Handler([deps, own_gate](api::Request& req) { return ServePut(deps, req); })));
+                     api::Handler([deps, gate](api::Request& req) { return ServePut(deps, req); })));
   CNX_TRY(router.Add(http::verb::delete_, "/v1/views/{id}/viewers/me",
-                     api::Handler([deps, own_gate](api::Request& req) { return ServeDelete(deps, req); })));
+                     api::Handler([deps, gate](api::Request& req) { return ServeDelete(deps, req); })));
   CNX_TRY(router.Add(http::verb::get, "/v1/projects/{id}/viewers",
-                     api::Handler([deps, own_gate](api::Request& req) { return ServeProjectList(deps, req); })));
+                     api::Handler([deps, gate](api::Request& req) { return ServeProjectList(deps, req); })));
   return router.Add(http::verb::get, "/v1/views/{id}/viewers",
-                    api::Handler([deps, own_gate](api::Request& req) { return ServeList(deps, req); }));
+                    api::Handler([deps, gate](api::Request& req) { return ServeList(deps, req); }));
 }
 
 std::vector<api::OperationDoc> ViewOperationDocs() {

@@ -508,11 +508,11 @@ json AssemblyJson(const Assembly& a, bool explain) {
 }
 
 Status RegisterContextRoutes(api::Router& router, ContextRouteDeps deps) {
-  auto own_gate = deps.gate ? nullptr : std::make_shared<api::Gate>(deps.store, api::Gate::Options{0, 0});
-  if (own_gate) deps.gate = own_gate.get();
+  auto gate = api::SharedOrOwn(deps.gate, deps.store);
+  deps.gate = gate.get();
   auto d = std::make_shared<ContextRouteDeps>(std::move(deps));
   auto st = router.Add(http::verb::post, "/v1/threads/{id}/context",
-                       api::Handler([d, own_gate](Request& req) -> asio::awaitable<Response> {
+                       api::Handler([d, gate](Request& req) -> asio::awaitable<Response> {
                          co_return co_await req.RunBlocking([&]() -> Response {
                            auto prep = Prepare(*d, req, false);
                            if (auto* r = std::get_if<Response>(&prep)) return std::move(*r);
@@ -524,7 +524,7 @@ Status RegisterContextRoutes(api::Router& router, ContextRouteDeps deps) {
                        }));
   if (!st) return st;
   return router.Add(http::verb::post, "/v1/threads/{id}/completions",
-                    api::Handler([d, own_gate](Request& req) -> asio::awaitable<Response> {
+                    api::Handler([d, gate](Request& req) -> asio::awaitable<Response> {
                       co_return co_await req.RunBlocking([&]() -> Response { return Completion(*d, req); });
                     }));
 }

@@ -92,11 +92,10 @@ std::optional<Response> CheckQueryParams(const Request& req, std::initializer_li
 
 struct State {
   State(domain::Store& st, HybridSearcher& se, api::Gate* shared)
-      : store(st), searcher(se), gate(shared ? shared : &own_gate.emplace(st, api::Gate::Options{0, 0})) {}
+      : store(st), searcher(se), gate(api::SharedOrOwn(shared, st)) {}
   domain::Store& store;
   HybridSearcher& searcher;
-  std::optional<api::Gate> own_gate;
-  api::Gate* gate;
+  std::shared_ptr<api::Gate> gate;
 };
 
 enum class Kind { kSearch, kRelated };
