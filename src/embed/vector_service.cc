@@ -147,12 +147,22 @@ Status VectorService::RunModelChange() {
     std::lock_guard lock(stop_mu_);
     return stopping_;
   };
-  for (;;) {
+  for (int failures = 0;;) {
     if (stopping()) return Ok();
     auto conn = CNX_TRY(pool_.Acquire());
-    size_t n = CNX_TRY(ReEmbedBatch(*conn, embedder_, *target_, options_.reembed_batch));
-    if (n == 0) break;
-    stats_.reembedded += n;
+    auto n = ReEmbedBatch(*conn, embedder_, *target_, options_.reembed_batch);
+    if (!n) {
+      // A deadlock or serialization failure with the embedding worker (both
+      // write chunk_embeddings) is retried after a pause, not the end.
+      if (!n.error().retryable() || ++failures > 10) return std::unexpected(n.error());
+      spdlog::warn("vector index: model change batch: {}; retrying", n.error().ToString());
+      std::unique_lock lock(stop_mu_);
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(50 << std::min(failures, 6)), [this] { return stopping_; });
+      continue;
+    }
+    failures = 0;
+    if (*n == 0) break;
+    stats_.reembedded += *n;
   }
   // Every chunk has a row of the new model: catch up what the worker stored,
   // then switch index and query embedder together and checkpoint the new one.
