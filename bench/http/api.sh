@@ -68,9 +68,9 @@ get_rps=$rps
 measure "API POST /v1/threads/{id}/messages" "$api/v1/threads/$thread/messages" -s "$work/post.lua"
 post_rps=$rps
 
-pgurl=$("$cnx" pg url --data-dir "$work/data" --db postgres)
+pgurl=$("$cnx" pg url --socket --data-dir "$work/data" --db postgres)
 psql "$pgurl" -qc "DROP DATABASE IF EXISTS pgbench" -c "CREATE DATABASE pgbench" >/dev/null
-bench_url=$("$cnx" pg url --data-dir "$work/data" --db pgbench)
+bench_url=$("$cnx" pg url --socket --data-dir "$work/data" --db pgbench)
 pgbench -qi -s 10 "$bench_url" >/dev/null 2>&1
 pg_out=$(pgbench -S -c"$pg_clients" -j2 -T"${duration%s}" "$bench_url" 2>/dev/null)
 tps=$(awk '/^tps = /{print $3}' <<<"$pg_out")

@@ -80,6 +80,8 @@ void AddPg(CLI::App& app) {
   auto* url = pg_cmd->add_subcommand("url", "Print a libpq URL for the running embedded cluster (usable with psql)");
   url_flags.Add(url, "data-dir", "data_dir", "Data directory (default ./cnx-data)");
   url->add_option("--db", dbname, "Database name");
+  static bool socket = false;
+  url->add_flag("--socket", socket, "Through the Unix-domain socket (what cnx itself uses) instead of TCP");
   OnRun(url, [] {
     auto config = url_flags.Resolve();
     if (!config) return Fail(config.error());
@@ -89,7 +91,7 @@ void AddPg(CLI::App& app) {
       return Fail(Error(Module::kCli, ErrorCode::kFailedPrecondition,
                         "the embedded cluster is not running; start it with `cnx serve`"));
     }
-    std::printf("%s\n", info->Url(dbname).c_str());
+    std::printf("%s\n", (socket ? info->SocketUrl(dbname) : info->Url(dbname)).c_str());
     return 0;
   });
 

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -171,6 +173,21 @@ Result<std::pair<std::string, std::string>> ReadCredentials(const fs::path& data
 
 std::string ClusterInfo::Url(const std::string& dbname) const {
   return "postgresql://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port) + "/" + dbname;
+}
+
+std::string ClusterInfo::SocketUrl(const std::string& dbname) const {
+  if (socket_dir.empty()) return Url(dbname);
+  std::string host;  // percent-encoded for the URI's query
+  for (unsigned char c : socket_dir) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {
+      host += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      host += buf;
+    }
+  }
+  return "postgresql://" + user + ":" + password + "@/" + dbname + "?host=" + host + "&port=" + std::to_string(port);
 }
 
 struct EmbeddedCluster::RunAs {
