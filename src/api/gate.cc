@@ -37,14 +37,15 @@ std::shared_ptr<Gate> SharedOrOwn(Gate* shared, domain::Store& store, Gate::Opti
   return std::make_shared<Gate>(store, own);
 }
 
-Gate::Gate(domain::Store& store, Options options) : store_(store), limiter_(options.rate_per_second, options.burst) {}
+Gate::Gate(domain::Store& store, Options options)
+    : store_(store), limiter_(options.rate_per_second, options.burst), credential_cache_(options.credential_cache) {}
 
 std::optional<Response> Gate::Throttle(const Request& req) {
   if (double wait = limiter_.Take("ip:" + req.remote().address().to_string()); wait > 0) return TooManyRequests(wait);
   return std::nullopt;
 }
 
-std::variant<domain::Principal, Response> Gate::Admit(const Request& req) {
+std::variant<std::string, Response> Gate::Token(const Request& req, std::string* hash_hex) {
   std::string_view auth = req.Header(http::field::authorization);
   if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
     if (auto busy = Throttle(req)) return std::move(*busy);
@@ -53,13 +54,59 @@ std::variant<domain::Principal, Response> Gate::Admit(const Request& req) {
     return r;
   }
   std::string token(auth.substr(7));
+  *hash_hex = text::Sha256Hex(token);
   // The bucket is keyed by the token's hash, so unknown tokens are limited too.
-  if (double wait = limiter_.Take("t:" + text::Sha256Hex(token).substr(0, 32)); wait > 0) {
-    return TooManyRequests(wait);
-  }
+  if (double wait = limiter_.Take("t:" + hash_hex->substr(0, 32)); wait > 0) return TooManyRequests(wait);
+  return token;
+}
+
+std::variant<domain::Principal, Response> Gate::Fresh(const std::string& token, const std::string& hash_hex) {
   auto principal = store_.Authenticate(token);
-  if (!principal) return FaultResponse(principal.error());
+  std::lock_guard lock(mu_);
+  if (!principal) {
+    cache_.erase(hash_hex);
+    return FaultResponse(principal.error());
+  }
+  if (credential_cache_.count() > 0) {
+    if (cache_.size() >= 100'000) cache_.clear();  // bounded; a miss only costs a round trip
+    cache_.insert_or_assign(hash_hex, Cached{*principal, std::chrono::steady_clock::now()});
+  }
   return *principal;
+}
+
+std::variant<domain::Principal, Response> Gate::Admit(const Request& req) {
+  std::string hash;
+  auto token = Token(req, &hash);
+  if (auto* refused = std::get_if<Response>(&token)) return std::move(*refused);
+  return Fresh(std::get<std::string>(token), hash);
+}
+
+Response Gate::Serve(const Request& req, const std::function<Response(const domain::Principal&)>& handler) {
+  std::string hash;
+  auto token_or = Token(req, &hash);
+  if (auto* refused = std::get_if<Response>(&token_or)) return std::move(*refused);
+  const std::string& token = std::get<std::string>(token_or);
+  std::optional<domain::Principal> cached;
+  if (credential_cache_.count() > 0) {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(hash);
+    if (it != cache_.end() && std::chrono::steady_clock::now() - it->second.authenticated_at < credential_cache_) {
+      cached = domain::Store::Unconfirmed(it->second.principal, token);
+    }
+  }
+  if (cached) {
+    Response r = handler(*cached);
+    if (cached->pending->confirmed) return r;
+    // The Store refused the credential (401), or never checked it.
+    if (static_cast<int>(r.status()) != 401) {
+      auto fresh = Fresh(token, hash);
+      if (auto* refused = std::get_if<Response>(&fresh)) return std::move(*refused);
+      return r;
+    }
+  }
+  auto fresh = Fresh(token, hash);
+  if (auto* refused = std::get_if<Response>(&fresh)) return std::move(*refused);
+  return handler(std::get<domain::Principal>(fresh));
 }
 
 }  // namespace cnx::api

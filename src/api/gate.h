@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,19 +45,44 @@ class Gate {
   struct Options {
     double rate_per_second = 100;  // per credential (or client address before login); 0 disables
     double burst = 200;
+    // How long Serve reuses a token's principal before authenticating it
+    // afresh (which also writes last_seen_at); 0 authenticates every request.
+    std::chrono::seconds credential_cache{60};
   };
   Gate(domain::Store& store, Options options);
 
   // The principal, or the response to send: 401 (no or bad token, with a
-  // Bearer challenge), 429 (with Retry-After), 503 or 500.
+  // Bearer challenge), 429 (with Retry-After), 503 or 500. Always a fresh
+  // authentication (one database round trip).
   std::variant<domain::Principal, Response> Admit(const Request& req);
+  // Runs `handler` for the request's principal, for handlers that reach the
+  // database only through domain::Store. A token seen in the last
+  // `credential_cache` gets its principal from the cache, unconfirmed
+  // (domain::Principal::pending): the Store re-checks the credential in the
+  // first round trip of each transaction, so revocation and expiry still
+  // hold for the very next request at no extra round trip. When the Store
+  // refused it, the entry is dropped and the handler runs again after a fresh
+  // authentication; a response the Store never confirmed (a 400 before any
+  // database access) is sent only after a fresh authentication succeeded.
+  Response Serve(const Request& req, const std::function<Response(const domain::Principal&)>& handler);
   // For public routes (signup, login): a 429 when the client address is over
   // its limit, nullopt to go on.
   std::optional<Response> Throttle(const Request& req);
 
  private:
+  struct Cached {
+    domain::Principal principal;
+    std::chrono::steady_clock::time_point authenticated_at;
+  };
+  // The bearer token, or the response to send (401 without one, 429).
+  std::variant<std::string, Response> Token(const Request& req, std::string* hash_hex);
+  std::variant<domain::Principal, Response> Fresh(const std::string& token, const std::string& hash_hex);
+
   domain::Store& store_;
   RateLimiter limiter_;
+  std::chrono::seconds credential_cache_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Cached> cache_;  // by the token's SHA-256 (hex); bounded
 };
 
 // `shared`, or when it is null a Gate of the route group's own (by default

@@ -236,6 +236,7 @@ std::optional<Response> CheckQuery(const Request& req, std::initializer_list<std
 // --- the handlers -------------------------------------------------------------------
 
 Response Authenticated(State& s, const RestRoute& route, Request& req, const Principal& p);
+Response WithReplay(State& s, const RestRoute& route, Request& req, const Principal& p);
 
 Response Handle(State& s, const RestRoute& route, Request& req) {
   if (route.kind == RestKind::kOpenApi) {
@@ -253,11 +254,14 @@ Response Handle(State& s, const RestRoute& route, Request& req) {
     if (!out) return FaultResponse(out.error());
     return JsonOk(201, *out);
   }
-  auto admitted = s.gate->Admit(req);
-  if (auto* refused = std::get_if<Response>(&admitted)) return std::move(*refused);
-  const auto* principal = &std::get<Principal>(admitted);
+  // The handlers reach the database only through the Store: the Gate may
+  // serve the principal from its credential cache (one round trip per GET).
+  return s.gate->Serve(req, [&](const Principal& p) { return WithReplay(s, route, req, p); });
+}
 
-  // Idempotent replay of POSTs.
+// Idempotent replay of POSTs around Authenticated.
+Response WithReplay(State& s, const RestRoute& route, Request& req, const Principal& p) {
+  const auto* principal = &p;
   std::string_view key = req.Header("Idempotency-Key");
   if (req.method() == http::verb::post && !key.empty()) {
     bool ok = key.size() <= 255;

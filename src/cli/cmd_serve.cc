@@ -191,12 +191,14 @@ int Serve(const FlagSet& flags) {
   auto opslimit = config->GetInt("auth.pwhash_opslimit", 2);
   auto memlimit = config->GetInt("auth.pwhash_memlimit_kib", 64 * 1024);
   auto session_ttl = config->GetDuration("auth.session_ttl", std::chrono::hours(24 * 30));
+  auto credential_cache = config->GetDuration("auth.credential_cache", std::chrono::seconds(60));
   auto rate = config->GetInt("http.rate_limit_per_second", 100);
   auto burst = config->GetInt("http.rate_limit_burst", 200);
   for (const auto* r : {&opslimit, &memlimit, &rate, &burst}) {
     if (!*r) return Fail(r->error());
   }
   if (!session_ttl) return Fail(session_ttl.error());
+  if (!credential_cache) return Fail(credential_cache.error());
   store_opts.pwhash_opslimit = static_cast<unsigned long long>(std::max<int64_t>(1, *opslimit));
   store_opts.pwhash_memlimit = static_cast<size_t>(std::max<int64_t>(8, *memlimit)) * 1024;
   store_opts.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(*session_ttl);
@@ -252,7 +254,8 @@ int Serve(const FlagSet& flags) {
   api::Router router;
   // One authentication and rate-limit gate for every route group, so the
   // limit is per credential across the API.
-  api::Gate gate(store, {rest.rate_per_second, rest.rate_burst});
+  api::Gate gate(store, {rest.rate_per_second, rest.rate_burst,
+                         std::chrono::duration_cast<std::chrono::seconds>(*credential_cache)});
   auto context_defaults = context::RouteDefaultsFromConfig(*config);
   if (!context_defaults) return Fail(context_defaults.error());
   // /v1/openapi.json describes every route group.

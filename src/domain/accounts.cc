@@ -327,8 +327,37 @@ Outcome<Principal> Store::Authenticate(std::string_view token) {
   return p;
 }
 
+Principal Store::Unconfirmed(const Principal& known, std::string_view token) {
+  Principal p = known;
+  p.pending = std::make_shared<Principal::Pending>();
+  p.pending->token_hash = Sha256(token);
+  return p;
+}
+
+namespace internal {
+
+std::optional<pg::Guard> CredentialGuard(const Principal& p) {
+  if (!p.pending) return std::nullopt;
+  // Runs under the principal's tenant (row-level security shows only its
+  // rows); cnx_refuse_credential() raises 28000 and is called only when the
+  // credential no longer holds.
+  static const std::string kSession =
+      "SELECT cnx_refuse_credential() WHERE NOT EXISTS (SELECT 1 FROM user_sessions c JOIN users u ON u.id = "
+      "c.user_id WHERE c.id = $1 AND c.token_hash = $2 AND c.user_id = $3 AND c.revoked_at IS NULL AND c.expires_at "
+      "> now() AND u.is_active AND u.role = $4)";
+  static const std::string kApiKey =
+      "SELECT cnx_refuse_credential() WHERE NOT EXISTS (SELECT 1 FROM api_keys c JOIN users u ON u.id = c.user_id "
+      "WHERE c.id = $1 AND c.key_hash = $2 AND c.user_id = $3 AND c.revoked_at IS NULL AND (c.expires_at IS NULL "
+      "OR c.expires_at > now()) AND u.is_active AND u.role = $4)";
+  return pg::Guard{
+      p.credential_kind == "session" ? kSession : kApiKey,
+      {pg::Param(p.credential_id), HashParam(p.pending->token_hash), pg::Param(p.user_id), pg::Param(p.tenant_role)}};
+}
+
+}  // namespace internal
+
 Outcome<json> Store::Me(const Principal& p) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<json> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<json> {
     auto r = CNX_DO(tx.Exec(
         "SELECT json_build_object('id', t.id, 'name', t.name, 'slug', t.slug, 'version', t.pg_version, 'createdAt', "
         "t.created_at)::text, " +
@@ -346,7 +375,7 @@ Outcome<void> Store::Logout(const Principal& p) {
   if (p.credential_kind != "session") {
     return Refuse(ErrorCode::kInvalidArgument, "not-a-session", "this token is an API key: revoke it instead");
   }
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO(
         tx.Exec("UPDATE user_sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", {p.credential_id}));
     return {};
@@ -363,7 +392,7 @@ const char* kKeyJson =
 }  // namespace
 
 Outcome<json> Store::ListSessions(const Principal& p) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<json> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<json> {
     auto r = CNX_DO(tx.Exec(std::string("SELECT ") + kSessionJson +
                                 " FROM user_sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL "
                                 "AND s.expires_at > now() ORDER BY s.created_at, s.id LIMIT 1000",
@@ -375,7 +404,7 @@ Outcome<json> Store::ListSessions(const Principal& p) {
 }
 
 Outcome<void> Store::RevokeSession(const Principal& p, const Uuid& id, const std::optional<int64_t>& if_match) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
     auto r = CNX_DO(tx.Exec(std::string("SELECT ") + kSessionJson +
                                 ", s.pg_version FROM user_sessions s WHERE s.id = $1 AND s.user_id = $3 "
                                 "AND s.revoked_at IS NULL FOR UPDATE",
@@ -418,7 +447,7 @@ Outcome<Entity> Store::CreateApiKey(const Principal& p, const json& body) {
   std::string key = NewToken(kApiKeyPrefix);
   std::optional<int64_t> days;
   if (body.contains("expiresInDays")) days = body["expiresInDays"].get<int64_t>();
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto r = CNX_DO(tx.Exec(
         std::string("INSERT INTO api_keys AS k (tenant_id, user_id, name, prefix, key_hash, expires_at) "
                     "VALUES ($1, $2, $3, $4, $5, now() + $6::bigint * interval '1 day') RETURNING ") +
@@ -433,7 +462,7 @@ Outcome<Entity> Store::CreateApiKey(const Principal& p, const json& body) {
 }
 
 Outcome<json> Store::ListApiKeys(const Principal& p) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<json> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<json> {
     auto r = CNX_DO(tx.Exec(std::string("SELECT ") + kKeyJson +
                                 " FROM api_keys k WHERE k.user_id = $1 ORDER BY k.created_at, k.id LIMIT 1000",
                             {p.user_id}));
@@ -444,7 +473,7 @@ Outcome<json> Store::ListApiKeys(const Principal& p) {
 }
 
 Outcome<Entity> Store::GetApiKey(const Principal& p, const Uuid& id) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto r = CNX_DO(tx.Exec(std::string("SELECT ") + kKeyJson + " FROM api_keys k WHERE k.id = $1 AND k.user_id = $2",
                             {id, p.user_id}));
     if (r.empty()) return NotFound("no such API key");
@@ -456,7 +485,7 @@ Outcome<Entity> Store::GetApiKey(const Principal& p, const Uuid& id) {
 }
 
 Outcome<void> Store::RevokeApiKey(const Principal& p, const Uuid& id, const std::optional<int64_t>& if_match) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
     auto r = CNX_DO(tx.Exec(std::string("SELECT ") + kKeyJson +
                                 ", k.pg_version FROM api_keys k WHERE k.id = $1 AND k.user_id = $2 "
                                 "AND k.revoked_at IS NULL FOR UPDATE",
@@ -537,7 +566,7 @@ Outcome<Entity> Store::AcquireLock(const Principal& p, const json& body) {
   const ResourceSpec* target = FindResource(type == "project"  ? "project"
                                             : type == "thread" ? "thread"
                                                                : "content item");
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto r = CNX_DO(
         tx.Exec("SELECT " + target->project_expr + " FROM " + target->table + " r WHERE r.id = $1", {*resource}));
     if (r.empty()) return NotFound("no such " + target->name);
@@ -589,7 +618,7 @@ Outcome<Entity> Store::RenewLock(const Principal& p, const Uuid& id, const std::
     }
     ttl = v.get<int64_t>();
   }
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto r = CNX_DO(tx.Exec("SELECT " + internal::SelectJson(spec) + ", " + spec.project_expr +
                                 ", r.pg_version, r.holder_user_id = $2, r.expires_at > now() FROM resource_locks r "
                                 "WHERE r.id = $1 FOR UPDATE",
@@ -623,7 +652,7 @@ Outcome<Entity> Store::RenewLock(const Principal& p, const Uuid& id, const std::
 }
 
 Outcome<json> Store::TokenUsageSummary(const Principal& p, const std::optional<Uuid>& project_id) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<json> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<json> {
     std::string where = "true";
     std::vector<pg::Param> params;
     if (project_id) {
@@ -657,7 +686,7 @@ Outcome<std::pair<IdempotencyState, StoredResponse>> Store::BeginIdempotent(cons
                                                                             std::string_view path,
                                                                             std::string_view request_hash) {
   using R = std::pair<IdempotencyState, StoredResponse>;
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<R> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<R> {
     CNX_DO(
         tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND created_at < "
                 "now() - $4::bigint * interval '1 second'",
@@ -686,7 +715,7 @@ Outcome<std::pair<IdempotencyState, StoredResponse>> Store::BeginIdempotent(cons
 }
 
 Outcome<void> Store::FinishIdempotent(const Principal& p, std::string_view key, const StoredResponse& response) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO(tx.Exec(
         "UPDATE idempotency_keys SET response_status = $4, response_headers = $5::jsonb, response_body = $6 "
         "WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
@@ -696,7 +725,7 @@ Outcome<void> Store::FinishIdempotent(const Principal& p, std::string_view key, 
 }
 
 Outcome<void> Store::AbandonIdempotent(const Principal& p, std::string_view key) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO(
         tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND "
                 "response_status IS NULL",

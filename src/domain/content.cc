@@ -105,7 +105,7 @@ Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const 
 }  // namespace internal
 
 Outcome<json> Store::IngestStatus(const Principal& p, const Uuid& project_id) {
-  return internal::InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<json> {
+  return internal::InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<json> {
     auto exists = CNX_DO(tx.Exec("SELECT 1 FROM projects WHERE id = $1", {project_id}));
     if (exists.empty()) return NotFound("no such project");
     auto role = CNX_DO_F(internal::ProjectRole(tx, p, project_id));

@@ -77,6 +77,13 @@ inline Fault FromError(const Error& e) {
       f.type = "unavailable";
       f.detail = "the database is busy, retry later";
       break;
+    case ErrorCode::kUnauthenticated:
+      if (e.message().starts_with("[28")) {  // a statement refused the caller's credential (a guard)
+        f.type = "unauthenticated";
+        f.detail = "the token is unknown, expired or revoked";
+        break;
+      }
+      [[fallthrough]];  // the server refused our own login: not the client's fault
     default:
       f.code = ErrorCode::kInternal;
       f.type = "internal";

@@ -571,7 +571,7 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
   LiveContent* live = spec.table == "content_items" ? live_.load() : nullptr;
   std::optional<internal::DeferredBody> deferred;  // an upsert of a live document's body
 
-  auto created = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  auto created = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
     // Authorisation: the project comes from the parent row (or is the new row itself).
     std::optional<Uuid> project;
     const pg::Param* parent_value = nullptr;
@@ -662,7 +662,7 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
 }
 
 Outcome<Store::ContentAccess> Store::ContentItemAccess(const Principal& p, const Uuid& content_id) {
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<ContentAccess> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<ContentAccess> {
     auto r = CNX_DO(tx.Exec("SELECT project_id, content_type FROM content_items WHERE id = $1", {content_id}));
     if (r.empty()) return NotFound("no such content item");
     ContentAccess access;
@@ -719,12 +719,18 @@ Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const U
   // The row, its project and the caller's role there in one statement: one
   // round trip, one implicit transaction with the tenant set.
   std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
-  auto r = CNX_DO((*conn)->ExecAsTenant(p.tenant_id,
-                                        "SELECT " + SelectJson(spec) +
-                                            ", x.project, (SELECT m.role FROM project_members m WHERE m.project_id = " +
-                                            "x.project AND m.user_id = $2) FROM " + spec.table +
-                                            " r CROSS JOIN LATERAL (SELECT " + expr + " AS project) x WHERE r.id = $1",
-                                        {id, p.user_id}));
+  auto guard = internal::CredentialGuard(p);
+  pg::Param params[] = {id, p.user_id};
+  auto got = (*conn)->ExecAsTenant(p.tenant_id, guard ? &*guard : nullptr,
+                                   "SELECT " + SelectJson(spec) +
+                                       ", x.project, (SELECT m.role FROM project_members m WHERE m.project_id = " +
+                                       "x.project AND m.user_id = $2) FROM " + spec.table +
+                                       " r CROSS JOIN LATERAL (SELECT " + expr + " AS project) x WHERE r.id = $1",
+                                   params);
+  Outcome<pg::QueryResult> outcome = got ? Outcome<pg::QueryResult>(std::move(*got))
+                                         : Outcome<pg::QueryResult>(std::unexpected(FromError(got.error())));
+  internal::NoteGuard(p, true, outcome);
+  auto r = CNX_DO_F(std::move(outcome));
   if (r.empty()) return NotFound("no such " + spec.name);
   auto project = CNX_DO_F(OptionalUuid(r[0], 1));
   auto role = internal::MemberRole(p, r[0].IsNull(2) ? std::nullopt : std::optional<std::string_view>(r[0].Text(2)));
@@ -856,7 +862,7 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
   LiveContent* live = content ? live_.load() : nullptr;
   bool live_write = false;  // the body goes to LiveContent after this transaction
   std::string base;         // the current version's text (body writes)
-  auto updated = InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Entity> {
+  auto updated = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
     auto project = CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
     if (content) {
       std::optional<std::pair<size_t, size_t>> change;
@@ -899,7 +905,7 @@ Outcome<void> Store::Delete(const ResourceSpec& spec, const Principal& p, const 
                             const std::optional<int64_t>& if_match) {
   if (!spec.can_delete || !spec.versioned)
     return Refuse(ErrorCode::kUnimplemented, "method-not-allowed", "cannot be deleted");
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
     if (spec.table == "content_items") CNX_DO_F(CheckContentLocks(tx, p, id, std::nullopt));
     CNX_DO(tx.Exec("DELETE FROM " + spec.table + " WHERE id = $1", {id}));
@@ -911,7 +917,7 @@ Outcome<Page> Store::List(const ResourceSpec& spec, const Principal& p, const st
                           size_t limit, const std::optional<std::string>& cursor) {
   std::optional<std::pair<std::string, Uuid>> after;
   if (cursor) after = CNX_DO_F(DecodeCursor(*cursor));
-  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<Page> {
+  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Page> {
     std::vector<pg::Param> params;
     std::string where;
     if (parent_id) {

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,18 @@ struct Principal {
   std::string tenant_role;      // owner, admin, member
   std::string credential_kind;  // "session" or "api_key"
   Uuid credential_id;
+  // Set on a principal taken from a credential cache (Store::Unconfirmed)
+  // instead of a fresh authentication. The Store does not trust it as it
+  // stands: every transaction it runs for such a principal first checks, in
+  // the same round trip as its first statement, that the credential still
+  // exists unrevoked and unexpired with this tenant, user and role — and
+  // fails with kUnauthenticated (type "unauthenticated") before anything else
+  // runs when it does not. `confirmed` turns true once such a check passed.
+  struct Pending {
+    std::string token_hash;  // SHA-256 of the token
+    bool confirmed = false;
+  };
+  std::shared_ptr<Pending> pending;
   bool tenant_admin() const { return tenant_role == "owner" || tenant_role == "admin"; }
 };
 
@@ -103,6 +116,9 @@ class Store {
   Outcome<json> Login(const json& body, std::string_view user_agent);
   // "Bearer"-less token text -> principal; kUnauthenticated when unknown, revoked or expired.
   Outcome<Principal> Authenticate(std::string_view token);
+  // `known` (a principal Authenticate returned for `token`) to be re-checked
+  // by every transaction run for it (Principal::pending); no database access.
+  static Principal Unconfirmed(const Principal& known, std::string_view token);
   Outcome<json> Me(const Principal& p);
   Outcome<void> Logout(const Principal& p);
   Outcome<json> ListSessions(const Principal& p);

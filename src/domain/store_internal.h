@@ -26,6 +26,34 @@ auto InTenantTx(pg::Pool& pool, const Uuid& tenant, Fn&& fn) -> decltype(fn(std:
   return result;
 }
 
+// The statement that re-checks an unconfirmed principal's credential
+// (Principal::pending); nullopt for a principal fresh from Authenticate.
+std::optional<pg::Guard> CredentialGuard(const Principal& p);
+// Marks `p` confirmed when its guard ran (`sent`) and did not refuse.
+template <typename T>
+void NoteGuard(const Principal& p, bool sent, const Outcome<T>& outcome) {
+  if (p.pending && sent && (outcome || outcome.error().type != "unauthenticated")) p.pending->confirmed = true;
+}
+
+// Runs `fn(tx)` in one transaction entered as `p`: its tenant set and, for an
+// unconfirmed principal, its credential checked before anything of `fn` runs.
+template <typename Fn>
+auto InTenantTx(pg::Pool& pool, const Principal& p, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
+  auto conn = pool.Acquire();
+  if (!conn) return std::unexpected(FromError(conn.error()));
+  auto tx = pg::Transaction::Begin(**conn);
+  if (!tx) return std::unexpected(FromError(tx.error()));
+  auto guard = CredentialGuard(p);
+  if (auto st = tx->SetTenant(p.tenant_id, guard ? &*guard : nullptr); !st) {
+    return std::unexpected(FromError(st.error()));
+  }
+  auto result = fn(*tx);
+  NoteGuard(p, tx->started(), result);
+  if (!result) return result;
+  if (auto st = tx->Commit(); !st) return std::unexpected(FromError(st.error()));
+  return result;
+}
+
 std::string SelectJson(const ResourceSpec& spec);  // "json_build_object(...)::text" over alias r
 std::string PgType(FieldType type);
 std::string JsonPointer(std::string_view key);

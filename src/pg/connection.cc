@@ -260,6 +260,7 @@ Piped RunOne(PGconn* conn, const Step& step) {
 // reached libpq's queue (0: nothing was sent, the connection is unchanged).
 Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
   Piped out;
+  out.queued = 0;
   if (PQenterPipelineMode(conn) != 1) {
     out.error = Error(Module::kPg, PQstatus(conn) == CONNECTION_OK ? ErrorCode::kInternal : ErrorCode::kUnavailable,
                       "cannot enter pipeline mode: the connection is busy or broken");
@@ -388,6 +389,11 @@ struct Connection::State {
     entries.erase(it);
   }
 
+  // `sql` was not prepared after all (its Prepare step did not run or failed).
+  void Unname(std::string_view sql) {
+    if (auto it = entries.find(std::string(sql)); it != entries.end()) it->second.name.clear();
+  }
+
   // The server lost some of our statements: forget them all (and deallocate
   // whatever is left on the server).
   void Reset() {
@@ -444,54 +450,83 @@ Result<QueryResult> Connection::Exec(std::string_view sql, std::span<const Param
   }
   State& s = *state_;
   DeallocateEvicted();
-  const bool idle_before = s.deferred.empty() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
-
-  std::string name;
-  bool prepare = false;
-  if (s.capacity > 0) {
-    auto [entry, seen_before] = s.Touch(sql);
-    if (entry.name.empty() && seen_before) {
-      entry.name = "cnx_" + std::to_string(++s.next_name);
-      prepare = true;
-    }
-    name = entry.name;
-  }
+  // Nothing of a caller's transaction has reached the server yet (a deferred
+  // BEGIN has not): a failure of the cache can be repaired by running again.
+  const bool idle_before = PQtransactionStatus(conn_) == PQTRANS_IDLE;
 
   auto deferred = std::move(s.deferred);
   s.deferred.clear();
+  // Every statement, deferred ones included, goes through the cache: a text
+  // seen before is prepared in the same pipeline and executed by name.
   std::vector<Step> steps;
-  steps.reserve(deferred.size() + 2);
-  for (const auto& d : deferred) steps.push_back({Step::kQuery, d.sql, "", d.params});
-  if (prepare) steps.push_back({Step::kPrepare, sql, name, {}});
-  steps.push_back(name.empty() ? Step{Step::kQuery, sql, "", params} : Step{Step::kPrepared, sql, name, params});
+  steps.reserve(2 * (deferred.size() + 1));
+  // Names are copied: a later Touch may drop the entry of an earlier step.
+  std::vector<std::string> names;
+  names.reserve(deferred.size() + 1);
+  auto add = [&](std::string_view text, std::span<const Param> ps) {
+    std::string& name = names.emplace_back();
+    bool prepare = false;
+    if (s.capacity > 0) {
+      auto [entry, seen_before] = s.Touch(text);
+      if (entry.name.empty() && seen_before) {
+        entry.name = "cnx_" + std::to_string(++s.next_name);
+        prepare = true;
+      }
+      name = entry.name;
+    }
+    if (prepare) steps.push_back({Step::kPrepare, text, name, {}});
+    steps.push_back(name.empty() ? Step{Step::kQuery, text, "", ps} : Step{Step::kPrepared, text, name, ps});
+  };
+  for (const auto& d : deferred) add(d.sql, d.params);
+  add(sql, params);
 
   Piped run = steps.size() == 1 ? RunOne(conn_, steps[0]) : RunPipeline(conn_, steps);
   if (run.queued == 0) {
     // Nothing reached the server: the deferred BEGIN and tenant still apply.
+    // Statements this call meant to prepare were not.
+    for (const auto& step : steps) {
+      if (step.kind == Step::kPrepare) s.Unname(step.sql);
+    }
     s.deferred = std::move(deferred);
     return std::unexpected(*run.error);
   }
-  if (!run.error) {
-    if (prepare) ++s.stats.prepares, ++s.stats.prepared;
-    if (!prepare && !name.empty()) ++s.stats.hits;
-    return std::move(run.results.back());
+  // Steps before the failed one (all of them on success) produced a result.
+  const size_t failed = run.error ? run.results.size() : steps.size();
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].kind == Step::kPrepare) {
+      if (i < failed) {
+        ++s.stats.prepares, ++s.stats.prepared;
+      } else {
+        s.Unname(steps[i].sql);
+      }
+    } else if (steps[i].kind == Step::kPrepared && i < failed && (i == 0 || steps[i - 1].kind != Step::kPrepare)) {
+      ++s.stats.hits;
+    }
   }
+  if (!run.error) return std::move(run.results.back());
+
   const Error& e = *run.error;
-  if (prepare && run.results.size() < steps.size() - 1) {
-    // The statement was not prepared (an earlier step or the prepare failed).
-    if (auto it = s.entries.find(std::string(sql)); it != s.entries.end()) it->second.name.clear();
-  } else if (prepare) {
-    ++s.stats.prepares, ++s.stats.prepared;
-  }
-  if (!name.empty() && HasSqlState(e, "26000")) {
+  bool repaired = false;
+  if (HasSqlState(e, "26000") && failed < steps.size() && steps[failed].kind == Step::kPrepared) {
     // Our statements are gone (DISCARD ALL, DEALLOCATE ALL): start afresh.
     s.Reset();
-    if (idle_before) return Exec(sql, params);
-  } else if (!name.empty() && HasSqlState(e, "0A000")) {
+    repaired = true;
+  } else if (HasSqlState(e, "0A000") && failed < steps.size() && steps[failed].kind == Step::kPrepared) {
     // "cached plan must not change result type": a table changed under a
-    // prepared statement. Drop it; outside a transaction run the text again.
-    s.Forget(std::string(sql));
-    if (idle_before) return Exec(sql, params);
+    // prepared statement. Drop it.
+    s.Forget(std::string(steps[failed].sql));
+    repaired = true;
+  }
+  if (repaired && idle_before) {
+    // Only the deferred BEGIN / tenant can have run: undo them and run again.
+    if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+      PGresult* res = PQexec(conn_, "ROLLBACK");
+      PQclear(res);
+    }
+    if (PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+      s.deferred = std::move(deferred);
+      return Exec(sql, params);
+    }
   }
   return std::unexpected(e);
 }
@@ -519,25 +554,17 @@ void Connection::DeallocateEvicted() {
   PQclear(res);
 }
 
-Result<QueryResult> Connection::ExecAsTenant(const Uuid& tenant_id, std::string_view sql,
+Result<QueryResult> Connection::ExecAsTenant(const Uuid& tenant_id, const Guard* guard, std::string_view sql,
                                              std::span<const Param> params) {
   if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
   if (HasDeferred() || PQtransactionStatus(conn_) != PQTRANS_IDLE) {
     return Err(Module::kPg, ErrorCode::kFailedPrecondition, "ExecAsTenant inside a transaction");
   }
-  // Both statements run before the pipeline's one Sync: one implicit
+  // All statements run before the pipeline's one Sync: one implicit
   // transaction, so the local setting holds for the statement and ends with it.
-  DeallocateEvicted();
-  Defer(std::string(kSetTenantSql), {Param(tenant_id)});
+  DeferTenant(tenant_id, guard);
   auto r = Exec(sql, params);
   DropDeferred();  // nothing of it may outlive this call, even after an error
-  if (!r && state_->capacity > 0 && (HasSqlState(r.error(), "26000") || HasSqlState(r.error(), "0A000")) &&
-      PQtransactionStatus(conn_) == PQTRANS_IDLE) {
-    // The cache recovered (see Exec); run it once more, as Exec does outside a transaction.
-    Defer(std::string(kSetTenantSql), {Param(tenant_id)});
-    r = Exec(sql, params);
-    DropDeferred();
-  }
   return r;
 }
 
@@ -558,6 +585,10 @@ Status Connection::ExecScript(std::string_view sql) {
 
 void Connection::Defer(std::string sql, std::vector<Param> params) {
   state_->deferred.push_back({std::move(sql), std::move(params)});
+}
+void Connection::DeferTenant(const Uuid& tenant_id, const Guard* guard) {
+  Defer(std::string(kSetTenantSql), {Param(tenant_id)});
+  if (guard) Defer(guard->sql, guard->params);
 }
 bool Connection::HasDeferred() const {
   return state_ && !state_->deferred.empty();
@@ -611,13 +642,18 @@ Transaction::~Transaction() {
   if (!done_) (void)Rollback();
 }
 
-Status Transaction::SetTenant(const Uuid& tenant_id) {
+Status Transaction::SetTenant(const Uuid& tenant_id, const Guard* guard) {
   if (conn_->HasDeferred()) {
-    conn_->Defer(std::string(kSetTenantSql), {Param(tenant_id)});
+    conn_->DeferTenant(tenant_id, guard);
     return Ok();
   }
   CNX_TRY(conn_->Exec(kSetTenantSql, {tenant_id}));
+  if (guard) CNX_TRY(conn_->Exec(guard->sql, guard->params));
   return Ok();
+}
+
+bool Transaction::started() const {
+  return !conn_->HasDeferred();
 }
 
 Status Transaction::Commit() {

@@ -155,6 +155,15 @@ struct StatementCacheStats {
   size_t prepared = 0;     // prepared statements now on the server
 };
 
+// A statement that must pass before anything else of a transaction runs —
+// e.g. "the caller's credential is still valid" — sent in the same round trip
+// as the first statement. It refuses by raising an error, which makes the
+// server skip the statements sent after it (and fails the transaction).
+struct Guard {
+  std::string sql;
+  std::vector<Param> params;
+};
+
 class Connection {
  public:
   // `conninfo` is a libpq URL or key=value string.
@@ -170,11 +179,16 @@ class Connection {
     return Exec(sql, std::span<const Param>(params.begin(), params.size()));
   }
   // Runs one statement with the tenant for row-level security set, in one
-  // round trip and one implicit transaction (the tenant setting and the
-  // statement travel in a single pipeline). Outside a transaction only.
-  Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, std::string_view sql, std::span<const Param> params = {});
+  // round trip and one implicit transaction (the tenant setting, the guard if
+  // any, and the statement travel in a single pipeline). Outside a
+  // transaction only.
+  Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, const Guard* guard, std::string_view sql,
+                                   std::span<const Param> params = {});
+  Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, std::string_view sql, std::span<const Param> params = {}) {
+    return ExecAsTenant(tenant_id, nullptr, sql, params);
+  }
   Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, std::string_view sql, std::initializer_list<Param> params) {
-    return ExecAsTenant(tenant_id, sql, std::span<const Param>(params.begin(), params.size()));
+    return ExecAsTenant(tenant_id, nullptr, sql, std::span<const Param>(params.begin(), params.size()));
   }
   // Runs a script of several statements without parameters (migrations).
   Status ExecScript(std::string_view sql);
@@ -195,6 +209,7 @@ class Connection {
   // Deferred statements go to the server in the same round trip as the next
   // statement (libpq pipeline mode): a Transaction's BEGIN and tenant.
   void Defer(std::string sql, std::vector<Param> params);
+  void DeferTenant(const Uuid& tenant_id, const Guard* guard);
   // Deallocates evicted prepared statements, between transactions only.
   void DeallocateEvicted();
   bool HasDeferred() const;
@@ -224,8 +239,11 @@ class Transaction {
   Result<QueryResult> Exec(std::string_view sql, std::initializer_list<Param> params) {
     return conn_->Exec(sql, params);
   }
-  // Sets the tenant for row-level security for the rest of this transaction.
-  Status SetTenant(const Uuid& tenant_id);
+  // Sets the tenant for row-level security for the rest of this transaction,
+  // then runs `guard` (if any) under it; both go with the first statement.
+  Status SetTenant(const Uuid& tenant_id, const Guard* guard = nullptr);
+  // True once something of this transaction reached the server.
+  bool started() const;
 
   Status Commit();
   Status Rollback();

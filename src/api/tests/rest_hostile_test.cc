@@ -420,6 +420,50 @@ struct Campaign {
   }
 };
 
+// A token revoked after the Gate cached its principal is refused by the very
+// next request on every authenticated route (the Store re-checks the
+// credential in the first round trip of each transaction), and nothing of the
+// tenant changes.
+TEST_F(RestIsolation, ARevokedTokenIsRefusedOnEveryRouteEvenRightAfterUse) {
+  Client c(server_->endpoint());
+  Tenant a = Signup(c, "Gamma");
+  Populate(c, a);
+  auto key = c.Call("POST", "/v1/api-keys", a.token, json{{"name", "g-key"}});
+  ASSERT_EQ(key.status, 201);
+  auto sessions = c.Call("GET", "/v1/sessions", a.token);
+  ASSERT_EQ(sessions.status, 200);
+  std::string a_session = sessions.body["items"][0]["id"];
+
+  int checked = 0;
+  for (const auto& route : RestRoutes()) {
+    if (route.kind == RestKind::kSignup || route.kind == RestKind::kLogin || route.kind == RestKind::kOpenApi) continue;
+    // A second session of the owner: used once (now cached), then revoked.
+    auto login = c.Call("POST", "/v1/sessions", "", json{{"email", a.email}, {"password", "correct horse"}});
+    ASSERT_EQ(login.status, 201) << login.raw;
+    std::string token = login.body["token"];
+    ASSERT_EQ(c.Call("GET", "/v1/me", token).status, 200);
+    ASSERT_EQ(c.Call("DELETE", "/v1/sessions/" + login.body["sessionId"].get<std::string>(), a.token, std::nullopt,
+                     "If-Match: *\r\n")
+                  .status,
+              204);
+    std::string before = Fingerprint(a.tenant_id);
+
+    auto id = IdFor(route, a, a_session, key.body["id"]);
+    std::optional<json> body;
+    if (route.method == http::verb::post || route.method == http::verb::patch) {
+      body = route.spec && (route.kind == RestKind::kCreate || route.kind == RestKind::kCreateNested)
+                 ? SampleCreateBody(*route.spec, a, route.kind == RestKind::kCreate)
+                 : json::object();
+    }
+    auto r = c.Call(Method(route.method), Fill(route.pattern, id.value_or(Uuid::NewV7().ToString())), token, body,
+                    "If-Match: *\r\n");
+    EXPECT_EQ(r.status, 401) << Method(route.method) << " " << route.pattern << " " << r.raw;
+    EXPECT_EQ(Fingerprint(a.tenant_id), before) << Method(route.method) << " " << route.pattern;
+    ++checked;
+  }
+  EXPECT_GT(checked, 40);
+}
+
 TEST_F(RestIsolation, TenThousandHostileRequestsNo5xxNoWrite) {
   Client c(server_->endpoint());
   Tenant t = Signup(c, "Target");

@@ -291,6 +291,39 @@ TEST_F(RestTest, ExpiredRevokedAndApiKeyTokens) {
   EXPECT_EQ(c.Call("GET", "/v1/me").status, 401);
 }
 
+// The Gate reuses a token's principal (one round trip per request), but a
+// changed role or a deactivated user takes effect on the very next request.
+TEST_F(RestTest, RoleChangeAndDeactivationApplyToTheNextRequest) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  std::string email = Unique("admin") + "@example.com";
+  auto user =
+      c.Call("POST", "/v1/users", t.token, json{{"email", email}, {"password", "admin pass"}, {"role", "admin"}});
+  ASSERT_EQ(user.status, 201) << user.raw;
+  std::string uid = user.body["id"];
+  auto login = c.Call("POST", "/v1/sessions", "", json{{"email", email}, {"password", "admin pass"}});
+  ASSERT_EQ(login.status, 201);
+  std::string token = login.body["token"];
+  auto me = c.Call("GET", "/v1/me", token);
+  ASSERT_EQ(me.status, 200);
+  EXPECT_EQ(me.body["user"]["role"], "admin");
+  auto made = c.Call("POST", "/v1/users", token, json{{"email", Unique("x") + "@example.com"}, {"role", "member"}});
+  EXPECT_EQ(made.status, 201) << made.raw;
+
+  auto demote = c.Call("PATCH", "/v1/users/" + uid, t.token, json{{"role", "member"}}, "If-Match: *\r\n");
+  ASSERT_EQ(demote.status, 200) << demote.raw;
+  me = c.Call("GET", "/v1/me", token);
+  ASSERT_EQ(me.status, 200) << me.raw;
+  EXPECT_EQ(me.body["user"]["role"], "member");
+  auto refused = c.Call("POST", "/v1/users", token, json{{"email", Unique("y") + "@example.com"}, {"role", "member"}});
+  EXPECT_EQ(refused.status, 403) << refused.raw;
+
+  auto off = c.Call("PATCH", "/v1/users/" + uid, t.token, json{{"isActive", false}}, "If-Match: *\r\n");
+  ASSERT_EQ(off.status, 200) << off.raw;
+  EXPECT_EQ(c.Call("GET", "/v1/me", token).status, 401);
+  EXPECT_EQ(c.Call("GET", "/v1/users/" + uid, token).status, 401);
+}
+
 TEST_F(RestTest, ProjectRolesViewerReadsEditorWrites) {
   Client c = NewClient();
   Tenant t = Signup(c);

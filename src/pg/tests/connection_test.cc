@@ -397,5 +397,75 @@ TEST(Pool, RunSerializableRetriesSerializationFailures) {
   EXPECT_EQ(*r, 141);
 }
 
+// A guard that refuses: the statements after it are skipped, nothing commits.
+TEST(Guard, ARefusingGuardStopsWhatFollowsInTheSameRoundTrip) {
+  TestDatabase db;
+  auto c = db.Admin();
+  ASSERT_TRUE(
+      c.ExecScript("CREATE TABLE allowed (k text); CREATE TABLE w (x int); INSERT INTO allowed VALUES ('yes');"
+                   "CREATE FUNCTION refuse() RETURNS int LANGUAGE plpgsql AS "
+                   "$$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '28000'; END$$"));
+  Uuid tenant = Uuid::NewV7();
+  auto guard_for = [](std::string key) {
+    return Guard{
+        "SELECT refuse() WHERE NOT EXISTS (SELECT 1 FROM allowed WHERE k = $1 "
+        "AND current_setting('cnx.tenant_id') <> '')",
+        {Param(std::move(key))}};
+  };
+  Guard pass = guard_for("yes"), refuse = guard_for("no");
+  for (int i = 0; i < 3; ++i) {  // unnamed, prepared, cached: the same outcome
+    std::vector<Param> x{Param(int32_t{i})}, y{Param(int32_t{100 + i})};
+    auto ok = c.ExecAsTenant(tenant, &pass, "INSERT INTO w VALUES ($1) RETURNING x", x);
+    ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+    auto no = c.ExecAsTenant(tenant, &refuse, "INSERT INTO w VALUES ($1) RETURNING x", y);
+    ASSERT_FALSE(no.has_value());
+    EXPECT_EQ(no.error().code(), ErrorCode::kUnauthenticated);
+    EXPECT_TRUE(c.Healthy());
+
+    auto tx = Transaction::Begin(c).value();
+    ASSERT_TRUE(tx.SetTenant(tenant, &refuse));
+    EXPECT_FALSE(tx.started());
+    auto w = tx.Exec("INSERT INTO w VALUES (200)");
+    ASSERT_FALSE(w.has_value());
+    EXPECT_EQ(w.error().code(), ErrorCode::kUnauthenticated);
+    EXPECT_TRUE(tx.started());
+    EXPECT_FALSE(tx.Commit().has_value());
+    EXPECT_TRUE(c.Healthy());
+
+    auto tx2 = Transaction::Begin(c).value();
+    ASSERT_TRUE(tx2.SetTenant(tenant, &pass));
+    ASSERT_TRUE(tx2.Exec("INSERT INTO w VALUES (300)"));
+    ASSERT_TRUE(tx2.Commit());
+  }
+  EXPECT_EQ(c.Exec("SELECT string_agg(x::text, ',' ORDER BY x) FROM w").value()[0].Text(0), "0,1,2,300,300,300");
+  // The tenant setting and the guard were prepared like any statement seen twice.
+  EXPECT_GE(c.statement_cache_stats().prepared, 4u);
+}
+
+// A transaction's first statement travels with BEGIN and the tenant; when the
+// server lost the prepared statements, the whole start is rolled back and sent again.
+TEST(StatementCache, ATransactionStartIsRetriedAfterDeallocateAll) {
+  TestDatabase db;
+  auto c = db.Admin();
+  ASSERT_TRUE(c.ExecScript("CREATE TABLE v (x int)"));
+  Uuid tenant = Uuid::NewV7();
+  auto run = [&](int x) -> Status {
+    auto tx = Transaction::Begin(c).value();
+    CNX_TRY(tx.SetTenant(tenant));
+    CNX_TRY(tx.Exec("INSERT INTO v VALUES ($1)", {Param(int32_t{x})}));
+    CNX_TRY(tx.Exec("INSERT INTO v VALUES ($1 + 1000)", {Param(int32_t{x})}));
+    return tx.Commit();
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(run(i));
+  const auto resets = c.statement_cache_stats().resets;
+  ASSERT_TRUE(c.ExecScript("DEALLOCATE ALL"));
+  auto st = run(7);
+  ASSERT_TRUE(st.has_value()) << st.error().ToString();
+  EXPECT_EQ(c.statement_cache_stats().resets, resets + 1);
+  EXPECT_EQ(c.Exec("SELECT count(*) FROM v WHERE x IN (7, 1007)").value()[0].Get<int64_t>(0).value(), 2);
+  EXPECT_EQ(c.Exec("SELECT count(*) FROM v").value()[0].Get<int64_t>(0).value(), 8);
+  EXPECT_TRUE(c.Healthy());
+}
+
 }  // namespace
 }  // namespace cnx::pg
