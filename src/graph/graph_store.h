@@ -92,6 +92,10 @@ struct MutationBatch {
   // or delete whose version *equals* what the store holds (entity or
   // tombstone) is applied instead of skipped. Anything older is still stale.
   bool reproject = false;
+  // Repair (`cnx reconcile`): PostgreSQL is the truth, so every mutation
+  // applies whatever version the store holds (entity or tombstone) and leaves
+  // exactly its own version. Only the embedded store accepts such a batch.
+  bool force = false;
 };
 
 struct ApplyResult {

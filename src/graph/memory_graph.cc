@@ -108,6 +108,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
 
 ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
   reproject_ = batch.reproject;
+  force_ = batch.force;
   ApplyResult total;
   for (uint32_t i = 0; i < batch.mutations.size(); ++i) {
     ApplyResult r = ApplyOne(std::move(batch.mutations[i]));
@@ -120,7 +121,7 @@ ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
     }
   }
   position_ = std::max(position_, batch.position);
-  reproject_ = false;
+  reproject_ = force_ = false;
   return total;
 }
 

@@ -92,9 +92,13 @@ class MemoryGraph {
   std::vector<uint32_t> free_rels_;
   std::unordered_map<std::string, uint32_t> rel_index_;
   // Version guard: an incoming version not above the held one is stale; in a
-  // re-projection batch only one below it (MutationBatch::reproject).
-  bool Stale(uint64_t incoming, uint64_t held) const { return reproject_ ? incoming < held : incoming <= held; }
+  // re-projection batch only one below it (MutationBatch::reproject); in a
+  // forced batch nothing is (MutationBatch::force).
+  bool Stale(uint64_t incoming, uint64_t held) const {
+    return !force_ && (reproject_ ? incoming < held : incoming <= held);
+  }
   bool reproject_ = false;  // set while a re-projection batch is applied
+  bool force_ = false;      // set while a forced (repair) batch is applied
   std::unordered_map<std::string, uint64_t> node_tombstones_;
   std::unordered_map<std::string, uint64_t> rel_tombstones_;
   std::vector<std::string> names_;

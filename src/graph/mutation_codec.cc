@@ -75,19 +75,23 @@ std::string EncodeBatch(const MutationBatch& b) {
   List muts;
   muts.reserve(b.mutations.size());
   for (const auto& m : b.mutations) muts.push_back(EncodeMutation(m));
-  // A re-projection batch has a third element, `true` (older readers never see one).
+  // A re-projection batch has a third element, `true`; a forced one a fourth,
+  // `true` (older readers never see either).
+  if (b.force) {
+    return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts)), Value(b.reproject), Value(true)}));
+  }
   if (b.reproject) return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts)), Value(true)}));
   return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts))}));
 }
 
 Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes) {
   Value v = CNX_TRY(packstream::Decode(bytes));
-  if (!v.is_list() || v.as_list().size() < 2 || v.as_list().size() > 3 || !v.as_list()[1].is_list())
+  if (!v.is_list() || v.as_list().size() < 2 || v.as_list().size() > 4 || !v.as_list()[1].is_list())
     return Bad("batch shape");
   MutationBatch b;
-  if (v.as_list().size() == 3) {
-    if (!v.as_list()[2].is_bool()) return Bad("batch shape");
-    b.reproject = v.as_list()[2].as_bool();
+  for (size_t i = 2; i < v.as_list().size(); ++i) {
+    if (!v.as_list()[i].is_bool()) return Bad("batch shape");
+    (i == 2 ? b.reproject : b.force) = v.as_list()[i].as_bool();
   }
   b.position = CNX_TRY(Ver(v.as_list()[0]));
   b.mutations.reserve(v.as_list()[1].as_list().size());

@@ -247,6 +247,9 @@ Result<BoltConfig> ParseBoltUrl(std::string_view url) {
 
 Result<ApplyResult> Neo4jGraphStore::Apply(const MutationBatch& batch) {
   CNX_TRY(ValidateBatch(batch));
+  if (batch.force) {
+    return Err(Module::kGraph, ErrorCode::kUnimplemented, "forced (repair) batches are for the embedded store only");
+  }
   // Schema first, as auto-commit statements, never inside the write transaction.
   std::vector<std::string> labels;
   std::vector<std::string> types;

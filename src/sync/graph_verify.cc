@@ -50,25 +50,6 @@ bool Enumerate(graph::GraphStore& store, std::vector<std::pair<std::string, std:
   return true;
 }
 
-// Applies an upsert of an entity that is absent from the graph. A tombstone
-// newer than the row's version hides it from GetNode() but makes the version
-// guard skip the upsert: then the smallest version past the tombstone is
-// found by trying the next ones (tombstones sit close to the row version).
-template <typename Upsert>
-Status ApplyPastTombstone(graph::GraphStore& store, Upsert m, uint64_t position) {
-  uint64_t base = m.version;
-  for (uint64_t step = 0; step < 1024; ++step) {
-    m.version = base + step;
-    graph::MutationBatch b;
-    b.position = position;
-    b.mutations.push_back(m);
-    auto r = store.Apply(b);
-    if (!r) return std::unexpected(r.error());
-    if (r->stale == 0) return Ok();
-  }
-  return Err(Module::kSync, ErrorCode::kFailedPrecondition, "tombstone of " + m.id + " is far past its row version");
-}
-
 }  // namespace
 
 uint64_t DriftReport::total_drift() const {
@@ -218,24 +199,21 @@ Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphSt
   auto before = VerifyGraph(expected, store);
   if (!before) return before;
   if (before->total_drift() == 0) return before;
+  // Every repair is written at the row's own version (a forced batch: past
+  // whatever version or tombstone the store holds), so the next real change
+  // of the row — version + 1 — is newer than the repair and applies.
   graph::MutationBatch nodes_batch, rels_batch, deletes;
   auto position = store.AppliedPosition();
   if (!position) return std::unexpected(position.error());
-  nodes_batch.position = rels_batch.position = deletes.position = *position;
-  // Upserts of everything missing or stale, nodes first.
-  std::vector<graph::UpsertNode> missing_nodes;
-  std::vector<graph::UpsertRelationship> missing_rels;
+  for (auto* b : {&nodes_batch, &rels_batch, &deletes}) {
+    b->position = *position;
+    b->force = true;
+  }
   for (const auto& [id, want] : expected.nodes) {
     auto have = store.GetNode(id);
     if (!have) return std::unexpected(have.error());
-    if (!*have) {
-      missing_nodes.push_back(want);
-      continue;
-    }
-    if ((*have)->version >= want.version && SameNode(want, **have)) continue;
-    graph::UpsertNode m = want;
-    m.version = std::max(want.version, (*have)->version + 1);
-    nodes_batch.mutations.push_back(std::move(m));
+    if (*have && (*have)->version >= want.version && SameNode(want, **have)) continue;
+    nodes_batch.mutations.push_back(want);
   }
   // Extras (relationships before nodes so the node delete does not tombstone
   // expected relationships of an extra node: those cannot exist anyway).
@@ -245,38 +223,28 @@ Result<DriftReport> ReconcileGraph(const ExpectedGraph& expected, graph::GraphSt
       if (expected.relationships.contains(id)) continue;
       auto have = store.GetRelationship(id);
       if (!have) return std::unexpected(have.error());
-      if (*have) deletes.mutations.push_back(graph::DeleteRelationship{type, id, (*have)->version + 1});
+      if (*have) deletes.mutations.push_back(graph::DeleteRelationship{type, id, (*have)->version});
     }
     for (const auto& [id, label] : extra_nodes) {
       if (expected.nodes.contains(id)) continue;
       auto have = store.GetNode(id);
       if (!have) return std::unexpected(have.error());
-      if (*have) deletes.mutations.push_back(graph::DeleteNode{label, id, (*have)->version + 1});
+      if (*have) deletes.mutations.push_back(graph::DeleteNode{label, id, (*have)->version});
     }
   }
-  if (!deletes.mutations.empty()) {
-    if (auto r = store.Apply(deletes); !r) return std::unexpected(r.error());
+  for (auto* b : {&deletes, &nodes_batch}) {
+    if (b->mutations.empty()) continue;
+    if (auto r = store.Apply(*b); !r) return std::unexpected(r.error());
   }
-  if (!nodes_batch.mutations.empty()) {
-    if (auto r = store.Apply(nodes_batch); !r) return std::unexpected(r.error());
-  }
-  for (const auto& m : missing_nodes) CNX_TRY(ApplyPastTombstone(store, m, *position));
   for (const auto& [id, want] : expected.relationships) {
     auto have = store.GetRelationship(id);
     if (!have) return std::unexpected(have.error());
-    if (!*have) {
-      missing_rels.push_back(want);
-      continue;
-    }
-    if ((*have)->version >= want.version && SameRelationship(want, **have)) continue;
-    graph::UpsertRelationship m = want;
-    m.version = std::max(want.version, (*have)->version + 1);
-    rels_batch.mutations.push_back(std::move(m));
+    if (*have && (*have)->version >= want.version && SameRelationship(want, **have)) continue;
+    rels_batch.mutations.push_back(want);
   }
   if (!rels_batch.mutations.empty()) {
     if (auto r = store.Apply(rels_batch); !r) return std::unexpected(r.error());
   }
-  for (const auto& m : missing_rels) CNX_TRY(ApplyPastTombstone(store, m, *position));
   return VerifyGraph(expected, store);
 }
 

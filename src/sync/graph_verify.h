@@ -13,10 +13,12 @@
 // store); for others only their count per label / type is known (actual count
 // minus the expected ones found).
 //
-// Reconcile applies the expected upserts (stale ones at max(row version,
-// graph version + 1) so the version guard lets them through; missing ones past
-// any tombstone that hides them) and deletes listed extras, then verifies
-// again and returns the drift that is left.
+// Reconcile writes the missing and stale entities and deletes the listed
+// extras in forced batches (graph::MutationBatch::force): each at the row's
+// own version, past whatever version or tombstone the store holds, so the
+// row's next change (version + 1) is newer than the repair and applies. Then
+// it verifies again and returns the drift that is left. Only the embedded
+// store takes forced batches.
 //
 // Both read every projected table on `conn` (an administrative connection: the
 // rows of all tenants) and must not run while the same embedded store is open

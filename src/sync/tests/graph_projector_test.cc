@@ -418,7 +418,10 @@ TEST(GraphVerify, FindsAndRepairsMissingStaleAndExtra) {
   Exec(c, "UPDATE threads SET title = 'Renamed' WHERE id = $1", {w.thread});
   Exec(c, "DELETE FROM tags WHERE id = $1", {w.tag});
   auto changes = DrainOutbox(c);
-  auto store = graph::EmbeddedGraphStore::InMemory();
+  auto dir = std::filesystem::temp_directory_path() / ("cnx-verify-" + Uuid::NewV4().ToString());
+  auto opened = graph::EmbeddedGraphStore::Open(dir);
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  auto store = std::move(*opened);
   GraphProjector projector(*store, nullptr);
   ASSERT_TRUE(projector.Apply(changes, 1).has_value());
 
@@ -435,12 +438,15 @@ TEST(GraphVerify, FindsAndRepairsMissingStaleAndExtra) {
   EXPECT_TRUE(clean->extras_enumerated);
   EXPECT_EQ(clean->labels.at("Thread").expected, 2u);
 
-  // Damage: a node deleted (and its relationships with it), a node changed
-  // behind the projection's back, an extra node and an extra relationship.
+  // Damage: a node deleted (and its relationships with it), nodes changed
+  // behind the projection's back (at a later version, and at the same one),
+  // an extra node and an extra relationship.
   auto project = store->GetNode(w.project.ToString()).value().value();
   auto msg = store->GetNode(w.msg.ToString()).value().value();
-  graph::Map changed = msg.properties;
+  auto thread = store->GetNode(w.thread.ToString()).value().value();
+  graph::Map changed = msg.properties, renamed = thread.properties;
   changed.push_back({"injected", graph::Value(true)});
+  renamed.push_back({"injected", graph::Value(true)});
   std::string ghost = Uuid::NewV4().ToString();
   graph::MutationBatch damage;
   damage.position = 2;
@@ -450,10 +456,16 @@ TEST(GraphVerify, FindsAndRepairsMissingStaleAndExtra) {
       graph::UpsertNode{"Tag", ghost, {{"tenantId", graph::Value(w.tenant.ToString())}}, 1},
       graph::UpsertRelationship{"RELATES_TO", Uuid::NewV4().ToString(), "Tag", ghost, "Message", msg.id, {}, 1}};
   ASSERT_TRUE(store->Apply(damage).has_value());
+  graph::MutationBatch same_version;
+  same_version.position = 2;
+  same_version.reproject = true;
+  same_version.mutations = {graph::UpsertNode{"Thread", thread.id, renamed, thread.version}};
+  ASSERT_TRUE(store->Apply(same_version).has_value());
 
   auto drift = VerifyGraph(*expected, *store).value();
   EXPECT_EQ(drift.labels.at("Project").missing, 1u);
   EXPECT_EQ(drift.labels.at("Message").stale, 1u);
+  EXPECT_EQ(drift.labels.at("Thread").stale, 1u);
   EXPECT_EQ(drift.labels.at("Tag").extra, 1u);
   EXPECT_EQ(drift.types.at("RELATES_TO").extra, 1u);
   EXPECT_GE(drift.types.at("HAS_THREAD").missing, 1u);  // the project's relationships went with it
@@ -472,6 +484,28 @@ TEST(GraphVerify, FindsAndRepairsMissingStaleAndExtra) {
   EXPECT_FALSE(store->GetNode(ghost).value().has_value());
   auto fixed = store->GetNode(w.msg.ToString()).value().value();
   EXPECT_EQ(graph::MapFind(fixed.properties, "injected"), nullptr);
+  // The repairs carry the rows' own versions...
+  EXPECT_EQ(fixed.version, msg.version);
+  EXPECT_EQ(store->GetNode(w.project.ToString()).value().value().version, project.version);
+
+  // ...so the rows' next updates are projected, not skipped as stale.
+  Exec(c, "UPDATE messages SET content = 'after the repair' WHERE id = $1", {w.msg});
+  Exec(c, "UPDATE threads SET title = 'Renamed again' WHERE id = $1", {w.thread});
+  Exec(c, "UPDATE projects SET name = 'After repair' WHERE id = $1", {w.project});
+  auto next = DrainOutbox(c);
+  ASSERT_EQ(next.size(), 3u);
+  ASSERT_TRUE(projector.Apply(next, 3).has_value());
+  auto now = BuildExpectedGraph(c).value();
+  auto after = VerifyGraph(now, *store).value();
+  EXPECT_EQ(after.total_drift(), 0u) << (after.stale_ids.empty() ? "" : after.stale_ids[0]);
+
+  // The log replays forced batches as they were applied.
+  store.reset();
+  auto reopened = graph::EmbeddedGraphStore::Open(dir);
+  ASSERT_TRUE(reopened.has_value()) << reopened.error().ToString();
+  EXPECT_EQ(VerifyGraph(now, **reopened).value().total_drift(), 0u);
+  reopened->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
