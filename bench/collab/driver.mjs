@@ -8,7 +8,10 @@
 // Phase 1 (latency): every client inserts a marker into the shared Y.Text at
 // a fixed total rate (--rate updates/s over all clients) for --seconds; every
 // other client records the time from the sender's insert to its own
-// observation of the update (broadcast latency).
+// observation of the update (broadcast latency). Markers are read from what
+// each remote transaction added (struct store, by client and clock range),
+// so a server that merges several updates into one message is measured the
+// same way as one that relays each.
 // Phase 2 (throughput): every client inserts --burst markers as fast as its
 // event loop allows; the clock runs until every client has observed every
 // other client's markers. updates/s = clients * burst / elapsed.
@@ -110,12 +113,25 @@ async function worker () {
     provider.awareness.setLocalState({ user: { name: `bench-${i}` } })
     const text = doc.getText('content')
     const c = { i, doc, provider, text, seen: 0, sent: 0 }
+    // The markers this transaction inserted, read from the struct store by
+    // client and clock range (what the transaction added): robust to a
+    // server that merges several updates into one message, where a marker
+    // can be split by another inserted in the same transaction (a delta
+    // would then show it in pieces).
     text.observe((ev) => {
       if (ev.transaction.local) return
       const t = now()
-      for (const d of ev.delta) {
-        if (typeof d.insert !== 'string') continue
-        for (const m of d.insert.matchAll(marker)) {
+      const before = ev.transaction.beforeState
+      for (const [client, after] of ev.transaction.afterState) {
+        const from = before.get(client) || 0
+        if (after <= from) continue
+        const structs = doc.store.clients.get(client)
+        let s = ''
+        for (let k = Y.findIndexSS(structs, from); k < structs.length && structs[k].id.clock < after; k++) {
+          const content = structs[k].content
+          if (content instanceof Y.ContentString && !structs[k].deleted) s += content.str
+        }
+        for (const m of s.matchAll(marker)) {
           if (Number(m[1]) === i) continue
           c.seen++
           if (recording) recording.push(t - Number(m[2]))

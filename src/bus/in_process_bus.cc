@@ -17,7 +17,8 @@ struct InProcessBus::Group {
   std::string name;
   std::set<std::string, std::less<>> topics;
   std::vector<std::deque<Item>> queues{1};  // one per worker
-  std::condition_variable cv;
+  // One per worker: an event wakes only the worker whose queue it joined.
+  std::vector<std::unique_ptr<std::condition_variable>> cvs;
   bool active = false;
   bool stopping = false;
   SubscribeOptions options;
@@ -58,10 +59,10 @@ size_t InProcessBus::pending_events() const {
 }
 
 void InProcessBus::Enqueue(Group* g, Item item) {
-  auto& q = g->queues[g->WorkerFor(item.event->key)];
-  q.push_back(std::move(item));
+  const size_t w = g->WorkerFor(item.event->key);
+  g->queues[w].push_back(std::move(item));
   ++pending_;
-  g->cv.notify_all();
+  if (w < g->cvs.size()) g->cvs[w]->notify_one();
 }
 
 Status InProcessBus::Publish(uint64_t sequence, std::vector<Event> events, AckCallback on_ack) {
@@ -129,6 +130,8 @@ Result<std::unique_ptr<Subscription>> InProcessBus::Subscribe(SubscribeOptions o
   g->handler = std::move(handler);
   g->active = true;
   g->stopping = false;
+  g->cvs.clear();
+  for (size_t w = 0; w < g->queues.size(); ++w) g->cvs.push_back(std::make_unique<std::condition_variable>());
   for (size_t w = 0; w < g->queues.size(); ++w) g->threads.emplace_back([this, g, w] { WorkerLoop(g, w); });
   return std::unique_ptr<Subscription>(std::make_unique<InProcessSubscription>(this, g));
 }
@@ -139,7 +142,7 @@ void InProcessBus::CloseGroup(Group* g) {
     std::lock_guard lock(mu_);
     if (!g->active) return;
     g->stopping = true;
-    g->cv.notify_all();
+    for (auto& cv : g->cvs) cv->notify_all();
     threads = std::move(g->threads);
   }
   for (auto& t : threads) t.join();
@@ -151,8 +154,9 @@ void InProcessBus::CloseGroup(Group* g) {
 void InProcessBus::WorkerLoop(Group* g, size_t worker) {
   const SubscribeOptions& opt = g->options;
   std::unique_lock lock(mu_);
+  std::condition_variable& cv = *g->cvs[worker];
   while (true) {
-    g->cv.wait(lock, [&] { return g->stopping || !g->queues[worker].empty(); });
+    cv.wait(lock, [&] { return g->stopping || !g->queues[worker].empty(); });
     if (g->stopping) return;
     // The item stays at the front until it is processed, so a Close() in the
     // middle leaves it for the next subscription.
@@ -177,7 +181,7 @@ void InProcessBus::WorkerLoop(Group* g, size_t worker) {
         break;
       }
       lock.lock();
-      if (g->cv.wait_for(lock, backoff, [&] { return g->stopping; })) return;  // item stays queued
+      if (cv.wait_for(lock, backoff, [&] { return g->stopping; })) return;  // item stays queued
       lock.unlock();
       backoff = std::min(backoff * 2, opt.max_backoff);
     }

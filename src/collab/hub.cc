@@ -12,6 +12,7 @@
 #include "collab/protocol.h"
 #include "collab/text_merge.h"
 #include "crdt/doc.h"
+#include "crdt/update.h"
 #include "pg/connection.h"
 
 namespace cnx::collab {
@@ -34,12 +35,7 @@ constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
 
 class Room : public std::enable_shared_from_this<Room> {
  public:
-  Room(Uuid tenant, Uuid document) : tenant_(tenant), document_(document) {
-    doc_.Observe([this](const crdt::TransactionEvent& ev) {
-      changed_ = true;
-      produced_.assign(ev.update.begin(), ev.update.end());
-    });
-  }
+  Room(Uuid tenant, Uuid document) : tenant_(tenant), document_(document) {}
 
   struct PeerState {
     std::shared_ptr<Peer> peer;
@@ -53,8 +49,9 @@ class Room : public std::enable_shared_from_this<Room> {
   };
   struct Deferred {
     uint64_t seq;
-    Peer* target;  // nullptr: every peer
-    Frame frame;
+    Peer* target;                 // nullptr: every peer
+    Frame frame;                  // for one target; null for a broadcast update
+    std::vector<uint8_t> update;  // a broadcast update (frame is null)
   };
 
   void SendAll(const Frame& f) {
@@ -70,18 +67,49 @@ class Room : public std::enable_shared_from_this<Room> {
       }
       return;
     }
-    deferred_.push_back({applied_, target, std::move(f)});
+    deferred_.push_back({applied_, target, std::move(f), {}});
   }
+  // Broadcasts `update` (an update the room's document produced) once
+  // everything up to `seq` is durable.
+  void BroadcastWhenDurable(uint64_t seq, std::vector<uint8_t> update) {
+    deferred_.push_back({seq, nullptr, nullptr, std::move(update)});
+  }
+  // Sends what became durable, in order. Consecutive broadcast updates are
+  // merged (Y.mergeUpdates) into one update message, encoded once and shared
+  // by every peer: a group commit of N updates costs each peer one frame.
   void Release() {
+    std::vector<std::vector<uint8_t>> run;  // broadcast updates not sent yet
+    auto flush = [&] {
+      if (run.empty()) return;
+      if (run.size() == 1) {
+        SendAll(MakeFrame(EncodeUpdate(run.front())));
+      } else {
+        std::vector<std::span<const uint8_t>> parts(run.begin(), run.end());
+        if (auto merged = crdt::MergeUpdates(parts)) {
+          SendAll(MakeFrame(EncodeUpdate(*merged)));
+        } else {  // not expected: these are the document's own encodings
+          spdlog::warn("collab: merging {} updates failed ({}); sending them one by one", run.size(),
+                       merged.error().message());
+          for (const auto& u : run) SendAll(MakeFrame(EncodeUpdate(u)));
+        }
+      }
+      run.clear();
+    };
     while (!deferred_.empty() && deferred_.front().seq <= durable_) {
       auto d = std::move(deferred_.front());
       deferred_.pop_front();
+      if (!d.frame) {
+        run.push_back(std::move(d.update));
+        continue;
+      }
+      flush();
       if (d.target == nullptr) {
         SendAll(d.frame);
       } else if (auto it = peers_.find(d.target); it != peers_.end()) {
         it->second.peer->Send(d.frame);
       }
     }
+    flush();
   }
   std::vector<uint8_t> AllAwareness() const {
     std::vector<AwarenessEntry> entries;
@@ -96,8 +124,6 @@ class Room : public std::enable_shared_from_this<Room> {
   const Uuid document_;
   std::mutex mu_;
   crdt::Doc doc_;
-  bool changed_ = false;
-  std::vector<uint8_t> produced_;
   std::unordered_map<Peer*, PeerState> peers_;
   std::unordered_map<uint32_t, AwarenessState> awareness_;
   uint64_t applied_ = 0;  // local sequence of accepted updates
@@ -256,8 +282,6 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
       }
     }
   }
-  room->changed_ = false;
-  room->produced_.clear();
   auto locks = CNX_TRY(tx.Exec(std::string(kLocksSql), {"{" + document.ToString() + "}"}));
   if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now());
   CNX_TRY(tx.Commit());
@@ -341,13 +365,15 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
       }
       auto origin = UpdateOrigin(msg.data);
       if (!origin) return std::unexpected(origin.error());
-      room.changed_ = false;
-      if (auto st = room.doc_.ApplyUpdate(msg.data); !st) {
+      // What the document integrated, as its own encoding (what is broadcast).
+      std::vector<uint8_t> produced;
+      if (auto st = room.doc_.ApplyUpdate(msg.data, &produced); !st) {
         return Err(Module::kCollab, ErrorCode::kInvalidArgument, "corrupt update: " + st.error().message());
       }
       bool pending = room.doc_.HasPendingStructs() || room.doc_.HasPendingDeleteSet();
       // Persist what changed the document or may have fed its pending structs.
-      if (!room.changed_ && !pending) return Ok();  // a duplicate
+      const bool changed = !produced.empty();
+      if (!changed && !pending) return Ok();  // a duplicate
       uint64_t seq = ++room.applied_;
       room.last_editor_ = ps.info.user_id;
       PendingOp op{room.shared_from_this(),
@@ -360,8 +386,7 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
       Enqueue(std::move(op));
       QueuePresence(
           {PresenceTask::Kind::kActive, room.tenant_, room.document_, ps.info.user_id, ps.info.session_id, {}});
-      if (room.changed_) room.deferred_.push_back({seq, nullptr, MakeFrame(EncodeUpdate(room.produced_))});
-      room.changed_ = false;
+      if (changed) room.BroadcastWhenDurable(seq, std::move(produced));
       return Ok();
     }
     case MessageKind::kAwareness: {
@@ -466,15 +491,59 @@ void Hub::WriterLoop() {
     // Group by tenant (row-level security is per transaction setting); the
     // order within a document is kept.
     std::map<std::string, int64_t> max_seq;  // document -> highest seq written
+    // One multi-row INSERT per tenant and up to kRowsPerStatement rows.
+    constexpr size_t kRowsPerStatement = 100;
+    auto insert_sql = [](size_t rows) {
+      std::string sql =
+          "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id, session_id) "
+          "VALUES ";
+      for (size_t i = 0; i < rows; ++i) {
+        size_t b = i * 7;
+        if (i > 0) sql += ", ";
+        sql += "($" + std::to_string(b + 1) + ", $" + std::to_string(b + 2) + ", $" + std::to_string(b + 3) + ", $" +
+               std::to_string(b + 4) + ", $" + std::to_string(b + 5) + ", $" + std::to_string(b + 6) + ", $" +
+               std::to_string(b + 7) + ")";
+      }
+      return sql + " RETURNING document_id, seq";
+    };
+    auto params_of = [](std::span<const PendingOp* const> rows) {
+      std::vector<pg::Param> params;
+      params.reserve(rows.size() * 7);
+      for (const auto* op : rows) {
+        params.emplace_back(op->room->tenant_);
+        params.emplace_back(op->room->document_);
+        params.emplace_back(static_cast<int64_t>(op->client));
+        params.emplace_back(static_cast<int64_t>(op->clock));
+        params.push_back(pg::Param::Bytes(op->update));
+        params.emplace_back(op->user);
+        params.emplace_back(op->session);
+      }
+      return params;
+    };
+    auto note_seqs = [&](const pg::QueryResult& r) {
+      for (int i = 0; i < r.rows(); ++i) {
+        auto& m = max_seq[std::string(r[i].Text(0))];
+        m = std::max(m, r[i].Get<int64_t>(1).value_or(0));
+      }
+    };
     auto commit = [&]() -> Status {
       auto conn = CNX_TRY(pool_.Acquire());
-      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
       std::vector<std::string> tenants;
       for (const auto& op : batch) {
         auto t = op.room->tenant_.ToString();
         if (std::find(tenants.begin(), tenants.end(), t) == tenants.end()) tenants.push_back(t);
       }
-      constexpr size_t kRowsPerStatement = 100;
+      if (tenants.size() == 1 && batch.size() <= kRowsPerStatement) {
+        // The common case: one statement in an implicit transaction with
+        // the tenant set, sent and committed in one round trip (the call
+        // returns once the commit did).
+        std::vector<const PendingOp*> rows;
+        for (const auto& op : batch) rows.push_back(&op);
+        auto r = CNX_TRY(conn->ExecAsTenant(batch.front().room->tenant_, insert_sql(rows.size()), params_of(rows)));
+        note_seqs(r);
+        return Ok();
+      }
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
       for (const auto& t : tenants) {
         std::vector<const PendingOp*> rows;
         for (const auto& op : batch) {
@@ -483,31 +552,9 @@ void Hub::WriterLoop() {
         CNX_TRY(tx.SetTenant(rows.front()->room->tenant_));
         for (size_t start = 0; start < rows.size(); start += kRowsPerStatement) {
           size_t end = std::min(rows.size(), start + kRowsPerStatement);
-          std::string sql =
-              "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id, session_id) "
-              "VALUES ";
-          std::vector<pg::Param> params;
-          for (size_t i = start; i < end; ++i) {
-            const auto* op = rows[i];
-            size_t b = params.size();
-            if (i > start) sql += ", ";
-            sql += "($" + std::to_string(b + 1) + ", $" + std::to_string(b + 2) + ", $" + std::to_string(b + 3) +
-                   ", $" + std::to_string(b + 4) + ", $" + std::to_string(b + 5) + ", $" + std::to_string(b + 6) +
-                   ", $" + std::to_string(b + 7) + ")";
-            params.emplace_back(op->room->tenant_);
-            params.emplace_back(op->room->document_);
-            params.emplace_back(static_cast<int64_t>(op->client));
-            params.emplace_back(static_cast<int64_t>(op->clock));
-            params.push_back(pg::Param::Bytes(op->update));
-            params.emplace_back(op->user);
-            params.emplace_back(op->session);
-          }
-          sql += " RETURNING document_id, seq";
-          auto r = CNX_TRY(tx.Exec(sql, params));
-          for (int i = 0; i < r.rows(); ++i) {
-            auto& m = max_seq[std::string(r[i].Text(0))];
-            m = std::max(m, r[i].Get<int64_t>(1).value_or(0));
-          }
+          std::span<const PendingOp* const> part(rows.data() + start, end - start);
+          auto r = CNX_TRY(tx.Exec(insert_sql(part.size()), params_of(part)));
+          note_seqs(r);
         }
       }
       CNX_TRY(tx.Commit());
@@ -810,7 +857,6 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
   uint64_t seq = 0;
   if (!merge.edits.empty()) {
     Status edited = Ok();
-    room->changed_ = false;
     auto update = room->doc_.Transact([&] {
       std::string_view lv(live);
       for (auto e = merge.edits.rbegin(); e != merge.edits.rend() && edited; ++e) {
@@ -820,8 +866,6 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
         if (edited && !e->text.empty()) edited = text.Insert(at, e->text);
       }
     });
-    room->changed_ = false;
-    room->produced_.clear();
     if (!edited) return Err(Module::kCollab, ErrorCode::kInternal, "applying the body: " + edited.error().message());
     if (!update.empty()) {
       auto origin = UpdateOrigin(update);
@@ -830,7 +874,7 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
       room->last_editor_ = user;
       auto committed = std::make_shared<std::promise<bool>>();
       auto done = committed->get_future();
-      room->deferred_.push_back({seq, nullptr, MakeFrame(EncodeUpdate(update))});
+      room->BroadcastWhenDurable(seq, update);
       Enqueue(PendingOp{room, seq, origin->first, origin->second, std::move(update), user, session, committed});
       lock.unlock();
       if (!done.get()) return Err(Module::kCollab, ErrorCode::kUnavailable, "storing the change failed, retry");

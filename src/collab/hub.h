@@ -6,7 +6,9 @@
 // Durability: every accepted document update is appended to operations_log by
 // one writer thread that commits whatever is queued as one transaction (group
 // commit). Nothing that depends on an update — its broadcast, a sync step 2
-// that contains it — is sent before that commit returned. If a commit fails,
+// that contains it — is sent before that commit returned. The updates of a
+// room that one commit made durable are broadcast as one merged update
+// (Y.mergeUpdates), encoded once for every peer. If a commit fails,
 // the room is dropped and its peers disconnected (they resync on reconnect).
 // A maintenance thread snapshots rooms every `snapshot_every_ops` operations
 // or `snapshot_interval`, deletes the operations the snapshot covers, and

@@ -13,6 +13,7 @@
 #include <deque>
 
 #include "api/http.h"
+#include "collab/send_queue.h"
 
 namespace cnx::collab {
 namespace {
@@ -28,7 +29,7 @@ using Frame = std::shared_ptr<const std::vector<uint8_t>>;
 // executor (the connection's io thread); Send/Close post there.
 class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
  public:
-  WsPeer(api::WebSocket ws, size_t max_queued) : ws_(std::move(ws)), max_queued_(max_queued) {}
+  WsPeer(api::WebSocket ws, size_t max_queued) : ws_(std::move(ws)), out_(max_queued) {}
 
   void Send(Frame frame) override {
     asio::post(ws_.stream().get_executor(),
@@ -46,40 +47,40 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
     closing_ = true;
     close_code_ = code;
     close_reason_ = reason;
-    out_.clear();
-    queued_ = 0;
+    out_.Clear();
     if (!writing_) DoClose();
   }
 
  private:
   void Enqueue(Frame frame) {
     if (closing_) return;
-    queued_ += frame->size();
-    out_.push_back(std::move(frame));
-    if (queued_ > max_queued_) {
+    if (!out_.Push(std::move(frame))) {
       StartClose(1008, "too slow: outbound backlog exceeded");
       return;
     }
     if (!writing_) DoWrite();
   }
+  // Writes the next frame; what queued meanwhile follows (its updates merged, send_queue.h).
   void DoWrite() {
+    current_ = out_.Take();
+    if (!current_) return;
     writing_ = true;
     auto& ws = ws_.stream();
     ws.binary(true);
-    ws.async_write(asio::buffer(*out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+    ws.async_write(asio::buffer(*current_), [self = shared_from_this()](beast::error_code ec, size_t) {
       self->writing_ = false;
+      self->current_.reset();
       if (ec) {
         self->closing_ = true;
-        self->out_.clear();
+        self->out_.Clear();
         return;
       }
       if (self->closing_) {
         self->DoClose();
         return;
       }
-      self->queued_ -= self->out_.front()->size();
-      self->out_.pop_front();
-      if (!self->out_.empty()) self->DoWrite();
+      self->out_.Done();
+      if (self->out_.waiting()) self->DoWrite();
     });
   }
   void DoClose() {
@@ -88,9 +89,8 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
   }
 
   api::WebSocket ws_;
-  size_t max_queued_;
-  std::deque<Frame> out_;
-  size_t queued_ = 0;
+  SendQueue out_;
+  Frame current_;  // being written
   bool writing_ = false;
   bool closing_ = false;
   uint16_t close_code_ = 1000;

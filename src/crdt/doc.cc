@@ -1023,6 +1023,11 @@ void Doc::End(Transaction* t, std::vector<uint8_t>* update_out) {
 }
 
 Status Doc::ApplyUpdate(std::span<const uint8_t> update) {
+  return ApplyUpdate(update, nullptr);
+}
+
+Status Doc::ApplyUpdate(std::span<const uint8_t> update, std::vector<uint8_t>* produced) {
+  if (produced != nullptr) produced->clear();
   auto decoded = DecodeUpdate(update);
   if (!decoded) return Err(decoded.error());
   DocInternals in{*this};
@@ -1031,7 +1036,7 @@ Status Doc::ApplyUpdate(std::span<const uint8_t> update) {
   Transaction* t = BeginOrJoin(&owner);
   t->local = false;
   in.ReadUpdate(*t, std::move(*decoded));
-  if (owner) End(t, nullptr);
+  if (owner) End(t, produced);
   return Ok();
 }
 

@@ -105,6 +105,12 @@ class Doc {
   // update is rejected (kDataLoss) and nothing changes. Structs whose
   // dependencies are missing are kept pending and integrated once they arrive.
   Status ApplyUpdate(std::span<const uint8_t> update);
+  // The same; when it ends the transaction (not nested in a Transact), sets
+  // `*produced` to the update the transaction produced — what an observer
+  // sees as TransactionEvent::update, empty when nothing changed (a
+  // duplicate, or structs kept pending). Cheaper than an observer for
+  // callers that only need the update: no per-type change lists.
+  Status ApplyUpdate(std::span<const uint8_t> update, std::vector<uint8_t>* produced);
 
   // Y.encodeStateAsUpdate: everything not covered by `state_vector` (empty =
   // all), the complete delete set, plus pending data. Errors only for a

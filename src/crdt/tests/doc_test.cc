@@ -94,6 +94,37 @@ TEST(crdt_doc, ObserverReportsChangedTypesAndUpdate) {
   EXPECT_EQ(other.GetText("t").ToString(), "hi");
 }
 
+TEST(crdt_doc, ApplyUpdateReturnsTheUpdateItProduced) {
+  Doc src(DocOptions{.client_id = 3});
+  auto t = src.GetText("t");
+  auto u1 = src.Transact([&] { ASSERT_TRUE(t.Insert(0, "abc").has_value()); });
+  auto u2 = src.Transact([&] { ASSERT_TRUE(t.Insert(3, "d").has_value()); });
+  auto u3 = src.Transact([&] { ASSERT_TRUE(t.Delete(0, 1).has_value()); });
+
+  Doc dst(DocOptions{.client_id = 4});
+  std::vector<std::vector<uint8_t>> observed;
+  dst.Observe([&](const TransactionEvent& ev) { observed.emplace_back(ev.update.begin(), ev.update.end()); });
+  std::vector<uint8_t> produced{1, 2, 3};
+  // u2 before u1: kept pending, nothing produced.
+  ASSERT_TRUE(dst.ApplyUpdate(u2, &produced).has_value());
+  EXPECT_TRUE(produced.empty());
+  EXPECT_TRUE(dst.HasPendingStructs());
+  // u1 integrates both: the produced update is the observer's.
+  ASSERT_TRUE(dst.ApplyUpdate(u1, &produced).has_value());
+  ASSERT_EQ(observed.size(), 1u);
+  EXPECT_EQ(produced, observed.back());
+  ASSERT_TRUE(dst.ApplyUpdate(u3, &produced).has_value());
+  EXPECT_EQ(produced, observed.back());
+  EXPECT_EQ(dst.GetText("t").ToString(), "bcd");
+  // A duplicate changes nothing.
+  ASSERT_TRUE(dst.ApplyUpdate(u1, &produced).has_value());
+  EXPECT_TRUE(produced.empty());
+  // The produced updates rebuild the document elsewhere.
+  Doc copy(DocOptions{.client_id = 5});
+  for (const auto& u : observed) ASSERT_TRUE(copy.ApplyUpdate(u).has_value());
+  EXPECT_EQ(copy.GetText("t").ToString(), "bcd");
+}
+
 TEST(crdt_doc, ObserverListChangesGivePositions) {
   Doc doc(DocOptions{.client_id = 1});
   auto t = doc.GetText("t");
