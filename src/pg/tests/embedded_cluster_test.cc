@@ -3,12 +3,14 @@
 #include "pg/embedded_cluster.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "base/subprocess.h"
 #include "pg/connection.h"
@@ -184,6 +186,26 @@ TEST(ClusterInfo, SocketUrlOnlyThroughADirectoryNoOneElseCanWrite) {
 
   info.socket_dir = info.cluster_dir.string();  // the usual case
   EXPECT_EQ(info.SocketUrl("db").rfind("postgresql://cnx:pw@/db?host=", 0), 0u) << info.SocketUrl("db");
+
+  // Any character of the path survives the URI (libpq decodes the query).
+  fs::path odd = root / "we ird@?&=%#+,é";
+  fs::create_directories(odd);
+  ASSERT_EQ(chmod(odd.c_str(), 0700), 0);
+  info.socket_dir = odd.string();
+  {
+    char* err = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(info.SocketUrl("db").c_str(), &err);
+    ASSERT_NE(parsed, nullptr) << (err ? err : "");
+    std::map<std::string, std::string> got;
+    for (auto* o = parsed; o->keyword != nullptr; ++o) {
+      if (o->val) got[o->keyword] = o->val;
+    }
+    PQconninfoFree(parsed);
+    EXPECT_EQ(got["host"], odd.string());
+    EXPECT_EQ(got["port"], "5999");
+    EXPECT_EQ(got["dbname"], "db");
+    EXPECT_EQ(got["user"], "cnx");
+  }
 
   fs::path shared = root / "shared";  // writable by everyone
   fs::create_directories(shared);
