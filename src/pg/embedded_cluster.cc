@@ -177,6 +177,14 @@ std::string ClusterInfo::Url(const std::string& dbname) const {
 
 std::string ClusterInfo::SocketUrl(const std::string& dbname) const {
   if (socket_dir.empty()) return Url(dbname);
+  // Only a directory that no one but the server's OS user (the owner of the
+  // cluster directory) can write to: a socket found elsewhere (a predictable
+  // /tmp/cnx-sock-* made by another local user) may not be our server's.
+  struct stat dir, cluster;
+  if (lstat(socket_dir.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode) || (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+      stat(cluster_dir.c_str(), &cluster) != 0 || dir.st_uid != cluster.st_uid) {
+    return Url(dbname);
+  }
   std::string host;  // percent-encoded for the URI's query
   for (unsigned char c : socket_dir) {
     if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {

@@ -57,7 +57,8 @@ struct ClusterInfo {
   // postgresql://user:password@127.0.0.1:port/dbname
   std::string Url(const std::string& dbname = "cnx") const;
   // The same through the Unix-domain socket in `socket_dir` (cheaper per round
-  // trip than TCP over loopback); Url() when there is no socket directory.
+  // trip than TCP over loopback); Url() when there is no socket directory or
+  // it is not a directory only the cluster directory's owner can write to.
   std::string SocketUrl(const std::string& dbname = "cnx") const;
 };
 

@@ -3,12 +3,14 @@
 #include "pg/embedded_cluster.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "base/subprocess.h"
 #include "pg/connection.h"
@@ -32,6 +34,10 @@ ClusterOptions Options(const fs::path& dir) {
   return o;
 }
 
+int64_t CountMarkerOn(Connection& conn) {
+  return conn.Exec("SELECT count(*) FROM marker").value()[0].Get<int64_t>(0).value();
+}
+
 int64_t CountMarker(const EmbeddedCluster& c) {
   auto conn = Connection::Open(c.Url()).value();
   auto r = conn.Exec("SELECT count(*) FROM marker").value();
@@ -53,6 +59,10 @@ TEST(EmbeddedCluster, StartRestartAdoptStaleAndSecondInstance) {
     EXPECT_TRUE(conn->ExecScript("CREATE TABLE marker (x int); INSERT INTO marker VALUES (1)"));
     auto wal = conn->Exec("SHOW wal_level").value();
     EXPECT_EQ(wal[0].Get<std::string>(0).value(), "logical");
+    // The product's own connections go through the Unix-domain socket.
+    auto by_socket = Connection::Open((*c)->info().SocketUrl());
+    ASSERT_TRUE(by_socket.has_value()) << by_socket.error().ToString();
+    EXPECT_EQ(CountMarkerOn(*by_socket), 1);
     // Credentials are private to the owner.
     struct stat st;
     ASSERT_EQ(stat((dir / "pg.credentials").c_str(), &st), 0);
@@ -103,6 +113,11 @@ TEST(EmbeddedCluster, StartRestartAdoptStaleAndSecondInstance) {
     EXPECT_TRUE((*c)->adopted());
     EXPECT_EQ((*c)->info().postmaster_pid, left_running);
     EXPECT_EQ(CountMarker(**c), 1);
+    // The adopted server's socket directory comes from its postmaster.pid.
+    auto by_socket = Connection::Open((*c)->info().SocketUrl());
+    ASSERT_TRUE(by_socket.has_value()) << by_socket.error().ToString();
+    EXPECT_NE((*c)->info().SocketUrl(), (*c)->info().Url());
+    EXPECT_EQ(CountMarkerOn(*by_socket), 1);
   }
   // pg_ctl -w returns once the pid file is gone; the process exits right after.
   for (int i = 0; i < 100 && ProcessAlive(left_running); ++i) usleep(50'000);
@@ -144,10 +159,77 @@ TEST(EmbeddedCluster, AsRootRunsUnprivilegedEvenUnderAPrivateDirectory) {
   EXPECT_NE(st.st_uid, 0u);
   auto conn = Connection::Open((*c)->Url());
   ASSERT_TRUE(conn.has_value()) << conn.error().ToString();
+  // Root reaches it through the socket in the PostgreSQL user's directory too.
+  std::string socket_url = (*c)->info().SocketUrl("postgres");
+  EXPECT_NE(socket_url, (*c)->info().Url("postgres"));
+  auto by_socket = Connection::Open(socket_url);
+  EXPECT_TRUE(by_socket.has_value()) << socket_url << ": " << by_socket.error().ToString();
   ASSERT_TRUE((*c)->Stop());
   c->reset();
   fs::remove_all(real);
   fs::remove_all(parent);
+}
+
+// Our own connections go through the socket directory only when no one but
+// the server's OS user can put a socket there: the directory for long paths
+// is a predictable name under /tmp that another local user may have made.
+TEST(ClusterInfo, SocketUrlOnlyThroughADirectoryNoOneElseCanWrite) {
+  fs::path root = TempDir("socket-url");
+  ClusterInfo info;
+  info.cluster_dir = root / "cluster";
+  fs::create_directories(info.cluster_dir);
+  ASSERT_EQ(chmod(info.cluster_dir.c_str(), 0700), 0);
+  info.user = "cnx";
+  info.password = "pw";
+  info.port = 5999;
+  const std::string tcp = info.Url("db");
+
+  info.socket_dir = info.cluster_dir.string();  // the usual case
+  EXPECT_EQ(info.SocketUrl("db").rfind("postgresql://cnx:pw@/db?host=", 0), 0u) << info.SocketUrl("db");
+
+  // Any character of the path survives the URI (libpq decodes the query).
+  fs::path odd = root / "we ird@?&=%#+,é";
+  fs::create_directories(odd);
+  ASSERT_EQ(chmod(odd.c_str(), 0700), 0);
+  info.socket_dir = odd.string();
+  {
+    char* err = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(info.SocketUrl("db").c_str(), &err);
+    ASSERT_NE(parsed, nullptr) << (err ? err : "");
+    std::map<std::string, std::string> got;
+    for (auto* o = parsed; o->keyword != nullptr; ++o) {
+      if (o->val) got[o->keyword] = o->val;
+    }
+    PQconninfoFree(parsed);
+    EXPECT_EQ(got["host"], odd.string());
+    EXPECT_EQ(got["port"], "5999");
+    EXPECT_EQ(got["dbname"], "db");
+    EXPECT_EQ(got["user"], "cnx");
+  }
+
+  fs::path shared = root / "shared";  // writable by everyone
+  fs::create_directories(shared);
+  ASSERT_EQ(chmod(shared.c_str(), 0777), 0);
+  info.socket_dir = shared.string();
+  EXPECT_EQ(info.SocketUrl("db"), tcp);
+
+  fs::path link = root / "link";  // a symbolic link to a directory
+  fs::create_directory_symlink(info.cluster_dir, link);
+  info.socket_dir = link.string();
+  EXPECT_EQ(info.SocketUrl("db"), tcp);
+
+  info.socket_dir = (root / "missing").string();
+  EXPECT_EQ(info.SocketUrl("db"), tcp);
+
+  if (geteuid() == 0) {  // a directory another user owns
+    fs::path foreign = root / "foreign";
+    fs::create_directories(foreign);
+    ASSERT_EQ(chmod(foreign.c_str(), 0700), 0);
+    ASSERT_EQ(chown(foreign.c_str(), 65534, 65534), 0);
+    info.socket_dir = foreign.string();
+    EXPECT_EQ(info.SocketUrl("db"), tcp);
+  }
+  fs::remove_all(root);
 }
 
 }  // namespace
