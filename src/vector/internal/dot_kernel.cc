@@ -37,7 +37,9 @@ __attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b
 // uninitialised once inlined here.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) float DotAvx512(const float* a, const float* b, size_t n) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   size_t i = 0;
