@@ -54,14 +54,15 @@ def stat(p):
     s = open('/proc/%d/stat' % p).read(); f = s[s.rindex(')') + 2:].split()
     return int(f[1]), [int(x) for x in f[11:15]]
 cnx = int(sys.argv[1]); pm = int(open(sys.argv[2]).read().split()[0])
-total = sum(stat(cnx)[1][:2]) + sum(stat(pm)[1])
+own = sum(stat(cnx)[1][:2])
+pg = sum(stat(pm)[1])
 for p in os.listdir('/proc'):
     if p.isdigit():
         try:
             ppid, t = stat(int(p))
-            if ppid == pm: total += sum(t[:2])
+            if ppid == pm: pg += sum(t[:2])
         except Exception: pass
-print(total / hz)
+print(own / hz, pg / hz)
 PY
 }
 status() { curl -sf "$api/v1/projects/$project/ingest-status" -H "Authorization: Bearer $token"; }
@@ -102,13 +103,15 @@ c1=$(date +%s.%N)
 psql "$pgurl" -qc "DROP TABLE bench_copy" >/dev/null
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$chunks" "$t0" "$t1" "$t2" "$cpu0" "$cpu1" "$e0" "$e1" "$c0" "$c1" <<'PY'
+python3 - "$chunks" "$t0" "$t1" "$t2" "${cpu0% *}" "${cpu1% *}" "$e0" "$e1" "$c0" "$c1" "${cpu0#* }" "${cpu1#* }" <<'PY'
 import sys
-chunks = int(sys.argv[1]); t0, t1, t2, cpu0, cpu1, e0, e1, c0, c1 = map(float, sys.argv[2:])
+chunks = int(sys.argv[1]); t0, t1, t2, own0, own1, e0, e1, c0, c1, pg0, pg1 = map(float, sys.argv[2:])
+cpu0, cpu1 = own0 + pg0, own1 + pg1
 rate = chunks / (t2 - t0)
 print("end to end: %d chunks in %.2f s (HTTP ingest %.2f s, then embedding until pending 0 %.2f s) = %.0f chunks/s"
       % (chunks, t2 - t0, t1 - t0, t2 - t1, rate))
-print("server CPU: %.1f s = %.2f ms per chunk (cnx serve + its PostgreSQL)" % (cpu1 - cpu0, 1000 * (cpu1 - cpu0) / chunks))
+print("server CPU: %.1f s = %.2f ms per chunk (cnx serve %.2f + its PostgreSQL %.2f)"
+      % (cpu1 - cpu0, 1000 * (cpu1 - cpu0) / chunks, 1000 * (own1 - own0) / chunks, 1000 * (pg1 - pg0) / chunks))
 emb = chunks / (e1 - e0); cp = chunks / (c1 - c0)
 print("peer, embedder alone (cnx embed, lexical-hash-v1, 1 thread): %.0f chunks/s; ratio end-to-end / embedder %.2f"
       % (emb, rate / emb))

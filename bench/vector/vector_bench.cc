@@ -36,6 +36,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kDim = 384;
 constexpr size_t kM = 16, kEfC = 200, kEf = 64, kK = 10, kTenants = 10;
+// efConstruction of our index (--ours-efc); raw hnswlib always builds with kEfC.
+size_t g_ours_efc = kEfC;
 
 double Secs(Clock::time_point a) {
   return std::chrono::duration<double>(Clock::now() - a).count();
@@ -148,7 +150,7 @@ std::unique_ptr<HnswIndex> BuildOurs(const std::vector<float>& data, size_t n, s
   auto index = *HnswIndex::Create({.dimension = kDim,
                                    .metric = cnx::vector::Metric::kInnerProduct,
                                    .m = kM,
-                                   .ef_construction = kEfC,
+                                   .ef_construction = g_ours_efc,
                                    .ef_search = kEf,
                                    .exact_threshold = threshold,
                                    .build_threads = 2});
@@ -188,14 +190,17 @@ int main(int argc, char** argv) {
       sweep = false;
     else if (a == "--clusters" && i + 1 < argc)
       clusters = std::stoul(argv[++i]);
+    else if (a == "--ours-efc" && i + 1 < argc)
+      g_ours_efc = std::stoul(argv[++i]);
     else {
       std::fprintf(stderr,
-                   "usage: vector_bench [--n N] [--queries Q] [--reps R] [--clusters C (0: uniform)] [--no-sweep]\n");
+                   "usage: vector_bench [--n N] [--queries Q] [--reps R] [--clusters C (0: uniform)] [--no-sweep]"
+                   " [--ours-efc E (our index's efConstruction; raw stays at 200)]\n");
       return 2;
     }
   }
-  std::printf("vector_bench: N=%zu dim=%zu queries=%zu M=%zu efC=%zu ef=%zu k=%zu, normalised vectors, %s\n", n, kDim,
-              q, kM, kEfC, kEf, kK,
+  std::printf("vector_bench: N=%zu dim=%zu queries=%zu M=%zu efC=%zu (ours %zu) ef=%zu k=%zu, normalised vectors, %s\n",
+              n, kDim, q, kM, kEfC, g_ours_efc, kEf, kK,
               clusters ? ("clustered around " + std::to_string(clusters) + " centres").c_str() : "uniform directions");
   auto data = RandomNormalised(n, 1, clusters);
   auto queries = RandomNormalised(q, 2, clusters);

@@ -139,10 +139,20 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
   }
   auto chunks = text::ChunkDocument(indexed, chunk_type, opts);
   if (!chunks) return Invalid({{"/body", chunks.error().message()}});
-  auto tokenizer = text::Tokenizer::ForEncoding(opts.encoding);
-  if (!tokenizer) return std::unexpected(FromError(tokenizer.error()));
-  auto tokens = (*tokenizer)->Count(indexed);
-  if (!tokens) return Invalid({{"/body", tokens.error().message()}});
+  // The version's token count is of the whole indexed text. A document that
+  // is one chunk covering all of it was just counted by the chunker with the
+  // same tokenizer; only a longer one is counted again (counts of chunks are
+  // not additive).
+  size_t token_count = 0;
+  if (chunks->size() == 1 && (*chunks)[0].start == 0 && (*chunks)[0].end == indexed.size()) {
+    token_count = (*chunks)[0].token_count;
+  } else {
+    auto tokenizer = text::Tokenizer::ForEncoding(opts.encoding);
+    if (!tokenizer) return std::unexpected(FromError(tokenizer.error()));
+    auto tokens = (*tokenizer)->Count(indexed);
+    if (!tokens) return Invalid({{"/body", tokens.error().message()}});
+    token_count = *tokens;
+  }
   std::string hash = text::Sha256Hex(body);
 
   auto snap = CNX_DO(tx.Exec(
@@ -156,7 +166,7 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
               "SELECT $1, $2, coalesce(max(version_number), 0) + 1, $3, $4, $5, $6, $7 FROM content_versions "
               "WHERE content_item_id = $2 RETURNING id",
               {p.tenant_id, content_id, snapshot_id, hash, static_cast<int64_t>(body.size()),
-               static_cast<int64_t>(*tokens), p.user_id}));
+               static_cast<int64_t>(token_count), p.user_id}));
   std::string version_id(ver[0].Text(0));
 
   // Re-chunk by content hash: a chunk whose text is unchanged keeps its row

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "embed/internal/normalize.h"
@@ -58,13 +57,23 @@ std::string Stem(std::string w) {
   return w;
 }
 
-using Counts = std::unordered_map<uint64_t, float>;
+// The feature hashes of one family, one entry per occurrence. Sorted and
+// run-length counted in AddFamily: the same (hash, count) sequence, in the
+// same order, that a hash map sorted by hash gives, without a map per text.
+using Hashes = std::vector<uint64_t>;
 
-void AddFamily(const Counts& counts, float weight, std::vector<float>& out) {
-  if (counts.empty() || weight == 0) return;
+void AddFamily(Hashes& hashes, float weight, std::vector<float>& out) {
+  if (hashes.empty() || weight == 0) return;
   // Sorted, so the float sums run in the same order on every platform.
-  std::vector<std::pair<uint64_t, float>> sorted(counts.begin(), counts.end());
-  std::sort(sorted.begin(), sorted.end());
+  std::sort(hashes.begin(), hashes.end());
+  std::vector<std::pair<uint64_t, float>> sorted;
+  sorted.reserve(hashes.size());
+  for (size_t i = 0; i < hashes.size();) {
+    size_t j = i + 1;
+    while (j < hashes.size() && hashes[j] == hashes[i]) ++j;
+    sorted.emplace_back(hashes[i], float(j - i));
+    i = j;
+  }
   std::vector<float> v(out.size(), 0.0f);
   for (const auto& [h, tf] : sorted) {
     // Two probes per feature: two distinct words then collide completely only
@@ -114,12 +123,15 @@ std::vector<float> LexicalHashEmbedder::EmbedOne(std::string_view text) const {
   if (words.empty()) words = std::move(all);
   if (words.empty()) return out;
 
-  Counts unigrams, bigrams, chargrams;
+  Hashes unigrams, bigrams, chargrams;
+  unigrams.reserve(words.size());
+  bigrams.reserve(words.size());
+  chargrams.reserve(words.size() * 16);
   std::string prev;
   for (const auto& w : words) {
     std::string stem = Stem(w);
-    unigrams[internal::XxHash64(stem, kUnigramSeed)] += 1;
-    if (!prev.empty()) bigrams[internal::XxHash64(prev + " " + stem, kBigramSeed)] += 1;
+    unigrams.push_back(internal::XxHash64(stem, kUnigramSeed));
+    if (!prev.empty()) bigrams.push_back(internal::XxHash64(prev + " " + stem, kBigramSeed));
     prev = stem;
 
     std::string marked = "<" + w + ">";
@@ -127,8 +139,8 @@ std::vector<float> LexicalHashEmbedder::EmbedOne(std::string_view text) const {
     size_t cps = starts.size() - 1;
     for (size_t n = 3; n <= 5; ++n)
       for (size_t i = 0; i + n <= cps; ++i)
-        chargrams[internal::XxHash64(std::string_view(marked).substr(starts[i], starts[i + n] - starts[i]),
-                                     kCharSeed + n)] += 1;
+        chargrams.push_back(
+            internal::XxHash64(std::string_view(marked).substr(starts[i], starts[i + n] - starts[i]), kCharSeed + n));
   }
   AddFamily(unigrams, options_.unigram_weight, out);
   AddFamily(bigrams, options_.bigram_weight, out);

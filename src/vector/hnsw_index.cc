@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "vector/internal/checkpoint_io.h"
+#include "vector/internal/dot_kernel.h"
 #include "vector/internal/flat_store.h"
 
 namespace cnx::vector {
@@ -17,9 +18,24 @@ namespace fs = std::filesystem;
 using Graph = hnswlib::HierarchicalNSW<float>;
 using Label = hnswlib::labeltype;
 
-struct HnswIndex::Space {
-  explicit Space(size_t dim) : ip(dim) {}
-  hnswlib::InnerProductSpace ip;
+// Inner-product distance (1 - dot) through the module's dispatched kernel
+// (internal/dot_kernel.h) instead of hnswlib's compile-time SSE one.
+struct HnswIndex::Space final : hnswlib::SpaceInterface<float> {
+  // hnswlib reads the dimension through the parameter pointer
+  // (getDataByLabel), so `dim` must stay the first member.
+  struct Param {
+    size_t dim;
+    internal::DotFn dot;
+  };
+  explicit Space(size_t dim) : param{dim, internal::DotKernelVariant(internal::DotKernelName())} {}
+  static float Distance(const void* a, const void* b, const void* param) {
+    const auto* p = static_cast<const Param*>(param);
+    return 1.0f - p->dot(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
+  }
+  size_t get_data_size() override { return param.dim * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &Distance; }
+  void* get_dist_func_param() override { return &param; }
+  Param param;
 };
 
 struct HnswIndex::Partition {
@@ -132,7 +148,7 @@ Status HnswIndex::Promote(Partition& p) {
   const size_t n = p.flat.size();
   std::unique_ptr<Graph> graph;
   try {
-    graph = std::make_unique<Graph>(&space_->ip, std::max<size_t>(2 * n, 64), options_.m, options_.ef_construction,
+    graph = std::make_unique<Graph>(space_.get(), std::max<size_t>(2 * n, 64), options_.m, options_.ef_construction,
                                     options_.seed);
     graph->setEf(options_.ef_search);
   } catch (const std::exception& e) {
@@ -450,7 +466,7 @@ Result<IndexPosition> HnswIndex::Load(const fs::path& dir) {
       if (labels.empty() || labels.find('/') != std::string::npos) return corrupt("bad partition entry");
       p->label_ids = CNX_TRY(ReadLabels(ckpt / labels));
       try {
-        p->graph = std::make_unique<Graph>(&space_->ip, (ckpt / file).string());
+        p->graph = std::make_unique<Graph>(space_.get(), (ckpt / file).string());
       } catch (const std::exception& ex) {
         return corrupt(std::string("hnswlib load: ") + ex.what());
       }

@@ -9,6 +9,8 @@
 
 #include "domain/store.h"
 #include "schema/testing/test_database.h"
+#include "text/chunker.h"
+#include "text/tokenizer.h"
 
 namespace cnx::domain {
 namespace {
@@ -153,6 +155,32 @@ TEST_F(ContentChunks, AnEditAtTheTopRewritesOnlyTheChangedChunks) {
   ASSERT_EQ(same.size(), removed.size());
   for (size_t i = 0; i < same.size(); ++i) EXPECT_EQ(same[i].id, removed[i].id);
   EXPECT_EQ(PendingJobs(), 0);
+}
+
+// The version's token count is the tokenizer's count of the whole text,
+// whether the body is one chunk (the chunker's count is reused) or several.
+TEST_F(ContentChunks, VersionTokenCountIsTheCountOfTheWholeText) {
+  auto tokenizer = text::Tokenizer::ForEncoding(text::ChunkOptions{}.encoding);
+  ASSERT_TRUE(tokenizer.has_value());
+  const std::string small = "A short note about vacuum settings.";
+  const std::string large = Section("alpha") + Section("bravo") + Section("charlie") + Section("delta");
+  for (const std::string& body : {small, large}) {
+    auto item = Create("content item", *Uuid::Parse(project_),
+                       {{"title", "Doc"}, {"contentType", "text/markdown"}, {"body", body}});
+    auto c = db_.Admin();
+    auto r = c.Exec(
+        "SELECT v.token_count, (SELECT count(*) FROM content_chunks k WHERE k.content_item_id = i.id) "
+        "FROM content_items i JOIN content_versions v ON v.id = i.current_version_id WHERE i.id = $1",
+        {item});
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->rows(), 1);
+    EXPECT_EQ(*(*r)[0].Get<int32_t>(0), static_cast<int32_t>(*(*tokenizer)->Count(body)));
+    if (body == small) {
+      EXPECT_EQ(*(*r)[0].Get<int64_t>(1), 1);
+    } else {
+      EXPECT_GT(*(*r)[0].Get<int64_t>(1), 1);
+    }
+  }
 }
 
 }  // namespace

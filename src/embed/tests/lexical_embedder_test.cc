@@ -88,6 +88,23 @@ TEST_F(LexicalTest, DeterministicAndNormalisationInvariant) {
   EXPECT_NEAR(Dot(e_->EmbedOne("to be or not to be"), e_->EmbedOne("to be or not to be")), 1.0f, 1e-5);
 }
 
+TEST_F(LexicalTest, RepeatedWordsWeighSublinearly) {
+  // A repeated feature is counted (weight 1 + ln tf), not taken once: the
+  // text leans towards the repeated word, but less than linearly.
+  auto once = e_->EmbedOne("granite basalt");
+  auto twice = e_->EmbedOne("granite basalt basalt");
+  auto many = e_->EmbedOne("granite basalt basalt basalt basalt");
+  auto basalt = e_->EmbedOne("basalt");
+  EXPECT_NE(once, twice);
+  EXPECT_GT(Dot(twice, basalt), Dot(once, basalt));
+  EXPECT_GT(Dot(many, basalt), Dot(twice, basalt));
+  // Word order among repeats does not change the unigram or character counts,
+  // only the bigrams: the two vectors stay close but differ.
+  auto mixed = e_->EmbedOne("basalt granite basalt");
+  EXPECT_NE(mixed, twice);
+  EXPECT_GT(Dot(mixed, twice), 0.8f);
+}
+
 TEST_F(LexicalTest, SimilarityFollowsSharedContent) {
   auto base = e_->EmbedOne("resetting a forgotten password");
   EXPECT_GT(Dot(base, e_->EmbedOne("How do I reset my password?")), 0.4f);

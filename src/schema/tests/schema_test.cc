@@ -249,6 +249,52 @@ TEST(Schema, EmbeddingJobsAppearAndResetOnContentChange) {
             1);
 }
 
+TEST(Schema, MultiRowChunkInsertWritesOneEventAndOneJobPerRowInOrder) {
+  TestDatabase db;
+  auto c = db.Admin();
+  Fixture f = Seed(c, "acme");
+  Uuid item = Uuid::NewV4();
+  Q(c,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
+    {item, f.tenant, f.project});
+  Q(c, "DELETE FROM outbox");
+  // One statement, three rows (the statement-level triggers of 0009).
+  Q(c,
+    "INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
+    "VALUES ($1, $2, 0, 'alpha text', 'h0'), ($1, $2, 1, 'beta text', 'h1'), ($1, $2, 2, 'gamma text', 'h2')",
+    {f.tenant, item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 3);
+  // The payload is what the per-row trigger writes: the row without
+  // search_tsv, op 'c', old null.
+  EXPECT_EQ(One<int64_t>(c, R"(SELECT count(*) FROM outbox o JOIN content_chunks ch ON o.aggregateid = ch.id::text
+      WHERE o.aggregatetype = 'content_chunks' AND o.type = 'content_chunks.created' AND o.tenant_id = ch.tenant_id
+        AND o.payload = jsonb_build_object('op', 'c', 'table', 'content_chunks', 'id', ch.id::text,
+                                           'tenant_id', ch.tenant_id, 'pg_version', ch.pg_version,
+                                           'schemaVersion', 1, 'row', to_jsonb(ch) - 'search_tsv',
+                                           'old', NULL::jsonb))"),
+            3);
+  EXPECT_TRUE(One<bool>(c,
+                        "SELECT bool_and(payload -> 'old' = 'null'::jsonb AND NOT (payload -> 'row') ? "
+                        "'search_tsv') FROM outbox"));
+  // Events are written in the order of the rows.
+  EXPECT_EQ(One<std::string>(c, "SELECT string_agg(payload -> 'row' ->> 'chunk_index', ',' ORDER BY ctid) FROM outbox"),
+            "0,1,2");
+  EXPECT_EQ(One<int64_t>(c,
+                         "SELECT count(*) FROM embedding_jobs j JOIN content_chunks ch ON ch.id = j.content_chunk_id"
+                         " WHERE j.status = 'pending' AND j.tenant_id = ch.tenant_id AND ch.content_item_id = $1",
+                         {item}),
+            3);
+  // An INSERT of no rows writes nothing; UPDATE and DELETE keep one event per row.
+  Q(c,
+    "INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
+    "SELECT tenant_id, id, 9, 'x', 'x' FROM content_items WHERE false");
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 3);
+  Q(c, "UPDATE content_chunks SET content = content || '!' WHERE content_item_id = $1", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'content_chunks.updated'"), 3);
+  Q(c, "DELETE FROM content_chunks WHERE content_item_id = $1 AND chunk_index = 2", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'content_chunks.deleted'"), 1);
+}
+
 TEST(Schema, RowLevelSecurityIsolatesTenants) {
   TestDatabase db;
   auto app = db.App();

@@ -12,8 +12,8 @@
 
 namespace cnx::vector::internal {
 
-// Inner product through hnswlib's SIMD kernels, so exact scans and graph
-// searches score identically.
+// Inner product through the module's kernel (dot_kernel.h), the one the graph
+// partitions use too, so exact scans and graph searches score identically.
 float Dot(const float* a, const float* b, size_t dim);
 
 // kInvalidArgument if `values` has the wrong size or a non-finite value.

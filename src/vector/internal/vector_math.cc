@@ -1,4 +1,4 @@
-#include "vector/internal/hnswlib_private.h"
+#include "vector/internal/dot_kernel.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,28 +7,9 @@
 #include "vector/internal/top_k.h"
 
 namespace cnx::vector::internal {
-namespace {
-
-// hnswlib's kernels, chosen by dimension the same way InnerProductSpace does.
-struct Kernel {
-  explicit Kernel(size_t dim) : space(dim), fn(space.get_dist_func()) {}
-  hnswlib::InnerProductSpace space;
-  hnswlib::DISTFUNC<float> fn;
-};
-
-}  // namespace
 
 float Dot(const float* a, const float* b, size_t dim) {
-  // One kernel per dimension per thread; InnerProductSpace is cheap and the
-  // function pointer it yields depends only on the dimension.
-  thread_local size_t cached_dim = 0;
-  thread_local hnswlib::DISTFUNC<float> fn = nullptr;
-  if (cached_dim != dim) {
-    Kernel k(dim);
-    fn = k.fn;
-    cached_dim = dim;
-  }
-  return 1.0f - fn(a, b, &dim);
+  return DotKernel(a, b, dim);
 }
 
 Status CheckVector(std::span<const float> values, size_t dim) {
