@@ -258,7 +258,7 @@ TEST(Schema, MultiRowChunkInsertWritesOneEventAndOneJobPerRowInOrder) {
     "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
     {item, f.tenant, f.project});
   Q(c, "DELETE FROM outbox");
-  // One statement, three rows (the statement-level triggers of 0009).
+  // One statement, three rows (the statement-level triggers of 0010).
   Q(c,
     "INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash) "
     "VALUES ($1, $2, 0, 'alpha text', 'h0'), ($1, $2, 1, 'beta text', 'h1'), ($1, $2, 2, 'gamma text', 'h2')",
