@@ -295,7 +295,7 @@ Response WithReplay(State& s, const RestRoute& route, Request& req, const Princi
     }
     Response r = Authenticated(s, route, req, *principal);
     int status = static_cast<int>(r.status());
-    if (status >= 500 || status == 429) {
+    if (status >= 500 || status == 429 || status == 401) {
       (void)s.store.AbandonIdempotent(*principal, key);
       return r;
     }

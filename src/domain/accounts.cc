@@ -725,7 +725,7 @@ Outcome<void> Store::FinishIdempotent(const Principal& p, std::string_view key, 
 }
 
 Outcome<void> Store::AbandonIdempotent(const Principal& p, std::string_view key) {
-  return InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
+  return InTenantTx(pool_, p.tenant_id, [&](pg::Transaction& tx) -> Outcome<void> {
     CNX_DO(
         tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND "
                 "response_status IS NULL",

@@ -189,6 +189,10 @@ class Store {
                                                                        std::string_view method, std::string_view path,
                                                                        std::string_view request_hash);
   Outcome<void> FinishIdempotent(const Principal& p, std::string_view key, const StoredResponse& response);
+  // Releases the key of a request that failed (5xx, 429, 401). Runs without
+  // the credential guard: it only deletes this user's unfinished record, so a
+  // credential revoked in the middle of the request does not hold the key
+  // "in progress" for 24 hours.
   Outcome<void> AbandonIdempotent(const Principal& p, std::string_view key);
 
   const StoreOptions& options() const { return options_; }
