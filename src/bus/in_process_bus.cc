@@ -60,9 +60,12 @@ size_t InProcessBus::pending_events() const {
 
 void InProcessBus::Enqueue(Group* g, Item item) {
   const size_t w = g->WorkerFor(item.event->key);
-  g->queues[w].push_back(std::move(item));
+  auto& q = g->queues[w];
+  q.push_back(std::move(item));
   ++pending_;
-  if (w < g->cvs.size()) g->cvs[w]->notify_one();
+  // Only a worker whose queue was empty can be waiting: a burst of events
+  // wakes each worker once, and one event wakes one worker, not all of them.
+  if (q.size() == 1 && w < g->cvs.size()) g->cvs[w]->notify_one();
 }
 
 Status InProcessBus::Publish(uint64_t sequence, std::vector<Event> events, AckCallback on_ack) {
