@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -429,22 +432,56 @@ Result<std::vector<Hit>> HybridSearcher::Search(const Query& query) {
 
   TsQuery tsq;
   if (query.mode != Mode::kVector) tsq = CNX_TRY(ReadTsQuery(tx, query.text));
-  std::vector<RankedList> lists;
-  if (query.mode == Mode::kHybrid || query.mode == Mode::kVector) {
-    lists.push_back({"vector", options_.vector_weight, CNX_TRY(VectorCandidates(c, index_, embedder_))});
+  const bool hybrid = query.mode == Mode::kHybrid;
+  const bool want_vector = hybrid || query.mode == Mode::kVector;
+  const bool want_lexical = hybrid || query.mode == Mode::kLexical;
+  Ranked vector, lexical, graph;
+  auto into = [](Result<Ranked> r, Ranked& list) -> Status {
+    if (!r) return std::unexpected(std::move(r.error()));
+    list = std::move(*r);
+    return Ok();
+  };
+  // In hybrid mode the vector and graph retrievers run on a second connection
+  // in a second thread while the lexical tiers run here: three independent
+  // lists, so the fused ranking is the same as when they run one after the
+  // other (which they do when the pool has no connection to spare at once).
+  std::optional<pg::PooledConnection> second;
+  if (hybrid && options_.parallel_retrievers) {
+    if (auto s = pool_.TryAcquire()) second.emplace(std::move(*s));
   }
-  if (query.mode == Mode::kHybrid || query.mode == Mode::kLexical) {
-    lists.push_back({"lexical", options_.lexical_weight, CNX_TRY(LexicalCandidates(c, tsq))});
-  }
-  if (query.mode == Mode::kHybrid) {
-    lists.push_back({"graph", options_.graph_weight, CNX_TRY(GraphCandidates(c, tsq))});
-  }
-  std::vector<FusedItem> fused;
-  if (query.mode == Mode::kHybrid) {
-    fused = FuseRrf(lists, options_.rrf_k, query.k);
+  if (second) {
+    auto side = [&]() -> Status {
+      auto tx2 = CNX_TRY(pg::Transaction::Begin(**second));
+      CNX_TRY(tx2.SetTenant(query.tenant_id));
+      Context c2{query, options_, tx2, depth};
+      CNX_TRY(into(VectorCandidates(c2, index_, embedder_), vector));
+      CNX_TRY(into(GraphCandidates(c2, tsq), graph));
+      return tx2.Commit();
+    };
+    Status side_status = Ok();
+    std::optional<std::thread> worker;
+    try {
+      worker.emplace([&] { side_status = side(); });
+    } catch (const std::system_error&) {
+      side_status = side();  // no thread to be had: the same work, in turn
+    }
+    Status lexical_status = into(LexicalCandidates(c, tsq), lexical);
+    if (worker) worker->join();
+    // The errors in the order of the lists.
+    if (!side_status) return std::unexpected(side_status.error());
+    CNX_TRY(lexical_status);
   } else {
+    if (want_vector) CNX_TRY(into(VectorCandidates(c, index_, embedder_), vector));
+    if (want_lexical) CNX_TRY(into(LexicalCandidates(c, tsq), lexical));
+    if (hybrid) CNX_TRY(into(GraphCandidates(c, tsq), graph));
+  }
+  std::vector<RankedList> lists;
+  if (want_vector) lists.push_back({"vector", options_.vector_weight, std::move(vector)});
+  if (want_lexical) lists.push_back({"lexical", options_.lexical_weight, std::move(lexical)});
+  if (hybrid) lists.push_back({"graph", options_.graph_weight, std::move(graph)});
+  std::vector<FusedItem> fused = FuseRrf(lists, options_.rrf_k, query.k);
+  if (!hybrid) {
     // One retriever: its own order and score.
-    fused = FuseRrf(lists, options_.rrf_k, query.k);
     for (auto& f : fused) f.score = f.scores.front().score;
   }
   auto hits = CNX_TRY(LoadHits(tx, query.tenant_id, fused));
