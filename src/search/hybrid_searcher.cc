@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "search/fusion.h"
+#include "search/lexical_tiers.h"
 
 namespace cnx::search {
 namespace {
@@ -230,30 +231,6 @@ Result<TsQuery> ReadTsQuery(pg::Transaction& tx, const std::string& text) {
   return q;
 }
 
-// A tsquery matching chunks that hold at least m of the lexemes: the OR of
-// every m-combination (empty when there would be more than `max_terms`).
-std::string AtLeast(const std::vector<std::string>& lex, size_t m, size_t max_terms) {
-  const size_t n = lex.size();
-  double combos = 1;
-  for (size_t i = 0; i < m; ++i) combos = combos * static_cast<double>(n - i) / static_cast<double>(i + 1);
-  if (combos > static_cast<double>(max_terms)) return {};
-  std::string out;
-  std::vector<size_t> pick(m);
-  for (size_t i = 0; i < m; ++i) pick[i] = i;
-  for (;;) {
-    out += out.empty() ? "(" : " | (";
-    for (size_t i = 0; i < m; ++i) out += (i ? " & " : "") + lex[pick[i]];
-    out += ")";
-    // Next combination in lexicographic order.
-    size_t i = m;
-    while (i > 0 && pick[i - 1] == n - m + i - 1) --i;
-    if (i == 0) break;
-    ++pick[i - 1];
-    for (size_t j = i; j < m; ++j) pick[j] = pick[j - 1] + 1;
-  }
-  return out;
-}
-
 // Chunks holding every word first, then — for a query without operators —
 // chunks holding all but one, all but two, ... any one of them: each tier
 // ranked by ts_rank_cd, until `depth` candidates (decision 1101).
@@ -263,7 +240,7 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
   std::vector<std::string> tiers = {tq.text};
   const size_t n = tq.lexemes.size();
   for (size_t m = n > 1 ? n - 1 : 0; m >= 1; --m) {
-    std::string t = m == 1 ? tq.any : AtLeast(tq.lexemes, m, 64);
+    std::string t = m == 1 ? tq.any : AtLeastTsQuery(tq.lexemes, m, 64);
     if (!t.empty()) tiers.push_back(std::move(t));
   }
   // The GIN index must be the access path for @@: the planner prices `@@` as
