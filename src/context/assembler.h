@@ -29,7 +29,9 @@
 // assembled total).
 //
 // Reads happen in one transaction that is committed before searching, so a
-// request holds at most one pool connection of its own at a time.
+// request holds at most one pool connection of its own at a time; the
+// searcher takes its own during the search step (HybridSearcher: up to two,
+// decision 1106).
 //
 // Thread safety: Assemble() may be called from many threads at once; the pool
 // and searcher must be thread-safe and outlive the Assembler.
