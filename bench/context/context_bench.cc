@@ -6,7 +6,7 @@
 // has two pinned items (tokenBudget 600 each), a summary, 30 earlier messages
 // and knowledge nodes linked to its content, so every step of Assembler::
 // Assemble runs: thread and access check, thread content, history,
-// neighbourhood, search (k = 50, project scope), packing to an 8,000-token
+// neighbourhood, search (k = the assembler's default, project scope), packing to an 8,000-token
 // budget with the o200k_base tokenizer. Q random 3-5 word queries; reported
 // p50/p95/p99 of
 //   * assemble          Assemble(record = false)
@@ -259,6 +259,10 @@ struct Series {
 int main(int argc, char** argv) {
   size_t n_chunks = 100000, n_queries = 200, budget = 8000;
   std::string which;
+  size_t candidates = context::AssemblerOptions{}.candidates;
+#ifdef CNX_BENCH_HAS_HYBRID
+  search::HybridOptions search_options;  // --max-ranked-rows, --min-candidates: variants to compare
+#endif
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -273,6 +277,14 @@ int main(int argc, char** argv) {
       budget = std::stoul(next());
     } else if (a == "--searcher") {
       which = next();
+    } else if (a == "--candidates") {
+      candidates = std::stoul(next());
+#ifdef CNX_BENCH_HAS_HYBRID
+    } else if (a == "--max-ranked-rows") {
+      search_options.max_ranked_rows = std::stoul(next());
+    } else if (a == "--min-candidates") {
+      search_options.min_candidates = std::stoul(next());
+#endif
     } else {
       Die("unknown argument " + a);
     }
@@ -328,8 +340,8 @@ int main(int argc, char** argv) {
     }
     std::printf("context_bench: HNSW index of %zu vectors built in %.1f s\n", vecs.size(),
                 Ms(Clock::now() - t1) / 1000);
-    searcher = std::make_unique<search::HybridSearcher>(pool, *index, *embedder);
-    search::HybridOptions serial_options;
+    searcher = std::make_unique<search::HybridSearcher>(pool, *index, *embedder, search_options);
+    search::HybridOptions serial_options = search_options;
     serial_options.parallel_retrievers = false;
     serial_searcher = std::make_unique<search::HybridSearcher>(pool, *index, *embedder, serial_options);
 #else
@@ -338,6 +350,7 @@ int main(int argc, char** argv) {
   }
 
   context::AssemblerOptions ao;
+  ao.candidates = candidates;
   context::Assembler assembler(pool, *searcher, ao);
   std::unique_ptr<context::Assembler> serial_assembler;
   if (serial_searcher) serial_assembler = std::make_unique<context::Assembler>(pool, *serial_searcher, ao);
