@@ -59,7 +59,7 @@ inline constexpr std::string_view kDefaultInstructions =
 
 struct AssemblerOptions {
   std::string instructions = std::string(kDefaultInstructions);
-  size_t candidates = 40;           // chunks asked of the searcher (k); decision 1107
+  size_t candidates = 40;           // chunks asked of the searcher (k); decision 1210
   size_t history_messages = 50;     // newest messages loaded
   size_t neighbourhood_limit = 64;  // knowledge nodes passed as boost
   PackOptions pack;
