@@ -6,12 +6,15 @@
 // has two pinned items (tokenBudget 600 each), a summary, 30 earlier messages
 // and knowledge nodes linked to its content, so every step of Assembler::
 // Assemble runs: thread and access check, thread content, history,
-// neighbourhood, search (k = 50, project scope), packing to an 8,000-token
+// neighbourhood, search (k = the assembler's default, project scope), packing to an 8,000-token
 // budget with the o200k_base tokenizer. Q random 3-5 word queries; reported
 // p50/p95/p99 of
 //   * assemble          Assemble(record = false)
 //   * assemble+record   Assemble(record = true): + the message, message_context and token_usage rows
 //   * search alone      the same Searcher::Search call (the peer: what assembly adds on top of retrieval)
+//   * assemble, retrievers in turn   (HybridSearcher only) the same assembly with
+//                       HybridOptions::parallel_retrievers = false, alternating with
+//                       the first series query by query, so both see the same load
 // The searcher is HybridSearcher (vector + full text + graph, RRF) when the
 // build has it, otherwise a single PostgreSQL full-text statement
 // (--searcher lexical forces that).
@@ -246,7 +249,7 @@ void Load(pg::Connection& admin, World& w, size_t n_chunks, std::mt19937& rng, V
 struct Series {
   std::vector<double> v;
   void Print(const char* name) const {
-    std::printf("  %-18s p50 %7.2f ms   p95 %7.2f ms   p99 %7.2f ms   (%zu runs)\n", name, Pct(v, 0.5), Pct(v, 0.95),
+    std::printf("  %-28s p50 %7.2f ms   p95 %7.2f ms   p99 %7.2f ms   (%zu runs)\n", name, Pct(v, 0.5), Pct(v, 0.95),
                 Pct(v, 0.99), v.size());
   }
 };
@@ -256,6 +259,10 @@ struct Series {
 int main(int argc, char** argv) {
   size_t n_chunks = 100000, n_queries = 200, budget = 8000;
   std::string which;
+  size_t candidates = context::AssemblerOptions{}.candidates;
+#ifdef CNX_BENCH_HAS_HYBRID
+  search::HybridOptions search_options;  // --max-ranked-rows, --min-candidates: variants to compare
+#endif
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -270,6 +277,14 @@ int main(int argc, char** argv) {
       budget = std::stoul(next());
     } else if (a == "--searcher") {
       which = next();
+    } else if (a == "--candidates") {
+      candidates = std::stoul(next());
+#ifdef CNX_BENCH_HAS_HYBRID
+    } else if (a == "--max-ranked-rows") {
+      search_options.max_ranked_rows = std::stoul(next());
+    } else if (a == "--min-candidates") {
+      search_options.min_candidates = std::stoul(next());
+#endif
     } else {
       Die("unknown argument " + a);
     }
@@ -294,6 +309,7 @@ int main(int argc, char** argv) {
   pg::Pool pool(opts);
 
   std::unique_ptr<search::Searcher> searcher;
+  std::unique_ptr<search::Searcher> serial_searcher;  // hybrid, retrievers one after the other
 #ifdef CNX_BENCH_HAS_HYBRID
   std::unique_ptr<embed::LexicalHashEmbedder> embedder;
   std::unique_ptr<vector::HnswIndex> index;
@@ -324,14 +340,20 @@ int main(int argc, char** argv) {
     }
     std::printf("context_bench: HNSW index of %zu vectors built in %.1f s\n", vecs.size(),
                 Ms(Clock::now() - t1) / 1000);
-    searcher = std::make_unique<search::HybridSearcher>(pool, *index, *embedder);
+    searcher = std::make_unique<search::HybridSearcher>(pool, *index, *embedder, search_options);
+    search::HybridOptions serial_options = search_options;
+    serial_options.parallel_retrievers = false;
+    serial_searcher = std::make_unique<search::HybridSearcher>(pool, *index, *embedder, serial_options);
 #else
     Die("unknown searcher " + which);
 #endif
   }
 
   context::AssemblerOptions ao;
+  ao.candidates = candidates;
   context::Assembler assembler(pool, *searcher, ao);
+  std::unique_ptr<context::Assembler> serial_assembler;
+  if (serial_searcher) serial_assembler = std::make_unique<context::Assembler>(pool, *serial_searcher, ao);
   domain::Principal p;
   p.tenant_id = w.tenant;
   p.user_id = w.user;
@@ -343,7 +365,7 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < n; ++k) q += (k ? " " : "") + vocab.words[vocab.zipf(rng) % 3000];
     queries.push_back(q);
   }
-  Series assemble, record, search_only, load, searched, pack, rec_step;
+  Series assemble, record, search_only, load, searched, pack, rec_step, serial, serial_searched;
   size_t packed_chunks = 0, total_tokens = 0;
   auto run = [&](const std::string& q, bool rec, Series* into) {
     context::AssembleRequest rq{.principal = p,
@@ -369,8 +391,24 @@ int main(int argc, char** argv) {
     }
   };
   for (size_t i = 0; i < std::min<size_t>(20, queries.size()); ++i) run(queries[i], false, nullptr);  // warm-up
-  for (const auto& q : queries) {
+  // The same assembly with the retrievers one after the other (the peer of
+  // the parallel retrievers), before or after the first series in turn.
+  auto run_serial = [&](const std::string& q) {
+    if (!serial_assembler) return;
+    context::AssembleRequest rq{
+        .principal = p, .thread_id = w.thread, .message = q, .model = "gpt-4o", .budget = budget, .record = false};
+    auto t = Clock::now();
+    auto a = serial_assembler->Assemble(rq);
+    double ms = Ms(Clock::now() - t);
+    if (!a) Die("assemble (serial): " + a.error().detail);
+    serial.v.push_back(ms);
+    serial_searched.v.push_back(a->timings.search);
+  };
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const auto& q = queries[i];
+    if (i % 2) run_serial(q);
     run(q, false, &assemble);
+    if (i % 2 == 0) run_serial(q);
     search::Query sq;
     sq.tenant_id = w.tenant;
     sq.project_id = w.project;
@@ -389,11 +427,20 @@ int main(int argc, char** argv) {
   assemble.Print("assemble");
   record.Print("assemble+record");
   search_only.Print("search alone");
+  if (!serial.v.empty()) {
+    serial.Print("assemble, retrievers in turn");
+    serial_searched.Print("  its search step");
+  }
   std::printf("  steps of assemble:\n");
   load.Print("  load (SQL)");
   searched.Print("  search");
   pack.Print("  pack");
   rec_step.Print("  record (SQL)");
+  if (!serial.v.empty()) {
+    std::printf("  ratio assemble (parallel retrievers) / (in turn): p50 %.2fx, p95 %.2fx\n",
+                Pct(assemble.v, 0.5) / std::max(1e-9, Pct(serial.v, 0.5)),
+                Pct(assemble.v, 0.95) / std::max(1e-9, Pct(serial.v, 0.95)));
+  }
   std::printf("  ratio assemble/search: p50 %.2fx, p95 %.2fx; assembly adds p50 %.2f ms\n",
               Pct(assemble.v, 0.5) / std::max(1e-9, Pct(search_only.v, 0.5)),
               Pct(assemble.v, 0.95) / std::max(1e-9, Pct(search_only.v, 0.95)),

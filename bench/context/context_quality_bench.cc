@@ -4,10 +4,10 @@
 // answer. Each question is assembled through context::Assembler with the
 // product searcher (HybridSearcher over an HNSW index of lexical-hash-v1
 // vectors and PostgreSQL full text) into an 8,000-token window (gpt-4o,
-// o200k_base, k = 50 candidates, project scope, no history). Reported:
+// o200k_base, k = the assembler's default candidates, project scope, no history). Reported:
 //   * packed: the share of questions whose relevant section has at least one
 //     chunk in the window (the figure of the issue);
-//   * ceiling: the share whose relevant section is among the 50 candidates;
+//   * ceiling: the share whose relevant section is among the k candidates;
 //   * top-10: the share whose relevant section is among the first 10 hits
 //     (retrieval recall@10, the peer: what a fixed top-10 window would hold).
 #include <chrono>
@@ -71,6 +71,8 @@ void Exec(pg::Connection& c, std::string_view sql, std::initializer_list<pg::Par
 int main(int argc, char** argv) {
   std::string docs = "/usr/share/doc/postgresql-doc-15/html";
   size_t budget = 8000, max_queries = 0;
+  search::HybridOptions search_options;         // --max-ranked-rows, --min-candidates: variants to compare
+  context::AssemblerOptions assembler_options;  // --candidates
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--docs" && i + 1 < argc) {
@@ -79,6 +81,12 @@ int main(int argc, char** argv) {
       budget = std::stoul(argv[++i]);
     } else if (a == "--queries" && i + 1 < argc) {
       max_queries = std::stoul(argv[++i]);
+    } else if (a == "--candidates" && i + 1 < argc) {
+      assembler_options.candidates = std::stoul(argv[++i]);
+    } else if (a == "--max-ranked-rows" && i + 1 < argc) {
+      search_options.max_ranked_rows = std::stoul(argv[++i]);
+    } else if (a == "--min-candidates" && i + 1 < argc) {
+      search_options.min_candidates = std::stoul(argv[++i]);
     } else {
       Die("unknown argument " + a);
     }
@@ -177,8 +185,8 @@ int main(int argc, char** argv) {
               sections.size(), chunk_ids.size(), queries.size(), budget);
 
   pg::Pool pool(db.AppPoolOptions(2));
-  search::HybridSearcher searcher(pool, *index, *embedder);
-  context::Assembler assembler(pool, searcher, {});
+  search::HybridSearcher searcher(pool, *index, *embedder, search_options);
+  context::Assembler assembler(pool, searcher, assembler_options);
   domain::Principal p;
   p.tenant_id = tenant;
   p.user_id = user;
@@ -214,7 +222,8 @@ int main(int argc, char** argv) {
   double n = static_cast<double>(queries.size());
   std::printf("  relevant section packed into the %zu-token window: %.3f (%zu of %zu)\n", budget,
               static_cast<double>(packed) / n, packed, queries.size());
-  std::printf("  ceiling (among the 50 candidates):              %.3f\n", static_cast<double>(ceiling) / n);
+  std::printf("  ceiling (among the %zu candidates):              %.3f\n", assembler_options.candidates,
+              static_cast<double>(ceiling) / n);
   std::printf("  peer: among the first 10 hits (recall@10):      %.3f  -> window / top-10 = %.2fx\n",
               static_cast<double>(top10) / n, top10 ? static_cast<double>(packed) / static_cast<double>(top10) : 0);
   std::printf("  mean per window: %.1f chunks, %.0f tokens; near-duplicates dropped: %.2f per question\n",

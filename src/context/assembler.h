@@ -29,7 +29,9 @@
 // assembled total).
 //
 // Reads happen in one transaction that is committed before searching, so a
-// request holds at most one pool connection of its own at a time.
+// request holds at most one pool connection of its own at a time; the
+// searcher takes its own during the search step (HybridSearcher: up to two,
+// decision 1106).
 //
 // Thread safety: Assemble() may be called from many threads at once; the pool
 // and searcher must be thread-safe and outlive the Assembler.
@@ -57,7 +59,7 @@ inline constexpr std::string_view kDefaultInstructions =
 
 struct AssemblerOptions {
   std::string instructions = std::string(kDefaultInstructions);
-  size_t candidates = 50;           // chunks asked of the searcher (k)
+  size_t candidates = 40;           // chunks asked of the searcher (k); decision 1210
   size_t history_messages = 50;     // newest messages loaded
   size_t neighbourhood_limit = 64;  // knowledge nodes passed as boost
   PackOptions pack;

@@ -26,7 +26,14 @@ PooledConnection::~PooledConnection() {
 }
 
 Result<PooledConnection> Pool::Acquire() {
-  auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
+  return AcquireUntil(std::chrono::steady_clock::now() + options_.acquire_timeout, /*wait=*/true);
+}
+
+Result<PooledConnection> Pool::TryAcquire() {
+  return AcquireUntil(std::chrono::steady_clock::now(), /*wait=*/false);
+}
+
+Result<PooledConnection> Pool::AcquireUntil(std::chrono::steady_clock::time_point deadline, bool wait) {
   std::unique_lock lock(mu_);
   bool waited = false;
   for (;;) {
@@ -61,6 +68,9 @@ Result<PooledConnection> Pool::Acquire() {
       ++stats_.acquired;
       if (waited) ++stats_.waits;
       return PooledConnection(this, std::move(*conn));
+    }
+    if (!wait) {
+      return Err(Module::kPg, ErrorCode::kResourceExhausted, "no idle database connection");
     }
     waited = true;
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= options_.max_size) {

@@ -64,6 +64,11 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   Result<PooledConnection> Acquire();
+  // Like Acquire() but never waits: an idle connection, or a new one while the
+  // pool is below max_size; otherwise kResourceExhausted at once. For work
+  // that can run without the extra connection (a caller that already holds
+  // one must not wait for another: two such callers could wait on each other).
+  Result<PooledConnection> TryAcquire();
   PoolStats Stats() const;
   const PoolOptions& options() const { return options_; }
 
@@ -73,6 +78,7 @@ class Pool {
     Connection conn;
     std::chrono::steady_clock::time_point since;
   };
+  Result<PooledConnection> AcquireUntil(std::chrono::steady_clock::time_point deadline, bool wait);
   void Release(Connection conn);
 
   PoolOptions options_;

@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "search/fusion.h"
+#include "search/lexical_tiers.h"
 
 namespace cnx::search {
 namespace {
@@ -227,30 +231,6 @@ Result<TsQuery> ReadTsQuery(pg::Transaction& tx, const std::string& text) {
   return q;
 }
 
-// A tsquery matching chunks that hold at least m of the lexemes: the OR of
-// every m-combination (empty when there would be more than `max_terms`).
-std::string AtLeast(const std::vector<std::string>& lex, size_t m, size_t max_terms) {
-  const size_t n = lex.size();
-  double combos = 1;
-  for (size_t i = 0; i < m; ++i) combos = combos * static_cast<double>(n - i) / static_cast<double>(i + 1);
-  if (combos > static_cast<double>(max_terms)) return {};
-  std::string out;
-  std::vector<size_t> pick(m);
-  for (size_t i = 0; i < m; ++i) pick[i] = i;
-  for (;;) {
-    out += out.empty() ? "(" : " | (";
-    for (size_t i = 0; i < m; ++i) out += (i ? " & " : "") + lex[pick[i]];
-    out += ")";
-    // Next combination in lexicographic order.
-    size_t i = m;
-    while (i > 0 && pick[i - 1] == n - m + i - 1) --i;
-    if (i == 0) break;
-    ++pick[i - 1];
-    for (size_t j = i; j < m; ++j) pick[j] = pick[j - 1] + 1;
-  }
-  return out;
-}
-
 // Chunks holding every word first, then — for a query without operators —
 // chunks holding all but one, all but two, ... any one of them: each tier
 // ranked by ts_rank_cd, until `depth` candidates (decision 1101).
@@ -260,7 +240,7 @@ Result<Ranked> LexicalCandidates(const Context& c, const TsQuery& tq) {
   std::vector<std::string> tiers = {tq.text};
   const size_t n = tq.lexemes.size();
   for (size_t m = n > 1 ? n - 1 : 0; m >= 1; --m) {
-    std::string t = m == 1 ? tq.any : AtLeast(tq.lexemes, m, 64);
+    std::string t = m == 1 ? tq.any : AtLeastTsQuery(tq.lexemes, m, 64);
     if (!t.empty()) tiers.push_back(std::move(t));
   }
   // The GIN index must be the access path for @@: the planner prices `@@` as
@@ -429,22 +409,56 @@ Result<std::vector<Hit>> HybridSearcher::Search(const Query& query) {
 
   TsQuery tsq;
   if (query.mode != Mode::kVector) tsq = CNX_TRY(ReadTsQuery(tx, query.text));
-  std::vector<RankedList> lists;
-  if (query.mode == Mode::kHybrid || query.mode == Mode::kVector) {
-    lists.push_back({"vector", options_.vector_weight, CNX_TRY(VectorCandidates(c, index_, embedder_))});
+  const bool hybrid = query.mode == Mode::kHybrid;
+  const bool want_vector = hybrid || query.mode == Mode::kVector;
+  const bool want_lexical = hybrid || query.mode == Mode::kLexical;
+  Ranked vector, lexical, graph;
+  auto into = [](Result<Ranked> r, Ranked& list) -> Status {
+    if (!r) return std::unexpected(std::move(r.error()));
+    list = std::move(*r);
+    return Ok();
+  };
+  // In hybrid mode the vector and graph retrievers run on a second connection
+  // in a second thread while the lexical tiers run here: three independent
+  // lists, so the fused ranking is the same as when they run one after the
+  // other (which they do when the pool has no connection to spare at once).
+  std::optional<pg::PooledConnection> second;
+  if (hybrid && options_.parallel_retrievers) {
+    if (auto s = pool_.TryAcquire()) second.emplace(std::move(*s));
   }
-  if (query.mode == Mode::kHybrid || query.mode == Mode::kLexical) {
-    lists.push_back({"lexical", options_.lexical_weight, CNX_TRY(LexicalCandidates(c, tsq))});
-  }
-  if (query.mode == Mode::kHybrid) {
-    lists.push_back({"graph", options_.graph_weight, CNX_TRY(GraphCandidates(c, tsq))});
-  }
-  std::vector<FusedItem> fused;
-  if (query.mode == Mode::kHybrid) {
-    fused = FuseRrf(lists, options_.rrf_k, query.k);
+  if (second) {
+    auto side = [&]() -> Status {
+      auto tx2 = CNX_TRY(pg::Transaction::Begin(**second));
+      CNX_TRY(tx2.SetTenant(query.tenant_id));
+      Context c2{query, options_, tx2, depth};
+      CNX_TRY(into(VectorCandidates(c2, index_, embedder_), vector));
+      CNX_TRY(into(GraphCandidates(c2, tsq), graph));
+      return tx2.Commit();
+    };
+    Status side_status = Ok();
+    std::optional<std::thread> worker;
+    try {
+      worker.emplace([&] { side_status = side(); });
+    } catch (const std::system_error&) {
+      side_status = side();  // no thread to be had: the same work, in turn
+    }
+    Status lexical_status = into(LexicalCandidates(c, tsq), lexical);
+    if (worker) worker->join();
+    // The errors in the order of the lists.
+    if (!side_status) return std::unexpected(side_status.error());
+    CNX_TRY(lexical_status);
   } else {
+    if (want_vector) CNX_TRY(into(VectorCandidates(c, index_, embedder_), vector));
+    if (want_lexical) CNX_TRY(into(LexicalCandidates(c, tsq), lexical));
+    if (hybrid) CNX_TRY(into(GraphCandidates(c, tsq), graph));
+  }
+  std::vector<RankedList> lists;
+  if (want_vector) lists.push_back({"vector", options_.vector_weight, std::move(vector)});
+  if (want_lexical) lists.push_back({"lexical", options_.lexical_weight, std::move(lexical)});
+  if (hybrid) lists.push_back({"graph", options_.graph_weight, std::move(graph)});
+  std::vector<FusedItem> fused = FuseRrf(lists, options_.rrf_k, query.k);
+  if (!hybrid) {
     // One retriever: its own order and score.
-    fused = FuseRrf(lists, options_.rrf_k, query.k);
     for (auto& f : fused) f.score = f.scores.front().score;
   }
   auto hits = CNX_TRY(LoadHits(tx, query.tenant_id, fused));

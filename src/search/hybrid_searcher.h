@@ -24,9 +24,16 @@
 // Mode::kVector / kLexical run only that retriever; their `score` is the
 // retriever's own score (cosine, ts_rank_cd), in kHybrid it is the RRF sum.
 //
-// Every statement runs in one read-only transaction on `pool` (which must
+// Every statement runs in a read-only transaction on `pool` (which must
 // connect as the application role) with Transaction::SetTenant, so another
-// tenant's rows are invisible even if an index or a filter were wrong.
+// tenant's rows are invisible even if an index or a filter were wrong. In
+// Mode::kHybrid the vector and graph retrievers run in a second thread on a
+// second connection of `pool` (its own tenant transaction) while the lexical
+// tiers run on the first, when the pool can hand one out at once
+// (Pool::TryAcquire; never waiting, so concurrent searches cannot deadlock on
+// the pool); otherwise all three run in turn on the first. The retrievers
+// are independent, so the hits do not depend on which path was taken. A
+// search holds at most two connections of `pool`.
 //
 // Errors: kInvalidArgument (empty or too long query, k outside 1..200),
 // kUnavailable (pool exhausted, database down), the embedder's errors.
@@ -77,6 +84,11 @@ struct HybridOptions {
   // Results"); 1 divides by 1 + log(chunk length), which ranked best on the
   // PostgreSQL documentation evaluation (docs/search.md); 0 is raw cover density.
   int rank_normalization = 1;
+  // Mode::kHybrid: run the vector and graph retrievers on a second pooled
+  // connection, in a second thread, while the lexical tiers run on the first
+  // (only when the pool has a connection to spare at once; otherwise one
+  // after the other). The hits are the same either way.
+  bool parallel_retrievers = true;
 };
 
 // A content item recommended by Related().

@@ -24,7 +24,7 @@ TEST(ContextConfigTest, Defaults) {
   EXPECT_EQ(d->budget, 8192u);
   auto a = AssemblerOptionsFromConfig(Make({}));
   ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->candidates, 50u);
+  EXPECT_EQ(a->candidates, 40u);
   EXPECT_EQ(a->encodings.EncodingFor("mistral").first, "o200k_base");
   auto chat = ChatConfigFromConfig(Make({}), NoEnv);
   ASSERT_TRUE(chat.has_value());

@@ -315,6 +315,28 @@ TEST(Pool, BoundedWithAcquireTimeoutAndStats) {
   EXPECT_EQ(who[0].Get<std::string>(0).value(), "cnx_app");
 }
 
+TEST(Pool, TryAcquireNeverWaits) {
+  TestDatabase db;
+  auto opts = db.AppPoolOptions(2);
+  opts.acquire_timeout = std::chrono::seconds(30);
+  Pool pool(opts);
+  auto a = pool.TryAcquire();  // opens a connection: the pool was empty
+  ASSERT_TRUE(a.has_value());
+  {
+    auto b = pool.TryAcquire();
+    ASSERT_TRUE(b.has_value());
+    auto c = pool.TryAcquire();  // both in use: refused at once, not after 30 s
+    ASSERT_FALSE(c.has_value());
+    EXPECT_EQ(c.error().code(), ErrorCode::kResourceExhausted);
+    EXPECT_EQ(pool.Stats().timeouts, 0u);
+    EXPECT_EQ(pool.Stats().in_use, 2u);
+  }
+  auto d = pool.TryAcquire();  // b went back idle
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ((*d)->Exec("SELECT 1").value()[0].Get<int32_t>(0).value(), 1);
+  EXPECT_EQ(pool.Stats().size, 2u);
+}
+
 TEST(Pool, WaitersGetReleasedConnectionsAndBrokenOnesAreDropped) {
   TestDatabase db;
   auto opts = db.AppPoolOptions(2);

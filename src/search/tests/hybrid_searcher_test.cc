@@ -370,6 +370,60 @@ TEST_F(HybridSearcherTest, LexicalCapCountsOnlyTheThreadsChunks) {
   EXPECT_EQ((*hits)[0].content_id, other_project_);
 }
 
+TEST_F(HybridSearcherTest, ParallelRetrieversGiveTheSameHits) {
+  // The vector and graph retrievers on a second connection (the default), one
+  // after the other on one connection, and on a pool with no connection to
+  // spare (the searcher falls back to one connection): the same hits, scores
+  // and retriever ranks, for queries exercising every retriever and filter.
+  HybridOptions serial_options;
+  serial_options.parallel_retrievers = false;
+  HybridSearcher serial(w_->app_pool(), w_->index(), w_->embedder(), serial_options);
+  pg::Pool one(w_->db().AppPoolOptions(1));
+  HybridSearcher starved(one, w_->index(), w_->embedder());
+  pg::Pool two(w_->db().AppPoolOptions(2));
+  HybridSearcher parallel(two, w_->index(), w_->embedder());
+
+  std::vector<Query> queries = {Q("wal archiving durability"), Q("how does streaming replication work"),
+                                Q("tuple visibility rules", Mode::kHybrid, 3), Q("zyxwvut")};
+  queries.push_back(Q("hot standby read-only queries"));
+  queries.back().boost_node_ids = {node_};
+  queries.push_back(Q("indexes storage vacuum", Mode::kHybrid, 50));
+  queries.back().filters.exclude_content_ids = {wal_};
+  queries.push_back(Q("gin indexes full text"));
+  queries.back().filters.thread_id = thread_;
+  queries.push_back(Q("wal archiving"));
+  queries.back().project_id.reset();
+  for (const auto& q : queries) {
+    auto a = serial.Search(q);
+    auto b = parallel.Search(q);
+    auto c = starved.Search(q);
+    ASSERT_TRUE(a.has_value() && b.has_value() && c.has_value()) << q.text;
+    EXPECT_FALSE(a->empty() && q.text != "zyxwvut") << q.text;
+    for (const auto* other : {&*b, &*c}) {
+      ASSERT_EQ(other->size(), a->size()) << q.text;
+      for (size_t i = 0; i < a->size(); ++i) {
+        const Hit& x = (*a)[i];
+        const Hit& y = (*other)[i];
+        EXPECT_EQ(x.chunk_id, y.chunk_id) << q.text << " #" << i;
+        EXPECT_EQ(x.score, y.score) << q.text << " #" << i;
+        ASSERT_EQ(x.scores.size(), y.scores.size()) << q.text << " #" << i;
+        for (size_t j = 0; j < x.scores.size(); ++j) {
+          EXPECT_EQ(x.scores[j].retriever, y.scores[j].retriever);
+          EXPECT_EQ(x.scores[j].rank, y.scores[j].rank);
+          EXPECT_EQ(x.scores[j].score, y.scores[j].score);
+        }
+      }
+    }
+  }
+  // The parallel searcher did use a second connection; the starved one never
+  // had one to use (and did not wait for it).
+  EXPECT_EQ(two.Stats().size, 2u);
+  EXPECT_EQ(two.Stats().acquired, 2 * queries.size());
+  EXPECT_EQ(one.Stats().size, 1u);
+  EXPECT_EQ(one.Stats().acquired, queries.size());
+  EXPECT_EQ(one.Stats().waits, 0u);
+}
+
 TEST_F(HybridSearcherTest, RejectsBadQueries) {
   for (auto q : {Q(""), Q("   "), Q("x", Mode::kHybrid, 0), Q("x", Mode::kHybrid, 201), Q(std::string(5000, 'a'))}) {
     auto r = searcher_->Search(q);
