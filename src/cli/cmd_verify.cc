@@ -6,7 +6,8 @@
 // Verify prints a JSON report (per label / type: expected, missing, stale,
 // extra) and exits 0 without drift, 1 with drift. Reconcile repairs and prints
 // what is left. The embedded store is locked by a running `cnx serve`: stop it
-// first (the error says so).
+// first (the error says so). With Neo4j as the graph target (neo4j.url set)
+// both refuse: they compare the embedded store only.
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -60,6 +61,12 @@ int Run(const FlagSet& flags, const std::string& target, bool repair) {
   }
   auto config = flags.Resolve();
   if (!config) return Fail(config.error());
+  if (auto neo4j = config->Find("neo4j.url"); neo4j && !neo4j->empty()) {
+    // Comparing would read the embedded store, which is not the target then.
+    return Fail(Error(Module::kCli, ErrorCode::kUnimplemented,
+                      "the graph target is Neo4j (neo4j.url / CNX_NEO4J_URL is set): verify and reconcile compare "
+                      "PostgreSQL with the embedded store only; `cnx graph push` re-projects every row into Neo4j"));
+  }
   auto db = OpenDatabase(*config);
   if (!db) return Fail(db.error());
   auto conn = pg::Connection::Open(db->admin_url);

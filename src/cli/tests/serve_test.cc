@@ -291,6 +291,13 @@ TEST(Serve, GraphFollowsWritesAndHasNoDriftAfterKillNine) {
   EXPECT_EQ(verify->exit_code, 0) << verify->output;
   EXPECT_NE(verify->output.find("\"drift\": 0"), std::string::npos) << verify->output;
   EXPECT_NE(verify->output.find("\"Tenant\""), std::string::npos) << verify->output;
+  // With Neo4j as the target, verify would read a store that is not the target: it refuses.
+  RunOptions neo4j;
+  neo4j.extra_env = {"CNX_NEO4J_URL=bolt://127.0.0.1:1"};
+  auto refused = RunProcess({kCnx, "verify", "--target", "graph", "--data-dir", data.string()}, neo4j);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_NE(refused->exit_code, 0) << refused->output;
+  EXPECT_NE(refused->output.find("embedded store only"), std::string::npos) << refused->output;
   // Sync status: every projected entity synced, no dead letters.
   auto status = RunProcess({kCnx, "sync", "status", "--data-dir", data.string()});
   ASSERT_TRUE(status.has_value());
