@@ -182,7 +182,8 @@ int Serve(const FlagSet& flags) {
     if (!n) {
       spdlog::warn("purging expired rows: {}", n.error().ToString());
     } else if (n->idempotency_keys + n->locks + n->sessions > 0) {
-      spdlog::info("purged {} idempotency records, {} locks, {} sessions", n->idempotency_keys, n->locks, n->sessions);
+      spdlog::info("purged {} idempotency records, {} locks, {} sessions, {} silent viewers", n->idempotency_keys,
+                   n->locks, n->sessions, n->viewers);
     }
   });
 

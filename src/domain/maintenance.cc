@@ -33,6 +33,9 @@ Result<PurgeCounts> PurgeExpired(pg::Connection& admin, const PurgeOptions& o) {
   counts.sessions = CNX_TRY(DeleteInBatches(admin, "user_sessions",
                                             "least(expires_at, revoked_at) < now() - $1::bigint * interval '1 second'",
                                             static_cast<int64_t>(o.session_grace.count()), o.batch));
+  counts.viewers =
+      CNX_TRY(DeleteInBatches(admin, "view_participants", "last_updated_at < now() - $1::bigint * interval '1 second'",
+                              static_cast<int64_t>(o.viewer_silence.count()), o.batch));
   return counts;
 }
 

@@ -1,6 +1,7 @@
 // Housekeeping of rows that only matter for a while: stored responses of
-// idempotent POSTs past their replay window, resource locks past their expiry
-// and sessions long expired or revoked. `cnx serve` runs PurgeExpired() every
+// idempotent POSTs past their replay window, resource locks past their expiry,
+// sessions long expired or revoked, and viewers of collaborative views that
+// went silent (a closed tab never says goodbye). `cnx serve` runs PurgeExpired() every
 // `maintenance.purge_interval` on the administrative connection (system work:
 // row-level security does not apply to it, see docs/schema.md).
 //
@@ -23,6 +24,9 @@ struct PurgeOptions {
   std::chrono::seconds idempotency_ttl{24 * 3600};  // StoreOptions::idempotency_ttl
   std::chrono::seconds lock_grace{3600};  // keep expired locks this long (they explain a 409 that just happened)
   std::chrono::seconds session_grace{7 * 24 * 3600};  // keep expired / revoked sessions this long (audit)
+  // view_participants not updated for this long leave the view (and VIEWING the
+  // graph); the viewer listings already hide them after 5 minutes.
+  std::chrono::seconds viewer_silence{600};
   int64_t batch = 1000;
 };
 
@@ -30,6 +34,7 @@ struct PurgeCounts {
   int64_t idempotency_keys = 0;
   int64_t locks = 0;
   int64_t sessions = 0;
+  int64_t viewers = 0;
 };
 
 Result<PurgeCounts> PurgeExpired(pg::Connection& admin, const PurgeOptions& options);

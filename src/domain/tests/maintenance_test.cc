@@ -49,22 +49,42 @@ TEST(PurgeExpired, RemovesOnlyRowsPastTheirTimeAndGrace) {
   ok("INSERT INTO user_sessions (tenant_id, user_id, token_hash, expires_at) VALUES (" + tu +
      ", '\\x04', now() + interval '1 day')");
 
+  // Viewers of a collaborative view: silent for an hour (purged), active a minute ago.
+  ok("INSERT INTO programs (id, tenant_id, name) VALUES ('00000000-0000-4000-8000-000000000003', "
+     "'00000000-0000-4000-8000-000000000001', 'p')");
+  ok("INSERT INTO projects (id, tenant_id, program_id, name) VALUES ('00000000-0000-4000-8000-000000000004', "
+     "'00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000003', 'p')");
+  ok("INSERT INTO collaborative_views (id, tenant_id, project_id, name) VALUES "
+     "('00000000-0000-4000-8000-000000000005', '00000000-0000-4000-8000-000000000001', "
+     "'00000000-0000-4000-8000-000000000004', 'v')");
+  for (auto [hash, ago] : {std::pair{"\\x05", "1 hour"}, {"\\x06", "1 minute"}}) {
+    ok("WITH s AS (INSERT INTO user_sessions (tenant_id, user_id, token_hash, expires_at) VALUES (" + tu + ", '" +
+       std::string(hash) +
+       "', now() + interval '1 day') RETURNING id) INSERT INTO view_participants (tenant_id, view_id, user_id, "
+       "session_id, last_updated_at) SELECT '00000000-0000-4000-8000-000000000001', "
+       "'00000000-0000-4000-8000-000000000005', '00000000-0000-4000-8000-000000000002', s.id, now() - interval '" +
+       std::string(ago) + "' FROM s");
+  }
+
   // A batch of 1 exercises the batching loop.
   auto counts = PurgeExpired(c, {.batch = 1});
   ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
   EXPECT_EQ(counts->idempotency_keys, 2);
   EXPECT_EQ(counts->locks, 1);
   EXPECT_EQ(counts->sessions, 2);
+  EXPECT_EQ(counts->viewers, 1);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM view_participants WHERE last_updated_at > now() - interval '5 minutes'"), 1);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM view_participants"), 1);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM idempotency_keys WHERE key = 'new'"), 1);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM idempotency_keys"), 1);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM resource_locks"), 2);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM user_sessions WHERE token_hash IN ('\\x03', '\\x04')"), 2);
-  EXPECT_EQ(Count(c, "SELECT count(*) FROM user_sessions"), 2);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM user_sessions"), 4);
 
   // Nothing left to do: a second run deletes nothing.
   auto again = PurgeExpired(c, {});
   ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->idempotency_keys + again->locks + again->sessions, 0);
+  EXPECT_EQ(again->idempotency_keys + again->locks + again->sessions + again->viewers, 0);
 }
 
 }  // namespace
