@@ -386,6 +386,9 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
       }
       continue;
     }
+    // Responses and WebSocket frames are written whole: Nagle's algorithm
+    // would hold a small frame behind the peer's delayed ACK (up to 40 ms).
+    socket.set_option(tcp::no_delay(true), ec);
     open.fetch_add(1);
     open_gauge.Inc();
     accepted.Inc();
