@@ -18,6 +18,10 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 
 start() {
+  # Emptied here, not only by the child's redirection: after a restart the loop
+  # below must not see the previous server's "is up" line before the child has
+  # truncated the file (it then read an empty port and the script stopped).
+  : >"$work/serve.log"
   "$build/src/cli/cnx" serve --data-dir "$work/data" --listen 127.0.0.1:${port:-0} --rate-limit 0 \
     --pwhash-opslimit 1 --pwhash-memlimit-kib 8 ${extra_flags:-} >"$work/serve.log" 2>&1 &
   pid=$!

@@ -7,6 +7,7 @@ pid=""
 cleanup() { rc=$?; [ $rc -ne 0 ] && tail -20 "$work/serve.log"; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 
 start_serve() {
+  : >"$work/serve.log"  # never the previous run's "is up" line
   "$build/src/cli/cnx" serve --data-dir "$work/data" --listen 127.0.0.1:0 --rate-limit 0 \
     --pwhash-opslimit 1 --pwhash-memlimit-kib 8 >"$work/serve.log" 2>&1 &
   pid=$!
