@@ -1,8 +1,8 @@
 #include "cli/settings.h"
 
-#include <cstdlib>
+#include <unistd.h>
 
-#include "pg/connection.h"
+#include <cstdlib>
 
 namespace cnx::cli {
 
@@ -56,9 +56,11 @@ Result<Database> OpenDatabase(const Config& config) {
   }
   db.cluster = CNX_TRY(pg::EmbeddedCluster::Start(ClusterOptionsFrom(config)));
   // Our own connections use the cluster's Unix-domain socket (a round trip
-  // costs markedly less CPU than TCP over loopback); TCP if it is unreachable.
-  db.admin_url = db.cluster->info().SocketUrl("cnx");
-  if (!pg::Connection::Open(db.admin_url)) db.admin_url = db.cluster->Url("cnx");
+  // costs markedly less CPU than TCP over loopback); TCP if we may not connect
+  // to it (checked on the socket file, without a trial login).
+  const auto& info = db.cluster->info();
+  const std::string socket = info.socket_dir + "/.s.PGSQL." + std::to_string(info.port);
+  db.admin_url = ::access(socket.c_str(), R_OK | W_OK) == 0 ? info.SocketUrl("cnx") : info.Url("cnx");
   return db;
 }
 

@@ -12,20 +12,6 @@
 
 namespace cnx::domain::internal {
 
-// Runs `fn(tx)` in one transaction with the tenant set; commits if it succeeds.
-template <typename Fn>
-auto InTenantTx(pg::Pool& pool, const Uuid& tenant, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
-  auto conn = pool.Acquire();
-  if (!conn) return std::unexpected(FromError(conn.error()));
-  auto tx = pg::Transaction::Begin(**conn);
-  if (!tx) return std::unexpected(FromError(tx.error()));
-  if (auto st = tx->SetTenant(tenant); !st) return std::unexpected(FromError(st.error()));
-  auto result = fn(*tx);
-  if (!result) return result;
-  if (auto st = tx->Commit(); !st) return std::unexpected(FromError(st.error()));
-  return result;
-}
-
 // The statement that re-checks an unconfirmed principal's credential
 // (Principal::pending); nullopt for a principal fresh from Authenticate.
 std::optional<pg::Guard> CredentialGuard(const Principal& p);
@@ -35,23 +21,36 @@ void NoteGuard(const Principal& p, bool sent, const Outcome<T>& outcome) {
   if (p.pending && sent && (outcome || outcome.error().type != "unauthenticated")) p.pending->confirmed = true;
 }
 
-// Runs `fn(tx)` in one transaction entered as `p`: its tenant set and, for an
-// unconfirmed principal, its credential checked before anything of `fn` runs.
-template <typename Fn>
-auto InTenantTx(pg::Pool& pool, const Principal& p, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
+// Runs `fn(tx)` in one transaction with `tenant` set, after `guard` if any;
+// commits if it succeeds. `after(tx, result)` sees the result before the commit.
+template <typename Fn, typename After>
+auto InTenantTx(pg::Pool& pool, const Uuid& tenant, const pg::Guard* guard, Fn&& fn, After&& after)
+    -> decltype(fn(std::declval<pg::Transaction&>())) {
   auto conn = pool.Acquire();
   if (!conn) return std::unexpected(FromError(conn.error()));
   auto tx = pg::Transaction::Begin(**conn);
   if (!tx) return std::unexpected(FromError(tx.error()));
-  auto guard = CredentialGuard(p);
-  if (auto st = tx->SetTenant(p.tenant_id, guard ? &*guard : nullptr); !st) {
-    return std::unexpected(FromError(st.error()));
-  }
+  if (auto st = tx->SetTenant(tenant, guard); !st) return std::unexpected(FromError(st.error()));
   auto result = fn(*tx);
-  NoteGuard(p, tx->started(), result);
+  after(*tx, result);
   if (!result) return result;
   if (auto st = tx->Commit(); !st) return std::unexpected(FromError(st.error()));
   return result;
+}
+
+// Runs `fn(tx)` in one transaction with the tenant set; commits if it succeeds.
+template <typename Fn>
+auto InTenantTx(pg::Pool& pool, const Uuid& tenant, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
+  return InTenantTx(pool, tenant, nullptr, std::forward<Fn>(fn), [](const pg::Transaction&, const auto&) {});
+}
+
+// Runs `fn(tx)` in one transaction entered as `p`: its tenant set and, for an
+// unconfirmed principal, its credential checked before anything of `fn` runs.
+template <typename Fn>
+auto InTenantTx(pg::Pool& pool, const Principal& p, Fn&& fn) -> decltype(fn(std::declval<pg::Transaction&>())) {
+  auto guard = CredentialGuard(p);
+  return InTenantTx(pool, p.tenant_id, guard ? &*guard : nullptr, std::forward<Fn>(fn),
+                    [&p](const pg::Transaction& tx, const auto& result) { NoteGuard(p, tx.started(), result); });
 }
 
 std::string SelectJson(const ResourceSpec& spec);  // "json_build_object(...)::text" over alias r
