@@ -17,6 +17,8 @@
 # collaboration servers alone: no content versions, chunking or embedding of
 # the edited text, which the reference server does not do either.
 # env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 BURST=20 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
+#      PHASES="room idle load" (a subset runs only those phases)
+#      PERF_OUT=FILE: `perf record -g` of cnx and its PostgreSQL processes while cnx's room phase runs
 set -euo pipefail
 build=$(cd "${1:-build/release}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +27,7 @@ shared=${CNX_SHARED_DIR:-$root/../shared}
 cnx=$build/src/cli/cnx
 clients=${CLIENTS:-50} procs=${PROCS:-2} rate=${RATE:-100} seconds=${SECONDS_PER_PHASE:-5} burst=${BURST:-20}
 docs=${DOCS:-200} doc_ops=${DOC_OPS:-200} ops=${OPS:-100000}
+phases=" ${PHASES:-room idle load} "
 [ -x "$cnx" ] || { echo "build the cnx target first"; exit 1; }
 peer=$build/peers/yjs
 "$root/scripts/peer-setup.sh" yjs "$peer" >/dev/null
@@ -110,10 +113,20 @@ echo "{\"machine\":\"$(nproc) cores\",\"node\":\"$(node --version)\",\"load\":\"
 room=$(newdoc bench-room)
 drive() {  # NAME URL ROOM TOKEN PID [PMFILE]
   local c0 c1 o0 o1 out
+  local perf=
+  if [ -n "${PERF_OUT:-}" ] && [ -n "${6:-}" ]; then
+    local pm pids
+    pm=$(head -1 "$6")
+    pids=$(echo "$5" "$pm" $(pgrep -P "$pm") | tr ' ' ',')
+    perf record -q -F 499 -g -p "$pids" -o "$PERF_OUT" >/dev/null 2>&1 &
+    perf=$!
+    sleep 0.5
+  fi
   read -r c0 o0 < <(cpu_s "$5" "${6:-}")
   out=$(cd "$peer" && node driver.mjs --url "$2" --room "$3" ${4:+--token "$4"} --clients "$clients" --procs "$procs" \
     --rate "$rate" --seconds "$seconds" --burst "$burst" 2>"$work/driver-$1.err") || { cat "$work/driver-$1.err"; echo "$out"; exit 1; }
   read -r c1 o1 < <(cpu_s "$5" "${6:-}")
+  if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" 2>/dev/null || true; fi
   node -e '
     const r = JSON.parse(process.argv[1]); const cpu = +process.argv[2], own = +process.argv[5]
     const updates = r.fixedRate.sent + r.burst.updates
@@ -122,6 +135,7 @@ drive() {  # NAME URL ROOM TOKEN PID [PMFILE]
     r.load = process.argv[4]
     console.log(JSON.stringify(r))' "$out" "$(echo "$c1 - $c0" | bc -l)" "$1" "$(load)" "$(echo "$o1 - $o0" | bc -l)"
 }
+if [[ $phases == *" room "* ]]; then
 ref_res=$(drive reference "$ref_url" bench-room "" "$ref")
 echo "$ref_res"
 ours_res=$(drive cnx "$ours_url" "$room" "$tok" "$pid" "$pmfile")
@@ -132,10 +146,9 @@ node -e '
     p99Ratio_ref_over_cnx_fixedRate: +(a.fixedRate.p99Ms / b.fixedRate.p99Ms).toFixed(2),
     p99Ratio_ref_over_cnx_burst: +(a.burst.p99Ms / b.burst.p99Ms).toFixed(2),
     cpuPerUpdateRatio_ref_over_cnx: +(a.serverCpuUsPerUpdate / b.serverCpuUsPerUpdate).toFixed(2) }))' "$ref_res" "$ours_res"
+fi
 
 # --- 2. memory per idle loaded document ------------------------------------------
-for i in $(seq 1 "$docs"); do newdoc "idle-$i"; done >"$work/rooms-cnx.txt"
-for i in $(seq 1 "$docs"); do echo "idle-$i"; done >"$work/rooms-ref.txt"
 mem() {  # NAME URL ROOMS TOKEN PID
   sleep 2
   local r0 r1
@@ -145,9 +158,19 @@ mem() {  # NAME URL ROOMS TOKEN PID
   r1=$(rss_kb "$5")
   echo "{\"figure\":\"idle-docs\",\"server\":\"$1\",\"docs\":$docs,\"opsPerDoc\":$doc_ops,\"rssBeforeKB\":$r0,\"rssAfterKB\":$r1,\"kbPerDoc\":$(echo "scale=1; ($r1 - $r0) / $docs" | bc),\"load\":\"$(load)\"}"
 }
+if [[ $phases == *" idle "* ]]; then
+for i in $(seq 1 "$docs"); do newdoc "idle-$i"; done >"$work/rooms-cnx.txt"
+for i in $(seq 1 "$docs"); do echo "idle-$i"; done >"$work/rooms-ref.txt"
 mem reference "$ref_url" "$work/rooms-ref.txt" "" "$ref"
 mem cnx "$ours_url" "$work/rooms-cnx.txt" "$tok" "$pid"
+if [ -n "${MALLOC_STATS:-}" ]; then  # glibc's per-arena totals (to the server's log): in use vs held
+  gdb -p "$pid" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1 || true
+  sleep 0.5
+  grep -A3 "^Total (incl. mmap)" "$work/serve.log" | sed 's/^/# cnx malloc_stats: /'
+fi
+fi
 kill "$ref"; wait "$ref" 2>/dev/null || true; ref=
+[[ $phases == *" load "* ]] || exit 0
 
 # --- 3. load a document of $ops operations ---------------------------------------
 trace=$shared/testdata/yjs/traces/automerge-paper.json.gz

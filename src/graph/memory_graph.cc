@@ -1,8 +1,12 @@
 #include "graph/memory_graph.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
+
+#include "base/assert.h"
+#include "graph/packstream.h"
 
 namespace cnx::graph {
 namespace {
@@ -41,77 +45,420 @@ Status CheckDepth(int depth, int min) {
 
 }  // namespace
 
-uint32_t MemoryGraph::Intern(const std::string& name) {
+// ---- names, ids, properties -------------------------------------------------
+
+uint32_t MemoryGraph::Intern(std::string_view name) {
   auto it = name_ids_.find(name);
   if (it != name_ids_.end()) return it->second;
   auto id = static_cast<uint32_t>(names_.size());
-  names_.push_back(name);
-  name_ids_.emplace(name, id);
+  names_.emplace_back(name);
+  name_ids_.emplace(std::string(name), id);
   return id;
 }
 
-uint32_t MemoryGraph::FindName(const std::string& name) const {
+uint32_t MemoryGraph::FindName(std::string_view name) const {
   auto it = name_ids_.find(name);
   return it == name_ids_.end() ? kNone : it->second;
 }
 
-uint32_t MemoryGraph::LookupNode(const std::string& id) const {
-  auto it = node_index_.find(id);
-  return it == node_index_.end() ? kNone : it->second;
+uint32_t MemoryGraph::InternTenant(std::string_view tenant) {
+  auto it = tenant_ids_.find(tenant);
+  if (it != tenant_ids_.end()) return it->second;
+  auto id = static_cast<uint32_t>(tenants_.size());
+  tenants_.emplace_back(tenant);
+  tenant_ids_.emplace(std::string(tenant), id);
+  return id;
 }
 
-uint32_t MemoryGraph::LookupRel(const std::string& id) const {
-  auto it = rel_index_.find(id);
-  return it == rel_index_.end() ? kNone : it->second;
+namespace {
+
+constexpr size_t kUuidChars = 36;
+constexpr size_t kMaxSuffix = 64;  // longer suffixes are pooled with the id, not interned
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // upper case is not canonical: it would not print back the same
 }
+
+// Parses the canonical lowercase text form of a UUID.
+bool ParseUuid(std::string_view s, uint64_t* hi, uint64_t* lo) {
+  if (s.size() != kUuidChars || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
+  uint64_t h = 0, l = 0;
+  int nibbles = 0;
+  for (size_t i = 0; i < kUuidChars; ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+    int v = HexValue(s[i]);
+    if (v < 0) return false;
+    if (nibbles < 16) {
+      h = (h << 4) | static_cast<uint64_t>(v);
+    } else {
+      l = (l << 4) | static_cast<uint64_t>(v);
+    }
+    ++nibbles;
+  }
+  *hi = h;
+  *lo = l;
+  return true;
+}
+
+void FormatUuid(uint64_t hi, uint64_t lo, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[kUuidChars];
+  size_t pos = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) buf[pos++] = '-';
+    uint64_t word = i < 16 ? hi : lo;
+    int shift = 60 - 4 * (i % 16);
+    buf[pos++] = kHex[(word >> shift) & 0xf];
+  }
+  out.append(buf, kUuidChars);
+}
+
+size_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return static_cast<size_t>(x);
+}
+
+size_t HashUuidKey(uint64_t hi, uint64_t lo, uint32_t aux) {
+  return Mix(hi ^ Mix(lo ^ (static_cast<uint64_t>(aux) << 32)));
+}
+
+void PutVarint(std::string& out, uint32_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool GetVarint(const uint8_t*& p, const uint8_t* end, uint32_t* v) {
+  uint32_t r = 0;
+  for (int shift = 0; p < end && shift < 35; shift += 7) {
+    uint8_t b = *p++;
+    r |= static_cast<uint32_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+MemoryGraph::Probe MemoryGraph::MakeProbe(std::string_view id) const {
+  Probe p;
+  p.text = id;
+  if (id.size() >= kUuidChars && ParseUuid(id.substr(0, kUuidChars), &p.key.hi, &p.key.lo)) {
+    if (id.size() == kUuidChars) {
+      p.hash = HashUuidKey(p.key.hi, p.key.lo, 0);
+      return p;
+    }
+    std::string_view suffix = id.substr(kUuidChars + 1);
+    if (id[kUuidChars] == '/' && !suffix.empty() && suffix.size() <= kMaxSuffix) {
+      // Stored with an interned suffix; a suffix never interned was never stored.
+      uint32_t name = FindName(suffix);
+      if (name == kNone) {
+        p.absent = true;
+        return p;
+      }
+      p.key.aux = name + 1;
+      p.hash = HashUuidKey(p.key.hi, p.key.lo, p.key.aux);
+      return p;
+    }
+  }
+  p.key = IdKey{0, 0, kPooled};
+  p.hash = std::hash<std::string_view>{}(id);
+  return p;
+}
+
+MemoryGraph::IdKey MemoryGraph::StoreKey(std::string_view id) {
+  IdKey k;
+  if (id.size() >= kUuidChars && ParseUuid(id.substr(0, kUuidChars), &k.hi, &k.lo)) {
+    if (id.size() == kUuidChars) return k;
+    std::string_view suffix = id.substr(kUuidChars + 1);
+    if (id[kUuidChars] == '/' && !suffix.empty() && suffix.size() <= kMaxSuffix) {
+      k.aux = Intern(suffix) + 1;
+      return k;
+    }
+  }
+  uint32_t i;
+  if (!free_strings_.empty()) {
+    i = free_strings_.back();
+    free_strings_.pop_back();
+    strings_[i] = std::string(id);
+  } else {
+    i = static_cast<uint32_t>(strings_.size());
+    strings_.emplace_back(id);
+  }
+  return IdKey{0, 0, kPooled | i};
+}
+
+void MemoryGraph::ReleaseKey(const IdKey& k) {
+  if ((k.aux & kPooled) == 0) return;
+  uint32_t i = k.aux & ~kPooled;
+  strings_[i] = std::string();
+  free_strings_.push_back(i);
+}
+
+size_t MemoryGraph::HashKey(const IdKey& k) const {
+  if (k.aux & kPooled) return std::hash<std::string_view>{}(strings_[k.aux & ~kPooled]);
+  return HashUuidKey(k.hi, k.lo, k.aux);
+}
+
+bool MemoryGraph::KeyMatches(const IdKey& k, const Probe& p) const {
+  if (p.key.aux & kPooled) return (k.aux & kPooled) != 0 && strings_[k.aux & ~kPooled] == p.text;
+  return k == p.key;
+}
+
+std::string MemoryGraph::IdString(const IdKey& k) const {
+  if (k.aux & kPooled) return strings_[k.aux & ~kPooled];
+  std::string s;
+  s.reserve(kUuidChars + (k.aux ? 1 + names_[k.aux - 1].size() : 0));
+  FormatUuid(k.hi, k.lo, s);
+  if (k.aux) {
+    s += '/';
+    s += names_[k.aux - 1];
+  }
+  return s;
+}
+
+// The order of the ids' text. Lower-case hex digits sort like their values,
+// so two UUIDs compare as 128-bit numbers.
+bool MemoryGraph::IdLess(const IdKey& a, const IdKey& b) const {
+  if (((a.aux | b.aux) & kPooled) == 0) {
+    if (a.hi != b.hi) return a.hi < b.hi;
+    if (a.lo != b.lo) return a.lo < b.lo;
+    if (a.aux == b.aux) return false;
+    if (a.aux == 0 || b.aux == 0) return a.aux == 0;
+    return names_[a.aux - 1] < names_[b.aux - 1];
+  }
+  return IdString(a) < IdString(b);
+}
+
+// Entries: varint (key name + 1) and the PackStream value; varint 0 stands for
+// `tenantId` with the node's interned tenant (its String value).
+void MemoryGraph::EncodeProps(const Map& props, uint32_t* tenant, std::unique_ptr<uint8_t[]>* out, uint32_t* size) {
+  scratch_.clear();
+  bool tenant_seen = false;
+  for (const auto& e : props) {
+    if (tenant != nullptr && !tenant_seen && e.key == "tenantId" && e.value.is_string()) {
+      tenant_seen = true;
+      *tenant = InternTenant(e.value.as_string());
+      PutVarint(scratch_, 0);
+      continue;
+    }
+    if (tenant != nullptr && e.key == "tenantId") tenant_seen = true;  // MapFind's: the first one counts
+    PutVarint(scratch_, Intern(e.key) + 1);
+    packstream::Encode(e.value, scratch_);
+  }
+  if (tenant != nullptr && !tenant_seen) *tenant = kNone;
+  if (scratch_.empty()) {
+    out->reset();
+    *size = 0;
+    return;
+  }
+  out->reset(new uint8_t[scratch_.size()]);
+  std::memcpy(out->get(), scratch_.data(), scratch_.size());
+  *size = static_cast<uint32_t>(scratch_.size());
+}
+
+Map MemoryGraph::DecodeProps(const uint8_t* data, uint32_t size, uint32_t tenant) const {
+  Map m;
+  const uint8_t* p = data;
+  const uint8_t* end = data + size;
+  while (p < end) {
+    uint32_t key = 0;
+    bool ok = GetVarint(p, end, &key);
+    CNX_ASSERT(ok);
+    if (key == 0) {
+      m.push_back(MapEntry{"tenantId", Value(tenants_[tenant])});
+      continue;
+    }
+    size_t used = 0;
+    auto v = packstream::DecodeOne(std::span<const uint8_t>(p, static_cast<size_t>(end - p)), &used);
+    CNX_ASSERT(v.has_value());
+    p += used;
+    m.push_back(MapEntry{names_[key - 1], std::move(*v)});
+  }
+  return m;
+}
+
+// ---- open-addressing tables ----------------------------------------------------
+
+template <typename Eq>
+uint32_t MemoryGraph::SlotTable::Find(size_t hash, Eq&& eq) const {
+  if (t_.empty()) return kNone;
+  const size_t mask = t_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    uint32_t s = t_[i];
+    if (s == kNone) return kNone;
+    if (eq(s)) return s;
+  }
+}
+
+template <typename HashOf>
+void MemoryGraph::SlotTable::Insert(size_t hash, uint32_t slot, HashOf&& hash_of) {
+  if ((size_ + 1) * 4 > t_.size() * 3) {  // load factor at most 3/4
+    std::vector<uint32_t> old = std::move(t_);
+    t_.assign(old.empty() ? 16 : old.size() * 2, kNone);
+    const size_t mask = t_.size() - 1;
+    for (uint32_t s : old) {
+      if (s == kNone) continue;
+      size_t i = hash_of(s) & mask;
+      while (t_[i] != kNone) i = (i + 1) & mask;
+      t_[i] = s;
+    }
+  }
+  const size_t mask = t_.size() - 1;
+  size_t i = hash & mask;
+  while (t_[i] != kNone) i = (i + 1) & mask;
+  t_[i] = slot;
+  ++size_;
+}
+
+template <typename HashOf>
+void MemoryGraph::SlotTable::Erase(size_t hash, uint32_t slot, HashOf&& hash_of) {
+  if (t_.empty()) return;
+  const size_t mask = t_.size() - 1;
+  size_t i = hash & mask;
+  while (t_[i] != slot) {
+    if (t_[i] == kNone) return;
+    i = (i + 1) & mask;
+  }
+  // Backward-shift deletion: move later entries of the probe run into the
+  // hole when their home position allows it, so no markers are needed.
+  size_t j = i;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (t_[j] == kNone) break;
+    size_t home = hash_of(t_[j]) & mask;
+    bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      t_[i] = t_[j];
+      i = j;
+    }
+  }
+  t_[i] = kNone;
+  --size_;
+}
+
+uint32_t MemoryGraph::LookupNode(const Probe& p) const {
+  if (p.absent) return kNone;
+  return node_index_.Find(p.hash, [&](uint32_t n) { return KeyMatches(nodes_[n].key(), p); });
+}
+
+uint32_t MemoryGraph::LookupRel(const Probe& p) const {
+  if (p.absent) return kNone;
+  return rel_index_.Find(p.hash, [&](uint32_t r) { return KeyMatches(rels_[r].key(), p); });
+}
+
+uint32_t MemoryGraph::LookupTomb(const TombSet& t, const Probe& p) const {
+  if (p.absent) return kNone;
+  return t.index.Find(p.hash, [&](uint32_t s) { return KeyMatches(t.recs[s].key(), p); });
+}
+
+void MemoryGraph::AddTomb(TombSet& t, std::string_view id, uint64_t version) {
+  uint32_t s;
+  if (!t.free.empty()) {
+    s = t.free.back();
+    t.free.pop_back();
+  } else {
+    s = t.recs.Add();
+  }
+  IdKey k = StoreKey(id);
+  TombRec& rec = t.recs[s];
+  rec.id_hi = k.hi;
+  rec.id_lo = k.lo;
+  rec.id_aux = k.aux;
+  rec.used = true;
+  rec.version = version;
+  t.index.Insert(HashKey(k), s, [&](uint32_t x) { return HashKey(t.recs[x].key()); });
+}
+
+void MemoryGraph::EraseTomb(TombSet& t, uint32_t s) {
+  IdKey k = t.recs[s].key();
+  t.index.Erase(HashKey(k), s, [&](uint32_t x) { return HashKey(t.recs[x].key()); });
+  ReleaseKey(k);
+  t.recs[s] = TombRec{};
+  t.free.push_back(s);
+}
+
+// ---- relationship lists ------------------------------------------------------------
+// Each node has an outgoing and an incoming list in insertion order. The first
+// entry's prev points at the last one, so appending needs no tail field.
 
 void MemoryGraph::LinkRel(uint32_t r) {
-  nodes_[rels_[r].start].out.push_back(r);
-  nodes_[rels_[r].end].in.push_back(r);
+  RelRec& x = rels_[r];
+  auto append = [&](uint32_t& head, uint32_t RelRec::*next, uint32_t RelRec::*prev) {
+    x.*next = kNone;
+    if (head == kNone) {
+      head = r;
+      x.*prev = r;
+      return;
+    }
+    uint32_t last = rels_[head].*prev;
+    rels_[last].*next = r;
+    x.*prev = last;
+    rels_[head].*prev = r;
+  };
+  append(nodes_[x.start].first_out, &RelRec::next_out, &RelRec::prev_out);
+  append(nodes_[x.end].first_in, &RelRec::next_in, &RelRec::prev_in);
 }
 
 void MemoryGraph::UnlinkRel(uint32_t r) {
-  auto drop = [r](std::vector<uint32_t>& v) {
-    auto it = std::find(v.begin(), v.end(), r);
-    if (it != v.end()) {
-      *it = v.back();
-      v.pop_back();
+  RelRec& x = rels_[r];
+  auto unlink = [&](uint32_t& head, uint32_t RelRec::*next, uint32_t RelRec::*prev) {
+    const uint32_t n = x.*next, p = x.*prev;
+    if (head == r) {
+      head = n;
+      if (n != kNone) rels_[n].*prev = p;  // p is the last entry
+    } else {
+      rels_[p].*next = n;
+      if (n != kNone) {
+        rels_[n].*prev = p;
+      } else {
+        rels_[head].*prev = p;  // r was the last
+      }
     }
+    x.*next = x.*prev = kNone;
   };
-  drop(nodes_[rels_[r].start].out);
-  drop(nodes_[rels_[r].end].in);
+  unlink(nodes_[x.start].first_out, &RelRec::next_out, &RelRec::prev_out);
+  unlink(nodes_[x.end].first_in, &RelRec::next_in, &RelRec::prev_in);
 }
 
 void MemoryGraph::RemoveRel(uint32_t r) {
   UnlinkRel(r);
-  RelRec& rec = rels_[r];
-  rel_index_.erase(rec.id);
-  rec = RelRec{};
+  const IdKey k = rels_[r].key();
+  rel_index_.Erase(HashKey(k), r, [&](uint32_t x) { return HashKey(rels_[x].key()); });
+  ReleaseKey(k);
+  rels_[r] = RelRec{};
   free_rels_.push_back(r);
 }
 
 void MemoryGraph::SetTombstone(bool relationship, const std::string& id, uint64_t version) {
-  auto& t = relationship ? rel_tombstones_ : node_tombstones_;
-  auto [it, inserted] = t.emplace(id, version);
-  if (!inserted) it->second = std::max(it->second, version);
+  TombSet& t = relationship ? rel_tombs_ : node_tombs_;
+  uint32_t s = LookupTomb(t, MakeProbe(id));
+  if (s != kNone) {
+    t.recs[s].version = std::max(t.recs[s].version, version);
+    return;
+  }
+  AddTomb(t, id, version);
 }
+
+// ---- mutations -------------------------------------------------------------------
 
 ApplyResult MemoryGraph::Apply(const MutationBatch& batch) {
-  MutationBatch copy = batch;
-  return Apply(std::move(copy));
-}
-
-ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
-  Mutation copy = m;
-  return ApplyOne(std::move(copy));
-}
-
-ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
   reproject_ = batch.reproject;
   force_ = batch.force;
   ApplyResult total;
   for (uint32_t i = 0; i < batch.mutations.size(); ++i) {
-    ApplyResult r = ApplyOne(std::move(batch.mutations[i]));
+    ApplyResult r = ApplyOne(batch.mutations[i]);
     total.applied += r.applied;
     total.stale += r.stale;
     total.missing_endpoint += r.missing_endpoint;
@@ -125,49 +472,53 @@ ApplyResult MemoryGraph::Apply(MutationBatch&& batch) {
   return total;
 }
 
-ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
+ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
   ApplyResult res;
-  if (auto* u = std::get_if<UpsertNode>(&m)) {
-    uint32_t n = LookupNode(u->id);
+  if (const auto* u = std::get_if<UpsertNode>(&m)) {
+    const Probe p = MakeProbe(u->id);
+    uint32_t n = LookupNode(p);
     if (n == kNone) {
-      auto t = node_tombstones_.find(u->id);
-      if (t != node_tombstones_.end()) {
-        if (Stale(u->version, t->second)) {
+      uint32_t t = LookupTomb(node_tombs_, p);
+      if (t != kNone) {
+        if (Stale(u->version, node_tombs_.recs[t].version)) {
           res.stale = 1;
           return res;
         }
-        node_tombstones_.erase(t);
+        EraseTomb(node_tombs_, t);
       }
       if (!free_nodes_.empty()) {
         n = free_nodes_.back();
         free_nodes_.pop_back();
       } else {
-        n = static_cast<uint32_t>(nodes_.size());
-        nodes_.emplace_back();
+        n = nodes_.Add();
       }
-      nodes_[n].id = u->id;
-      nodes_[n].alive = true;
-      node_index_.emplace(u->id, n);
+      const IdKey k = StoreKey(u->id);
+      NodeRec& rec = nodes_[n];
+      rec.id_hi = k.hi;
+      rec.id_lo = k.lo;
+      rec.id_aux = k.aux;
+      node_index_.Insert(HashKey(k), n, [&](uint32_t x) { return HashKey(nodes_[x].key()); });
     } else if (Stale(u->version, nodes_[n].version)) {
       res.stale = 1;
       return res;
     }
     NodeRec& rec = nodes_[n];
     rec.label = Intern(u->label);
-    rec.props = std::move(u->properties);
+    EncodeProps(u->properties, &rec.tenant, &rec.props, &rec.props_size);
     rec.version = u->version;
-    const Value* t = MapFind(rec.props, "tenantId");
-    rec.has_tenant = t != nullptr && t->is_string();
-    rec.tenant = rec.has_tenant ? t->as_string() : std::string();
     res.applied = 1;
   } else if (const auto* d = std::get_if<DeleteNode>(&m)) {
-    uint32_t n = LookupNode(d->id);
+    const Probe p = MakeProbe(d->id);
+    uint32_t n = LookupNode(p);
     if (n == kNone) {
-      auto [it, inserted] = node_tombstones_.emplace(d->id, d->version);
-      if (!inserted && Stale(d->version, it->second)) {
+      uint32_t t = LookupTomb(node_tombs_, p);
+      if (t == kNone) {
+        AddTomb(node_tombs_, d->id, d->version);
+        res.applied = 1;
+      } else if (Stale(d->version, node_tombs_.recs[t].version)) {
         res.stale = 1;
       } else {
-        it->second = d->version;
+        node_tombs_.recs[t].version = d->version;
         res.applied = 1;
       }
       return res;
@@ -178,21 +529,25 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     }
     // Detach: every relationship goes, leaving a tombstone at its version so
     // that replaying its old upsert cannot bring it back.
-    while (!nodes_[n].out.empty() || !nodes_[n].in.empty()) {
-      uint32_t r = !nodes_[n].out.empty() ? nodes_[n].out.back() : nodes_[n].in.back();
-      SetTombstone(true, rels_[r].id, rels_[r].version);
+    while (nodes_[n].first_out != kNone || nodes_[n].first_in != kNone) {
+      uint32_t r = nodes_[n].first_out != kNone ? nodes_[n].first_out : nodes_[n].first_in;
+      SetTombstone(true, IdString(rels_[r].key()), rels_[r].version);
       RemoveRel(r);
     }
-    node_index_.erase(d->id);
+    const IdKey k = nodes_[n].key();
+    node_index_.Erase(HashKey(k), n, [&](uint32_t x) { return HashKey(nodes_[x].key()); });
+    ReleaseKey(k);
     nodes_[n] = NodeRec{};
     free_nodes_.push_back(n);
     SetTombstone(false, d->id, d->version);
     res.applied = 1;
-  } else if (auto* ur = std::get_if<UpsertRelationship>(&m)) {
-    uint32_t r = LookupRel(ur->id);
+  } else if (const auto* ur = std::get_if<UpsertRelationship>(&m)) {
+    const Probe p = MakeProbe(ur->id);
+    uint32_t r = LookupRel(p);
+    uint32_t tomb = kNone;
     if (r == kNone) {
-      auto t = rel_tombstones_.find(ur->id);
-      if (t != rel_tombstones_.end() && Stale(ur->version, t->second)) {
+      tomb = LookupTomb(rel_tombs_, p);
+      if (tomb != kNone && Stale(ur->version, rel_tombs_.recs[tomb].version)) {
         res.stale = 1;
         return res;
       }
@@ -200,27 +555,30 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
       res.stale = 1;
       return res;
     }
-    uint32_t s = LookupNode(ur->start_id), e = LookupNode(ur->end_id);
+    const Probe sp = MakeProbe(ur->start_id), ep = MakeProbe(ur->end_id);
+    uint32_t s = LookupNode(sp), e = LookupNode(ep);
     if (s == kNone || e == kNone) {
       res.missing_endpoint = 1;
-      if ((s == kNone && node_tombstones_.contains(ur->start_id)) ||
-          (e == kNone && node_tombstones_.contains(ur->end_id))) {
+      if ((s == kNone && LookupTomb(node_tombs_, sp) != kNone) ||
+          (e == kNone && LookupTomb(node_tombs_, ep) != kNone)) {
         res.deleted_endpoint_at.push_back(0);
       }
       return res;
     }
     if (r == kNone) {
-      rel_tombstones_.erase(ur->id);
+      if (tomb != kNone) EraseTomb(rel_tombs_, tomb);
       if (!free_rels_.empty()) {
         r = free_rels_.back();
         free_rels_.pop_back();
       } else {
-        r = static_cast<uint32_t>(rels_.size());
-        rels_.emplace_back();
+        r = rels_.Add();
       }
-      rels_[r].id = ur->id;
-      rels_[r].alive = true;
-      rel_index_.emplace(ur->id, r);
+      const IdKey k = StoreKey(ur->id);
+      RelRec& rec = rels_[r];
+      rec.id_hi = k.hi;
+      rec.id_lo = k.lo;
+      rec.id_aux = k.aux;
+      rel_index_.Insert(HashKey(k), r, [&](uint32_t x) { return HashKey(rels_[x].key()); });
     } else {
       UnlinkRel(r);
     }
@@ -228,18 +586,22 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
     rec.type = Intern(ur->type);
     rec.start = s;
     rec.end = e;
-    rec.props = std::move(ur->properties);
+    EncodeProps(ur->properties, nullptr, &rec.props, &rec.props_size);
     rec.version = ur->version;
     LinkRel(r);
     res.applied = 1;
   } else if (const auto* dr = std::get_if<DeleteRelationship>(&m)) {
-    uint32_t r = LookupRel(dr->id);
+    const Probe p = MakeProbe(dr->id);
+    uint32_t r = LookupRel(p);
     if (r == kNone) {
-      auto [it, inserted] = rel_tombstones_.emplace(dr->id, dr->version);
-      if (!inserted && Stale(dr->version, it->second)) {
+      uint32_t t = LookupTomb(rel_tombs_, p);
+      if (t == kNone) {
+        AddTomb(rel_tombs_, dr->id, dr->version);
+        res.applied = 1;
+      } else if (Stale(dr->version, rel_tombs_.recs[t].version)) {
         res.stale = 1;
       } else {
-        it->second = dr->version;
+        rel_tombs_.recs[t].version = dr->version;
         res.applied = 1;
       }
       return res;
@@ -255,19 +617,26 @@ ApplyResult MemoryGraph::ApplyOne(Mutation&& m) {
   return res;
 }
 
+// ---- reads ---------------------------------------------------------------------------
+
 bool MemoryGraph::Visible(uint32_t n, const ReadOptions& opts) const {
   if (!opts.tenant_id) return true;
-  return nodes_[n].has_tenant && nodes_[n].tenant == *opts.tenant_id;
+  return nodes_[n].tenant != kNone && tenants_[nodes_[n].tenant] == *opts.tenant_id;
 }
 
 Node MemoryGraph::ToNode(uint32_t n) const {
   const NodeRec& r = nodes_[n];
-  return Node{names_[r.label], r.id, r.props, r.version};
+  return Node{names_[r.label], IdString(r.key()), DecodeProps(r.props.get(), r.props_size, r.tenant), r.version};
 }
 
 Relationship MemoryGraph::ToRel(uint32_t r) const {
   const RelRec& x = rels_[r];
-  return Relationship{names_[x.type], x.id, nodes_[x.start].id, nodes_[x.end].id, x.props, x.version};
+  return Relationship{names_[x.type],
+                      IdString(x.key()),
+                      IdString(nodes_[x.start].key()),
+                      IdString(nodes_[x.end].key()),
+                      DecodeProps(x.props.get(), x.props_size, kNone),
+                      x.version};
 }
 
 std::optional<Node> MemoryGraph::GetNode(const std::string& id, const ReadOptions& opts) const {
@@ -300,11 +669,11 @@ void MemoryGraph::ForEachEdge(uint32_t n, Direction dir, const std::vector<uint3
     return std::find(types.begin(), types.end(), rels_[r].type) != types.end();
   };
   if (dir != Direction::kIncoming) {
-    for (uint32_t r : nodes_[n].out)
+    for (uint32_t r = nodes_[n].first_out; r != kNone; r = rels_[r].next_out)
       if (pass(r)) fn(r, rels_[r].end);
   }
   if (dir != Direction::kOutgoing) {
-    for (uint32_t r : nodes_[n].in)
+    for (uint32_t r = nodes_[n].first_in; r != kNone; r = rels_[r].next_in)
       if (pass(r)) fn(r, rels_[r].start);
   }
 }
@@ -336,7 +705,7 @@ Result<std::vector<Neighbour>> MemoryGraph::Neighbours(const NeighbourQuery& q, 
   }
   std::sort(found.begin(), found.end(), [&](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
-    return nodes_[a.second].id < nodes_[b.second].id;
+    return IdLess(nodes_[a.second].key(), nodes_[b.second].key());
   });
   if (found.size() > q.limit) found.resize(q.limit);
   out.reserve(found.size());
@@ -412,7 +781,8 @@ Result<Subgraph> MemoryGraph::GetSubgraph(const SubgraphQuery& q, const ReadOpti
         next.push_back(other);
       });
     }
-    std::sort(next.begin(), next.end(), [&](uint32_t a, uint32_t b) { return nodes_[a].id < nodes_[b].id; });
+    std::sort(next.begin(), next.end(),
+              [&](uint32_t a, uint32_t b) { return IdLess(nodes_[a].key(), nodes_[b].key()); });
     if (members.size() + next.size() > q.node_limit) next.resize(q.node_limit - members.size());
     members.insert(members.end(), next.begin(), next.end());
     frontier.swap(next);
@@ -420,7 +790,8 @@ Result<Subgraph> MemoryGraph::GetSubgraph(const SubgraphQuery& q, const ReadOpti
   // Members are exactly the visited nodes that were kept; mark them afresh.
   vm.Begin(nodes_.size());
   for (uint32_t n : members) vm.Visit(n);
-  std::sort(members.begin(), members.end(), [&](uint32_t a, uint32_t b) { return nodes_[a].id < nodes_[b].id; });
+  std::sort(members.begin(), members.end(),
+            [&](uint32_t a, uint32_t b) { return IdLess(nodes_[a].key(), nodes_[b].key()); });
   std::vector<uint32_t> rels;
   for (uint32_t n : members) {
     g.nodes.push_back(ToNode(n));
@@ -429,7 +800,7 @@ Result<Subgraph> MemoryGraph::GetSubgraph(const SubgraphQuery& q, const ReadOpti
       if (vm.Seen(other)) rels.push_back(r);
     });
   }
-  std::sort(rels.begin(), rels.end(), [&](uint32_t a, uint32_t b) { return rels_[a].id < rels_[b].id; });
+  std::sort(rels.begin(), rels.end(), [&](uint32_t a, uint32_t b) { return IdLess(rels_[a].key(), rels_[b].key()); });
   for (uint32_t r : rels) g.relationships.push_back(ToRel(r));
   return g;
 }
@@ -437,11 +808,12 @@ Result<Subgraph> MemoryGraph::GetSubgraph(const SubgraphQuery& q, const ReadOpti
 Counts MemoryGraph::GetCounts(const ReadOptions& opts) const {
   Counts c;
   std::vector<uint64_t> by_name(names_.size(), 0), by_type(names_.size(), 0);
-  for (const auto& [id, n] : node_index_) {
-    if (Visible(n, opts)) ++by_name[nodes_[n].label];
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    if (nodes_[n].label != kNone && Visible(static_cast<uint32_t>(n), opts)) ++by_name[nodes_[n].label];
   }
-  for (const auto& [id, r] : rel_index_) {
-    if (Visible(rels_[r].start, opts) && Visible(rels_[r].end, opts)) ++by_type[rels_[r].type];
+  for (size_t r = 0; r < rels_.size(); ++r) {
+    if (rels_[r].type != kNone && Visible(rels_[r].start, opts) && Visible(rels_[r].end, opts))
+      ++by_type[rels_[r].type];
   }
   for (size_t i = 0; i < names_.size(); ++i) {
     if (by_name[i] > 0) c.nodes_by_label[names_[i]] = by_name[i];
@@ -451,23 +823,31 @@ Counts MemoryGraph::GetCounts(const ReadOptions& opts) const {
 }
 
 void MemoryGraph::ForEachNode(const std::function<void(const UpsertNode&)>& fn) const {
-  for (const auto& n : nodes_) {
-    if (n.alive) fn(UpsertNode{names_[n.label], n.id, n.props, n.version});
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const NodeRec& n = nodes_[i];
+    if (n.label == kNone) continue;
+    fn(UpsertNode{names_[n.label], IdString(n.key()), DecodeProps(n.props.get(), n.props_size, n.tenant), n.version});
   }
 }
 
 void MemoryGraph::ForEachRelationship(const std::function<void(const UpsertRelationship&)>& fn) const {
-  for (const auto& r : rels_) {
-    if (!r.alive) continue;
-    fn(UpsertRelationship{names_[r.type], r.id, names_[nodes_[r.start].label], nodes_[r.start].id,
-                          names_[nodes_[r.end].label], nodes_[r.end].id, r.props, r.version});
+  for (size_t i = 0; i < rels_.size(); ++i) {
+    const RelRec& r = rels_[i];
+    if (r.type == kNone) continue;
+    fn(UpsertRelationship{names_[r.type], IdString(r.key()), names_[nodes_[r.start].label],
+                          IdString(nodes_[r.start].key()), names_[nodes_[r.end].label], IdString(nodes_[r.end].key()),
+                          DecodeProps(r.props.get(), r.props_size, kNone), r.version});
   }
 }
 
 void MemoryGraph::ForEachTombstone(
     const std::function<void(bool relationship, const std::string&, uint64_t)>& fn) const {
-  for (const auto& [id, v] : node_tombstones_) fn(false, id, v);
-  for (const auto& [id, v] : rel_tombstones_) fn(true, id, v);
+  for (size_t i = 0; i < node_tombs_.recs.size(); ++i) {
+    if (node_tombs_.recs[i].used) fn(false, IdString(node_tombs_.recs[i].key()), node_tombs_.recs[i].version);
+  }
+  for (size_t i = 0; i < rel_tombs_.recs.size(); ++i) {
+    if (rel_tombs_.recs[i].used) fn(true, IdString(rel_tombs_.recs[i].key()), rel_tombs_.recs[i].version);
+  }
 }
 
 std::string MemoryGraph::CanonicalDump() const {

@@ -1,14 +1,28 @@
 // MemoryGraph: the in-memory property graph behind EmbeddedGraphStore.
-// Adjacency lists of relationship indexes per node, interned label/type names,
-// tombstones for deleted ids. Not thread-safe: the owner serialises writers
-// and lets readers share (EmbeddedGraphStore uses a shared_mutex).
-// Internal to the graph module.
+//
+// Layout (per entity a fixed record, no per-entity maps or strings):
+// * ids: a canonical lowercase UUID is kept as 16 bytes, with an optional
+//   "/<NAME>" suffix as an interned name (the "<row id>/<TYPE>" ids of
+//   foreign-key relationships); any other id is kept in a string pool;
+// * labels, types, property keys and tenant ids are interned;
+// * properties are one heap block per entity: per entry an interned key
+//   number and the value's PackStream encoding; the node's `tenantId` is a
+//   one-byte reference to its interned tenant;
+// * relationships are linked into their endpoints' outgoing / incoming lists
+//   (no per-node vectors);
+// * the id indexes and the tombstone sets are open-addressing tables of
+//   record numbers (4 bytes a slot).
+// Names, property keys and tenant ids are never released (they are few).
+// Not thread-safe: the owner serialises writers and lets readers share
+// (EmbeddedGraphStore uses a shared_mutex). Internal to the graph module.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -20,9 +34,9 @@ class MemoryGraph {
  public:
   // Applies a validated batch under the version guard (see graph_store.h).
   ApplyResult Apply(const MutationBatch& batch);
-  ApplyResult Apply(MutationBatch&& batch);  // moves property maps instead of copying
+  // Properties are encoded into the store's own layout, so nothing of the
+  // batch is copied or kept.
   ApplyResult ApplyOne(const Mutation& m);
-  ApplyResult ApplyOne(Mutation&& m);
   uint64_t position() const { return position_; }
   void set_position(uint64_t p) { position_ = p; }
 
@@ -47,36 +61,131 @@ class MemoryGraph {
 
   size_t node_count() const { return node_index_.size(); }
   size_t relationship_count() const { return rel_index_.size(); }
+  size_t tombstone_count() const { return node_tombs_.index.size() + rel_tombs_.index.size(); }
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
-  struct NodeRec {
-    uint32_t label = 0;
-    std::string id;
-    Map props;
-    uint64_t version = 0;
-    bool alive = false;
-    bool has_tenant = false;
-    std::string tenant;
-    std::vector<uint32_t> out, in;  // relationship slots
+  static constexpr uint32_t kPooled = 0x80000000u;  // IdKey::aux: the id is strings_[aux & ~kPooled]
+
+  // A stored id (see the layout above). aux: 0 = a bare UUID, n = the UUID
+  // followed by "/" + names_[n - 1], kPooled | i = strings_[i].
+  struct IdKey {
+    uint64_t hi = 0, lo = 0;
+    uint32_t aux = 0;
+    bool operator==(const IdKey&) const = default;
   };
-  struct RelRec {
-    uint32_t type = 0;
-    std::string id;
-    uint32_t start = kNone, end = kNone;
-    Map props;
-    uint64_t version = 0;
-    bool alive = false;
+  // An id to look up: its key when it can be stored as one, else its text.
+  struct Probe {
+    IdKey key;
+    std::string_view text;
+    size_t hash = 0;
+    bool absent = false;  // cannot be in the store (an unknown suffix name)
   };
 
-  uint32_t Intern(const std::string& name);
-  uint32_t FindName(const std::string& name) const;  // kNone if unknown
+  struct NodeRec {
+    uint64_t id_hi = 0, id_lo = 0;
+    uint32_t id_aux = 0;
+    uint32_t label = kNone;  // kNone: a free slot
+    uint32_t tenant = kNone;
+    uint32_t first_out = kNone, first_in = kNone;  // relationship lists (prev of the first = the last)
+    uint32_t props_size = 0;
+    uint64_t version = 0;
+    std::unique_ptr<uint8_t[]> props;
+    IdKey key() const { return {id_hi, id_lo, id_aux}; }
+  };
+  struct RelRec {
+    uint64_t id_hi = 0, id_lo = 0;
+    uint32_t id_aux = 0;
+    uint32_t type = kNone;  // kNone: a free slot
+    uint32_t start = kNone, end = kNone;
+    uint32_t next_out = kNone, prev_out = kNone, next_in = kNone, prev_in = kNone;
+    uint64_t version = 0;
+    std::unique_ptr<uint8_t[]> props;
+    uint32_t props_size = 0;
+    IdKey key() const { return {id_hi, id_lo, id_aux}; }
+  };
+  struct TombRec {
+    uint64_t id_hi = 0, id_lo = 0;
+    uint32_t id_aux = 0;
+    bool used = false;
+    uint64_t version = 0;
+    IdKey key() const { return {id_hi, id_lo, id_aux}; }
+  };
+
+  // Records in fixed-size chunks: no reallocation of the whole array, no
+  // doubling slack, stable addresses.
+  template <typename T>
+  class Chunked {
+   public:
+    static constexpr size_t kShift = 10;
+    T& operator[](size_t i) { return chunks_[i >> kShift][i & ((size_t{1} << kShift) - 1)]; }
+    const T& operator[](size_t i) const { return chunks_[i >> kShift][i & ((size_t{1} << kShift) - 1)]; }
+    size_t size() const { return size_; }
+    uint32_t Add() {
+      if ((size_ >> kShift) == chunks_.size()) chunks_.push_back(std::make_unique<T[]>(size_t{1} << kShift));
+      return static_cast<uint32_t>(size_++);
+    }
+
+   private:
+    std::vector<std::unique_ptr<T[]>> chunks_;
+    size_t size_ = 0;
+  };
+
+  // Open addressing (linear probing) over record numbers; the key of an entry
+  // is read from its record, so an entry is 4 bytes.
+  class SlotTable {
+   public:
+    template <typename Eq>
+    uint32_t Find(size_t hash, Eq&& eq) const;
+    template <typename HashOf>
+    void Insert(size_t hash, uint32_t slot, HashOf&& hash_of);
+    template <typename HashOf>
+    void Erase(size_t hash, uint32_t slot, HashOf&& hash_of);
+    size_t size() const { return size_; }
+
+   private:
+    std::vector<uint32_t> t_;
+    size_t size_ = 0;
+  };
+
+  struct TombSet {
+    Chunked<TombRec> recs;
+    std::vector<uint32_t> free;
+    SlotTable index;
+  };
+
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  uint32_t Intern(std::string_view name);
+  uint32_t FindName(std::string_view name) const;  // kNone if unknown
+  uint32_t InternTenant(std::string_view tenant);
+
+  Probe MakeProbe(std::string_view id) const;
+  IdKey StoreKey(std::string_view id);  // interns a suffix or pools the text
+  void ReleaseKey(const IdKey& k);
+  size_t HashKey(const IdKey& k) const;
+  bool KeyMatches(const IdKey& k, const Probe& p) const;
+  std::string IdString(const IdKey& k) const;
+  bool IdLess(const IdKey& a, const IdKey& b) const;
+
+  void EncodeProps(const Map& props, uint32_t* tenant, std::unique_ptr<uint8_t[]>* out, uint32_t* size);
+  Map DecodeProps(const uint8_t* data, uint32_t size, uint32_t tenant) const;
+
+  uint32_t LookupTomb(const TombSet& t, const Probe& p) const;
+  void AddTomb(TombSet& t, std::string_view id, uint64_t version);  // the id has none yet
+  void EraseTomb(TombSet& t, uint32_t slot);
+
   std::vector<uint32_t> TypeFilter(const std::vector<std::string>& types, bool* none_match) const;
   bool Visible(uint32_t n, const ReadOptions& opts) const;
   Node ToNode(uint32_t n) const;
   Relationship ToRel(uint32_t r) const;
-  uint32_t LookupNode(const std::string& id) const;
-  uint32_t LookupRel(const std::string& id) const;
+  uint32_t LookupNode(const Probe& p) const;
+  uint32_t LookupRel(const Probe& p) const;
+  uint32_t LookupNode(std::string_view id) const { return LookupNode(MakeProbe(id)); }
+  uint32_t LookupRel(std::string_view id) const { return LookupRel(MakeProbe(id)); }
   void RemoveRel(uint32_t r);  // unlinks and frees the slot
   void LinkRel(uint32_t r);
   void UnlinkRel(uint32_t r);
@@ -85,12 +194,12 @@ class MemoryGraph {
   template <typename Fn>
   void ForEachEdge(uint32_t n, Direction dir, const std::vector<uint32_t>& types, Fn&& fn) const;
 
-  std::vector<NodeRec> nodes_;
+  Chunked<NodeRec> nodes_;
   std::vector<uint32_t> free_nodes_;
-  std::unordered_map<std::string, uint32_t> node_index_;
-  std::vector<RelRec> rels_;
+  SlotTable node_index_;
+  Chunked<RelRec> rels_;
   std::vector<uint32_t> free_rels_;
-  std::unordered_map<std::string, uint32_t> rel_index_;
+  SlotTable rel_index_;
   // Version guard: an incoming version not above the held one is stale; in a
   // re-projection batch only one below it (MutationBatch::reproject); in a
   // forced batch nothing is (MutationBatch::force).
@@ -99,10 +208,15 @@ class MemoryGraph {
   }
   bool reproject_ = false;  // set while a re-projection batch is applied
   bool force_ = false;      // set while a forced (repair) batch is applied
-  std::unordered_map<std::string, uint64_t> node_tombstones_;
-  std::unordered_map<std::string, uint64_t> rel_tombstones_;
-  std::vector<std::string> names_;
-  std::unordered_map<std::string, uint32_t> name_ids_;
+  TombSet node_tombs_;
+  TombSet rel_tombs_;
+  std::vector<std::string> names_;  // labels, types, property keys, id suffixes
+  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> name_ids_;
+  std::vector<std::string> tenants_;
+  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> tenant_ids_;
+  std::vector<std::string> strings_;  // ids that are not UUIDs
+  std::vector<uint32_t> free_strings_;
+  std::string scratch_;  // property encoding buffer (writers only)
   uint64_t position_ = 0;
 };
 
