@@ -19,6 +19,9 @@
 # env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 BURST=20 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
 #      PHASES="room idle load" (a subset runs only those phases)
 #      PERF_OUT=FILE: `perf record -g` of cnx and its PostgreSQL processes while cnx's room phase runs
+#      PG_SETTINGS="name=value ...": reload-level settings for cnx's cluster (ALTER SYSTEM), for experiments
+#      PG_LOG_OUT=FILE: a copy of the cluster's server log at the end
+#      (PERF_ARGS replaces "-F 499 -g", e.g. "-F 199 --call-graph dwarf"; PERF_CNX_ONLY=1 leaves PostgreSQL out)
 set -euo pipefail
 build=$(cd "${1:-build/release}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +41,7 @@ chmod 755 "$work"
 pid= ref=
 cleanup() {
   for p in $pid $ref; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [ -n "${PG_LOG_OUT:-}" ]; then cp "$work/data/pg/server.log" "$PG_LOG_OUT" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -107,6 +111,12 @@ newdoc() { api POST "/v1/projects/$project/content" "{\"projectId\":\"$project\"
 ours_url="ws://127.0.0.1:$port/v1/collab"
 ref_url="ws://127.0.0.1:$ref_port"
 pmfile=$work/data/pg/postmaster.pid
+if [ -n "${PG_SETTINGS:-}" ]; then
+  for kv in $PG_SETTINGS; do
+    psql "$("$cnx" pg url --data-dir "$work/data")" -qAtc "ALTER SYSTEM SET ${kv%%=*} = '${kv#*=}'" >/dev/null
+  done
+  psql "$("$cnx" pg url --data-dir "$work/data")" -qAtc "SELECT pg_reload_conf()" >/dev/null
+fi
 echo "{\"machine\":\"$(nproc) cores\",\"node\":\"$(node --version)\",\"load\":\"$(load)\"}"
 
 # --- 1. one room, $clients clients -------------------------------------------
@@ -118,7 +128,8 @@ drive() {  # NAME URL ROOM TOKEN PID [PMFILE]
     local pm pids
     pm=$(head -1 "$6")
     pids=$(echo "$5" "$pm" $(pgrep -P "$pm") | tr ' ' ',')
-    perf record -q -F 499 -g -p "$pids" -o "$PERF_OUT" >/dev/null 2>&1 &
+    [ -n "${PERF_CNX_ONLY:-}" ] && pids=$5
+    perf record -q ${PERF_ARGS:--F 499 -g} -p "$pids" -o "$PERF_OUT" >/dev/null 2>&1 &
     perf=$!
     sleep 0.5
   fi

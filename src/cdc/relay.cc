@@ -10,6 +10,8 @@
 namespace cnx::cdc {
 
 namespace {
+constexpr std::chrono::seconds kBusyCleanupEvery{1};
+
 int64_t NowPgMicros() {
   const auto us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -36,7 +38,8 @@ Status Relay::Setup() {
   auto pub = CNX_TRY(conn.Exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {options_.publication}));
   if (pub.empty()) {
     CNX_TRY(conn.Exec("CREATE PUBLICATION " + QuoteIdent(options_.publication) + " FOR TABLE " +
-                      QuoteIdent(options_.outbox.schema) + "." + QuoteIdent(options_.outbox.table)));
+                      QuoteIdent(options_.outbox.schema) + "." + QuoteIdent(options_.outbox.table) +
+                      " WITH (publish = 'insert, update')"));
     spdlog::info("cdc: created publication {}", options_.publication);
   }
   auto slot = CNX_TRY(conn.Exec("SELECT plugin FROM pg_replication_slots WHERE slot_name = $1", {options_.slot}));
@@ -55,9 +58,14 @@ Status Relay::CleanUp() {
   {
     std::lock_guard lock(shared_->mu);
     if (shared_->acked_ids.empty()) return Ok();
-    const size_t n = std::min(shared_->acked_ids.size(), options_.cleanup_batch);
-    ids.assign(shared_->acked_ids.begin(), shared_->acked_ids.begin() + static_cast<std::ptrdiff_t>(n));
-    shared_->acked_ids.erase(shared_->acked_ids.begin(), shared_->acked_ids.begin() + static_cast<std::ptrdiff_t>(n));
+    if (shared_->acked_ids.size() <= options_.cleanup_batch) {
+      ids.swap(shared_->acked_ids);  // the usual case: take them all
+    } else {
+      // Take the newest batch from the end: no shifting of what stays.
+      const auto from = shared_->acked_ids.end() - static_cast<std::ptrdiff_t>(options_.cleanup_batch);
+      ids.assign(std::make_move_iterator(from), std::make_move_iterator(shared_->acked_ids.end()));
+      shared_->acked_ids.erase(from, shared_->acked_ids.end());
+    }
   }
   std::string array = "{";
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -70,7 +78,7 @@ Status Relay::CleanUp() {
     auto conn = pg::Connection::Open(options_.conninfo);
     if (!conn) {
       std::lock_guard lock(shared_->mu);
-      shared_->acked_ids.insert(shared_->acked_ids.begin(), ids.begin(), ids.end());  // try again later
+      shared_->acked_ids.insert(shared_->acked_ids.end(), ids.begin(), ids.end());  // try again later
       return Err(conn.error());
     }
     cleanup_conn_.emplace(std::move(*conn));
@@ -80,7 +88,7 @@ Status Relay::CleanUp() {
                                {array});
   std::lock_guard lock(shared_->mu);
   if (!r) {
-    shared_->acked_ids.insert(shared_->acked_ids.begin(), ids.begin(), ids.end());
+    shared_->acked_ids.insert(shared_->acked_ids.end(), ids.begin(), ids.end());
     return Err(r.error());
   }
   shared_->stats.rows_deleted += static_cast<uint64_t>(r->affected());
@@ -108,6 +116,7 @@ Status Relay::Run() {
   Decoder decoder;
   Message msg;
   FeedbackPolicy policy(shared_->durable.load(), options_.feedback);
+  auto last_cleanup = std::chrono::steady_clock::now();
   struct Tx {
     Xid xid = 0;
     int64_t commit_time_us = 0;
@@ -161,8 +170,8 @@ Status Relay::Run() {
             }
             const size_t n = events.size();
             spdlog::debug("cdc: publish seq={} events={}", FormatLsn(end), n);
-            CNX_TRY(
-                bus_.Publish(end, std::move(events), [shared = shared_, ids = std::move(ids)](const bus::BatchAck& a) {
+            CNX_TRY(bus_.Publish(
+                end, std::move(events), [shared = shared_, ids = std::move(ids)](const bus::BatchAck& a) mutable {
                   if (!a.status) {
                     spdlog::error("cdc: batch {} failed: {}", FormatLsn(a.sequence), a.status.error().ToString());
                     shared->bus_failed.store(true);
@@ -174,7 +183,8 @@ Status Relay::Run() {
                   while (a.durable_through > cur && !shared->durable.compare_exchange_weak(cur, a.durable_through)) {
                   }
                   std::lock_guard lock(shared->mu);
-                  shared->acked_ids.insert(shared->acked_ids.end(), ids.begin(), ids.end());
+                  shared->acked_ids.insert(shared->acked_ids.end(), std::make_move_iterator(ids.begin()),
+                                           std::make_move_iterator(ids.end()));
                 }));
             published_ = end;
             std::lock_guard lock(shared_->mu);
@@ -200,8 +210,20 @@ Status Relay::Run() {
       std::lock_guard lock(shared_->mu);
       shared_->stats.confirmed_lsn = status->flushed;
     }
-    if (options_.cleanup && !next) {
-      if (auto st = CleanUp(); !st) spdlog::warn("cdc: outbox cleanup: {}", st.error().ToString());
+    // Relayed rows are deleted when the stream is idle, and also while it is
+    // busy once a whole batch (or a second's worth) is waiting: a steady stream
+    // never goes idle, and its ids and outbox rows would pile up until it did.
+    if (options_.cleanup) {
+      const auto now = std::chrono::steady_clock::now();
+      size_t waiting = 0;
+      {
+        std::lock_guard lock(shared_->mu);
+        waiting = shared_->acked_ids.size();
+      }
+      if (waiting > 0 && (!next || waiting >= options_.cleanup_batch || now - last_cleanup >= kBusyCleanupEvery)) {
+        last_cleanup = now;
+        if (auto st = CleanUp(); !st) spdlog::warn("cdc: outbox cleanup: {}", st.error().ToString());
+      }
     }
   }
   // Final status with whatever became durable, then a clean COPY end.

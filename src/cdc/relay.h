@@ -2,14 +2,17 @@
 // PostgreSQL only after the bus made them durable.
 //
 // Run() connects (a normal connection for setup and cleanup, a replication
-// connection for the stream), creates the publication (FOR TABLE outbox) and
+// connection for the stream), creates the publication (FOR TABLE outbox, with
+// inserts and updates only: the relay's own deletes of relayed rows are not
+// streamed back to it) and
 // the pgoutput slot when absent, and streams from the slot's confirmed
 // position with protocol 1. Each committed transaction becomes one bus batch
 // whose sequence is the transaction's end LSN (transactions without outbox
 // inserts become empty batches, so acknowledgements stay in commit order).
 // When the bus acknowledges a batch, FeedbackPolicy may confirm that end LSN;
 // keepalives are answered and status updates sent by the policy's rules.
-// Acknowledged outbox rows are deleted in bounded batches.
+// Acknowledged outbox rows are deleted in bounded batches, when the stream is
+// idle and also while it is busy (a full batch waiting, or every second).
 //
 // Delivery is at-least-once: after a restart the slot replays everything
 // after the last confirmed position. Within one Relay object, transactions

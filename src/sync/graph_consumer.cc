@@ -77,13 +77,18 @@ bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
   }
   Pending p{std::move(*change), static_cast<uint64_t>(std::max<int64_t>(d.offset, 0)), d.attempt, {}, {}, 0};
   auto fut = p.done.get_future();
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stop_) return bus::HandlerResult::RetryLater("shutting down");
+    if (queue_.empty()) first_queued_ = std::chrono::steady_clock::now();
     queue_.push_back(&p);
     ++stats_.events;
+    // The batcher needs the first event of a batch, and the one that fills it
+    // (it may be lingering); the others would only wake it to wait again.
+    wake = queue_.size() == 1 || queue_.size() + parked_.size() >= static_cast<size_t>(options_.workers);
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   Result<Outcome> r = fut.get();
   std::string why;
   if (!r) {
@@ -159,6 +164,14 @@ void GraphConsumer::BatchLoop() {
         ReleaseParked(/*all=*/stop_ || draining_, Clock::now());
         if (!queue_.empty()) break;
         if (stop_) return;  // stopping with nothing left
+      }
+      // Linger for batch-mates, unless no more can come: every worker holds
+      // one event (queued or parked).
+      const auto full = [this] {
+        return stop_ || draining_ || queue_.size() + parked_.size() >= static_cast<size_t>(options_.workers);
+      };
+      if (options_.batch_linger.count() > 0 && !full()) {
+        cv_.wait_until(lock, first_queued_ + options_.batch_linger, full);
       }
       batch.assign(queue_.begin(), queue_.end());
       queue_.clear();

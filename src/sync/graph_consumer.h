@@ -3,7 +3,8 @@
 // Each bus worker hands its event to a group-commit batcher and waits: the
 // batcher applies whatever events are waiting as one GraphProjector batch (one
 // durable store write, one sync_state statement), then releases the workers
-// with their outcome. So an event is acknowledged only after it is durable in
+// with their outcome. An idle batcher lingers `batch_linger` after the first
+// event for others to join its batch. So an event is acknowledged only after it is durable in
 // the graph, while the store sees batches as large as the worker count.
 //
 // Outcomes: applied or stale → ok; store/database trouble → retry later (the
@@ -45,6 +46,13 @@ struct GraphConsumerOptions {
   std::chrono::milliseconds retry_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
   std::chrono::milliseconds endpoint_wait{30'000};  // parking limit for kWaiting, see above
+  // How long the batcher, woken by an event while idle, waits for more before
+  // applying (unless every worker already holds one). Each batch is one
+  // fdatasync of the store and one sync_state statement, so at a steady
+  // trickle (one event per collaboration commit) lingering turns several
+  // batches into one. It delays the projection, never a client: only the
+  // acknowledgement to the bus waits. 0 = apply at once.
+  std::chrono::milliseconds batch_linger{20};
 };
 
 struct GraphConsumerStats {
@@ -88,6 +96,7 @@ class GraphConsumer {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending*> queue_;
+  TimePoint first_queued_{};      // when queue_ last went from empty to non-empty
   std::vector<Pending*> parked_;  // guarded by mu_
   uint64_t dead_letter_gen_ = 0;  // bumped whenever an event is dead-lettered
   bool draining_ = false;         // Close() started: park nothing more

@@ -295,6 +295,53 @@ TEST(Schema, MultiRowChunkInsertWritesOneEventAndOneJobPerRowInOrder) {
   EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'content_chunks.deleted'"), 1);
 }
 
+TEST(Schema, OperationsLogStatementTriggersWriteOneEventPerRowInOrder) {
+  TestDatabase db;
+  auto c = db.Admin();
+  Fixture f = Seed(c, "acme");
+  Uuid item = Uuid::NewV4();
+  Q(c,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
+    {item, f.tenant, f.project});
+  Q(c, "DELETE FROM outbox");
+  // One group commit: one statement, three updates (the triggers of 0011).
+  Q(c,
+    "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) "
+    "VALUES ($1, $2, 7, 0, '\\x01'::bytea, $3), ($1, $2, 7, 1, '\\x02'::bytea, $3), ($1, $2, 8, 0, '\\x03'::bytea, $3)",
+    {f.tenant, item, f.user});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 3);
+  // The payload is what the per-row trigger writes: the row without the
+  // update bytes, op 'c', old null; in the order of the rows.
+  EXPECT_EQ(One<int64_t>(c, R"(SELECT count(*) FROM outbox o JOIN operations_log op ON o.aggregateid = op.id::text
+      WHERE o.aggregatetype = 'operations_log' AND o.type = 'operations_log.created' AND o.tenant_id = op.tenant_id
+        AND o.payload = jsonb_build_object('op', 'c', 'table', 'operations_log', 'id', op.id::text,
+                                           'tenant_id', op.tenant_id, 'pg_version', 1, 'schemaVersion', 1,
+                                           'row', to_jsonb(op) - 'update', 'old', NULL::jsonb))"),
+            3);
+  EXPECT_EQ(One<std::string>(c, "SELECT string_agg(payload -> 'row' ->> 'seq', ',' ORDER BY ctid) FROM outbox"),
+            One<std::string>(c, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM operations_log"));
+  // A snapshot's compaction: one DELETE, one event per deleted row with the
+  // old row, as the per-row trigger wrote it.
+  const std::string before = One<std::string>(
+      c, "SELECT jsonb_agg(to_jsonb(op) - 'update' ORDER BY seq)::text FROM operations_log op WHERE clock = 0");
+  Q(c, "DELETE FROM operations_log WHERE document_id = $1 AND clock = 0", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'operations_log.deleted'"), 2);
+  EXPECT_EQ(One<std::string>(c, R"(SELECT jsonb_agg(payload -> 'old' ORDER BY ctid)::text FROM outbox
+      WHERE type = 'operations_log.deleted' AND payload ->> 'op' = 'd' AND payload -> 'row' = 'null'::jsonb
+        AND payload ->> 'pg_version' = '1' AND payload ->> 'id' = payload -> 'old' ->> 'id'
+        AND tenant_id::text = payload ->> 'tenant_id')"),
+            before);
+  // UPDATE keeps one event per row; a DELETE of nothing writes nothing.
+  Q(c, "UPDATE operations_log SET user_id = NULL WHERE document_id = $1", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'operations_log.updated'"), 1);
+  Q(c, "DELETE FROM operations_log WHERE false");
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 6);
+  // Deleting the document still deletes its operations (the tenant's own
+  // foreign key is gone; the document's cascade remains).
+  Q(c, "DELETE FROM content_items WHERE id = $1", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM operations_log"), 0);
+}
+
 TEST(Schema, RowLevelSecurityIsolatesTenants) {
   TestDatabase db;
   auto app = db.App();
