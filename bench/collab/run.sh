@@ -20,7 +20,7 @@
 #      PHASES="room idle load" (a subset runs only those phases)
 #      PERF_OUT=FILE: `perf record -g` of cnx and its PostgreSQL processes while cnx's room phase runs
 #      PG_SETTINGS="name=value ...": reload-level settings for cnx's cluster (ALTER SYSTEM), for experiments
-#      PG_LOG_OUT=FILE: a copy of the cluster's server log at the end
+#      PG_LOG_OUT=FILE, SERVE_LOG_OUT=FILE: copies of the cluster's and cnx's logs at the end
 #      (PERF_ARGS replaces "-F 499 -g", e.g. "-F 199 --call-graph dwarf"; PERF_CNX_ONLY=1 leaves PostgreSQL out)
 set -euo pipefail
 build=$(cd "${1:-build/release}" && pwd)
@@ -42,6 +42,7 @@ pid= ref=
 cleanup() {
   for p in $pid $ref; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   if [ -n "${PG_LOG_OUT:-}" ]; then cp "$work/data/pg/server.log" "$PG_LOG_OUT" 2>/dev/null || true; fi
+  if [ -n "${SERVE_LOG_OUT:-}" ]; then cp "$work/serve.log" "$SERVE_LOG_OUT" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -70,10 +70,12 @@ class RelayTest : public ::testing::Test {
     StopRelay();
     admin_->Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", {slot_});
   }
-  void StartRelay(bus::Bus& bus) {
-    relay_ = std::make_unique<Relay>(
-        RelayOptions{.conninfo = db_.AdminUrl(), .slot = slot_, .feedback = {.interval = 1000ms, .coalesce = 20ms}},
-        bus);
+  void StartRelay(bus::Bus& bus, std::chrono::milliseconds idle_wait = 100ms) {
+    relay_ = std::make_unique<Relay>(RelayOptions{.conninfo = db_.AdminUrl(),
+                                                  .slot = slot_,
+                                                  .feedback = {.interval = 1000ms, .coalesce = 20ms},
+                                                  .idle_wait = idle_wait},
+                                     bus);
     // Create the slot before anything is written, as the pipeline does: while
     // pg_create_logical_replication_slot waits for the cluster's running
     // transactions the slot already shows as active, and a change committed
@@ -109,6 +111,32 @@ class RelayTest : public ::testing::Test {
   Status status_;
   std::atomic<bool> done_{false};
 };
+
+// A steady stream never goes idle (here: no pause as long as idle_wait), yet
+// relayed rows are deleted while it flows, not only once it stops.
+TEST_F(RelayTest, RelayedRowsAreDeletedWhileTheStreamIsBusy) {
+  bus::InProcessBus bus;
+  auto sub = bus.Subscribe({.group = "projector", .topics = {"outbox.event.projects"}},
+                           [&](const bus::Delivery&) { return bus::HandlerResult::Ok(); });
+  ASSERT_TRUE(sub.has_value());
+  StartRelay(bus, /*idle_wait=*/30s);
+  bool deleted_while_busy = false;
+  int inserted = 0;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < until) {
+    ++inserted;
+    InsertOutbox(*admin_, "busy-" + std::to_string(inserted % 7), inserted);
+    if (relay_->stats().rows_deleted > 0) {
+      deleted_while_busy = true;
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(deleted_while_busy) << inserted << " rows inserted, none deleted";
+  auto left = admin_->Exec("SELECT count(*) FROM outbox WHERE aggregateid LIKE 'busy-%'");
+  ASSERT_TRUE(left.has_value());
+  EXPECT_LT((*left)[0].Get<int64_t>(0).value(), inserted);
+}
 
 TEST_F(RelayTest, RelaysOutboxRowsAndConfirmsOnlyAfterAck) {
   bus::InProcessBus bus;
