@@ -220,7 +220,9 @@ bool IsValidName(std::string_view name);
 // Labels the Neo4j store uses for itself (CnxNode, CnxTombstone, CnxMeta).
 bool IsReservedName(std::string_view name);
 // Validates a whole batch (names, non-empty ids, no `id`/`version` property keys:
-// the store sets those itself); kInvalidArgument on the first problem.
+// the store sets those itself; property values PackStream can carry: nesting up
+// to 48 levels, structures of at most 15 fields); kInvalidArgument on the first
+// problem.
 Status ValidateBatch(const MutationBatch& batch);
 
 }  // namespace cnx::graph

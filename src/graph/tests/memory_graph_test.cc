@@ -248,6 +248,34 @@ TEST(MemoryGraphLayout, SubgraphAndPathOrderFollowTheIdText) {
   EXPECT_FALSE(g.GetRelationship(ids[0] + "/LINKS1", {}).has_value());
 }
 
+// A property value that PackStream cannot carry (the log, the property
+// layout and Bolt all use it) is refused with the batch, not stored.
+TEST(MemoryGraphLayout, ValuesPackStreamCannotCarryAreRefused) {
+  auto store = EmbeddedGraphStore::InMemory();
+  Value deep = Value(int64_t{1});
+  for (int i = 0; i < 60; ++i) deep = Value(List{deep});
+  Structure wide{0x4E, {}};
+  for (int i = 0; i < 16; ++i) wide.fields.push_back(Value(int64_t{i}));
+  for (Value bad : {deep, Value(wide)}) {
+    MutationBatch b;
+    b.mutations.push_back(UpsertNode{"Topic", "n1", {{"v", bad}}, 1});
+    auto r = store->Apply(b);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  }
+  // At the limits it is stored and read back unchanged.
+  Value ok = Value(int64_t{1});
+  for (int i = 0; i < 47; ++i) ok = Value(List{ok});
+  wide.fields.pop_back();
+  MutationBatch b;
+  b.mutations.push_back(UpsertNode{"Topic", "n1", {{"deep", ok}, {"wide", Value(wide)}}, 1});
+  ASSERT_TRUE(store->Apply(b).has_value());
+  auto n = store->GetNode("n1").value();
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*MapFind(n->properties, "deep"), ok);
+  EXPECT_EQ(*MapFind(n->properties, "wide"), Value(wide));
+}
+
 // What one projected operations_log row (an Operation node with its
 // AFFECTS, PERFORMED and DEPENDS_ON relationships) costs in the heap.
 TEST(MemoryGraphLayout, OperationFootprint) {
