@@ -17,7 +17,8 @@
 # collaboration servers alone: no content versions, chunking or embedding of
 # the edited text, which the reference server does not do either.
 # env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 BURST=20 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
-#      PHASES="room idle load" (a subset runs only those phases)
+#      PHASES="room idle load" (a subset runs only those phases); SETTLE=3: seconds between the
+#      idle documents' last edit and the memory reading
 #      PERF_OUT=FILE: `perf record -g` of cnx and its PostgreSQL processes while cnx's room phase runs
 #      PG_SETTINGS="name=value ...": reload-level settings for cnx's cluster (ALTER SYSTEM), for experiments
 #      PG_LOG_OUT=FILE, SERVE_LOG_OUT=FILE: copies of the cluster's and cnx's logs at the end
@@ -166,7 +167,7 @@ mem() {  # NAME URL ROOMS TOKEN PID
   local r0 r1
   r0=$(rss_kb "$5")
   (cd "$peer" && node tools.mjs fill --url "$2" --rooms "$3" ${4:+--token "$4"} --ops "$doc_ops" >/dev/null)
-  sleep 3  # snapshots, presence and socket teardown settle
+  sleep "${SETTLE:-3}"  # snapshots, presence and socket teardown settle
   r1=$(rss_kb "$5")
   echo "{\"figure\":\"idle-docs\",\"server\":\"$1\",\"docs\":$docs,\"opsPerDoc\":$doc_ops,\"rssBeforeKB\":$r0,\"rssAfterKB\":$r1,\"kbPerDoc\":$(echo "scale=1; ($r1 - $r0) / $docs" | bc),\"load\":\"$(load)\"}"
 }

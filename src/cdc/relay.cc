@@ -2,6 +2,10 @@
 
 #include <thread>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <spdlog/spdlog.h>
 
 #include "cdc/replication.h"
@@ -11,6 +15,13 @@ namespace cnx::cdc {
 
 namespace {
 constexpr std::chrono::seconds kBusyCleanupEvery{1};
+constexpr std::chrono::seconds kTrimEvery{5};
+
+void ReleaseFreedMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);  // every arena, including free pages inside the heaps
+#endif
+}
 
 int64_t NowPgMicros() {
   const auto us =
@@ -117,6 +128,8 @@ Status Relay::Run() {
   Message msg;
   FeedbackPolicy policy(shared_->durable.load(), options_.feedback);
   auto last_cleanup = std::chrono::steady_clock::now();
+  auto last_trim = std::chrono::steady_clock::time_point{};
+  bool relayed_since_trim = false;
   struct Tx {
     Xid xid = 0;
     int64_t commit_time_us = 0;
@@ -187,6 +200,7 @@ Status Relay::Run() {
                                            std::make_move_iterator(ids.end()));
                 }));
             published_ = end;
+            relayed_since_trim = relayed_since_trim || n > 0;
             std::lock_guard lock(shared_->mu);
             ++shared_->stats.transactions;
             shared_->stats.events += n;
@@ -223,6 +237,19 @@ Status Relay::Run() {
       if (waiting > 0 && (!next || waiting >= options_.cleanup_batch || now - last_cleanup >= kBusyCleanupEvery)) {
         last_cleanup = now;
         if (auto st = CleanUp(); !st) spdlog::warn("cdc: outbox cleanup: {}", st.error().ToString());
+      }
+    }
+    // After a burst, once the stream is idle and the bus has acknowledged
+    // everything relayed (so the events and what consumers built from them
+    // are freed), hand the freed heap back to the system: the events of a
+    // burst are short-lived and interleaved with long-lived allocations, so
+    // glibc otherwise keeps their pages (RSS) indefinitely.
+    if (options_.release_memory_when_idle && !next && relayed_since_trim && shared_->durable.load() >= published_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_trim >= kTrimEvery) {
+        last_trim = now;
+        relayed_since_trim = false;
+        ReleaseFreedMemory();
       }
     }
   }

@@ -50,6 +50,10 @@ struct RelayOptions {
   bool cleanup = true;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds idle_wait{100};  // longest wait for the socket per loop turn
+  // After a burst of events, once the stream is idle and the bus has
+  // acknowledged all of them, return freed heap pages to the system
+  // (malloc_trim; at most every 5 s; glibc only).
+  bool release_memory_when_idle = true;
 };
 
 struct RelayStats {
