@@ -2,7 +2,7 @@
 # `cnx cdc tail` against the test cluster: a committed outbox insert (and an
 # update of it) is printed as begin / relation / insert / update / commit JSON
 # lines; its delete is not, since the publication carries inserts and updates
-# only (migration 0011: the relay's deletes of relayed rows are not streamed).
+# only (migration 0012: the relay's deletes of relayed rows are not streamed).
 # Usage: tail_test.sh CNX PSQL TEST_PG_DIR
 set -euo pipefail
 cnx=$1 psql=$2 pgdir=$3

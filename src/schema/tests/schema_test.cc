@@ -304,7 +304,7 @@ TEST(Schema, OperationsLogStatementTriggersWriteOneEventPerRowInOrder) {
     "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
     {item, f.tenant, f.project});
   Q(c, "DELETE FROM outbox");
-  // One group commit: one statement, three updates (the triggers of 0011).
+  // One group commit: one statement, three updates (the triggers of 0012).
   Q(c,
     "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) "
     "VALUES ($1, $2, 7, 0, '\\x01'::bytea, $3), ($1, $2, 7, 1, '\\x02'::bytea, $3), ($1, $2, 8, 0, '\\x03'::bytea, $3)",
