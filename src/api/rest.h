@@ -39,6 +39,10 @@ struct RestConfig {
   size_t default_page_size = 50;
   size_t max_page_size = 200;
   size_t max_json_depth = 64;
+  // Database connections per io thread for GETs by id of a cached principal
+  // (PgLanes, read by the io thread without the blocking pool); 0 turns
+  // them off.
+  size_t io_thread_connections = 2;
 };
 
 class Gate;

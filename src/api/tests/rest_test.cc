@@ -445,5 +445,63 @@ TEST(RestRateLimit, TokenBucketGives429WithRetryAfter) {
   EXPECT_FALSE(retry.empty());
 }
 
+// Reads served by the io threads take their token from the same bucket, once.
+TEST(RestRateLimit, GetsByIdCountOnceAgainstTheBucket) {
+  RestConfig config;
+  config.rate_per_second = 0.001;  // no refill during the test
+  config.rate_burst = 8;
+  RestServer server(config);
+  Client c(server.endpoint());
+  Tenant t = Signup(c);
+  auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "P"}});  // token 1
+  ASSERT_EQ(program.status, 201);
+  std::string path = "/v1/programs/" + program.body["id"].get<std::string>();
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 12; ++i) {
+    int status = c.Call("GET", path, t.token).status;
+    ok += status == 200;
+    limited += status == 429;
+  }
+  EXPECT_EQ(ok, 7);
+  EXPECT_EQ(limited, 5);
+}
+
+// GETs by id of a cached credential are read by the io threads on connections
+// of their own (PgLanes); when those connections die, requests take the
+// blocking path and the connections come back.
+TEST_F(RestTest, IoThreadReadsSurviveTheirConnectionsBeingKilled) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "P"}});
+  ASSERT_EQ(program.status, 201);
+  std::string path = "/v1/programs/" + program.body["id"].get<std::string>();
+  auto io_backends = [&] {
+    return Scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cnx io thread' AND datname = "
+        "current_database()");
+  };
+  for (int round = 0; round < 2; ++round) {
+    // Served whatever the state of the io-thread connections.
+    for (int i = 0; i < 50 && io_backends() == 0; ++i) {
+      ASSERT_EQ(c.Call("GET", path, t.token).status, 200);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_GT(io_backends(), 0) << "the io threads never opened their connections";
+    for (int i = 0; i < 20; ++i) {
+      auto r = c.Call("GET", path, t.token);
+      ASSERT_EQ(r.status, 200) << r.raw;
+      EXPECT_EQ(r.body["id"], program.body["id"]);
+    }
+    EXPECT_GT(Scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                     "application_name = 'cnx io thread' AND datname = current_database()"),
+              0);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(c.Call("GET", path, t.token).status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // reopened at most once a second
+  }
+  // A revoked token is refused on the io-thread path too, at once.
+  ASSERT_EQ(c.Call("DELETE", "/v1/sessions/current", t.token).status, 204);
+  EXPECT_EQ(c.Call("GET", path, t.token).status, 401);
+}
+
 }  // namespace
 }  // namespace cnx::api::resttest
