@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "base/subprocess.h"
 #include "base/uuid.h"
 #include "pg/connection.h"
@@ -158,6 +160,33 @@ bool IsPostgres(pid_t pid) {
   return cmd.find("postgres") != std::string::npos;
 }
 
+// A relocated cluster (as root, a data directory the PostgreSQL user cannot
+// reach) is recorded by `<cluster>.owner` beside it, naming its data directory.
+// Removes each recorded cluster whose data directory no longer links to it (the
+// data directory was deleted or re-created) and whose postmaster is not
+// running, so deleted data directories do not leave clusters behind.
+void SweepOrphanedClusters(const fs::path& root) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const fs::path& owner_file = entry.path();
+    if (owner_file.extension() != ".owner") continue;
+    fs::path cluster = fs::path(owner_file).replace_extension();
+    std::string data_dir;
+    std::getline(std::ifstream(owner_file), data_dir);
+    std::error_code link_ec;
+    fs::path target = fs::read_symlink(fs::path(data_dir) / "pg", link_ec);
+    if (!data_dir.empty() && !link_ec && target == cluster) continue;
+    std::string first;
+    std::getline(std::ifstream(cluster / "postmaster.pid"), first);
+    if (pid_t pid = static_cast<pid_t>(std::atol(first.c_str())); pid > 0 && IsPostgres(pid)) continue;
+    std::error_code rm_ec;
+    fs::remove_all(cluster, rm_ec);
+    if (!rm_ec) fs::remove(owner_file, rm_ec);
+    if (!rm_ec)
+      spdlog::info("pg: removed {}, left behind by the deleted data directory {}", cluster.string(), data_dir);
+  }
+}
+
 Result<std::pair<std::string, std::string>> ReadCredentials(const fs::path& data_dir) {
   std::string s = ReadFile(data_dir / kCredentialsFile);
   auto colon = s.find(':');
@@ -267,6 +296,7 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const ClusterOpt
     cluster_dir = fs::is_symlink(link) ? fs::read_symlink(link) : link;
     fs::create_directories(cluster_dir, ec);
   } else if (user && !Traversable(data_dir, *user)) {
+    SweepOrphanedClusters(kRelocatedRoot);
     cluster_dir = fs::path(kRelocatedRoot) / ("pg-" + std::to_string(Fnv1a(data_dir.string()) % 1000000007));
     fs::create_directories(cluster_dir, ec);
     if (ec) return std::unexpected(Precondition("cannot create " + cluster_dir.string() + ": " + ec.message()));
@@ -274,6 +304,8 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const ClusterOpt
     chmod(fs::path(kRelocatedRoot).parent_path().c_str(), 0755);
     fs::create_directory_symlink(cluster_dir, link, ec);
     if (ec) return std::unexpected(Precondition("cannot link " + link.string() + ": " + ec.message()));
+    // Written after the link, so a concurrent sweep never sees it unlinked.
+    std::ofstream(fs::path(cluster_dir).concat(".owner")) << data_dir.string() << "\n";
   } else {
     cluster_dir = link;
     fs::create_directories(cluster_dir, ec);
