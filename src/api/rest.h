@@ -126,7 +126,8 @@ size_t JsonDepth(std::string_view json_text);
 std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
                                        nlohmann::json& out);
 
-// The HTTP status for an error code (400, 401, 403, 404, 405, 409, 412, 429, 503, 500).
+// The HTTP status for an error code (400, 401, 403, 404, 405, 409, 412, 503, 500);
+// an exhausted resource (pool, connections) is 503: 429 is only for rate limits.
 int StatusFor(ErrorCode code);
 
 // The problem response for a domain fault: 5xx without internals (500s are

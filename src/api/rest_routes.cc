@@ -577,9 +577,8 @@ int StatusFor(ErrorCode code) {
       return 409;
     case ErrorCode::kFailedPrecondition:
       return 412;
-    case ErrorCode::kResourceExhausted:
-      return 429;
     case ErrorCode::kUnavailable:
+    case ErrorCode::kResourceExhausted:  // the server's capacity (pool, connections); rate limits answer 429 themselves
     case ErrorCode::kRetryable:
     case ErrorCode::kTimeout:
       return 503;
