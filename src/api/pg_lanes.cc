@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -16,18 +17,22 @@ namespace cnx::api {
 
 namespace {
 
-// One pipelined connection and the descriptor the io_context waits on. The
-// descriptor never owns the socket (libpq closes it).
+// One pipelined connection and the descriptor the io_context waits on: a
+// duplicate of libpq's socket, owned and closed by the descriptor. libpq
+// closes its own socket whenever it sees the connection end, and that number
+// may be reused at once (an accepted HTTP connection); a descriptor holding
+// the same number would later unregister that socket from the reactor.
 struct Lane {
   std::unique_ptr<pg::PipelinedConnection> conn;
   asio::posix::stream_descriptor socket;
   bool writing = false;
 
-  Lane(asio::io_context& ctx, std::unique_ptr<pg::PipelinedConnection> c)
-      : conn(std::move(c)), socket(ctx, conn->socket()) {}
+  Lane(asio::io_context& ctx, std::unique_ptr<pg::PipelinedConnection> c, int dup_fd)
+      : conn(std::move(c)), socket(ctx, dup_fd) {}
   ~Lane() { Close(); }
   void Close() {
-    if (socket.is_open()) socket.release();
+    boost::system::error_code ec;
+    if (socket.is_open()) socket.close(ec);
   }
   bool usable() const { return socket.is_open() && !conn->broken(); }
 };
@@ -87,7 +92,13 @@ class LaneService : public asio::execution_context::service {
           return;
         }
         if (stopped_) return;
-        auto lane = std::make_shared<Lane>(ctx, std::move(*conn));
+        int fd = ::fcntl((*conn)->socket(), F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+          last_failure_ = std::chrono::steady_clock::now();
+          spdlog::warn("http: io-thread database connection: cannot duplicate its socket");
+          return;
+        }
+        auto lane = std::make_shared<Lane>(ctx, std::move(*conn), fd);
         lanes_.push_back(lane);
         Read(lane);
       });
