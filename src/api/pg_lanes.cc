@@ -113,12 +113,15 @@ class LaneService : public asio::execution_context::service {
     });
   }
 
+  // Takes a lane out of service at once (also when libpq already found the
+  // connection broken): its pending reads fail, its socket and backend go.
   void Drop(const std::shared_ptr<Lane>& lane) {
-    if (!lane->usable()) return;
+    if (!lane->socket.is_open()) return;
     last_failure_ = std::chrono::steady_clock::now();
     spdlog::warn("http: io-thread database connection dropped ({} reads in flight)", lane->conn->pending());
     lane->conn->FailAll(Error(Module::kApi, ErrorCode::kUnavailable, "database connection lost"));
     lane->Close();
+    std::erase(lanes_, lane);
   }
 
   std::vector<std::shared_ptr<Lane>> lanes_;

@@ -537,7 +537,9 @@ asio::awaitable<std::optional<Response>> FastGet(State& s, const RestRoute& rout
   auto plan = domain::Store::GetPlan(*route.spec, p, id);
   auto rows = co_await PgLanes::Exec(s.lanes, req.blocking_executor(), p.tenant_id, plan.guard ? &*plan.guard : nullptr,
                                      plan.sql, plan.params);
-  if (!rows || (!*rows && rows->error().code() == ErrorCode::kUnavailable)) co_return std::nullopt;
+  // Any failure (a refusing guard, a lane that broke, anything local) is left
+  // to the blocking path, which authenticates afresh when it must.
+  if (!rows || !*rows) co_return std::nullopt;
   auto e = domain::Store::GetFrom(*route.spec, p, std::move(*rows));
   if (!p.pending->confirmed) co_return std::nullopt;
   co_return GetResponse(req, e);
