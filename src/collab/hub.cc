@@ -952,4 +952,18 @@ Status Hub::WithDocument(const Uuid& tenant, const Uuid& document, const std::fu
   return Ok();
 }
 
+bool Hub::WithLoadedDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn) {
+  std::shared_ptr<Room> room;
+  {
+    std::lock_guard lock(rooms_mu_);
+    auto it = rooms_.find(document.ToString());
+    if (it == rooms_.end()) return false;
+    room = it->second;
+  }
+  std::lock_guard room_lock(room->mu_);
+  if (room->failed_ || room->tenant_ != tenant) return false;
+  fn(room->doc_);
+  return true;
+}
+
 }  // namespace cnx::collab
