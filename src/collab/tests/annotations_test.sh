@@ -126,6 +126,10 @@ for attempt in 1 2 3; do
   expect "text at the live offsets" "$(node -e "const [s,e]=JSON.parse(process.argv[2]);console.log(process.argv[1].slice(s,e))" "$live" "$want")" dog
   gc=$(js "$g" r.chunkId)
   expect "live chunk holds the annotated text" "$(js "$ck" "r.items.some(c=>c.id==='$gc'&&c.content.includes('dog'))")" true
+  # A PATCH naming one side keeps the other where the anchor is now.
+  end=$(js "$r" "r.resolved[1]")
+  p=$(api PATCH "/v1/annotations/$ann2" "$tok" "{\"endOffset\":$end}")
+  expect "PATCH of one side keeps the live other side" "$(js "$p" "[r.startOffset,r.endOffset]")" "$want"
   checked=yes; break
 done
 expect "a live check ran before materialisation" "$checked" yes
