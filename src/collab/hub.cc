@@ -32,6 +32,9 @@ constexpr size_t kMaxAwarenessEntries = 256;
 // 30 s after which y-protocols drops a silent remote state.
 constexpr uint32_t kLockAwarenessClient = 0;
 constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
+constexpr std::string_view kBuildsOnRefused =
+    "refused: the update builds on a change that was refused before; it was not applied: reload the document to "
+    "resync";
 }  // namespace
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -142,6 +145,7 @@ class Room : public std::enable_shared_from_this<Room> {
   std::optional<Uuid> doc_lock_holder_;
   std::string doc_lock_reason_;
   RangeLocks range_locks_;  // finer locks, checked on updates (range_locks.h)
+  RefusedChanges refused_;  // clients whose changes were refused (range_locks.h)
   Clock::time_point locks_announced_{};
   // Takes a new lock list; announces it (or renews the announcement) as the
   // awareness state of kLockAwarenessClient. Under mu_.
@@ -372,7 +376,12 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
         return Ok();
       }
       if (room.doc_lock_holder_ && *room.doc_lock_holder_ != ps.info.user_id) {
+        room.refused_.Note(msg.data, room.doc_);
         ps.peer->Send(MakeFrame(EncodePermissionDenied(room.doc_lock_reason_)));
+        return Ok();
+      }
+      if (!room.refused_.empty() && room.refused_.BuildsOn(msg.data)) {
+        ps.peer->Send(MakeFrame(EncodePermissionDenied(std::string(kBuildsOnRefused))));
         return Ok();
       }
       // Finer locks of others: refused like the document lock when the update
@@ -381,6 +390,7 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
       if (checked) {
         if (auto refusal =
                 room.range_locks_.Check(room.doc_, room.applied_, msg.data, ps.info.user_id, options_.text_root)) {
+          room.refused_.Note(msg.data, room.doc_);
           ps.peer->Send(MakeFrame(EncodePermissionDenied(*refusal)));
           return Ok();
         }

@@ -5,6 +5,7 @@
 #include "collab/annotations.h"
 #include "crdt/doc.h"
 #include "crdt/lib0.h"
+#include "crdt/update.h"
 
 namespace cnx::collab {
 namespace {
@@ -217,6 +218,37 @@ void RangeLocks::Applied(uint64_t doc_seq, std::span<const uint8_t> update, bool
   } else {
     scratch_.reset();
   }
+}
+
+void RefusedChanges::Note(std::span<const uint8_t> update, const crdt::Doc& doc) {
+  auto decoded = crdt::DecodeUpdate(update);
+  if (!decoded) return;
+  const auto have = doc.GetStateVector();
+  for (const auto& s : decoded->structs) {
+    if (s->is_skip()) continue;
+    auto h = have.find(s->id.client);
+    uint64_t known = h == have.end() ? 0 : h->second;
+    if (s->id.clock + s->length <= known) continue;  // the document has it
+    uint64_t first = std::max(s->id.clock, known);
+    auto it = std::find_if(from_.begin(), from_.end(), [&](const auto& f) { return f.first == s->id.client; });
+    if (it != from_.end()) {
+      it->second = std::min(it->second, first);
+    } else if (from_.size() < kMaxClients) {
+      from_.emplace_back(s->id.client, first);
+    }
+  }
+}
+
+bool RefusedChanges::BuildsOn(std::span<const uint8_t> update) const {
+  auto decoded = crdt::DecodeUpdate(update);
+  if (!decoded) return false;  // the document refuses it
+  for (const auto& s : decoded->structs) {
+    if (s->is_skip()) continue;
+    for (const auto& [client, first] : from_) {
+      if (client == s->id.client && s->id.clock + s->length > first) return true;
+    }
+  }
+  return false;
 }
 
 nlohmann::json RangeLocks::AnchorOf(const std::string& id) const {

@@ -97,4 +97,27 @@ class RangeLocks {
   uint64_t scratch_seq_ = 0;
 };
 
+// The clients whose changes a room refused (document or finer locks), from
+// which clock on. A Yjs client numbers its structs in sequence, so each later
+// struct of such a client builds on the refused ones: the server could not
+// integrate it (it would wait as pending, invisible), and a reconnect's sync
+// step 2 would bring the refused change back once the lock is gone. So such
+// updates are refused too, until the editor reloads (a new Y.Doc has a new
+// client id). Kept in the room's memory (decision record 1401). Thread
+// safety: none (under the room lock).
+class RefusedChanges {
+ public:
+  // Notes the structs of `update` that `doc` does not have. Malformed updates
+  // are ignored; at most kMaxClients clients are remembered.
+  void Note(std::span<const uint8_t> update, const crdt::Doc& doc);
+  // True when `update` has a struct at or after a refused clock of its client.
+  bool BuildsOn(std::span<const uint8_t> update) const;
+  bool empty() const { return from_.empty(); }
+
+  static constexpr size_t kMaxClients = 10000;
+
+ private:
+  std::vector<std::pair<uint32_t, uint64_t>> from_;  // client, first refused clock
+};
+
 }  // namespace cnx::collab

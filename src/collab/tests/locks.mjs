@@ -85,6 +85,10 @@ step('lock released', del.status === 204 || del.status === 200, { status: del.st
 step('release announced to B', await waitFor(() => locksSeen(B) === null))
 B.text.insert(B.text.length, ' B after release.')
 step('B writes again and A receives it', await waitFor(() => A.text.toString().includes('B after release.')))
+rawEdit('raw after release ')  // builds on its change refused under the lock
+step('a refused editor stays refused after the release', await waitFor(() => denied.length > 1 && denied[1].includes('refused before')), { denied })
+raw.send(frame(0, 2, Y.encodeStateAsUpdate(rawDoc)))  // as a reconnect's sync step 2 would
+step('its refused change does not come back', await waitFor(() => denied.length > 2) && !A.text.toString().includes('B while locked'), { text: A.text.toString() })
 
 // 3. A finer lock is announced (with its anchor) and enforced on WebSocket
 //    updates: B's changes inside the locked range are refused with messageAuth,
@@ -118,7 +122,7 @@ await sleep(300)
 step('the refused change reached nobody', A.text.toString() === before && !B.text.toString().includes('B2 inside'), { text: A.text.toString() })
 step('B still connected after the refusal', B2.provider.wsconnected)
 B2.text.insert(B2.text.length, ' B2 after a refusal.')
-step('a later change of the refused editor is refused too (it depends on the refused one)', await waitFor(() => B2.denied.length > 1 && B2.denied[1].includes('depends on changes')), { denied: B2.denied })
+step('a later change of the refused editor is refused too (it builds on the refused one)', await waitFor(() => B2.denied.length > 1 && B2.denied[1].includes('refused before')), { denied: B2.denied })
 B2.provider.destroy()
 const B3 = editorOfB()  // "reload": a fresh document
 step('reloaded editor synced without the refused change', await waitFor(() => B3.provider.synced) && !B3.text.toString().includes('B2'), { text: B3.text.toString() })

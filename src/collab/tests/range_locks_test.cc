@@ -171,5 +171,32 @@ TEST(collab_range_locks, AnnouncedAnchorsAndKeptAnchors) {
   EXPECT_NE(refusal->find("2031-01-01"), std::string::npos) << *refusal;
 }
 
+TEST(collab_refused_changes, LaterStructsOfARefusedClientAreFlagged) {
+  Fixture f;
+  RefusedChanges refused;
+  EXPECT_TRUE(refused.empty());
+  auto bob = f.Editor(2);
+  auto first = Edit(*bob, [](crdt::Text& t) { (void)t.Insert(12, "X"); });
+  ASSERT_TRUE(f.Send(kBob, first).has_value());  // refused by the lock
+  refused.Note(first, f.server);
+  EXPECT_FALSE(refused.empty());
+  EXPECT_TRUE(refused.BuildsOn(first));                                    // sent again
+  auto later = Edit(*bob, [](crdt::Text& t) { (void)t.Insert(0, "Y"); });  // outside any lock
+  EXPECT_TRUE(refused.BuildsOn(later));
+  // A reconnect's sync step 2: everything the server lacks.
+  auto step2 = bob->EncodeStateAsUpdate(f.server.EncodeStateVector());
+  ASSERT_TRUE(step2.has_value());
+  EXPECT_TRUE(refused.BuildsOn(*step2));
+  // A reloaded editor (new client id) and the structs the server has are not flagged.
+  auto fresh = f.Editor(3);
+  EXPECT_FALSE(refused.BuildsOn(Edit(*fresh, [](crdt::Text& t) { (void)t.Insert(0, "Z"); })));
+  auto known = f.server.EncodeStateAsUpdate();
+  ASSERT_TRUE(known.has_value());
+  RefusedChanges none;
+  none.Note(*known, f.server);
+  EXPECT_TRUE(none.empty());
+  EXPECT_FALSE(refused.BuildsOn(std::vector<uint8_t>{1, 2, 3}));  // malformed: left to the document
+}
+
 }  // namespace
 }  // namespace cnx::collab
