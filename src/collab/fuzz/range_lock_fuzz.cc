@@ -1,7 +1,8 @@
 // Fuzzes the finer-lock check of WebSocket updates (range_locks.h) with
 // arbitrary bytes as Bob's update to a document where Alice locks the second
 // paragraph. Findings: a crash, a sanitizer report, an accepted update that
-// changes the locked text or loses its anchor, or a check that no longer
+// changes the locked units (the items in the range, compared by id) or loses
+// its anchor, or a check that no longer
 // refuses an insertion inside the range afterwards (the scratch copy out of
 // step with the document).
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "collab/annotations.h"
 #include "collab/range_locks.h"
@@ -26,14 +29,21 @@ void Finding(const char* what) {
   std::abort();
 }
 
-// The locked text now (UTF-8), or nullopt when the anchor does not resolve.
-std::optional<std::string> Locked(cnx::crdt::Doc& doc, const nlohmann::json& anchor) {
+// The units in the locked range now, by id (client, clock of each UTF-16
+// unit or embed), or nullopt when the anchor does not resolve. Ids, not the
+// string: embeds and other non-string content count as positions but are not
+// in Text::ToString.
+std::optional<std::vector<std::pair<uint32_t, uint64_t>>> Locked(cnx::crdt::Doc& doc, const nlohmann::json& anchor) {
   auto r = ResolveAnchor(doc, anchor);
   if (!r) return std::nullopt;
-  std::string text = doc.GetText("content").ToString();
-  size_t a = cnx::crdt::Utf8OffsetOfUtf16(text, r->start);
-  size_t b = cnx::crdt::Utf8OffsetOfUtf16(text, r->end);
-  return text.substr(a, b - a);
+  std::vector<std::pair<uint32_t, uint64_t>> units;
+  for (const cnx::crdt::Item* it = doc.GetText("content").type()->start; it != nullptr; it = it->right) {
+    if (!it->countable() || it->deleted) continue;
+    for (uint64_t k = 0; k < it->length; ++k) units.emplace_back(it->id.client, it->id.clock + k);
+  }
+  if (r->end > units.size()) Finding("the anchor resolves past the text");
+  return std::vector<std::pair<uint32_t, uint64_t>>(units.begin() + static_cast<ptrdiff_t>(r->start),
+                                                    units.begin() + static_cast<ptrdiff_t>(r->end));
 }
 
 }  // namespace
@@ -53,7 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   locks.Set(nlohmann::json::array({lock}), server, "content");
   const nlohmann::json anchor = locks.AnchorOf("l1");
   const auto before = Locked(server, anchor);
-  if (!before || *before != "para two\n") Finding("the lock is not anchored on its paragraph");
+  if (!before || before->size() != 9 || (*before)[0] != std::pair<uint32_t, uint64_t>{1, 9}) {
+    Finding("the lock is not anchored on its paragraph");
+  }
   uint64_t seq = 1;
   std::span<const uint8_t> update(data, size);
   if (!locks.Check(server, seq, update, bob, "content")) {
