@@ -264,7 +264,8 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
               values +
               " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
               "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
-              "  content_hash = EXCLUDED.content_hash, created_at = now()",
+              "  content_hash = EXCLUDED.content_hash, created_at = now(),"
+              "  written_xid = pg_current_xact_id()",
           params));
     }
     CNX_TRY(tx.Commit());
