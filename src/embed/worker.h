@@ -66,6 +66,10 @@ struct WorkerOptions {
   std::chrono::milliseconds backoff_max{300'000};
   size_t threads = 1;
   std::chrono::milliseconds idle_poll{250};  // sleep when no job was due
+  // Sleep after a batch that was not full: while jobs trickle in (an
+  // ingestion), the next claim then finds more of them. Every batch costs a
+  // few statements and commits whatever its size (docs/performance.md).
+  std::chrono::milliseconds fill_wait{50};
 };
 
 enum class WorkerStep { kClaim, kEmbed, kStore, kIndex, kComplete };
