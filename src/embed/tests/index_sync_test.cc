@@ -183,15 +183,15 @@ TEST_F(IndexSyncTest, CatchUpReadsWhatWasWrittenSinceAndWhatCommittedLate) {
   ASSERT_EQ(rebuilt.upserted, 30u);
   ASSERT_NE(rebuilt.position & (uint64_t{1} << 63), 0u);
 
-  // Nothing written since: a catch-up reads only rows of transactions that
-  // were still open at the position (other tests' in this cluster: none of
-  // ours), not the last minutes of embeddings.
+  // Nothing written since: a catch-up reads exactly the rows whose writer's
+  // xid is at or above the position — none of ours unless a transaction of
+  // another test in this cluster was open when the position was taken —, not
+  // the last minutes of embeddings.
   index.upserted.clear();
   auto idle = CatchUp(*admin_, model_, index, rebuilt.position).value();
   EXPECT_EQ(index.upserted, WrittenSince(*admin_, rebuilt.position));
   EXPECT_EQ(idle.upserted, index.upserted.size());
   EXPECT_GE(idle.position, rebuilt.position);
-  for (const auto& id : chunks_) EXPECT_EQ(index.upserted.count(id), 0u) << "re-read an old embedding";
 
   // A writer that took its xid before the catch-up and commits after it (a
   // slow store step, or the moment before a crash), and a younger one that
@@ -245,7 +245,7 @@ TEST_F(IndexSyncTest, CatchUpReadsWhatWasWrittenSinceAndWhatCommittedLate) {
   index.upserted.clear();
   auto third = CatchUp(*admin_, model_, index, second.position).value();
   EXPECT_EQ(index.upserted.count(chunks_[5]), 1u);
-  EXPECT_EQ(index.upserted.count(slow_chunk.first), 0u);
+  EXPECT_EQ(index.upserted, WrittenSince(*admin_, second.position));
   EXPECT_TRUE(Verify(*admin_, model_, index).value().clean());
 
   // A position of a checkpoint written before migration 0011 (a created_at
@@ -255,7 +255,7 @@ TEST_F(IndexSyncTest, CatchUpReadsWhatWasWrittenSinceAndWhatCommittedLate) {
   EXPECT_EQ(old.upserted, 32u);
   EXPECT_NE(old.position & (uint64_t{1} << 63), 0u);
   EXPECT_TRUE(Verify(*admin_, model_, legacy).value().clean());
-  (void)third;
+  EXPECT_GE(third.position, second.position);
 }
 
 }  // namespace

@@ -294,6 +294,18 @@ TEST_F(WorkerTest, BackgroundThreadsDrainConcurrently) {
   EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count <> 1"), 0);
 }
 
+TEST_F(WorkerTest, DeletingTheTenantRemovesItsJobsAndEmbeddingsThroughItsChunks) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get());
+  ASSERT_EQ(worker.Drain().value().completed, 5u);
+  AddChunk(5, "queued, not embedded yet");
+  ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE tenant_id = $1", {tenant_}), 5);
+  ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 6);
+  Q(*admin_, "DELETE FROM tenants WHERE id = $1", {tenant_});
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE tenant_id = $1", {tenant_}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM content_chunks WHERE tenant_id = $1", {tenant_}), 0);
+}
+
 TEST_F(WorkerTest, APartialBatchWaitsSoThatTricklingJobsShareTheNextOne) {
   // The five chunks of SetUp make a partial first batch (64 allowed); jobs
   // that arrive during the fill wait are claimed together afterwards.

@@ -1,4 +1,6 @@
--- The vector index's catch-up reads what was written since its last position.
+-- Two costs of the embedding pipeline (decisions 1410 and 1412).
+--
+-- 1. The vector index's catch-up reads what was written since its last position.
 --
 -- The position used to be chunk_embeddings.created_at (a transaction's start
 -- time, which may commit after a younger one), so every catch-up re-read the
@@ -17,3 +19,18 @@
 ALTER TABLE chunk_embeddings ADD COLUMN written_xid xid8 NOT NULL DEFAULT '1';
 ALTER TABLE chunk_embeddings ALTER COLUMN written_xid SET DEFAULT pg_current_xact_id();
 CREATE INDEX chunk_embeddings_written ON chunk_embeddings (model, model_version, written_xid, chunk_id);
+
+-- 2. The tenant foreign keys of embedding_jobs and chunk_embeddings.
+--
+-- Every job row (one per new chunk, written by the statement-level trigger of
+-- 0010 during the ingestion request) and every embedding row ran a referential
+-- check against tenants: a lookup and a KEY SHARE row lock of the tenant's
+-- row, per row. Both tables also reference content_chunks(id) ON DELETE
+-- CASCADE, and content_chunks references tenants(id) ON DELETE CASCADE: a job
+-- or an embedding cannot outlive its chunk, nor the chunk its tenant, so the
+-- tenant key adds no guarantee (it never checked that the tenant_id is the
+-- chunk's: the writers copy it from the chunk). Deleting a tenant still
+-- removes both through its chunks. Row-level security (tenant_id =
+-- cnx_current_tenant()) is unchanged.
+ALTER TABLE embedding_jobs DROP CONSTRAINT embedding_jobs_tenant_id_fkey;
+ALTER TABLE chunk_embeddings DROP CONSTRAINT chunk_embeddings_tenant_id_fkey;
