@@ -40,7 +40,9 @@
 // role that bypasses row-level security (system work across tenants).
 //
 // Thread safety: RunOnce() may be called from several threads (SKIP LOCKED
-// keeps their batches disjoint); Start()/Stop() run `threads` such loops.
+// keeps their batches disjoint); Start()/Stop() run `threads` such loops. A
+// loop sleeps `idle_poll` when nothing was due and `fill_wait` after a batch
+// that was not full (decision 1411).
 #pragma once
 
 #include <atomic>
