@@ -200,8 +200,29 @@ Result<std::pair<std::string, std::string>> ReadCredentials(const fs::path& data
 
 }  // namespace
 
+namespace {
+
+// Percent-encodes all but unreserved characters (and '/' when `keep_slash`)
+// for a URI component libpq decodes.
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string ClusterInfo::Url(const std::string& dbname) const {
-  return "postgresql://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port) + "/" + dbname;
+  return "postgresql://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port) + "/" +
+         UriEncode(dbname, false);
 }
 
 std::string ClusterInfo::SocketUrl(const std::string& dbname) const {
@@ -214,17 +235,8 @@ std::string ClusterInfo::SocketUrl(const std::string& dbname) const {
       stat(cluster_dir.c_str(), &cluster) != 0 || dir.st_uid != cluster.st_uid) {
     return Url(dbname);
   }
-  std::string host;  // percent-encoded for the URI's query
-  for (unsigned char c : socket_dir) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {
-      host += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      host += buf;
-    }
-  }
-  return "postgresql://" + user + ":" + password + "@/" + dbname + "?host=" + host + "&port=" + std::to_string(port);
+  return "postgresql://" + user + ":" + password + "@/" + UriEncode(dbname, false) +
+         "?host=" + UriEncode(socket_dir, true) + "&port=" + std::to_string(port);
 }
 
 struct EmbeddedCluster::RunAs {

@@ -232,6 +232,18 @@ TEST(ClusterInfo, SocketUrlOnlyThroughADirectoryNoOneElseCanWrite) {
   fs::create_directories(odd);
   ASSERT_EQ(chmod(odd.c_str(), 0700), 0);
   info.socket_dir = odd.string();
+  const std::string odd_db = "my db/ä?x";  // and of the database name, on both transports
+  for (const std::string& url : {info.SocketUrl(odd_db), info.Url(odd_db)}) {
+    char* err = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(url.c_str(), &err);
+    ASSERT_NE(parsed, nullptr) << (err ? err : "");
+    std::map<std::string, std::string> got;
+    for (auto* o = parsed; o->keyword != nullptr; ++o) {
+      if (o->val) got[o->keyword] = o->val;
+    }
+    PQconninfoFree(parsed);
+    EXPECT_EQ(got["dbname"], odd_db) << url;
+  }
   {
     char* err = nullptr;
     PQconninfoOption* parsed = PQconninfoParse(info.SocketUrl("db").c_str(), &err);
