@@ -102,6 +102,8 @@ psql "$pgurl" -qc "\\copy bench_copy FROM '$work/chunks.copy'" >/dev/null
 c1=$(date +%s.%N)
 psql "$pgurl" -qc "DROP TABLE bench_copy" >/dev/null
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# How the embedding worker took the jobs: a claim stamps its jobs' last_attempt_at.
+echo "embedding batches: $(psql "$pgurl" -qAtc "SELECT count(DISTINCT last_attempt_at) || ' for ' || count(*) || ' jobs' FROM embedding_jobs")"
 
 python3 - "$chunks" "$t0" "$t1" "$t2" "${cpu0% *}" "${cpu1% *}" "$e0" "$e1" "$c0" "$c1" "${cpu0#* }" "${cpu1#* }" <<'PY'
 import sys

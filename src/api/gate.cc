@@ -45,19 +45,55 @@ std::optional<Response> Gate::Throttle(const Request& req) {
   return std::nullopt;
 }
 
-std::variant<std::string, Response> Gate::Token(const Request& req, std::string* hash_hex) {
+namespace {
+
+std::optional<std::string_view> BearerToken(const Request& req) {
   std::string_view auth = req.Header(http::field::authorization);
-  if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+  if (auth.size() < 7 || !(auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) return std::nullopt;
+  return auth.substr(7);
+}
+
+}  // namespace
+
+std::optional<Response> Gate::Charge(const std::string& hash_hex) {
+  // The bucket is keyed by the token's hash, so unknown tokens are limited too.
+  if (double wait = limiter_.Take("t:" + hash_hex.substr(0, 32)); wait > 0) return TooManyRequests(wait);
+  return std::nullopt;
+}
+
+std::variant<std::string, Response> Gate::Token(const Request& req, std::string* hash_hex, bool charged) {
+  auto bearer = BearerToken(req);
+  if (!bearer) {
     if (auto busy = Throttle(req)) return std::move(*busy);
     Response r = Problem(401, "unauthenticated", "send Authorization: Bearer <token>");
     r.SetHeader(http::field::www_authenticate, "Bearer");
     return r;
   }
-  std::string token(auth.substr(7));
+  std::string token(*bearer);
   *hash_hex = text::Sha256Hex(token);
-  // The bucket is keyed by the token's hash, so unknown tokens are limited too.
-  if (double wait = limiter_.Take("t:" + hash_hex->substr(0, 32)); wait > 0) return TooManyRequests(wait);
+  if (!charged) {
+    if (auto busy = Charge(*hash_hex)) return std::move(*busy);
+  }
   return token;
+}
+
+std::optional<domain::Principal> Gate::Lookup(const std::string& hash_hex, std::string_view token) {
+  if (credential_cache_.count() <= 0) return std::nullopt;
+  std::lock_guard lock(mu_);
+  auto it = cache_.find(hash_hex);
+  if (it == cache_.end() || std::chrono::steady_clock::now() - it->second.authenticated_at >= credential_cache_) {
+    return std::nullopt;
+  }
+  return domain::Store::Unconfirmed(it->second.principal, token);
+}
+
+std::optional<std::pair<domain::Principal, std::string>> Gate::CachedPrincipal(const Request& req) {
+  auto bearer = BearerToken(req);
+  if (!bearer || credential_cache_.count() <= 0) return std::nullopt;
+  std::string hash = text::Sha256Hex(*bearer);
+  auto principal = Lookup(hash, *bearer);
+  if (!principal) return std::nullopt;
+  return std::pair{std::move(*principal), std::move(hash)};
 }
 
 std::variant<domain::Principal, Response> Gate::Fresh(const std::string& token, const std::string& hash_hex) {
@@ -81,19 +117,13 @@ std::variant<domain::Principal, Response> Gate::Admit(const Request& req) {
   return Fresh(std::get<std::string>(token), hash);
 }
 
-Response Gate::Serve(const Request& req, const std::function<Response(const domain::Principal&)>& handler) {
+Response Gate::Serve(const Request& req, const std::function<Response(const domain::Principal&)>& handler,
+                     bool charged) {
   std::string hash;
-  auto token_or = Token(req, &hash);
+  auto token_or = Token(req, &hash, charged);
   if (auto* refused = std::get_if<Response>(&token_or)) return std::move(*refused);
   const std::string& token = std::get<std::string>(token_or);
-  std::optional<domain::Principal> cached;
-  if (credential_cache_.count() > 0) {
-    std::lock_guard lock(mu_);
-    auto it = cache_.find(hash);
-    if (it != cache_.end() && std::chrono::steady_clock::now() - it->second.authenticated_at < credential_cache_) {
-      cached = domain::Store::Unconfirmed(it->second.principal, token);
-    }
-  }
+  std::optional<domain::Principal> cached = Lookup(hash, token);
   if (cached) {
     Response r = handler(*cached);
     if (cached->pending->confirmed) return r;

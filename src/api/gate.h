@@ -64,7 +64,17 @@ class Gate {
   // refused it, the entry is dropped and the handler runs again after a fresh
   // authentication; a response the Store never confirmed (a 400 before any
   // database access) is sent only after a fresh authentication succeeded.
-  Response Serve(const Request& req, const std::function<Response(const domain::Principal&)>& handler);
+  // `charged`: the request's rate-limit token was already taken (Charge).
+  Response Serve(const Request& req, const std::function<Response(const domain::Principal&)>& handler,
+                 bool charged = false);
+  // The cached principal of the request's bearer token, unconfirmed, with the
+  // token's hash; nullopt without a token or a cache entry. Touches neither
+  // the database nor the rate limiter. For a caller that runs its own guarded
+  // read (PgLanes) and falls back to Serve(..., charged = true).
+  std::optional<std::pair<domain::Principal, std::string>> CachedPrincipal(const Request& req);
+  // Takes a token from the bucket of the credential with this hash: the 429
+  // to send when it is empty.
+  std::optional<Response> Charge(const std::string& hash_hex);
   // For public routes (signup, login): a 429 when the client address is over
   // its limit, nullopt to go on.
   std::optional<Response> Throttle(const Request& req);
@@ -74,8 +84,11 @@ class Gate {
     domain::Principal principal;
     std::chrono::steady_clock::time_point authenticated_at;
   };
-  // The bearer token, or the response to send (401 without one, 429).
-  std::variant<std::string, Response> Token(const Request& req, std::string* hash_hex);
+  // The bearer token, or the response to send (401 without one, 429 unless
+  // already `charged`).
+  std::variant<std::string, Response> Token(const Request& req, std::string* hash_hex, bool charged = false);
+  // The cached principal for the token with this hash, unconfirmed.
+  std::optional<domain::Principal> Lookup(const std::string& hash_hex, std::string_view token);
   std::variant<domain::Principal, Response> Fresh(const std::string& token, const std::string& hash_hex);
 
   domain::Store& store_;

@@ -39,6 +39,10 @@ struct RestConfig {
   size_t default_page_size = 50;
   size_t max_page_size = 200;
   size_t max_json_depth = 64;
+  // Database connections per io thread for GETs by id of a cached principal
+  // (PgLanes, read by the io thread without the blocking pool); 0 turns
+  // them off.
+  size_t io_thread_connections = 2;
 };
 
 class Gate;
@@ -122,7 +126,8 @@ size_t JsonDepth(std::string_view json_text);
 std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
                                        nlohmann::json& out);
 
-// The HTTP status for an error code (400, 401, 403, 404, 405, 409, 412, 429, 503, 500).
+// The HTTP status for an error code (400, 401, 403, 404, 405, 409, 412, 503, 500);
+// an exhausted resource (pool, connections) is 503: 429 is only for rate limits.
 int StatusFor(ErrorCode code);
 
 // The problem response for a domain fault: 5xx without internals (500s are

@@ -163,7 +163,10 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   uint64_t allowed = 0;  // bit per http::verb
   const Route* best = nullptr;
   const Route* head_get = nullptr;  // a GET route that can answer HEAD
+  // A route of k segments can only match a path with exactly k slashes.
+  const auto slashes = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
   for (const auto& r : routes_) {
+    if (!r.segments.empty() && r.segments.size() != slashes) continue;
     if (!Matches(r, path, nullptr)) continue;
     allowed |= uint64_t{1} << static_cast<unsigned>(r.method);
     if (r.method == http::verb::get && !r.websocket) allowed |= uint64_t{1} << static_cast<unsigned>(http::verb::head);

@@ -1,5 +1,7 @@
 #include "api/server.h"
 
+#include "base/log.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -150,7 +152,8 @@ struct Server::Impl {
         accepted(m.AddCounter("cnx_http_connections_total", "HTTP connections accepted.")),
         refused(m.AddCounter("cnx_http_connections_refused_total",
                              "HTTP connections refused because max_connections was reached.")),
-        id_prefix(RandomHex(6)) {
+        id_prefix(RandomHex(6)),
+        access_log(AccessLogger()) {
     AddBuiltins();
   }
 
@@ -199,6 +202,7 @@ struct Server::Impl {
   Counter& accepted;
   Counter& refused;
   std::string id_prefix;
+  std::shared_ptr<spdlog::logger> access_log;  // batched (base/log.h)
   std::atomic<uint64_t> id_counter{0};
 
   std::atomic<bool> stopping{false};
@@ -359,6 +363,7 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
   for (auto& t : threads) t.join();
   threads.clear();
   blocking->join();
+  access_log->flush();
   spdlog::info("http: server stopped");
 }
 
@@ -439,9 +444,9 @@ void Server::Impl::Record(std::string_view method_label, std::string_view method
   auto [end, _] = std::to_chars(status_text, status_text + sizeof status_text, status);
   requests.WithLabels({method_label, route, std::string_view(status_text, end - status_text)}).Inc();
   durations.WithLabels({route}).Observe(seconds);
-  if (config.access_log && spdlog::should_log(spdlog::level::info)) {
-    spdlog::info("http {} {} {} {}B {:.3f}ms id={} peer={}:{}", method_text, target, status, bytes, seconds * 1000,
-                 request_id, remote.address().to_string(), remote.port());
+  if (config.access_log && access_log->should_log(spdlog::level::info)) {
+    access_log->info("http {} {} {} {}B {:.3f}ms id={} peer={}:{}", method_text, target, status, bytes, seconds * 1000,
+                     request_id, remote.address().to_string(), remote.port());
   }
 }
 

@@ -1,11 +1,15 @@
 #include "base/log.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 
 namespace cnx {
 
@@ -73,7 +77,46 @@ class JsonFormatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
+// Standard error, written in batches: at 16 KiB, on flush() (spdlog's
+// periodic flusher, once a second) and when destroyed.
+class BatchedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ~BatchedStderrSink() override {
+    std::lock_guard lock(mutex_);
+    flush_();
+  }
+
+ private:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    buffer_.append(formatted.data(), formatted.size());
+    if (buffer_.size() >= 16 * 1024) flush_();
+  }
+  void flush_() override {
+    size_t done = 0;
+    while (done < buffer_.size()) {
+      ssize_t n = ::write(STDERR_FILENO, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // nowhere to write: drop rather than block the caller
+      done += static_cast<size_t>(n);
+    }
+    buffer_.clear();
+  }
+  std::string buffer_;
+};
+
+std::shared_ptr<spdlog::logger>& AccessLoggerSlot() {
+  static std::shared_ptr<spdlog::logger> logger;
+  return logger;
+}
+
 }  // namespace
+
+std::shared_ptr<spdlog::logger> AccessLogger() {
+  auto& slot = AccessLoggerSlot();
+  return slot ? slot : spdlog::default_logger();
+}
 
 Result<LogFormat> ParseLogFormat(std::string_view s) {
   if (s == "human" || s == "text") return LogFormat::kHuman;
@@ -87,16 +130,23 @@ Status InitLogging(const LogOptions& options) {
     return Err(Module::kBase, ErrorCode::kInvalidArgument,
                "unknown log level '" + options.level + "' (trace, debug, info, warn, error, off)");
   }
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  auto logger = std::make_shared<spdlog::logger>("cnx", sink);
-  if (options.format == LogFormat::kJson) {
-    logger->set_formatter(std::make_unique<JsonFormatter>());
-  } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-  }
-  logger->set_level(level);
-  logger->flush_on(spdlog::level::warn);
-  spdlog::set_default_logger(std::move(logger));
+  auto make = [&](const char* name, spdlog::sink_ptr sink) {
+    auto logger = std::make_shared<spdlog::logger>(name, std::move(sink));
+    if (options.format == LogFormat::kJson) {
+      logger->set_formatter(std::make_unique<JsonFormatter>());
+    } else {
+      logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    }
+    logger->set_level(level);
+    logger->flush_on(spdlog::level::warn);
+    return logger;
+  };
+  spdlog::set_default_logger(make("cnx", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+  auto access = make("cnx.access", std::make_shared<BatchedStderrSink>());
+  spdlog::drop("cnx.access");
+  spdlog::register_logger(access);
+  AccessLoggerSlot() = std::move(access);
+  spdlog::flush_every(std::chrono::seconds(1));
   return Ok();
 }
 

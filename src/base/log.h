@@ -21,6 +21,12 @@ struct LogOptions {
 };
 
 Status InitLogging(const LogOptions& options);
+// The logger for high-volume lines (the HTTP access log): same level, format
+// and destination as the default logger, but written to stderr in batches
+// (at 16 KiB, once a second, at exit) instead of one write per line, so a
+// crash can lose up to a second of it. Warnings and errors go out at once.
+// The default logger until InitLogging ran.
+std::shared_ptr<spdlog::logger> AccessLogger();
 Result<LogFormat> ParseLogFormat(std::string_view s);
 
 // Escapes `s` for use inside a JSON string literal (without the quotes).

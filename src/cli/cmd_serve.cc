@@ -195,7 +195,8 @@ int Serve(const FlagSet& flags) {
   auto credential_cache = config->GetDuration("auth.credential_cache", std::chrono::seconds(60));
   auto rate = config->GetInt("http.rate_limit_per_second", 100);
   auto burst = config->GetInt("http.rate_limit_burst", 200);
-  for (const auto* r : {&opslimit, &memlimit, &rate, &burst}) {
+  auto io_db = config->GetInt("http.io_thread_db_connections", 2);
+  for (const auto* r : {&opslimit, &memlimit, &rate, &burst, &io_db}) {
     if (!*r) return Fail(r->error());
   }
   if (!session_ttl) return Fail(session_ttl.error());
@@ -214,6 +215,7 @@ int Serve(const FlagSet& flags) {
   api::RestConfig rest;
   rest.rate_per_second = static_cast<double>(*rate);
   rest.rate_burst = static_cast<double>(*burst);
+  rest.io_thread_connections = static_cast<size_t>(std::clamp<int64_t>(*io_db, 0, 64));
 
   // Change capture: outbox -> relay -> bus -> graph projection.
   auto pipeline_opts = PipelineOptionsFrom(*config, db->admin_url);

@@ -3,14 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "api/rest.h"
+#include "collab/text_merge.h"
 #include "crdt/doc.h"
 #include "crdt/relative_position.h"
 #include "pg/connection.h"
 #include "text/chunker.h"
+#include "text/html_text.h"
 
 namespace cnx::collab {
 namespace {
@@ -24,39 +27,103 @@ Error Invalid(const std::string& m) {
   return Error(Module::kCollab, ErrorCode::kInvalidArgument, m);
 }
 
-// The chunk whose byte range holds `byte` (the last chunk for the end of the text).
-std::optional<std::string> ChunkAt(pg::Transaction& tx, const Uuid& document, const std::string& text,
-                                   uint64_t utf16_index, Status* st) {
-  auto cur = tx.Exec(
-      "SELECT v.content_hash FROM content_items c JOIN content_versions v ON v.id = c.current_version_id "
-      "WHERE c.id = $1",
-      {document});
-  if (!cur) {
-    *st = std::unexpected(cur.error());
-    return std::nullopt;
-  }
-  // Chunks are of the current version: only map when that version is this text.
-  if (cur->empty() || std::string((*cur)[0].Text(0)) != text::Sha256Hex(text)) return std::nullopt;
-  auto chunks =
-      tx.Exec("SELECT id, start_offset, end_offset FROM content_chunks WHERE content_item_id = $1 ORDER BY chunk_index",
-              {document});
-  if (!chunks) {
-    *st = std::unexpected(chunks.error());
-    return std::nullopt;
-  }
-  auto byte = static_cast<int64_t>(crdt::Utf8OffsetOfUtf16(text, utf16_index));
-  std::optional<std::string> best;
-  for (int i = 0; i < chunks->rows(); ++i) {
-    auto start = (*chunks)[i].Get<int64_t>(1);
-    auto end = (*chunks)[i].Get<int64_t>(2);
-    if (!start || !end) continue;
-    if (*start <= byte && (byte < *end || (byte == *end && i + 1 == chunks->rows()))) {
-      return std::string((*chunks)[i].Text(0));
-    }
-    if (*start <= byte) best = std::string((*chunks)[i].Text(0));  // between chunks: the one before
-  }
-  return best;
+// Where byte `byte` of an HTML source lands in its page text (what the
+// chunks of an HTML item index, text::HtmlToText): the text of the source up
+// to `byte` is a prefix of the page text up to where the cut shows (a cut
+// tag, a trailing space, the final newline); from there the next visible
+// character of the page text. So a position in markup or whitespace maps to
+// the first character of text after it.
+size_t PageTextOffset(std::string_view html, std::string_view page, size_t byte) {
+  std::string prefix = text::HtmlToText(html.substr(0, std::min(byte, html.size())));
+  size_t common = 0;
+  while (common < prefix.size() && common < page.size() && prefix[common] == page[common]) ++common;
+  while (common < page.size() && (page[common] == ' ' || page[common] == '\n' || page[common] == '\t')) ++common;
+  return common;
 }
+
+// Byte `pos` of the text `edits` start from, in the text they produce; a
+// position inside a replaced span maps to the start of its replacement.
+size_t MapThroughEdits(const std::vector<TextEdit>& edits, size_t pos) {
+  int64_t delta = 0;
+  for (const auto& e : edits) {
+    if (pos < e.begin) break;
+    if (pos < e.end) return static_cast<size_t>(static_cast<int64_t>(e.begin) + delta);
+    delta += static_cast<int64_t>(e.text.size()) - static_cast<int64_t>(e.end - e.begin);
+  }
+  return static_cast<size_t>(static_cast<int64_t>(pos) + delta);
+}
+
+// The chunks of a document's current version, and the chunk of a position
+// in the document's collaborative text (`live`, the Y.Text), which may be
+// ahead of the current version (not materialised yet) and, for an HTML item,
+// is the HTML source while the chunks index its page text (docs/collab.md,
+// "Annotations"; decision record 1400).
+class ChunkMap {
+ public:
+  static Result<ChunkMap> Load(pg::Transaction& tx, const Uuid& document, std::string live) {
+    ChunkMap m;
+    m.live_ = std::move(live);
+    auto cur =
+        CNX_TRY(tx.Exec("SELECT v.content_hash, c.content_type FROM content_items c JOIN content_versions v ON v.id = "
+                        "c.current_version_id WHERE c.id = $1",
+                        {document}));
+    if (cur.empty()) return m;  // no version: no chunks
+    std::string content_type(cur[0].Text(1));
+    for (auto& c : content_type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    m.html_ = text::IsHtmlContentType(content_type);
+    bool same = std::string(cur[0].Text(0)) == text::Sha256Hex(m.live_);
+    if (!same || m.html_) {
+      auto body =
+          CNX_TRY(tx.Exec("SELECT s.state FROM content_items c JOIN content_versions v ON v.id = c.current_version_id "
+                          "JOIN document_snapshots s ON s.id = v.snapshot_id WHERE c.id = $1 AND s.format = 'text'",
+                          {document}));
+      if (body.empty()) return m;  // the version's text is not at hand: no chunk
+      auto bytes = CNX_TRY(body[0].Get<std::vector<uint8_t>>(0));
+      m.version_.assign(bytes.begin(), bytes.end());
+      if (!same) m.to_version_ = DiffText(m.live_, m.version_);
+      if (m.html_) m.page_ = text::HtmlToText(m.version_);
+    }
+    auto chunks =
+        CNX_TRY(tx.Exec("SELECT id, start_offset, end_offset FROM content_chunks WHERE content_item_id = $1 ORDER BY "
+                        "chunk_index",
+                        {document}));
+    for (int i = 0; i < chunks.rows(); ++i) {
+      auto start = chunks[i].Get<int64_t>(1);
+      auto end = chunks[i].Get<int64_t>(2);
+      if (start && end) m.chunks_.push_back({std::string(chunks[i].Text(0)), *start, *end});
+    }
+    return m;
+  }
+
+  // The chunk holding UTF-16 index `index` of the live text (for an HTML
+  // item: the first page-text character at or after it); between chunks the
+  // one before, at the end the last one. nullopt without chunks.
+  std::optional<std::string> At(uint64_t index) const {
+    size_t byte = crdt::Utf8OffsetOfUtf16(live_, index);
+    if (to_version_) byte = MapThroughEdits(*to_version_, byte);
+    if (html_) byte = PageTextOffset(version_, page_, byte);
+    auto b = static_cast<int64_t>(byte);
+    std::optional<std::string> best;
+    for (size_t i = 0; i < chunks_.size(); ++i) {
+      const auto& c = chunks_[i];
+      if (c.start <= b && (b < c.end || (b == c.end && i + 1 == chunks_.size()))) return c.id;
+      if (c.start <= b) best = c.id;  // between chunks: the one before
+    }
+    return best;
+  }
+
+ private:
+  struct Row {
+    std::string id;
+    int64_t start, end;
+  };
+  std::string live_;
+  std::string version_;                              // the current version's text, when needed
+  std::optional<std::vector<TextEdit>> to_version_;  // live -> version, when they differ
+  bool html_ = false;
+  std::string page_;  // HTML: the page text the chunks index
+  std::vector<Row> chunks_;
+};
 
 std::optional<std::string> BearerToken(const api::Request& req) {
   std::string_view auth = req.Header(http::field::authorization);
@@ -89,18 +156,32 @@ Prepared Prepare(const AnnotationDeps& deps, const std::string& token, const Uui
     if (current != nullptr && current->contains(key)) return (*current)[key];
     return none;
   };
-  auto start = Offset(pick("startOffset"));
-  auto end = Offset(pick("endOffset"));
+  std::optional<uint64_t> start = Offset(pick("startOffset"));
+  std::optional<uint64_t> end = Offset(pick("endOffset"));
   if (!start && !end) return out;
-  if (!start) start = end;
-  if (!end) end = start;
   auto principal = deps.store.Authenticate(token);
   if (!principal) return out;
   auto access = deps.store.ContentItemAccess(*principal, document);
   if (!access || access->role == domain::Role::kViewer) return out;
+  // A side the body does not name keeps where the current anchor is now in
+  // the live text (its stored offset may lag behind, decision record 1400).
+  const nlohmann::json* current_anchor = nullptr;
+  if (current != nullptr && current->contains("positionData") && (*current)["positionData"].is_object() &&
+      (*current)["positionData"].contains("anchor")) {
+    current_anchor = &(*current)["positionData"]["anchor"];
+  }
+  const bool body_start = body.contains("startOffset"), body_end = body.contains("endOffset");
   Result<nlohmann::json> anchor = std::unexpected(Invalid("not computed"));
   std::string text;
   auto st = deps.hub.WithDocument(principal->tenant_id, document, [&](crdt::Doc& doc) {
+    if (current_anchor != nullptr && (!body_start || !body_end)) {
+      if (auto now = ResolveAnchor(doc, *current_anchor)) {
+        if (!body_start) start = now->start;
+        if (!body_end) end = now->end;
+      }
+    }
+    if (!start) start = end;
+    if (!end) end = start;
     anchor = AnchorRange(doc, deps.text_root, *start, *end);
     text = doc.GetText(deps.text_root).ToString();
   });
@@ -127,8 +208,9 @@ Prepared Prepare(const AnnotationDeps& deps, const std::string& token, const Uui
   if (conn) {
     auto tx = pg::Transaction::Begin(**conn);
     if (tx && tx->SetTenant(principal->tenant_id)) {
-      Status cst = Ok();
-      if (auto chunk = ChunkAt(*tx, document, text, *start, &cst)) body["chunkId"] = *chunk;
+      if (auto map = ChunkMap::Load(*tx, document, std::move(text))) {
+        if (auto chunk = map->At(*start)) body["chunkId"] = *chunk;
+      }
       (void)tx->Commit();
     }
   }
@@ -170,6 +252,184 @@ void SetBody(api::Request& req, const nlohmann::json& body) {
   req.raw().prepare_payload();
 }
 
+// The anchored annotations among `items` (entity objects) whose document is
+// loaded in this process get the offsets and chunk of their anchor in the
+// live text (decision record 1400); the stored ones lag behind until the next
+// materialisation. Returns whether any item's document was live. Blocking.
+bool ApplyLiveOffsets(const AnnotationDeps& deps, const std::string& token, const std::vector<nlohmann::json*>& items) {
+  std::map<std::string, std::vector<nlohmann::json*>> by_document;
+  for (auto* item : items) {
+    if (!item->is_object() || !item->contains("documentId") || !(*item)["documentId"].is_string()) continue;
+    auto pd = item->find("positionData");
+    if (pd == item->end() || !pd->is_object() || !pd->contains("anchor")) continue;
+    auto document = Uuid::Parse((*item)["documentId"].get<std::string>());
+    if (!document || !deps.hub.IsLive(*document)) continue;
+    by_document[document->ToString()].push_back(item);
+  }
+  if (by_document.empty()) return false;
+  auto principal = deps.store.Authenticate(token);
+  if (!principal) return false;
+  bool live = false;
+  for (auto& [key, list] : by_document) {
+    auto document = Uuid::Parse(key);
+    std::vector<std::optional<TextRange>> now(list.size());
+    std::string text;
+    bool loaded = deps.hub.WithLoadedDocument(principal->tenant_id, *document, [&](crdt::Doc& doc) {
+      for (size_t i = 0; i < list.size(); ++i) now[i] = ResolveAnchor(doc, (*list[i])["positionData"]["anchor"]);
+      text = doc.GetText(deps.text_root).ToString();
+    });
+    if (!loaded) continue;
+    live = true;
+    std::optional<ChunkMap> map;
+    if (auto conn = deps.pool.Acquire()) {
+      auto tx = pg::Transaction::Begin(**conn);
+      if (tx && tx->SetTenant(principal->tenant_id)) {
+        if (auto m = ChunkMap::Load(*tx, *document, std::move(text))) map = std::move(*m);
+        (void)tx->Commit();
+      }
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (!now[i]) continue;
+      auto& item = *list[i];
+      item["startOffset"] = now[i]->start;
+      item["endOffset"] = now[i]->end;
+      if (map) {
+        if (auto chunk = map->At(now[i]->start)) item["chunkId"] = *chunk;
+      }
+    }
+  }
+  return live;
+}
+
+// RFC 9110 §13.1.2 weak comparison of an If-None-Match value with `etag`.
+bool NoneMatchHits(std::string_view header, std::string_view etag) {
+  auto strip = [](std::string_view t) {
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.starts_with("W/")) t.remove_prefix(2);
+    return t;
+  };
+  if (etag.empty()) return false;
+  if (strip(header) == "*") return true;
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    if (strip(header.substr(0, comma)) == strip(etag)) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// Rewrites an annotation response (one entity, or a page with `items`) to the
+// live offsets. Returns whether a document of it was live.
+bool LiveResponse(const AnnotationDeps& deps, const std::string& token, api::Response& resp) {
+  auto body = nlohmann::json::parse(resp.body(), nullptr, false);
+  if (!body.is_object()) return false;
+  std::vector<nlohmann::json*> items;
+  if (body.contains("items") && body["items"].is_array()) {
+    for (auto& i : body["items"]) items.push_back(&i);
+  } else {
+    items.push_back(&body);
+  }
+  if (!ApplyLiveOffsets(deps, token, items)) return false;
+  resp.SetBody(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+  return true;
+}
+
+// The wrapped reads (GET /v1/annotations/{id} and the lists): offsets and
+// chunk of live documents are those of the live text. A conditional GET is
+// answered 304 only when the document is not live (the stored row is then
+// what the client would get).
+asio::awaitable<api::Response> ServeRead(std::shared_ptr<AnnotationDeps> deps, api::Handler inner, api::Request& req) {
+  auto token = BearerToken(req);
+  if (!token) co_return co_await inner(req);
+  std::string none_match(req.Header(http::field::if_none_match));
+  if (!none_match.empty()) req.raw().erase(http::field::if_none_match);
+  api::Response resp = co_await inner(req);
+  if (resp.status() != http::status::ok) co_return resp;
+  bool live = co_await req.RunBlocking([&] { return LiveResponse(*deps, *token, resp); });
+  if (!live && !none_match.empty()) {
+    std::string etag(resp.raw()[http::field::etag]);
+    if (NoneMatchHits(none_match, etag)) {
+      api::Response r(http::status::not_modified);  // the client's copy is current
+      r.SetHeader(http::field::etag, etag);
+      co_return r;
+    }
+  }
+  co_return resp;
+}
+
+// Idempotency of an anchored create (decision record 1400). The generic
+// handler fingerprints the body it gets, and the anchored body carries the
+// relative positions and chunk of the text at that moment: a retry after the
+// text changed would not match its first attempt. So this route handles the
+// key itself, over the body as sent (the same fingerprint and states as
+// api's), and does not pass it on.
+struct Idempotent {
+  std::optional<domain::Principal> principal;
+  std::string key;
+  std::optional<api::Response> answer;  // replay or refusal
+};
+Idempotent BeginIdempotent(const AnnotationDeps& deps, const std::string& token, const api::Request& req) {
+  Idempotent out;
+  std::string_view key = req.Header("Idempotency-Key");
+  bool ok = !key.empty() && key.size() <= 255;
+  for (char c : key) ok = ok && c >= 0x21 && c <= 0x7e;
+  if (!ok) return out;  // absent, or malformed: the generic handler answers
+  auto principal = deps.store.Authenticate(token);
+  if (!principal) return out;
+  std::string hash = text::Sha256Hex(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
+                                     std::string(req.Header(http::field::content_type)) + "\n" + req.body());
+  auto begun = deps.store.BeginIdempotent(*principal, key, req.method_string(), req.target(), hash);
+  if (!begun) {
+    out.answer = api::FaultResponse(begun.error());
+    return out;
+  }
+  switch (begun->first) {
+    case domain::IdempotencyState::kMismatch:
+      out.answer = api::Problem(422, "idempotency-key-reused", "this Idempotency-Key was used for a different request");
+      return out;
+    case domain::IdempotencyState::kInProgress:
+      out.answer = api::Problem(409, "idempotency-in-progress", "a request with this Idempotency-Key is still running");
+      return out;
+    case domain::IdempotencyState::kReplay: {
+      const auto& stored = begun->second;
+      api::Response r(static_cast<http::status>(stored.status));
+      r.SetBody(stored.body, stored.headers.value("content-type", std::string("application/json")));
+      for (const auto& [k, v] : stored.headers.items()) {
+        if (k != "content-type" && v.is_string()) r.SetHeader(k, v.get<std::string>());
+      }
+      r.SetHeader("Idempotent-Replayed", "true");
+      out.answer = std::move(r);
+      return out;
+    }
+    case domain::IdempotencyState::kNew:
+      break;
+  }
+  out.principal = *principal;
+  out.key = std::string(key);
+  return out;
+}
+void FinishIdempotent(const AnnotationDeps& deps, const Idempotent& idem, const api::Response& r) {
+  int status = static_cast<int>(r.status());
+  if (status >= 500 || status == 429 || status == 401) {
+    (void)deps.store.AbandonIdempotent(*idem.principal, idem.key);
+    return;
+  }
+  domain::StoredResponse stored;
+  stored.status = status;
+  stored.body = r.body();
+  for (auto f : {http::field::content_type, http::field::etag, http::field::location}) {
+    auto it = r.raw().find(f);
+    if (it != r.raw().end()) {
+      std::string name(http::to_string(f));
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      stored.headers[name] = std::string(it->value());
+    }
+  }
+  (void)deps.store.FinishIdempotent(*idem.principal, idem.key, stored);
+}
+
 // The wrapped create (POST /v1/content/{id}/annotations) or update (PATCH
 // /v1/annotations/{id}) route. A free coroutine (not a lambda): GCC warns about
 // coroutine lambdas' frame deallocation.
@@ -178,7 +438,15 @@ asio::awaitable<api::Response> ServeWrite(std::shared_ptr<AnnotationDeps> deps, 
   auto token = BearerToken(req);
   auto id = Uuid::Parse(req.PathParam("id"));
   auto body = nlohmann::json::parse(req.body(), nullptr, false);
+  Idempotent idem;
+  api::Response resp;
+  bool answered = false;  // by Prepare (validation, unavailable)
   if (token && id && body.is_object() && (body.contains("startOffset") || body.contains("endOffset"))) {
+    if (create && req.method() == http::verb::post) {
+      idem = co_await req.RunBlocking([&] { return BeginIdempotent(*deps, *token, req); });
+      if (idem.answer) co_return std::move(*idem.answer);
+      if (idem.principal) req.raw().erase("Idempotency-Key");
+    }
     auto prepared = co_await req.RunBlocking([&]() -> Prepared {
       if (create) return Prepare(*deps, *token, *id, nullptr, body);
       auto principal = deps->store.Authenticate(*token);
@@ -189,19 +457,27 @@ asio::awaitable<api::Response> ServeWrite(std::shared_ptr<AnnotationDeps> deps, 
       if (!doc) return {};
       return Prepare(*deps, *token, *doc, &cur->body, body);
     });
-    if (prepared.answer) co_return std::move(*prepared.answer);
-    SetBody(req, body);
-  }
-  api::Response resp = co_await inner(req);
-  if (token && body.is_object() && body.contains("resolved") &&
-      (resp.status() == http::status::ok || resp.status() == http::status::created)) {
-    std::string written = resp.body();
-    auto stamped = co_await req.RunBlocking([&] { return StampResolution(*deps, *spec, *token, written); });
-    if (stamped) {
-      resp.SetBody(std::move(stamped->body), "application/json");
-      if (stamped->version) resp.SetHeader(http::field::etag, "\"" + std::to_string(*stamped->version) + "\"");
+    if (prepared.answer) {
+      resp = std::move(*prepared.answer);
+      answered = true;
+    } else {
+      SetBody(req, body);
     }
   }
+  if (!answered) {
+    resp = co_await inner(req);
+    bool written = resp.status() == http::status::ok || resp.status() == http::status::created;
+    if (token && written && body.is_object() && body.contains("resolved")) {
+      std::string w = resp.body();
+      auto stamped = co_await req.RunBlocking([&] { return StampResolution(*deps, *spec, *token, w); });
+      if (stamped) {
+        resp.SetBody(std::move(stamped->body), "application/json");
+        if (stamped->version) resp.SetHeader(http::field::etag, "\"" + std::to_string(*stamped->version) + "\"");
+      }
+    }
+    if (token && written) (void)co_await req.RunBlocking([&] { return LiveResponse(*deps, *token, resp); });
+  }
+  if (idem.principal) co_await req.RunBlocking([&] { FinishIdempotent(*deps, idem, resp); });
   co_return resp;
 }
 
@@ -292,12 +568,11 @@ Result<size_t> ReanchorAnnotations(pg::Pool& pool, Hub& hub, const Uuid& tenant,
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
   CNX_TRY(tx.SetTenant(tenant));
   size_t changed = 0;
+  auto map = CNX_TRY(ChunkMap::Load(tx, document, std::move(text)));
   for (auto& r : list) {
     if (!r.now) continue;
-    Status st = Ok();
-    auto chunk = ChunkAt(tx, document, text, r.now->start, &st);
-    if (!st) return std::unexpected(st.error());
-    if (!chunk) chunk = r.chunk;  // not materialised yet: the next materialisation fixes it
+    auto chunk = map.At(r.now->start);
+    if (!chunk) chunk = r.chunk;  // no chunks (yet): keep what was there
     auto start = static_cast<int64_t>(r.now->start);
     auto end = static_cast<int64_t>(r.now->end);
     if (r.start == start && r.end == end && r.chunk == chunk) continue;
@@ -318,6 +593,13 @@ Status RegisterAnnotationRoutes(api::Router& router, AnnotationDeps deps) {
   if (spec == nullptr) return Err(Module::kCollab, ErrorCode::kNotFound, "no annotation resource");
   for (const auto& route : api::RestRoutes()) {
     if (route.spec != spec) continue;
+    if (route.kind == api::RestKind::kGet || route.kind == api::RestKind::kList ||
+        route.kind == api::RestKind::kListNested) {
+      CNX_TRY(router.Wrap(route.method, route.pattern, [shared](api::Handler inner) {
+        return api::Handler([shared, inner](api::Request& req) { return ServeRead(shared, inner, req); });
+      }));
+      continue;
+    }
     if (route.kind != api::RestKind::kCreateNested && route.kind != api::RestKind::kUpdate) continue;
     bool create = route.kind == api::RestKind::kCreateNested;
     CNX_TRY(router.Wrap(route.method, route.pattern, [shared, spec, create](api::Handler inner) {

@@ -6,9 +6,13 @@
 // Y.Text root `text_root`) gets `positionData.anchor`: relative positions of
 // both ends (JSON and Yjs binary form) taken from the document's live CRDT
 // state, and `chunkId` = the chunk holding the start when the current version
-// is that text. After every materialisation the offsets and chunk of the
-// document's anchored annotations are recomputed from their anchors, so they
-// follow edits made before them.
+// is that text. After every materialisation the stored offsets and chunk of
+// the document's anchored annotations are recomputed from their anchors, so
+// they follow edits made before them; reads (GET, lists, write answers) of a
+// document loaded in this process report the anchors' offsets in the live
+// text at once (decision record 1400). Chunks are of the current version:
+// a live position is carried into its text through a diff, and for HTML
+// items into the page text the chunks index.
 //
 // Thread safety: the free functions on a Doc follow the Doc rules (the hub
 // calls them under the room lock); ReanchorAnnotations and the routes may run
@@ -67,11 +71,13 @@ struct AnnotationDeps {
   std::string text_root = "content";
 };
 
-// Wraps the generic annotation routes (POST /v1/content/{id}/annotations,
-// PATCH /v1/annotations/{id}; api::RegisterRestRoutes must have run): a body
-// with startOffset/endOffset is anchored before the generic handler stores
-// it. Everything else (authentication, validation, ETags, idempotency) stays
-// the generic handler's.
+// Wraps the generic annotation routes (api::RegisterRestRoutes must have
+// run): on POST /v1/content/{id}/annotations and PATCH /v1/annotations/{id} a
+// body with startOffset/endOffset is anchored before the generic handler
+// stores it (an Idempotency-Key of such a create is handled here, over the
+// body as sent); the answers of those and of GET /v1/annotations/{id} and
+// the lists carry live offsets. Everything else (authentication, validation,
+// ETags) stays the generic handler's.
 Status RegisterAnnotationRoutes(api::Router& router, AnnotationDeps deps);
 
 }  // namespace cnx::collab

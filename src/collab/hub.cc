@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collab/protocol.h"
+#include "collab/range_locks.h"
 #include "collab/text_merge.h"
 #include "crdt/doc.h"
 #include "crdt/update.h"
@@ -31,6 +32,9 @@ constexpr size_t kMaxAwarenessEntries = 256;
 // 30 s after which y-protocols drops a silent remote state.
 constexpr uint32_t kLockAwarenessClient = 0;
 constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
+constexpr std::string_view kBuildsOnRefused =
+    "refused: the update builds on a change that was refused before; it was not applied: reload the document to "
+    "resync";
 }  // namespace
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -137,12 +141,15 @@ class Room : public std::enable_shared_from_this<Room> {
   // Live locks of the document (canonical JSON array from resource_locks),
   // and who holds a document-level one: everybody else is read-only.
   std::string locks_json_ = "[]";
+  std::string locks_announced_json_ = "[]";  // with the anchors of ranged locks
   std::optional<Uuid> doc_lock_holder_;
   std::string doc_lock_reason_;
+  RangeLocks range_locks_;  // finer locks, checked on updates (range_locks.h)
+  RefusedChanges refused_;  // clients whose changes were refused (range_locks.h)
   Clock::time_point locks_announced_{};
   // Takes a new lock list; announces it (or renews the announcement) as the
   // awareness state of kLockAwarenessClient. Under mu_.
-  void SetLocks(const std::string& json, Clock::time_point now) {
+  void SetLocks(const std::string& json, Clock::time_point now, std::string_view text_root) {
     bool changed = json != locks_json_;
     if (!changed && (json == "[]" || now - locks_announced_ < kLockAnnounceRenewal)) return;
     if (changed) {
@@ -150,6 +157,15 @@ class Room : public std::enable_shared_from_this<Room> {
       doc_lock_holder_.reset();
       doc_lock_reason_.clear();
       auto locks = nlohmann::json::parse(json, nullptr, false);
+      range_locks_.Set(locks, doc_, text_root);
+      locks_announced_json_ = json;
+      if (!range_locks_.empty() && locks.is_array()) {
+        for (auto& l : locks) {
+          if (!l.is_object() || !l.contains("id") || !l["id"].is_string()) continue;
+          if (auto a = range_locks_.AnchorOf(l["id"].get<std::string>()); !a.is_null()) l["anchor"] = std::move(a);
+        }
+        locks_announced_json_ = locks.dump();
+      }
       if (locks.is_array()) {
         for (const auto& l : locks) {
           if (!l.is_object() || l.value("granularity", "") != "document") continue;
@@ -165,7 +181,7 @@ class Room : public std::enable_shared_from_this<Room> {
     auto& st = awareness_[kLockAwarenessClient];
     st.clock += 1;
     st.owner = nullptr;
-    st.state = json == "[]" ? "null" : "{\"locks\":" + json + "}";
+    st.state = json == "[]" ? "null" : "{\"locks\":" + locks_announced_json_ + "}";
     locks_announced_ = now;
     SendAll(MakeFrame(EncodeAwareness(EncodeAwarenessUpdate({{kLockAwarenessClient, st.clock, st.state}}))));
   }
@@ -283,7 +299,7 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
     }
   }
   auto locks = CNX_TRY(tx.Exec(std::string(kLocksSql), {"{" + document.ToString() + "}"}));
-  if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now());
+  if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now(), options_.text_root);
   CNX_TRY(tx.Commit());
   spdlog::info("collab: loaded {} ({} from a snapshot, {} operation(s)) in {:.1f} ms", document.ToString(),
                snap.empty() ? "not" : "partly", ops.rows(),
@@ -360,8 +376,24 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
         return Ok();
       }
       if (room.doc_lock_holder_ && *room.doc_lock_holder_ != ps.info.user_id) {
+        room.refused_.Note(msg.data, room.doc_);
         ps.peer->Send(MakeFrame(EncodePermissionDenied(room.doc_lock_reason_)));
         return Ok();
+      }
+      if (!room.refused_.empty() && room.refused_.BuildsOn(msg.data)) {
+        ps.peer->Send(MakeFrame(EncodePermissionDenied(std::string(kBuildsOnRefused))));
+        return Ok();
+      }
+      // Finer locks of others: refused like the document lock when the update
+      // changes locked text (decision record 1401).
+      const bool checked = room.range_locks_.Restricts(ps.info.user_id);
+      if (checked) {
+        if (auto refusal =
+                room.range_locks_.Check(room.doc_, room.applied_, msg.data, ps.info.user_id, options_.text_root)) {
+          room.refused_.Note(msg.data, room.doc_);
+          ps.peer->Send(MakeFrame(EncodePermissionDenied(*refusal)));
+          return Ok();
+        }
       }
       auto origin = UpdateOrigin(msg.data);
       if (!origin) return std::unexpected(origin.error());
@@ -375,6 +407,7 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
       const bool changed = !produced.empty();
       if (!changed && !pending) return Ok();  // a duplicate
       uint64_t seq = ++room.applied_;
+      room.range_locks_.Applied(seq, msg.data, checked);
       room.last_editor_ = ps.info.user_id;
       PendingOp op{room.shared_from_this(),
                    seq,
@@ -924,7 +957,7 @@ void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
     for (const auto& r : list) {
       auto it = locks->find(r->document_.ToString());
       std::lock_guard l(r->mu_);
-      r->SetLocks(it == locks->end() ? "[]" : it->second, now);
+      r->SetLocks(it == locks->end() ? "[]" : it->second, now, options_.text_root);
     }
   }
 }
@@ -950,6 +983,20 @@ Status Hub::WithDocument(const Uuid& tenant, const Uuid& document, const std::fu
   if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the room was closed");
   fn(room->doc_);
   return Ok();
+}
+
+bool Hub::WithLoadedDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn) {
+  std::shared_ptr<Room> room;
+  {
+    std::lock_guard lock(rooms_mu_);
+    auto it = rooms_.find(document.ToString());
+    if (it == rooms_.end()) return false;
+    room = it->second;
+  }
+  std::lock_guard room_lock(room->mu_);
+  if (room->failed_ || room->tenant_ != tenant) return false;
+  fn(room->doc_);
+  return true;
 }
 
 }  // namespace cnx::collab

@@ -118,6 +118,10 @@ class Hub : public domain::LiveContent {
   // into the hub. Errors: those of loading; kNotFound when the room belongs to
   // another tenant. Used to anchor annotations (annotations.h).
   Status WithDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn);
+  // The same, only when the document's room is loaded in this process (it is
+  // never loaded for this): false when it is not, belongs to another tenant or
+  // failed. Used to report annotation offsets in the live text.
+  bool WithLoadedDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn);
 
   // Writes a snapshot of every loaded room with operations since its last
   // one, and materialises rooms with unmaterialised changes.

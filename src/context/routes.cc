@@ -29,39 +29,7 @@ Response Problem(int status, std::string_view slug, std::string detail, const st
   return r;
 }
 
-int StatusFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kFailedPrecondition:
-      return 412;
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kRetryable:
-    case ErrorCode::kTimeout:
-    case ErrorCode::kResourceExhausted:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
-Response FaultResponse(const domain::Fault& f) {
-  int status = StatusFor(f.code);
-  if (status == 500) {
-    spdlog::error("context: {}", f.detail);
-    return Problem(500, "internal", "internal error");
-  }
-  std::string slug = f.type.empty() ? "error" : f.type;
-  return Problem(status, slug, f.detail, f.fields);
-}
+using api::FaultResponse;  // the same statuses and problem types as the REST routes
 
 Response JsonOk(const json& body) {
   Response r(http::status::ok);

@@ -723,22 +723,20 @@ Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor) {
   return Invalid({{"cursor", "is not a cursor this API returned"}});
 }
 
-Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
-  auto conn = pool_.Acquire();
-  if (!conn) return std::unexpected(FromError(conn.error()));
+Store::ReadPlan Store::GetPlan(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
   // The row, its project and the caller's role there in one statement: one
   // round trip, one implicit transaction with the tenant set.
   std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
-  auto guard = internal::CredentialGuard(p);
-  pg::Param params[] = {id, p.user_id};
-  auto got = (*conn)->ExecAsTenant(p.tenant_id, guard ? &*guard : nullptr,
-                                   "SELECT " + SelectJson(spec) +
-                                       ", x.project, (SELECT m.role FROM project_members m WHERE m.project_id = " +
-                                       "x.project AND m.user_id = $2) FROM " + spec.table +
-                                       " r CROSS JOIN LATERAL (SELECT " + expr + " AS project) x WHERE r.id = $1",
-                                   params);
-  Outcome<pg::QueryResult> outcome = got ? Outcome<pg::QueryResult>(std::move(*got))
-                                         : Outcome<pg::QueryResult>(std::unexpected(FromError(got.error())));
+  return ReadPlan{"SELECT " + SelectJson(spec) + ", x.project, (SELECT m.role FROM project_members m WHERE " +
+                      "m.project_id = x.project AND m.user_id = $2) FROM " + spec.table +
+                      " r CROSS JOIN LATERAL (SELECT " + expr + " AS project) x WHERE r.id = $1",
+                  {id, p.user_id},
+                  internal::CredentialGuard(p)};
+}
+
+Outcome<Entity> Store::GetFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows) {
+  Outcome<pg::QueryResult> outcome = rows ? Outcome<pg::QueryResult>(std::move(*rows))
+                                          : Outcome<pg::QueryResult>(std::unexpected(FromError(rows.error())));
   internal::NoteGuard(p, true, outcome);
   auto r = CNX_DO_F(std::move(outcome));
   if (r.empty()) return NotFound("no such " + spec.name);
@@ -746,6 +744,14 @@ Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const U
   auto role = internal::MemberRole(p, r[0].IsNull(2) ? std::nullopt : std::optional<std::string_view>(r[0].Text(2)));
   CNX_DO_F(internal::CheckRole(p, spec, project, role, Role::kViewer, false));
   return ToEntity(r, spec.versioned);
+}
+
+Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
+  auto conn = pool_.Acquire();
+  if (!conn) return std::unexpected(FromError(conn.error()));
+  ReadPlan plan = GetPlan(spec, p, id);
+  return GetFrom(spec, p,
+                 (*conn)->ExecAsTenant(p.tenant_id, plan.guard ? &*plan.guard : nullptr, plan.sql, plan.params));
 }
 
 namespace internal {

@@ -108,6 +108,8 @@ enum class IdempotencyState { kNew, kReplay, kMismatch, kInProgress };
 class Store {
  public:
   Store(pg::Pool& pool, StoreOptions options);
+  // The application pool's connection settings (for connections of its own, such as api::PgLanes).
+  const pg::PoolOptions& pool_options() const { return pool_.options(); }
 
   // --- accounts ---------------------------------------------------------
   // {"tenantName","email","password","displayName"} -> {"tenant","user","token","expiresAt"}
@@ -133,6 +135,18 @@ class Store {
   Outcome<Entity> Create(const ResourceSpec& spec, const Principal& p, const std::optional<Uuid>& parent_id,
                          const json& body);
   Outcome<Entity> Get(const ResourceSpec& spec, const Principal& p, const Uuid& id);
+  // Get() in two halves for a caller that runs the statement itself (an
+  // event loop's pg::PipelinedConnection): the statement, to be run with the
+  // principal's tenant and the guard in one implicit transaction, then the
+  // entity from its outcome. GetFrom marks a pending principal confirmed when
+  // the guard passed, like every Store transaction.
+  struct ReadPlan {
+    std::string sql;
+    std::vector<pg::Param> params;
+    std::optional<pg::Guard> guard;
+  };
+  static ReadPlan GetPlan(const ResourceSpec& spec, const Principal& p, const Uuid& id);
+  static Outcome<Entity> GetFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows);
   // `if_match` nullopt means "*" (any version). Content items: a live
   // document lock of another user refuses Update and Delete, a finer lock
   // refuses a body change touching its context's {start, end} byte range

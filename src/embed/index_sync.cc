@@ -1,6 +1,7 @@
 #include "embed/index_sync.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "embed/worker.h"
 
@@ -9,50 +10,60 @@ namespace {
 
 constexpr int64_t kPage = 2000;
 
-// Streams current embeddings of `model` in chunk-id order, created at or after
-// `since_us` (0: all), optionally only the given ids; calls fn per page.
-template <typename Fn>
-Status ForEachCurrent(pg::Connection& conn, const ModelId& model, int64_t since_us, const std::string* id_list,
-                      Fn&& fn) {
+// Positions written by this code carry kXidPosition with the xmin of a
+// snapshot in the low bits; a position without it is a created_at time of an
+// older checkpoint.
+constexpr uint64_t kXidPosition = uint64_t{1} << 63;
+
+// The xmin of a fresh snapshot: every transaction with a smaller xid has
+// ended, so a row with a smaller written_xid that is not visible now never
+// will be. As a position: the next catch-up starts there.
+Result<uint64_t> SnapshotXmin(pg::Connection& conn) {
+  auto rows = CNX_TRY(conn.Exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+  const std::string text(rows[0].Text(0));
+  uint64_t xmin = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), xmin);
+  if (ec != std::errc() || end != text.data() + text.size() || xmin >= kXidPosition)
+    return Err(Module::kEmbed, ErrorCode::kInternal, "unexpected snapshot xmin '" + text + "'");
+  return xmin;
+}
+
+Status UpsertRows(const pg::QueryResult& rows, vector::VectorIndex& index, CatchUpResult& out) {
+  std::vector<std::vector<float>> values(rows.rows());
+  std::vector<vector::VectorRecord> records;
+  records.reserve(rows.rows());
+  for (int i = 0; i < rows.rows(); ++i) {
+    auto r = rows[i];
+    values[i] = CNX_TRY(DecodeVector(CNX_TRY(r.Get<std::vector<uint8_t>>(3))));
+    records.push_back({CNX_TRY(r.Get<Uuid>(0)), CNX_TRY(r.Get<Uuid>(1)), CNX_TRY(r.Get<Uuid>(2)), values[i]});
+  }
+  CNX_TRY(index.Upsert(records));
+  out.upserted += records.size();
+  return Ok();
+}
+
+// Every current embedding of `model` (optionally only the ids in `id_list`),
+// in chunk-id order, a page at a time. The position returned is the xmin taken
+// before the first page.
+Result<CatchUpResult> Load(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index,
+                           const std::string* id_list = nullptr) {
+  CatchUpResult out{.position = kXidPosition | CNX_TRY(SnapshotXmin(conn))};
   std::string after = Uuid().ToString();
   for (;;) {
     auto rows =
-        CNX_TRY(conn.Exec("SELECT e.chunk_id, e.tenant_id, ci.project_id, e.embedding,"
-                          "  (extract(epoch FROM e.created_at) * 1000000)::bigint"
+        CNX_TRY(conn.Exec("SELECT e.chunk_id, e.tenant_id, ci.project_id, e.embedding"
                           " FROM chunk_embeddings e"
                           " JOIN content_chunks c ON c.id = e.chunk_id AND c.content_hash = e.content_hash"
                           " JOIN content_items ci ON ci.id = c.content_item_id"
                           " WHERE e.model = $1 AND e.model_version = $2 AND e.chunk_id > $3::uuid"
-                          "   AND e.created_at >= to_timestamp($4::float8 / 1000000)"
-                          "   AND ($6::uuid[] IS NULL OR e.chunk_id = ANY($6::uuid[]))"
-                          " ORDER BY e.chunk_id LIMIT $5",
-                          {model.name, model.version, after, static_cast<double>(since_us), kPage,
-                           id_list ? pg::Param(*id_list) : pg::Param()}));
-    if (rows.empty()) return Ok();
-    CNX_TRY(fn(rows));
+                          "   AND ($5::uuid[] IS NULL OR e.chunk_id = ANY($5::uuid[]))"
+                          " ORDER BY e.chunk_id LIMIT $4",
+                          {model.name, model.version, after, kPage, id_list ? pg::Param(*id_list) : pg::Param()}));
+    if (rows.empty()) return out;
+    CNX_TRY(UpsertRows(rows, index, out));
     after = std::string(rows[rows.rows() - 1].Text(0));
-    if (rows.rows() < kPage) return Ok();
+    if (rows.rows() < kPage) return out;
   }
-}
-
-Result<CatchUpResult> Load(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index, int64_t since_us,
-                           uint64_t position, const std::string* id_list = nullptr) {
-  CatchUpResult out{.position = position};
-  CNX_TRY(ForEachCurrent(conn, model, since_us, id_list, [&](const pg::QueryResult& rows) -> Status {
-    std::vector<std::vector<float>> values(rows.rows());
-    std::vector<vector::VectorRecord> records;
-    records.reserve(rows.rows());
-    for (int i = 0; i < rows.rows(); ++i) {
-      auto r = rows[i];
-      values[i] = CNX_TRY(DecodeVector(CNX_TRY(r.Get<std::vector<uint8_t>>(3))));
-      records.push_back({CNX_TRY(r.Get<Uuid>(0)), CNX_TRY(r.Get<Uuid>(1)), CNX_TRY(r.Get<Uuid>(2)), values[i]});
-      out.position = std::max<uint64_t>(out.position, static_cast<uint64_t>(CNX_TRY(r.Get<int64_t>(4))));
-    }
-    CNX_TRY(index.Upsert(records));
-    out.upserted += records.size();
-    return Ok();
-  }));
-  return out;
 }
 
 std::string UuidArray(std::span<const Uuid> ids) {
@@ -66,15 +77,34 @@ std::string UuidArray(std::span<const Uuid> ids) {
 
 }  // namespace
 
-Result<CatchUpResult> CatchUp(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index, uint64_t position,
-                              std::chrono::seconds overlap) {
-  int64_t since =
-      static_cast<int64_t>(position) - std::chrono::duration_cast<std::chrono::microseconds>(overlap).count();
-  return Load(conn, model, index, std::max<int64_t>(0, since), position);
+Result<CatchUpResult> CatchUp(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index,
+                              uint64_t position) {
+  // A position of an older checkpoint (a time): everything once.
+  const uint64_t from = (position & kXidPosition) ? position & ~kXidPosition : 0;
+  CatchUpResult out{.position = kXidPosition | CNX_TRY(SnapshotXmin(conn))};
+  // Rows of transactions that ended before `from` are in the index already.
+  // Keyset paging on (written_xid, chunk_id) through chunk_embeddings_written.
+  std::string after_xid = std::to_string(from), after_chunk = Uuid().ToString();
+  for (;;) {
+    auto rows =
+        CNX_TRY(conn.Exec("SELECT e.chunk_id, e.tenant_id, ci.project_id, e.embedding, e.written_xid::text"
+                          " FROM chunk_embeddings e"
+                          " JOIN content_chunks c ON c.id = e.chunk_id AND c.content_hash = e.content_hash"
+                          " JOIN content_items ci ON ci.id = c.content_item_id"
+                          " WHERE e.model = $1 AND e.model_version = $2"
+                          "   AND (e.written_xid, e.chunk_id) > ($3::xid8, $4::uuid)"
+                          " ORDER BY e.written_xid, e.chunk_id LIMIT $5",
+                          {model.name, model.version, after_xid, after_chunk, kPage}));
+    if (rows.empty()) return out;
+    CNX_TRY(UpsertRows(rows, index, out));
+    after_xid = std::string(rows[rows.rows() - 1].Text(4));
+    after_chunk = std::string(rows[rows.rows() - 1].Text(0));
+    if (rows.rows() < kPage) return out;
+  }
 }
 
 Result<CatchUpResult> Rebuild(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index) {
-  return Load(conn, model, index, 0, 0);
+  return Load(conn, model, index);
 }
 
 Result<Drift> Verify(pg::Connection& conn, const ModelId& model, const vector::VectorIndex& index) {
@@ -123,7 +153,7 @@ Result<ReconcileResult> Reconcile(pg::Connection& conn, const ModelId& model, ve
   for (size_t i = 0; i < drift.missing.size(); i += kPage) {
     auto part = std::span<const Uuid>(drift.missing).subspan(i, std::min<size_t>(kPage, drift.missing.size() - i));
     std::string list = UuidArray(part);
-    auto r = CNX_TRY(Load(conn, model, index, 0, 0, &list));
+    auto r = CNX_TRY(Load(conn, model, index, &list));
     out.upserted += r.upserted;
   }
   if (drift.extra > 0)

@@ -1,11 +1,16 @@
 // Keeping a VectorIndex in step with chunk_embeddings (PostgreSQL is the
 // source of truth; the index is a projection of it).
 //
-//  * CatchUp() upserts every embedding of the model written since a position
-//    (microseconds since the epoch of chunk_embeddings.created_at) and returns
-//    the new position. Rows are re-read from `position - overlap` because a
-//    row's created_at is its transaction's start, which may commit later than
-//    a younger one; upserts are idempotent, so the overlap costs only time.
+//  * CatchUp() upserts every current embedding of the model written since a
+//    position and returns the new position. A position is the xmin of a
+//    snapshot taken before reading (with the top bit set): every transaction
+//    below it had ended, so a row written later carries a written_xid at or
+//    above it (migration 0011). The rows are found through the index
+//    chunk_embeddings_written, so a catch-up reads what was written since the
+//    last one (plus the rows of transactions still open then), not a time
+//    window. A position without the top bit is a created_at time of an older
+//    checkpoint: caught up from the start, once. Upserts of unchanged vectors
+//    are cheap in the HNSW index (compared, not re-linked).
 //  * Rebuild() fills an (empty) index from every current embedding of the
 //    model, without calling any embedder.
 //  * Verify() compares: missing = current embeddings absent from the index;
@@ -43,8 +48,8 @@ struct CatchUpResult {
   size_t upserted = 0;
 };
 
-Result<CatchUpResult> CatchUp(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index, uint64_t position,
-                              std::chrono::seconds overlap = std::chrono::seconds(120));
+Result<CatchUpResult> CatchUp(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index,
+                              uint64_t position);
 
 // Returns the position the rebuilt index reflects.
 Result<CatchUpResult> Rebuild(pg::Connection& conn, const ModelId& model, vector::VectorIndex& index);

@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "embed/internal/feature_math.h"
 #include "embed/internal/normalize.h"
 #include "embed/internal/xxhash64.h"
 
@@ -62,44 +63,59 @@ std::string Stem(std::string w) {
 // same order, that a hash map sorted by hash gives, without a map per text.
 using Hashes = std::vector<uint64_t>;
 
-void AddFamily(Hashes& hashes, float weight, std::vector<float>& out) {
+void AddFamily(Hashes& hashes, Hashes& scratch, float weight, std::vector<float>& out) {
   if (hashes.empty() || weight == 0) return;
   // Sorted, so the float sums run in the same order on every platform.
-  std::sort(hashes.begin(), hashes.end());
-  std::vector<std::pair<uint64_t, float>> sorted;
-  sorted.reserve(hashes.size());
+  internal::SortHashes(hashes, scratch);
+  const size_t dim = out.size();
+  const internal::FastMod mod(dim);
+  std::vector<float> v(dim, 0.0f);
   for (size_t i = 0; i < hashes.size();) {
     size_t j = i + 1;
     while (j < hashes.size() && hashes[j] == hashes[i]) ++j;
-    sorted.emplace_back(hashes[i], float(j - i));
-    i = j;
-  }
-  std::vector<float> v(out.size(), 0.0f);
-  for (const auto& [h, tf] : sorted) {
+    const float tf = float(j - i);
     // Two probes per feature: two distinct words then collide completely only
-    // with probability ~1/dim^2 instead of 1/dim.
-    float w = (1.0f + std::log(tf)) * float(M_SQRT1_2);
-    uint64_t g = h;
+    // with probability ~1/dim^2 instead of 1/dim. (1 + log 1) is exactly 1.
+    const float w = tf == 1.0f ? float(M_SQRT1_2) : (1.0f + std::log(tf)) * float(M_SQRT1_2);
+    uint64_t g = hashes[i];
     for (int probe = 0; probe < 2; ++probe) {
-      v[size_t(g % out.size())] += (g >> 63) ? -w : w;
+      v[size_t(mod(g))] += (g >> 63) ? -w : w;
       g = (g ^ (g >> 31)) * 0xBF58476D1CE4E5B9ull;  // splitmix64 finaliser step
       g ^= g >> 29;
     }
+    i = j;
   }
   double norm = 0;
   for (float x : v) norm += double(x) * x;
   if (norm == 0) return;
   float scale = float(weight / std::sqrt(norm));
-  for (size_t i = 0; i < out.size(); ++i) out[i] += v[i] * scale;
+  for (size_t i = 0; i < dim; ++i) out[i] += v[i] * scale;
 }
 
-// Byte offsets of the code point starts of `s`, plus s.size().
-std::vector<size_t> CodePointStarts(std::string_view s) {
-  std::vector<size_t> starts;
-  for (size_t i = 0; i < s.size(); ++i)
-    if ((uint8_t(s[i]) & 0xC0) != 0x80) starts.push_back(i);
-  starts.push_back(s.size());
-  return starts;
+// Hashes of the character n-grams (n = 3..5, over code points) of
+// "<" + word + ">".
+void AddCharGrams(std::string_view word, std::string& marked, std::vector<size_t>& starts, Hashes& out) {
+  marked.assign(1, '<');
+  marked.append(word);
+  marked.push_back('>');
+  const std::string_view m(marked);
+  bool ascii = true;
+  for (char c : word) ascii &= (uint8_t(c) < 0x80);
+  if (ascii) {
+    const size_t cps = m.size();
+    for (size_t n = 3; n <= 5; ++n)
+      for (size_t i = 0; i + n <= cps; ++i) out.push_back(internal::XxHash64(m.substr(i, n), kCharSeed + n));
+    return;
+  }
+  // Byte offsets of the code point starts, plus the end.
+  starts.clear();
+  for (size_t i = 0; i < m.size(); ++i)
+    if ((uint8_t(m[i]) & 0xC0) != 0x80) starts.push_back(i);
+  starts.push_back(m.size());
+  const size_t cps = starts.size() - 1;
+  for (size_t n = 3; n <= 5; ++n)
+    for (size_t i = 0; i + n <= cps; ++i)
+      out.push_back(internal::XxHash64(m.substr(starts[i], starts[i + n] - starts[i]), kCharSeed + n));
 }
 
 }  // namespace
@@ -123,28 +139,27 @@ std::vector<float> LexicalHashEmbedder::EmbedOne(std::string_view text) const {
   if (words.empty()) words = std::move(all);
   if (words.empty()) return out;
 
-  Hashes unigrams, bigrams, chargrams;
+  Hashes unigrams, bigrams, chargrams, scratch;
   unigrams.reserve(words.size());
   bigrams.reserve(words.size());
   chargrams.reserve(words.size() * 16);
-  std::string prev;
+  std::string prev, pair, marked;
+  std::vector<size_t> starts;
   for (const auto& w : words) {
     std::string stem = Stem(w);
     unigrams.push_back(internal::XxHash64(stem, kUnigramSeed));
-    if (!prev.empty()) bigrams.push_back(internal::XxHash64(prev + " " + stem, kBigramSeed));
-    prev = stem;
-
-    std::string marked = "<" + w + ">";
-    auto starts = CodePointStarts(marked);
-    size_t cps = starts.size() - 1;
-    for (size_t n = 3; n <= 5; ++n)
-      for (size_t i = 0; i + n <= cps; ++i)
-        chargrams.push_back(
-            internal::XxHash64(std::string_view(marked).substr(starts[i], starts[i + n] - starts[i]), kCharSeed + n));
+    if (!prev.empty()) {
+      pair.assign(prev);
+      pair.push_back(' ');
+      pair.append(stem);
+      bigrams.push_back(internal::XxHash64(pair, kBigramSeed));
+    }
+    prev = std::move(stem);
+    AddCharGrams(w, marked, starts, chargrams);
   }
-  AddFamily(unigrams, options_.unigram_weight, out);
-  AddFamily(bigrams, options_.bigram_weight, out);
-  AddFamily(chargrams, options_.chargram_weight, out);
+  AddFamily(unigrams, scratch, options_.unigram_weight, out);
+  AddFamily(bigrams, scratch, options_.bigram_weight, out);
+  AddFamily(chargrams, scratch, options_.chargram_weight, out);
   double norm = 0;
   for (float x : out) norm += double(x) * x;
   if (norm > 0) {

@@ -66,7 +66,8 @@ Result<size_t> ReEmbedBatch(pg::Connection& conn, Embedder& embedder, vector::Ve
           ") AS v(chunk, embedding, hash) JOIN content_chunks c ON c.id = v.chunk AND c.content_hash = v.hash"
           " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
           "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
-          "  content_hash = EXCLUDED.content_hash, created_at = now()"
+          "  content_hash = EXCLUDED.content_hash, created_at = now(),"
+          "  written_xid = pg_current_xact_id()"
           " RETURNING chunk_id::text",
       params));
   std::unordered_map<std::string, size_t> at;

@@ -114,6 +114,8 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
   }
   result.claimed = jobs.size();
   if (jobs.empty()) return result;
+  // In id order: the store step locks the jobs in the order of its arrays.
+  std::sort(jobs.begin(), jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) { return a.job_id < b.job_id; });
   ++stats_.batches;
 
   // A job that keeps crashing its worker is failed once its attempts are used up.
@@ -213,11 +215,19 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       job_ids.push_back(j.job_id);
       tokens.push_back(j.token);
     }
-    auto held = CNX_TRY(tx.Exec(
-        "SELECT j.id::text FROM embedding_jobs j"
-        " JOIN unnest($1::uuid[], $2::timestamptz[]) AS t(id, token) ON j.id = t.id AND j.locked_until = t.token"
-        " WHERE j.status = 'processing' ORDER BY j.id FOR UPDATE OF j",
-        {PgArray(job_ids), PgArray(tokens)}));
+    // One primary-key probe per job, in id order (the arrays are sorted), by
+    // construction: written as a join with `status = 'processing'` in its
+    // WHERE, the planner may take the partial index embedding_jobs_claim,
+    // whose statistics lag behind a backlog of pending jobs, and walk the
+    // whole backlog on every batch. The LIMIT keeps the status test out of
+    // the subquery (no implied partial-index predicate); the token alone
+    // already implies `processing` (every other status clears locked_until).
+    auto held = CNX_TRY(
+        tx.Exec("SELECT x.id::text FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS t(id, token, n)"
+                " CROSS JOIN LATERAL (SELECT j.id, j.status FROM embedding_jobs j"
+                "   WHERE j.id = t.id AND j.locked_until = t.token LIMIT 1 FOR UPDATE) x"
+                " WHERE x.status = 'processing' ORDER BY t.n",
+                {PgArray(job_ids), PgArray(tokens)}));
     std::unordered_set<std::string> held_ids;
     for (int r = 0; r < held.rows(); ++r) held_ids.insert(std::string(held[r].Text(0)));
     std::vector<std::string> chunk_ids, hashes;
@@ -264,7 +274,8 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
               values +
               " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
               "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
-              "  content_hash = EXCLUDED.content_hash, created_at = now()",
+              "  content_hash = EXCLUDED.content_hash, created_at = now(),"
+              "  written_xid = pg_current_xact_id()",
           params));
     }
     CNX_TRY(tx.Commit());
@@ -311,8 +322,13 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       auto upd = CNX_TRY(
           conn->Exec("UPDATE embedding_jobs j SET status = 'completed', locked_until = NULL, error_message = NULL,"
                      "  completed_at = now(), updated_at = now()"
-                     " FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, token)"
-                     " WHERE j.id = t.id AND j.status = 'processing' AND j.locked_until = t.token",
+                     " FROM (SELECT x.tid FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, token)"
+                     "   CROSS JOIN LATERAL (SELECT j2.ctid AS tid, j2.status FROM embedding_jobs j2"
+                     "     WHERE j2.id = t.id AND j2.locked_until = t.token LIMIT 1) x"
+                     "   WHERE x.status = 'processing') m"
+                     // The version read above, if still current: a job updated
+                     // meanwhile (re-queued, re-claimed) has moved and is skipped.
+                     " WHERE j.ctid = m.tid",
                      {PgArray(job_ids), PgArray(tokens)}));
       result.completed += static_cast<size_t>(upd.affected());
       result.discarded += expected - static_cast<size_t>(upd.affected());
@@ -346,8 +362,9 @@ void EmbeddingWorker::Start() {
           ++stats_.errors;
           spdlog::warn("embed worker: {}", r.error().ToString());
         }
-        if (!r || r->claimed == 0) {
-          auto until = std::chrono::steady_clock::now() + options_.idle_poll;
+        if (!r || r->claimed < options_.batch_size) {
+          auto until =
+              std::chrono::steady_clock::now() + (!r || r->claimed == 0 ? options_.idle_poll : options_.fill_wait);
           while (!stop_ && std::chrono::steady_clock::now() < until)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }

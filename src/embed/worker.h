@@ -40,7 +40,9 @@
 // role that bypasses row-level security (system work across tenants).
 //
 // Thread safety: RunOnce() may be called from several threads (SKIP LOCKED
-// keeps their batches disjoint); Start()/Stop() run `threads` such loops.
+// keeps their batches disjoint); Start()/Stop() run `threads` such loops. A
+// loop sleeps `idle_poll` when nothing was due and `fill_wait` after a batch
+// that was not full (decision 1411).
 #pragma once
 
 #include <atomic>
@@ -66,6 +68,10 @@ struct WorkerOptions {
   std::chrono::milliseconds backoff_max{300'000};
   size_t threads = 1;
   std::chrono::milliseconds idle_poll{250};  // sleep when no job was due
+  // Sleep after a batch that was not full: while jobs trickle in (an
+  // ingestion), the next claim then finds more of them. Every batch costs a
+  // few statements and commits whatever its size (docs/performance.md).
+  std::chrono::milliseconds fill_wait{50};
 };
 
 enum class WorkerStep { kClaim, kEmbed, kStore, kIndex, kComplete };

@@ -1,5 +1,7 @@
 #include "pg/connection.h"
 
+#include "pg/internal.h"
+
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
@@ -23,7 +25,10 @@ std::string TrimMessage(const char* m) {
   return s;
 }
 
-// Turns a failed PGresult into an Error carrying SQLSTATE, message and detail.
+}  // namespace
+
+namespace internal {
+
 Error ResultError(PGconn* conn, PGresult* res) {
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   std::string msg = TrimMessage(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
@@ -35,7 +40,9 @@ Error ResultError(PGconn* conn, PGresult* res) {
   return PgError(CodeForSqlState(state), std::string("[") + state + "] " + msg);
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::ResultError;
 
 ErrorCode CodeForSqlState(std::string_view s) {
   if (s == "40001" || s == "40P01" || s == "55P03") return ErrorCode::kRetryable;
@@ -203,20 +210,6 @@ struct Step {
   std::span<const Param> params;
 };
 
-struct Bound {
-  std::vector<const char*> values;
-  std::vector<int> lengths, formats;
-  explicit Bound(std::span<const Param> params)
-      : values(params.size()), lengths(params.size()), formats(params.size()) {
-    for (size_t i = 0; i < params.size(); ++i) {
-      values[i] = params[i].value ? params[i].value->data() : nullptr;
-      lengths[i] = params[i].value ? static_cast<int>(params[i].value->size()) : 0;
-      formats[i] = params[i].binary ? 1 : 0;
-    }
-  }
-  int n() const { return static_cast<int>(values.size()); }
-};
-
 bool ResultOk(PGresult* res) {
   auto st = PQresultStatus(res);
   return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
@@ -232,7 +225,7 @@ struct Piped {
 
 // Runs one step on its own.
 Piped RunOne(PGconn* conn, const Step& step) {
-  Bound b(step.params);
+  internal::Bound b(step.params);
   std::string sql(step.sql), name(step.name);
   PGresult* res = nullptr;
   switch (step.kind) {
@@ -266,12 +259,12 @@ Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
                       "cannot enter pipeline mode: the connection is busy or broken");
     return out;
   }
-  std::vector<Bound> bound;
+  std::vector<internal::Bound> bound;
   bound.reserve(steps.size());
   std::vector<std::string> text;  // libpq wants NUL-terminated strings
   text.reserve(steps.size() * 2);
   for (const auto& step : steps) {
-    const Bound& b = bound.emplace_back(step.params);
+    const internal::Bound& b = bound.emplace_back(step.params);
     const char* sql = text.emplace_back(step.sql).c_str();
     const char* name = text.emplace_back(step.name).c_str();
     int ok = 0;

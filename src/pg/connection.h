@@ -203,6 +203,7 @@ class Connection {
 
  private:
   friend class Transaction;
+  friend class PipelinedConnection;
   struct State;
   Connection(pg_conn* c, size_t cache_size);
 

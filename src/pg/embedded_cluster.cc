@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "base/subprocess.h"
 #include "base/uuid.h"
 #include "pg/connection.h"
@@ -158,6 +160,33 @@ bool IsPostgres(pid_t pid) {
   return cmd.find("postgres") != std::string::npos;
 }
 
+// A relocated cluster (as root, a data directory the PostgreSQL user cannot
+// reach) is recorded by `<cluster>.owner` beside it, naming its data directory.
+// Removes each recorded cluster whose data directory no longer links to it (the
+// data directory was deleted or re-created) and whose postmaster is not
+// running, so deleted data directories do not leave clusters behind.
+void SweepOrphanedClusters(const fs::path& root) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const fs::path& owner_file = entry.path();
+    if (owner_file.extension() != ".owner") continue;
+    fs::path cluster = fs::path(owner_file).replace_extension();
+    std::string data_dir;
+    std::getline(std::ifstream(owner_file), data_dir);
+    std::error_code link_ec;
+    fs::path target = fs::read_symlink(fs::path(data_dir) / "pg", link_ec);
+    if (!data_dir.empty() && !link_ec && target == cluster) continue;
+    std::string first;
+    std::getline(std::ifstream(cluster / "postmaster.pid"), first);
+    if (pid_t pid = static_cast<pid_t>(std::atol(first.c_str())); pid > 0 && IsPostgres(pid)) continue;
+    std::error_code rm_ec;
+    fs::remove_all(cluster, rm_ec);
+    if (!rm_ec) fs::remove(owner_file, rm_ec);
+    if (!rm_ec)
+      spdlog::info("pg: removed {}, left behind by the deleted data directory {}", cluster.string(), data_dir);
+  }
+}
+
 Result<std::pair<std::string, std::string>> ReadCredentials(const fs::path& data_dir) {
   std::string s = ReadFile(data_dir / kCredentialsFile);
   auto colon = s.find(':');
@@ -171,8 +200,29 @@ Result<std::pair<std::string, std::string>> ReadCredentials(const fs::path& data
 
 }  // namespace
 
+namespace {
+
+// Percent-encodes all but unreserved characters (and '/' when `keep_slash`)
+// for a URI component libpq decodes.
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string ClusterInfo::Url(const std::string& dbname) const {
-  return "postgresql://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port) + "/" + dbname;
+  return "postgresql://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port) + "/" +
+         UriEncode(dbname, false);
 }
 
 std::string ClusterInfo::SocketUrl(const std::string& dbname) const {
@@ -185,17 +235,8 @@ std::string ClusterInfo::SocketUrl(const std::string& dbname) const {
       stat(cluster_dir.c_str(), &cluster) != 0 || dir.st_uid != cluster.st_uid) {
     return Url(dbname);
   }
-  std::string host;  // percent-encoded for the URI's query
-  for (unsigned char c : socket_dir) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {
-      host += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      host += buf;
-    }
-  }
-  return "postgresql://" + user + ":" + password + "@/" + dbname + "?host=" + host + "&port=" + std::to_string(port);
+  return "postgresql://" + user + ":" + password + "@/" + UriEncode(dbname, false) +
+         "?host=" + UriEncode(socket_dir, true) + "&port=" + std::to_string(port);
 }
 
 struct EmbeddedCluster::RunAs {
@@ -267,6 +308,7 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const ClusterOpt
     cluster_dir = fs::is_symlink(link) ? fs::read_symlink(link) : link;
     fs::create_directories(cluster_dir, ec);
   } else if (user && !Traversable(data_dir, *user)) {
+    SweepOrphanedClusters(kRelocatedRoot);
     cluster_dir = fs::path(kRelocatedRoot) / ("pg-" + std::to_string(Fnv1a(data_dir.string()) % 1000000007));
     fs::create_directories(cluster_dir, ec);
     if (ec) return std::unexpected(Precondition("cannot create " + cluster_dir.string() + ": " + ec.message()));
@@ -274,6 +316,8 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const ClusterOpt
     chmod(fs::path(kRelocatedRoot).parent_path().c_str(), 0755);
     fs::create_directory_symlink(cluster_dir, link, ec);
     if (ec) return std::unexpected(Precondition("cannot link " + link.string() + ": " + ec.message()));
+    // Written after the link, so a concurrent sweep never sees it unlinked.
+    std::ofstream(fs::path(cluster_dir).concat(".owner")) << data_dir.string() << "\n";
   } else {
     cluster_dir = link;
     fs::create_directories(cluster_dir, ec);

@@ -3,7 +3,8 @@
 #   interop_test.sh BUILD_DIR SCENARIO
 # SCENARIO: clients2 | clients10 | clients50 | reconnect | restart | kill9 | hostile | presence | viewer | materialize
 #           | rest (a REST PATCH of the body merges with a live client's edits)
-#           | locks (document locks make the WebSocket read-only; finer locks are announced and guard REST writes)
+#           | locks (document locks make the WebSocket read-only; finer locks are announced with their anchor,
+#             refuse WebSocket updates that change the locked text, and guard REST writes)
 # Exit 0 only when every check passed.
 set -euo pipefail
 build=$1 scenario=$2

@@ -6,6 +6,7 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
+import * as decoding from 'lib0/decoding'
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => (i % 2 === 0 ? a.concat([[v.replace(/^--/, ''), all[i + 1]]]) : a), []))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -84,13 +85,69 @@ step('lock released', del.status === 204 || del.status === 200, { status: del.st
 step('release announced to B', await waitFor(() => locksSeen(B) === null))
 B.text.insert(B.text.length, ' B after release.')
 step('B writes again and A receives it', await waitFor(() => A.text.toString().includes('B after release.')))
+rawEdit('raw after release ')  // builds on its change refused under the lock
+step('a refused editor stays refused after the release', await waitFor(() => denied.length > 1 && denied[1].includes('refused before')), { denied })
+raw.send(frame(0, 2, Y.encodeStateAsUpdate(rawDoc)))  // as a reconnect's sync step 2 would
+step('its refused change does not come back', await waitFor(() => denied.length > 2) && !A.text.toString().includes('B while locked'), { text: A.text.toString() })
 
-// 3. A finer lock is announced but does not make the WebSocket read-only.
+// 3. A finer lock is announced (with its anchor) and enforced on WebSocket
+//    updates: B's changes inside the locked range are refused with messageAuth,
+//    nothing of them is stored or relayed, B stays connected; changes outside
+//    the range, and the holder's, go through.
 const para = await rest('POST', '/v1/locks', args.a, { resourceType: 'content_item', resourceId: args.room, granularity: 'paragraph', context: { start: 0, end: 10 }, ttlSeconds: 120 })
 step('paragraph lock acquired', para.status === 201 || para.status === 200, { status: para.status })
 step('paragraph lock announced', await waitFor(() => locksSeen(B)?.[0]?.granularity === 'paragraph' && locksSeen(B)?.[0]?.context?.end === 10))
+const anchor = locksSeen(B)[0].anchor
+const at = (rel) => Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(rel), B.doc)?.index
+step('the announcement carries the anchor of the range', anchor?.kind === 'yjs-relative-position' && at(anchor.start) === 0 && at(anchor.end) === 10, { anchor })
 B.text.insert(B.text.length, ' B beside the paragraph lock.')
-step('B edits over the WebSocket still apply', await waitFor(() => A.text.toString().includes('B beside the paragraph lock.')))
+step('B edits outside the range apply', await waitFor(() => A.text.toString().includes('B beside the paragraph lock.')))
+// Editors of B that record the server's messageAuth answers (y-websocket only logs them).
+const editorOfB = () => {
+  const c = client(args.b)
+  c.denied = []
+  c.provider.messageHandlers[2] = (_encoder, decoder) => {
+    decoding.readVarUint(decoder)
+    c.denied.push(decoding.readVarString(decoder))
+  }
+  return c
+}
+const B2 = editorOfB()
+step('second editor of B synced', await waitFor(() => B2.provider.synced))
+const before = A.text.toString()
+B2.text.insert(3, 'B2 inside ')
+step('B inside the range: refused with messageAuth', await waitFor(() => B2.denied.length > 0), { denied: B2.denied })
+step('the refusal names the holder and the lock', B2.denied[0].includes('locked by user') && B2.denied[0].includes('paragraph lock') && B2.denied[0].includes('reload'), { denied: B2.denied[0] })
+await sleep(300)
+step('the refused change reached nobody', A.text.toString() === before && !B.text.toString().includes('B2 inside'), { text: A.text.toString() })
+step('B still connected after the refusal', B2.provider.wsconnected)
+B2.text.insert(B2.text.length, ' B2 after a refusal.')
+step('a later change of the refused editor is refused too (it builds on the refused one)', await waitFor(() => B2.denied.length > 1 && B2.denied[1].includes('refused before')), { denied: B2.denied })
+B2.provider.destroy()
+const B3 = editorOfB()  // "reload": a fresh document
+step('reloaded editor synced without the refused change', await waitFor(() => B3.provider.synced) && !B3.text.toString().includes('B2'), { text: B3.text.toString() })
+B3.text.delete(5, 3)
+step('B deleting inside the range: refused', await waitFor(() => B3.denied.length > 0), { denied: B3.denied })
+await sleep(300)
+step('the deletion reached nobody', A.text.toString() === before)
+B3.provider.destroy()
+const B4 = editorOfB()
+step('another reloaded editor synced', await waitFor(() => B4.provider.synced))
+A.text.insert(2, 'the holder ')
+step('the holder edits inside and B sees it', await waitFor(() => B4.text.toString().startsWith('A the holder holds')), { text: B4.text.toString() })
+B4.text.insert(B4.text.length, ' B4 after the holder.')
+step('B outside the range after the holder typed', await waitFor(() => A.text.toString().endsWith(' B4 after the holder.')), { text: A.text.toString() })
+B4.text.insert(13, 'X')  // inside the range, which the holder's typing made longer
+step('the range follows the holder\'s typing', await waitFor(() => B4.denied.length > 0), { denied: B4.denied })
+await sleep(300)
+step('nothing of it stored: a fresh client agrees with A', await (async () => {
+  const probe = client(args.a)
+  const ok = await waitFor(() => probe.provider.synced)
+  const same = probe.text.toString() === A.text.toString() && !probe.text.toString().includes('X')
+  probe.provider.destroy()
+  return ok && same
+})(), { text: A.text.toString() })
+B4.provider.destroy()
 console.log(JSON.stringify({ text: A.text.toString(), lockId: para.body.id }))
 A.provider.destroy()
 B.provider.destroy()

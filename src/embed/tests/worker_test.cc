@@ -294,5 +294,40 @@ TEST_F(WorkerTest, BackgroundThreadsDrainConcurrently) {
   EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count <> 1"), 0);
 }
 
+TEST_F(WorkerTest, DeletingTheTenantRemovesItsJobsAndEmbeddingsThroughItsChunks) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get());
+  ASSERT_EQ(worker.Drain().value().completed, 5u);
+  AddChunk(5, "queued, not embedded yet");
+  ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE tenant_id = $1", {tenant_}), 5);
+  ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 6);
+  Q(*admin_, "DELETE FROM tenants WHERE id = $1", {tenant_});
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE tenant_id = $1", {tenant_}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM content_chunks WHERE tenant_id = $1", {tenant_}), 0);
+}
+
+TEST_F(WorkerTest, APartialBatchWaitsSoThatTricklingJobsShareTheNextOne) {
+  // The five chunks of SetUp make a partial first batch (64 allowed); jobs
+  // that arrive during the fill wait are claimed together afterwards.
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(),
+                         {.batch_size = 64,
+                          .threads = 1,
+                          .idle_poll = std::chrono::milliseconds(20),
+                          .fill_wait = std::chrono::seconds(3)});
+  worker.Start();
+  auto completed = [&](uint64_t n) {
+    for (int i = 0; i < 1000 && worker.stats().completed.load() < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return worker.stats().completed.load() >= n;
+  };
+  ASSERT_TRUE(completed(5));
+  AddChunk(5, "arrives during the fill wait");
+  AddChunk(6, "arrives a little later, still during it");
+  ASSERT_TRUE(completed(7));
+  worker.Stop();
+  EXPECT_EQ(worker.stats().batches.load(), 2u);
+  ExpectConsistent();
+}
+
 }  // namespace
 }  // namespace cnx::embed

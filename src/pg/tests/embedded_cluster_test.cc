@@ -170,6 +170,46 @@ TEST(EmbeddedCluster, AsRootRunsUnprivilegedEvenUnderAPrivateDirectory) {
   fs::remove_all(parent);
 }
 
+// Relocated clusters of deleted data directories are removed at the next
+// relocated start; those still linked from their data directory stay.
+TEST(EmbeddedCluster, AsRootAClusterLeftByADeletedDataDirectoryIsRemoved) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  fs::path parent = TempDir("root-sweep");
+  ASSERT_EQ(chmod(parent.c_str(), 0700), 0);
+  auto start_stop = [&](const fs::path& dir) {
+    auto c = EmbeddedCluster::Start(Options(dir));
+    EXPECT_TRUE(c.has_value()) << c.error().ToString();
+    fs::path real = c ? (*c)->info().cluster_dir : fs::path();
+    if (c) {
+      EXPECT_TRUE((*c)->Stop());
+    }
+    return real;
+  };
+  fs::path kept = start_stop(parent / "kept");
+  fs::path gone = start_stop(parent / "gone");
+  ASSERT_FALSE(kept.empty());
+  ASSERT_FALSE(gone.empty());
+  ASSERT_EQ(kept.parent_path(), fs::path("/var/lib/cnx/clusters"));
+  EXPECT_TRUE(fs::exists(fs::path(gone).concat(".owner")));
+  fs::remove_all(parent / "gone");
+
+  fs::path third = start_stop(parent / "third");
+  EXPECT_FALSE(fs::exists(gone)) << gone;
+  EXPECT_FALSE(fs::exists(fs::path(gone).concat(".owner")));
+  EXPECT_TRUE(fs::exists(kept / "PG_VERSION")) << kept;
+  // The kept one still starts with its data.
+  auto again = EmbeddedCluster::Start(Options(parent / "kept"));
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_EQ((*again)->info().cluster_dir, kept);
+  ASSERT_TRUE((*again)->Stop());
+  again->reset();
+  for (const auto& d : {kept, third}) {
+    fs::remove_all(d);
+    fs::remove(fs::path(d).concat(".owner"));
+  }
+  fs::remove_all(parent);
+}
+
 // Our own connections go through the socket directory only when no one but
 // the server's OS user can put a socket there: the directory for long paths
 // is a predictable name under /tmp that another local user may have made.
@@ -192,6 +232,18 @@ TEST(ClusterInfo, SocketUrlOnlyThroughADirectoryNoOneElseCanWrite) {
   fs::create_directories(odd);
   ASSERT_EQ(chmod(odd.c_str(), 0700), 0);
   info.socket_dir = odd.string();
+  const std::string odd_db = "my db/ä?x";  // and of the database name, on both transports
+  for (const std::string& url : {info.SocketUrl(odd_db), info.Url(odd_db)}) {
+    char* err = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(url.c_str(), &err);
+    ASSERT_NE(parsed, nullptr) << (err ? err : "");
+    std::map<std::string, std::string> got;
+    for (auto* o = parsed; o->keyword != nullptr; ++o) {
+      if (o->val) got[o->keyword] = o->val;
+    }
+    PQconninfoFree(parsed);
+    EXPECT_EQ(got["dbname"], odd_db) << url;
+  }
   {
     char* err = nullptr;
     PQconninfoOption* parsed = PQconninfoParse(info.SocketUrl("db").c_str(), &err);

@@ -1,0 +1,202 @@
+#include "collab/range_locks.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "crdt/doc.h"
+
+namespace cnx::collab {
+namespace {
+
+const Uuid kAlice = *Uuid::Parse("00000000-0000-4000-8000-00000000000a");
+const Uuid kBob = *Uuid::Parse("00000000-0000-4000-8000-00000000000b");
+
+// "para one\n" [0, 9), "para two\n" [9, 18), "para three\n" [18, 29).
+constexpr std::string_view kText = "para one\npara two\npara three\n";
+
+nlohmann::json Lock(const std::string& id, const Uuid& holder, const std::string& granularity, nlohmann::json context) {
+  return {{"id", id},
+          {"holderUserId", holder.ToString()},
+          {"granularity", granularity},
+          {"context", std::move(context)},
+          {"expiresAt", "2030-01-01T00:00:00Z"}};
+}
+
+// The server's document, its lock list and an editor of Bob in step with it.
+struct Fixture {
+  crdt::Doc server{crdt::DocOptions{.client_id = 1}};
+  RangeLocks locks;
+  uint64_t seq = 0;  // updates applied to `server`
+
+  Fixture() {
+    auto seed = server.Transact([&] { ASSERT_TRUE(server.GetText("content").Insert(0, kText).has_value()); });
+    ++seq;
+    locks.Set(nlohmann::json::array({Lock("l1", kAlice, "paragraph", {{"start", 9}, {"end", 18}})}), server, "content");
+  }
+  // A fresh editor with the server's state (a reloaded client).
+  std::unique_ptr<crdt::Doc> Editor(uint32_t client) {
+    auto d = std::make_unique<crdt::Doc>(crdt::DocOptions{.client_id = client});
+    auto state = server.EncodeStateAsUpdate();
+    EXPECT_TRUE(state.has_value());
+    EXPECT_TRUE(d->ApplyUpdate(*state).has_value());
+    return d;
+  }
+  // Checks `update` from `user` as the hub does; applies it when accepted.
+  std::optional<std::string> Send(const Uuid& user, const std::vector<uint8_t>& update) {
+    bool checked = locks.Restricts(user);
+    if (checked) {
+      if (auto refusal = locks.Check(server, seq, update, user, "content")) return refusal;
+    }
+    std::vector<uint8_t> produced;
+    EXPECT_TRUE(server.ApplyUpdate(update, &produced).has_value());
+    if (!produced.empty()) locks.Applied(++seq, update, checked);
+    return std::nullopt;
+  }
+  std::string Text() { return server.GetText("content").ToString(); }
+};
+
+std::vector<uint8_t> Edit(crdt::Doc& d, const std::function<void(crdt::Text&)>& fn) {
+  return d.Transact([&] {
+    auto t = d.GetText("content");
+    fn(t);
+  });
+}
+
+TEST(collab_range_locks, InsertionsInsideTheLockedParagraphAreRefused) {
+  Fixture f;
+  EXPECT_TRUE(f.locks.Restricts(kBob));
+  EXPECT_FALSE(f.locks.Restricts(kAlice));
+  auto bob = f.Editor(2);
+  auto refusal = f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(12, "X"); }));
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_NE(refusal->find("locked by user " + kAlice.ToString()), std::string::npos) << *refusal;
+  EXPECT_NE(refusal->find("paragraph lock"), std::string::npos) << *refusal;
+  EXPECT_EQ(f.Text(), kText);  // nothing applied
+  // In front of the first locked character: it would join the paragraph.
+  bob = f.Editor(3);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(9, "X"); })).has_value());
+  // The last character (the newline) too.
+  bob = f.Editor(4);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(17, "X"); })).has_value());
+  EXPECT_EQ(f.Text(), kText);
+  // At the start of the next paragraph and at the end of the previous one: allowed.
+  bob = f.Editor(5);
+  {
+    auto r = f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(18, "B"); }));
+    EXPECT_FALSE(r.has_value()) << *r;
+  }
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(8, "A"); })).has_value());
+  EXPECT_EQ(f.Text(), "para oneA\npara two\nBpara three\n");
+}
+
+TEST(collab_range_locks, DeletionsAndFormattingOverlappingTheLockAreRefused) {
+  Fixture f;
+  auto bob = f.Editor(2);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Delete(5, 6); })).has_value());  // "one\npa"
+  bob = f.Editor(3);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Delete(17, 2); })).has_value());  // "\np"
+  EXPECT_EQ(f.Text(), kText);
+  bob = f.Editor(4);
+  crdt::Attributes bold = {{"bold", crdt::Any::Bool(true)}};
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [&](crdt::Text& t) { (void)t.Format(0, 29, bold); })).has_value());
+  bob = f.Editor(5);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [&](crdt::Text& t) { (void)t.Format(12, 2, bold); })).has_value());
+  bob = f.Editor(6);
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [&](crdt::Text& t) { (void)t.Format(0, 4, bold); })).has_value());
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Delete(18, 5); })).has_value());
+  EXPECT_EQ(f.Text(), "para one\npara two\nthree\n");
+}
+
+TEST(collab_range_locks, TheLockedTextIsFollowedWhileOthersEdit) {
+  Fixture f;
+  auto bob = f.Editor(2);
+  auto alice = f.Editor(3);
+  // Bob types before the paragraph, Alice (the holder) inside it: both apply.
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(0, "Intro\n"); })).has_value());
+  EXPECT_FALSE(f.Send(kAlice, Edit(*alice, [](crdt::Text& t) { (void)t.Insert(13, " (Alice)"); })).has_value());
+  ASSERT_EQ(f.Text(), "Intro\npara one\npara (Alice) two\npara three\n");
+  // The byte range [9, 18) now holds other text; the lock still protects
+  // Alice's paragraph, at [15, 32).
+  bob = f.Editor(4);
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(10, "X"); })).has_value());
+  bob = f.Editor(5);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(30, "Y"); })).has_value());
+  EXPECT_EQ(f.Text(), "Intro\nparaX one\npara (Alice) two\npara three\n");
+}
+
+TEST(collab_range_locks, LocksWithoutRangeAndUpdatesOnRefusedChanges) {
+  Fixture f;
+  f.locks.Set(nlohmann::json::array({Lock("l2", kAlice, "other", nlohmann::json::object())}), f.server, "content");
+  auto bob = f.Editor(2);
+  auto refusal = f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(0, "X"); }));
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_NE(refusal->find("the document is locked"), std::string::npos) << *refusal;
+  // Released: Bob's editor still holds the refused insert, so its next
+  // update depends on it. Under a lock that update is refused as well ...
+  f.locks.Set(nlohmann::json::array({Lock("l1", kAlice, "paragraph", {{"start", 9}, {"end", 18}})}), f.server,
+              "content");
+  auto next = Edit(*bob, [](crdt::Text& t) { (void)t.Insert(30, "Z"); });
+  refusal = f.Send(kBob, next);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_NE(refusal->find("reload the document"), std::string::npos) << *refusal;
+  EXPECT_EQ(f.Text(), kText);
+  // ... and a reloaded editor works.
+  bob = f.Editor(3);
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(29, "Z"); })).has_value());
+  EXPECT_EQ(f.Text(), std::string(kText) + "Z");
+  // No lock left: nothing is restricted.
+  f.locks.Set(nlohmann::json::array(), f.server, "content");
+  EXPECT_TRUE(f.locks.empty());
+  EXPECT_FALSE(f.locks.Restricts(kBob));
+}
+
+TEST(collab_range_locks, AnnouncedAnchorsAndKeptAnchors) {
+  Fixture f;
+  auto a = f.locks.AnchorOf("l1");
+  ASSERT_TRUE(a.is_object());
+  EXPECT_EQ(a["kind"], "yjs-relative-position");
+  EXPECT_TRUE(f.locks.AnchorOf("nope").is_null());
+  // The same lock seen again (renewed: new expiry) keeps its anchor even though
+  // its byte offsets now name other text.
+  auto bob = f.Editor(2);
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(0, "0123456789"); })).has_value());
+  auto renewed = Lock("l1", kAlice, "paragraph", {{"start", 9}, {"end", 18}});
+  renewed["expiresAt"] = "2031-01-01T00:00:00Z";
+  f.locks.Set(nlohmann::json::array({renewed}), f.server, "content");
+  EXPECT_EQ(f.locks.AnchorOf("l1"), a);
+  bob = f.Editor(3);
+  auto refusal = f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(22, "X"); }));
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_NE(refusal->find("2031-01-01"), std::string::npos) << *refusal;
+}
+
+TEST(collab_refused_changes, LaterStructsOfARefusedClientAreFlagged) {
+  Fixture f;
+  RefusedChanges refused;
+  EXPECT_TRUE(refused.empty());
+  auto bob = f.Editor(2);
+  auto first = Edit(*bob, [](crdt::Text& t) { (void)t.Insert(12, "X"); });
+  ASSERT_TRUE(f.Send(kBob, first).has_value());  // refused by the lock
+  refused.Note(first, f.server);
+  EXPECT_FALSE(refused.empty());
+  EXPECT_TRUE(refused.BuildsOn(first));                                    // sent again
+  auto later = Edit(*bob, [](crdt::Text& t) { (void)t.Insert(0, "Y"); });  // outside any lock
+  EXPECT_TRUE(refused.BuildsOn(later));
+  // A reconnect's sync step 2: everything the server lacks.
+  auto step2 = bob->EncodeStateAsUpdate(f.server.EncodeStateVector());
+  ASSERT_TRUE(step2.has_value());
+  EXPECT_TRUE(refused.BuildsOn(*step2));
+  // A reloaded editor (new client id) and the structs the server has are not flagged.
+  auto fresh = f.Editor(3);
+  EXPECT_FALSE(refused.BuildsOn(Edit(*fresh, [](crdt::Text& t) { (void)t.Insert(0, "Z"); })));
+  auto known = f.server.EncodeStateAsUpdate();
+  ASSERT_TRUE(known.has_value());
+  RefusedChanges none;
+  none.Note(*known, f.server);
+  EXPECT_TRUE(none.empty());
+  EXPECT_FALSE(refused.BuildsOn(std::vector<uint8_t>{1, 2, 3}));  // malformed: left to the document
+}
+
+}  // namespace
+}  // namespace cnx::collab
