@@ -530,8 +530,15 @@ int64_t IoBackends(RestServer& server) {
 // Read(); they are read only because each async_wait re-arms the descriptor
 // (Asio's epoll reactor does EPOLL_CTL_MOD when it queues a wait), which
 // reports what is already there. Bursts of replies on shared lanes:
+// Two lanes per io thread (the default is one), so that reads are spread.
+RestConfig TwoLanes() {
+  RestConfig config = RestServer::DefaultRest();
+  config.io_thread_connections = 2;
+  return config;
+}
+
 TEST(RestIoThreadReview, BurstsOfReadsByTheIoThreadsAreAllAnswered) {
-  RestServer server;
+  RestServer server(TwoLanes());
   Client c(server.endpoint());
   Tenant t = Signup(c);
   auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "P"}});
@@ -614,7 +621,7 @@ struct LateSocket {
 };
 
 TEST(RestIoThreadReview, ADeadLaneNeverUnregistersANewConnection) {
-  RestServer server;
+  RestServer server(TwoLanes());
   Client c(server.endpoint());
   Tenant t = Signup(c);
   auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "P"}});
