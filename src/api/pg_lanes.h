@@ -36,7 +36,7 @@ namespace cnx::api {
 struct PgLaneOptions {
   std::string conninfo;
   pg::ConnectOptions connect;
-  size_t connections = 1;  // per io thread; 0 turns the lanes off
+  size_t connections = 2;  // per io thread; 0 turns the lanes off
 };
 
 class PgLanes {

@@ -42,7 +42,7 @@ struct RestConfig {
   // Database connections per io thread for GETs by id of a cached principal
   // (PgLanes, read by the io thread without the blocking pool); 0 turns
   // them off.
-  size_t io_thread_connections = 1;
+  size_t io_thread_connections = 2;
 };
 
 class Gate;

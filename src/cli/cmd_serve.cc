@@ -195,7 +195,7 @@ int Serve(const FlagSet& flags) {
   auto credential_cache = config->GetDuration("auth.credential_cache", std::chrono::seconds(60));
   auto rate = config->GetInt("http.rate_limit_per_second", 100);
   auto burst = config->GetInt("http.rate_limit_burst", 200);
-  auto io_db = config->GetInt("http.io_thread_db_connections", 1);
+  auto io_db = config->GetInt("http.io_thread_db_connections", 2);
   for (const auto* r : {&opslimit, &memlimit, &rate, &burst, &io_db}) {
     if (!*r) return Fail(r->error());
   }
