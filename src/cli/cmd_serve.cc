@@ -241,6 +241,11 @@ int Serve(const FlagSet& flags) {
   if (!worker_batch) return Fail(worker_batch.error());
   vector_opts.worker.threads = static_cast<size_t>(std::clamp<int64_t>(*worker_threads, 1, 16));
   vector_opts.worker.batch_size = static_cast<size_t>(std::clamp<int64_t>(*worker_batch, 1, 4096));
+  auto fill_wait = config->GetDuration("embed.fill_wait", std::chrono::milliseconds(50));
+  if (!fill_wait) return Fail(fill_wait.error());
+  vector_opts.worker.fill_wait =
+      std::clamp<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(*fill_wait),
+                                            std::chrono::milliseconds(0), std::chrono::milliseconds(10'000));
   // A checkpoint of another lexical dimension keeps serving while every chunk
   // is re-embedded (docs/retrieval.md, "Model change").
   vector_opts.previous_embedder = [](const std::string& tag) -> Result<std::unique_ptr<embed::Embedder>> {
