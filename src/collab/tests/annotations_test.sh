@@ -11,7 +11,9 @@ build=$1
 src=$(cd "$(dirname "$0")/../../.." && pwd)
 peers=$build/peers/yjs
 "$src/scripts/peer-setup.sh" yjs "$peers" >/dev/null
-cp "$src/src/collab/tests/annotation_client.mjs" "$peers/"
+tmp=$(mktemp "$peers/.annotation_client.XXXXXX")  # renamed into place: tests run in parallel
+cp "$src/src/collab/tests/annotation_client.mjs" "$tmp" && chmod 644 "$tmp"
+mv -f "$tmp" "$peers/annotation_client.mjs"
 work=$(mktemp -d /tmp/cnx-annot-XXXXXX)
 . "$src/src/collab/tests/serve_lib.sh"
 trap cleanup EXIT

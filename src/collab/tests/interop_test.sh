@@ -11,8 +11,13 @@ build=$1 scenario=$2
 src=$(cd "$(dirname "$0")/../../.." && pwd)
 peers=$build/peers/yjs
 "$src/scripts/peer-setup.sh" yjs "$peers" >/dev/null
-cp "$src/src/collab/tests/state_probe.mjs" "$src/src/collab/tests/hostile.mjs" "$src/src/collab/tests/viewer.mjs" \
-  "$src/src/collab/tests/rest_merge.mjs" "$src/src/collab/tests/locks.mjs" "$peers/"
+# Tests run in parallel: each file is copied beside and renamed into place, so
+# two copies never race on creating the same file.
+for f in state_probe hostile viewer rest_merge locks; do
+  tmp=$(mktemp "$peers/.$f.XXXXXX")
+  cp "$src/src/collab/tests/$f.mjs" "$tmp" && chmod 644 "$tmp"
+  mv -f "$tmp" "$peers/$f.mjs"
+done
 work=$(mktemp -d /tmp/cnx-collab-XXXXXX)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
