@@ -126,6 +126,18 @@ size_t JsonDepth(std::string_view json_text);
 std::optional<Response> DecodeJsonBody(std::string_view content_type, std::string_view body, const RestConfig& config,
                                        nlohmann::json& out);
 
+// Idempotency-Key on POST, the same protocol for every route group: a key is
+// 1-255 visible ASCII characters; BeginIdempotency fingerprints the request
+// (method, target, content type, body) and returns nullopt when it is new and
+// should run, otherwise the response to send (the stored one replayed with
+// Idempotent-Replayed, 422 for a different request, 409 while the first still
+// runs, or a fault); FinishIdempotency stores the response for 24 h, or
+// releases the key when it must not be replayed (5xx, 429, 401).
+bool ValidIdempotencyKey(std::string_view key);
+std::optional<Response> BeginIdempotency(domain::Store& store, const domain::Principal& p, std::string_view key,
+                                         const Request& req);
+void FinishIdempotency(domain::Store& store, const domain::Principal& p, std::string_view key, const Response& r);
+
 // The HTTP status for an error code (400, 401, 403, 404, 405, 409, 412, 503, 500);
 // an exhausted resource (pool, connections) is 503: 429 is only for rate limits.
 int StatusFor(ErrorCode code);

@@ -275,59 +275,16 @@ Response Handle(State& s, const RestRoute& route, Request& req, bool charged) {
 
 // Idempotent replay of POSTs around Authenticated.
 Response WithReplay(State& s, const RestRoute& route, Request& req, const Principal& p) {
-  const auto* principal = &p;
   std::string_view key = req.Header("Idempotency-Key");
-  if (req.method() == http::verb::post && !key.empty()) {
-    bool ok = key.size() <= 255;
-    for (char c : key) ok = ok && c >= 0x21 && c <= 0x7e;
-    if (!ok) {
-      return Problem(400, "validation", "Idempotency-Key must be 1-255 visible ASCII characters",
-                     {{"Idempotency-Key", "malformed"}});
-    }
-    std::string hash = text::Sha256Hex(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
-                                       std::string(req.Header(http::field::content_type)) + "\n" + req.body());
-    auto begin = s.store.BeginIdempotent(*principal, key, req.method_string(), req.target(), hash);
-    if (!begin) return FaultResponse(begin.error());
-    switch (begin->first) {
-      case domain::IdempotencyState::kMismatch:
-        return Problem(422, "idempotency-key-reused", "this Idempotency-Key was used for a different request");
-      case domain::IdempotencyState::kInProgress:
-        return Problem(409, "idempotency-in-progress", "a request with this Idempotency-Key is still running");
-      case domain::IdempotencyState::kReplay: {
-        const auto& stored = begin->second;
-        Response r(static_cast<http::status>(stored.status));
-        std::string ctype = stored.headers.value("content-type", std::string(kJsonType));
-        r.SetBody(stored.body, ctype);
-        for (const auto& [k, v] : stored.headers.items()) {
-          if (k != "content-type" && v.is_string()) r.SetHeader(k, v.get<std::string>());
-        }
-        r.SetHeader("Idempotent-Replayed", "true");
-        return r;
-      }
-      case domain::IdempotencyState::kNew:
-        break;
-    }
-    Response r = Authenticated(s, route, req, *principal);
-    int status = static_cast<int>(r.status());
-    if (status >= 500 || status == 429 || status == 401) {
-      (void)s.store.AbandonIdempotent(*principal, key);
-      return r;
-    }
-    domain::StoredResponse stored;
-    stored.status = status;
-    stored.body = r.body();
-    for (auto f : {http::field::content_type, http::field::etag, http::field::location}) {
-      auto it = r.raw().find(f);
-      if (it != r.raw().end()) {
-        std::string name(http::to_string(f));
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        stored.headers[name] = std::string(it->value());
-      }
-    }
-    (void)s.store.FinishIdempotent(*principal, key, stored);
-    return r;
+  if (req.method() != http::verb::post || key.empty()) return Authenticated(s, route, req, p);
+  if (!ValidIdempotencyKey(key)) {
+    return Problem(400, "validation", "Idempotency-Key must be 1-255 visible ASCII characters",
+                   {{"Idempotency-Key", "malformed"}});
   }
-  return Authenticated(s, route, req, *principal);
+  if (auto answer = BeginIdempotency(s.store, p, key, req)) return std::move(*answer);
+  Response r = Authenticated(s, route, req, p);
+  FinishIdempotency(s.store, p, key, r);
+  return r;
 }
 
 std::optional<Response> ListParams(const Request& req, const RestConfig& config, size_t& limit,
@@ -562,6 +519,59 @@ asio::awaitable<Response> Serve(State* state, const RestRoute* route, Request& r
 }
 
 }  // namespace
+
+bool ValidIdempotencyKey(std::string_view key) {
+  bool ok = !key.empty() && key.size() <= 255;
+  for (char c : key) ok = ok && c >= 0x21 && c <= 0x7e;
+  return ok;
+}
+
+std::optional<Response> BeginIdempotency(domain::Store& store, const domain::Principal& p, std::string_view key,
+                                         const Request& req) {
+  std::string hash = text::Sha256Hex(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
+                                     std::string(req.Header(http::field::content_type)) + "\n" + req.body());
+  auto begin = store.BeginIdempotent(p, key, req.method_string(), req.target(), hash);
+  if (!begin) return FaultResponse(begin.error());
+  switch (begin->first) {
+    case domain::IdempotencyState::kMismatch:
+      return Problem(422, "idempotency-key-reused", "this Idempotency-Key was used for a different request");
+    case domain::IdempotencyState::kInProgress:
+      return Problem(409, "idempotency-in-progress", "a request with this Idempotency-Key is still running");
+    case domain::IdempotencyState::kReplay: {
+      const auto& stored = begin->second;
+      Response r(static_cast<http::status>(stored.status));
+      r.SetBody(stored.body, stored.headers.value("content-type", std::string(kJsonType)));
+      for (const auto& [k, v] : stored.headers.items()) {
+        if (k != "content-type" && v.is_string()) r.SetHeader(k, v.get<std::string>());
+      }
+      r.SetHeader("Idempotent-Replayed", "true");
+      return r;
+    }
+    case domain::IdempotencyState::kNew:
+      break;
+  }
+  return std::nullopt;
+}
+
+void FinishIdempotency(domain::Store& store, const domain::Principal& p, std::string_view key, const Response& r) {
+  int status = static_cast<int>(r.status());
+  if (status >= 500 || status == 429 || status == 401) {
+    (void)store.AbandonIdempotent(p, key);
+    return;
+  }
+  domain::StoredResponse stored;
+  stored.status = status;
+  stored.body = r.body();
+  for (auto f : {http::field::content_type, http::field::etag, http::field::location}) {
+    auto it = r.raw().find(f);
+    if (it != r.raw().end()) {
+      std::string name(http::to_string(f));
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      stored.headers[name] = std::string(it->value());
+    }
+  }
+  (void)store.FinishIdempotent(p, key, stored);
+}
 
 int StatusFor(ErrorCode code) {
   switch (code) {

@@ -373,61 +373,14 @@ struct Idempotent {
 Idempotent BeginIdempotent(const AnnotationDeps& deps, const std::string& token, const api::Request& req) {
   Idempotent out;
   std::string_view key = req.Header("Idempotency-Key");
-  bool ok = !key.empty() && key.size() <= 255;
-  for (char c : key) ok = ok && c >= 0x21 && c <= 0x7e;
-  if (!ok) return out;  // absent, or malformed: the generic handler answers
+  if (!api::ValidIdempotencyKey(key)) return out;  // absent, or malformed: the generic handler answers
   auto principal = deps.store.Authenticate(token);
   if (!principal) return out;
-  std::string hash = text::Sha256Hex(std::string(req.method_string()) + "\n" + std::string(req.target()) + "\n" +
-                                     std::string(req.Header(http::field::content_type)) + "\n" + req.body());
-  auto begun = deps.store.BeginIdempotent(*principal, key, req.method_string(), req.target(), hash);
-  if (!begun) {
-    out.answer = api::FaultResponse(begun.error());
-    return out;
-  }
-  switch (begun->first) {
-    case domain::IdempotencyState::kMismatch:
-      out.answer = api::Problem(422, "idempotency-key-reused", "this Idempotency-Key was used for a different request");
-      return out;
-    case domain::IdempotencyState::kInProgress:
-      out.answer = api::Problem(409, "idempotency-in-progress", "a request with this Idempotency-Key is still running");
-      return out;
-    case domain::IdempotencyState::kReplay: {
-      const auto& stored = begun->second;
-      api::Response r(static_cast<http::status>(stored.status));
-      r.SetBody(stored.body, stored.headers.value("content-type", std::string("application/json")));
-      for (const auto& [k, v] : stored.headers.items()) {
-        if (k != "content-type" && v.is_string()) r.SetHeader(k, v.get<std::string>());
-      }
-      r.SetHeader("Idempotent-Replayed", "true");
-      out.answer = std::move(r);
-      return out;
-    }
-    case domain::IdempotencyState::kNew:
-      break;
-  }
+  out.answer = api::BeginIdempotency(deps.store, *principal, key, req);
+  if (out.answer) return out;
   out.principal = *principal;
   out.key = std::string(key);
   return out;
-}
-void FinishIdempotent(const AnnotationDeps& deps, const Idempotent& idem, const api::Response& r) {
-  int status = static_cast<int>(r.status());
-  if (status >= 500 || status == 429 || status == 401) {
-    (void)deps.store.AbandonIdempotent(*idem.principal, idem.key);
-    return;
-  }
-  domain::StoredResponse stored;
-  stored.status = status;
-  stored.body = r.body();
-  for (auto f : {http::field::content_type, http::field::etag, http::field::location}) {
-    auto it = r.raw().find(f);
-    if (it != r.raw().end()) {
-      std::string name(http::to_string(f));
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      stored.headers[name] = std::string(it->value());
-    }
-  }
-  (void)deps.store.FinishIdempotent(*idem.principal, idem.key, stored);
 }
 
 // The wrapped create (POST /v1/content/{id}/annotations) or update (PATCH
@@ -477,7 +430,9 @@ asio::awaitable<api::Response> ServeWrite(std::shared_ptr<AnnotationDeps> deps, 
     }
     if (token && written) (void)co_await req.RunBlocking([&] { return LiveResponse(*deps, *token, resp); });
   }
-  if (idem.principal) co_await req.RunBlocking([&] { FinishIdempotent(*deps, idem, resp); });
+  if (idem.principal) {
+    co_await req.RunBlocking([&] { api::FinishIdempotency(deps->store, *idem.principal, idem.key, resp); });
+  }
   co_return resp;
 }
 
