@@ -26,6 +26,7 @@ struct Lane {
   std::unique_ptr<pg::PipelinedConnection> conn;
   asio::posix::stream_descriptor socket;
   bool writing = false;
+  bool flush_posted = false;
 
   Lane(asio::io_context& ctx, std::unique_ptr<pg::PipelinedConnection> c, int dup_fd)
       : conn(std::move(c)), socket(ctx, dup_fd) {}
@@ -57,6 +58,18 @@ class LaneService : public asio::execution_context::service {
       if (!best || l->conn->pending() < best->conn->pending()) best = l;
     }
     return best;
+  }
+
+  // Flushes the lane once the io thread has run what is ready now: the reads
+  // submitted meanwhile (requests that arrived together) share one Sync and
+  // one send.
+  void FlushSoon(asio::io_context& ctx, const std::shared_ptr<Lane>& lane) {
+    if (lane->flush_posted) return;
+    lane->flush_posted = true;
+    asio::post(ctx, [this, lane] {
+      lane->flush_posted = false;
+      if (lane->socket.is_open()) Flush(lane);
+    });
   }
 
   // Sends what the lane has queued, waiting for the socket while it is full.
@@ -158,9 +171,10 @@ asio::awaitable<std::optional<Result<pg::QueryResult>>> PgLanes::Exec(const PgLa
           auto ex = asio::get_associated_executor(h);
           asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
         };
-        auto st = lane->conn->Submit(tenant_id, guard, sql, params, complete);
+        auto st =
+            lane->conn->Submit(tenant_id, guard, sql, params, complete, pg::PipelinedConnection::SyncMode::kShared);
         if (!st) return complete(std::unexpected(st.error()));
-        service.Flush(lane);
+        service.FlushSoon(ctx, lane);
       },
       asio::use_awaitable);
   co_return std::optional<Result<pg::QueryResult>>(std::move(result));

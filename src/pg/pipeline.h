@@ -14,6 +14,15 @@
 // guard, a failing statement) ends only its own unit. Statements are prepared
 // once per connection, each in a unit of its own, and executed by name.
 //
+// Units submitted with SyncMode::kShared share one Sync instead — one
+// implicit transaction for the group, which saves the server a transaction
+// and the client a send per unit — until Seal() (Flush(), a kOwn unit and a
+// statement preparation seal too). Each unit still sets its own tenant first,
+// so row-level security sees only that unit's tenant. A failure anywhere in a
+// group (a unit, or the commit) rolls the group back and fails every unit of
+// it, the others with kRetryable. A unit completes when its group's Sync
+// arrived, i.e. once its transaction ended.
+//
 // The callback gets the last statement's rows or the unit's first error. A
 // connection that breaks fails every pending unit with kUnavailable and stays
 // broken (open a new one). Destroying it drops pending units without calling
@@ -49,13 +58,16 @@ class PipelinedConnection {
   // The socket to wait on (owned by the connection: never close it).
   int socket() const;
 
+  enum class SyncMode { kOwn, kShared };
   // Queues one unit in the outgoing buffer (nothing waits). On an error (the
   // connection is broken, more than 65,535 parameters) `done` is not called.
   Status Submit(const Uuid& tenant_id, const Guard* guard, std::string_view sql, std::span<const Param> params,
-                Callback done);
-  // Sends what is queued. True when everything went out; false when the
-  // socket is full (wait for it to become writable, then Flush again). A
-  // broken connection fails its pending units and returns kUnavailable.
+                Callback done, SyncMode sync = SyncMode::kOwn);
+  // Ends the open group of kShared units with its Sync (nothing when none is open).
+  Status Seal();
+  // Seals, then sends what is queued. True when everything went out; false
+  // when the socket is full (wait for it to become writable, then Flush
+  // again). A broken connection fails its pending units and returns kUnavailable.
   Result<bool> Flush();
   // Consumes what the server sent and completes finished units in order.
   // kUnavailable (after failing the pending units) when the connection broke.
@@ -63,11 +75,12 @@ class PipelinedConnection {
   // Fails every pending unit with `error` and marks the connection broken.
   void FailAll(const Error& error);
 
-  size_t pending() const { return units_.size(); }
+  size_t pending() const { return units_.size() - syncs_; }
   bool broken() const { return broken_; }
   size_t prepared() const { return prepared_.size(); }
 
  private:
+  // What was sent, in order: units, each group followed by a sync marker.
   struct Unit {
     size_t steps = 0;  // statements sent: each ends with a NULL result
     size_t ends = 0;   // NULL results seen
@@ -75,6 +88,7 @@ class PipelinedConnection {
     std::optional<Error> error;
     Callback done;             // empty for a preparing unit
     std::string prepared_sql;  // a preparing unit: the text it prepares
+    bool sync = false;         // a Sync: the end of a group
   };
 
   explicit PipelinedConnection(Connection conn);
@@ -83,11 +97,17 @@ class PipelinedConnection {
   Result<std::string> NameFor(std::string_view sql);
   Status SendStep(std::string_view sql, std::span<const Param> params);
   Error Broken(std::string_view what);
+  void EndGroup();
+  void Complete(Unit unit);
 
   Connection conn_;
   std::deque<Unit> units_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
   uint64_t next_name_ = 0;
+  size_t syncs_ = 0;                   // sync markers in units_
+  size_t ended_ = 0;                   // units at the front whose statements all ended
+  std::optional<Error> commit_error_;  // of the group whose Sync is awaited
+  bool group_open_ = false;            // units sent since the last Sync
   bool broken_ = false;
 };
 

@@ -590,6 +590,57 @@ TEST(RestIoThreadReview, BurstsOfReadsByTheIoThreadsAreAllAnswered) {
   }
 }
 
+// Requests that arrive together share one Sync on a lane: a credential
+// revoked in the database (its principal still cached) fails its group, and
+// the other requests of that group are answered by the blocking path — every
+// valid request gets its 200, every revoked one its 401.
+TEST(RestIoThreadReview, ARefusedCredentialNeverFailsTheRequestsGroupedWithIt) {
+  RestServer server(TwoLanes());
+  Client c(server.endpoint());
+  Tenant a = Signup(c, "A"), b = Signup(c, "B");
+  auto pa = c.Call("POST", "/v1/programs", a.token, json{{"name", "PA"}});
+  auto pb = c.Call("POST", "/v1/programs", b.token, json{{"name", "PB"}});
+  ASSERT_EQ(pa.status, 201);
+  ASSERT_EQ(pb.status, 201);
+  auto get = [](const std::string& id, const std::string& token) {
+    return testing::Req("GET", "/v1/programs/" + id, "Authorization: Bearer " + token + "\r\n");
+  };
+  std::string get_a = get(pa.body["id"], a.token);
+  for (int i = 0; i < 50 && IoBackends(server) < 4; ++i) {  // both io threads open their lanes
+    testing::TestClient warm(server.endpoint());
+    auto r = warm.Roundtrip(get_a);
+    ASSERT_TRUE(r.has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(IoBackends(server), 4);
+  constexpr int kClients = 48;
+  std::vector<std::unique_ptr<testing::TestClient>> conns;
+  for (int k = 0; k < kClients; ++k) conns.push_back(std::make_unique<testing::TestClient>(server.endpoint()));
+  for (int burst = 0; burst < 5; ++burst) {
+    // Fresh sessions of B, cached by one request each, then revoked behind the server's back.
+    std::vector<std::string> revoked;
+    for (int i = 0; i < 4; ++i) {
+      auto login = c.Call("POST", "/v1/sessions", "", json{{"email", b.email}, {"password", "correct horse"}});
+      ASSERT_EQ(login.status, 201) << login.raw;
+      revoked.push_back(login.body["token"]);
+      ASSERT_EQ(c.Call("GET", "/v1/programs/" + pb.body["id"].get<std::string>(), revoked.back()).status, 200);
+    }
+    auto admin = server.db().Admin();
+    ASSERT_TRUE(
+        admin.Exec("UPDATE user_sessions SET revoked_at = now() WHERE revoked_at IS NULL AND user_id = $1 "
+                   "AND token_hash <> sha256(convert_to($2, 'UTF8'))",
+                   {pg::Param(b.user_id), pg::Param(b.token)}));
+    for (int k = 0; k < kClients; ++k) {
+      ASSERT_TRUE(conns[k]->Send(k % 3 == 1 ? get(pb.body["id"], revoked[k % 4]) : get_a));
+    }
+    for (int k = 0; k < kClients; ++k) {
+      auto r = conns[k]->Read(std::chrono::seconds(5));
+      ASSERT_TRUE(r.has_value()) << "burst " << burst << " client " << k;
+      EXPECT_EQ(r->result_int(), k % 3 == 1 ? 401 : 200) << "burst " << burst << " client " << k;
+    }
+  }
+}
+
 // When libpq itself drops a lane's connection (EOF after pg_terminate_backend)
 // it closes the socket, but the lane's stream_descriptor still holds the
 // number: Drop() returns early for a broken connection, and the descriptor is

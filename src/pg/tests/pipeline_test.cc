@@ -110,6 +110,108 @@ TEST(PipelinedConnection, AnErrorEndsOnlyItsOwnUnit) {
   EXPECT_FALSE(pc->broken());
 }
 
+// Units with a shared Sync: one implicit transaction (one transaction id),
+// each still under its own tenant; units with their own Sync: one each.
+TEST(PipelinedConnection, SharedSyncUnitsFormOneTransactionEachUnderItsTenant) {
+  TestDatabase db;
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  const std::string sql = "SELECT txid_current()::text, current_setting('cnx.tenant_id')";
+  std::vector<Uuid> tenants;
+  std::vector<Outcome> out(6);
+  for (int i = 0; i < 6; ++i) {
+    tenants.push_back(Uuid::NewV7());
+    ASSERT_TRUE(pc->Submit(
+        tenants.back(), nullptr, sql, {}, [&out, i](Result<QueryResult> r) { out[i](std::move(r)); },
+        i < 3 ? Sync::kShared : Sync::kOwn));
+  }
+  Drive(*pc);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(out[i].result && out[i].result->has_value()) << i;
+    EXPECT_EQ((**out[i].result)[0].Text(1), tenants[i].ToString());
+  }
+  auto txid = [&](int i) { return std::string((**out[i].result)[0].Text(0)); };
+  EXPECT_EQ(txid(0), txid(1));
+  EXPECT_EQ(txid(1), txid(2));
+  EXPECT_NE(txid(2), txid(3));
+  EXPECT_NE(txid(3), txid(4));
+  EXPECT_NE(txid(4), txid(5));
+  EXPECT_EQ(pc->pending(), 0u);
+}
+
+// A failure in a group rolls the whole group back: every unit fails — the
+// others with kRetryable — and nothing of it is committed. A statement text
+// first seen in a group is prepared in a group of its own, so the failure
+// cannot skip its preparation.
+TEST(PipelinedConnection, AFailureInAGroupFailsTheWholeGroup) {
+  TestDatabase db;
+  {
+    auto admin = db.Admin();
+    ASSERT_TRUE(admin.ExecScript("CREATE TABLE w (x int); GRANT SELECT, INSERT ON w TO cnx_app"));
+  }
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  const std::string insert = "INSERT INTO w VALUES ($1::int) RETURNING x";
+  Uuid t = Uuid::NewV7();
+  Outcome warm;  // prepares the insert
+  Param zero[] = {Param(int32_t{0})};
+  ASSERT_TRUE(pc->Submit(t, nullptr, insert, zero, std::ref(warm)));
+  Drive(*pc);
+  ASSERT_TRUE(warm.result && warm.result->has_value());
+
+  std::vector<Outcome> out(4);
+  auto cb = [&out](int i) { return [&out, i](Result<QueryResult> r) { out[i](std::move(r)); }; };
+  Param one[] = {Param(int32_t{1})}, bad[] = {Param("x")}, three[] = {Param(int32_t{3})};
+  ASSERT_TRUE(pc->Submit(t, nullptr, insert, one, cb(0), Sync::kShared));
+  ASSERT_TRUE(pc->Submit(t, nullptr, insert, bad, cb(1), Sync::kShared));
+  ASSERT_TRUE(pc->Submit(t, nullptr, insert, three, cb(2), Sync::kShared));
+  // A new text: the open group is sealed before it is prepared.
+  ASSERT_TRUE(pc->Submit(t, nullptr, "SELECT count(*) FROM w", {}, cb(3), Sync::kShared));
+  Drive(*pc);
+  for (auto& o : out) ASSERT_TRUE(o.result.has_value());
+  EXPECT_EQ(out[0].result->error().code(), ErrorCode::kRetryable) << out[0].result->error().ToString();
+  EXPECT_EQ(out[1].result->error().code(), ErrorCode::kInvalidArgument) << out[1].result->error().ToString();
+  EXPECT_EQ(out[2].result->error().code(), ErrorCode::kRetryable) << out[2].result->error().ToString();
+  ASSERT_TRUE(out[3].result->has_value()) << out[3].result->error().ToString();
+  EXPECT_EQ((**out[3].result)[0].Get<int64_t>(0).value(), 1);  // only the warm-up row
+  EXPECT_FALSE(pc->broken());
+  EXPECT_EQ(pc->pending(), 0u);
+}
+
+// An error raised by the commit itself (a deferred constraint) fails the
+// units of its group, and the connection stays in step.
+TEST(PipelinedConnection, ACommitFailureFailsItsGroup) {
+  TestDatabase db;
+  {
+    auto admin = db.Admin();
+    ASSERT_TRUE(admin.ExecScript(
+        "CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE c (pid int REFERENCES p DEFERRABLE INITIALLY DEFERRED);"
+        "GRANT SELECT, INSERT ON p, c TO cnx_app"));
+  }
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  Uuid t = Uuid::NewV7();
+  for (Sync mode : {Sync::kOwn, Sync::kShared}) {
+    std::vector<Outcome> out(3);
+    auto cb = [&out](int i) { return [&out, i](Result<QueryResult> r) { out[i](std::move(r)); }; };
+    ASSERT_TRUE(pc->Submit(t, nullptr, "SELECT 1", {}, cb(0), mode));
+    ASSERT_TRUE(pc->Submit(t, nullptr, "INSERT INTO c VALUES (99) RETURNING pid", {}, cb(1), mode));
+    ASSERT_TRUE(pc->Seal());
+    ASSERT_TRUE(pc->Submit(t, nullptr, "SELECT count(*) FROM c", {}, cb(2)));
+    Drive(*pc);
+    for (auto& o : out) ASSERT_TRUE(o.result.has_value());
+    EXPECT_EQ(out[0].result->has_value(), mode == Sync::kOwn);
+    ASSERT_FALSE(out[1].result->has_value());
+    EXPECT_NE(out[1].result->error().message().find("23503"), std::string::npos) << out[1].result->error().ToString();
+    ASSERT_TRUE(out[2].result->has_value()) << out[2].result->error().ToString();
+    EXPECT_EQ((**out[2].result)[0].Get<int64_t>(0).value(), 0);
+    EXPECT_FALSE(pc->broken());
+  }
+}
+
 TEST(PipelinedConnection, ABrokenConnectionFailsEveryPendingUnit) {
   TestDatabase db;
   auto pc = OpenApp(db);
