@@ -309,14 +309,17 @@ Response PageResponse(const domain::Page& page) {
   return JsonOk(200, out);
 }
 
-Response GetResponse(const Request& req, const domain::Outcome<domain::Entity>& e) {
+Response GetResponse(const Request& req, domain::Outcome<domain::EntityText> e) {
   if (!e) return FaultResponse(e.error());
   if (e->version && MatchesNoneMatch(req.Header(http::field::if_none_match), Etag(*e->version))) {
     Response r(http::status::not_modified);  // the client's copy is current
     r.SetHeader(http::field::etag, Etag(*e->version));
     return r;
   }
-  return EntityResponse(200, *e);
+  Response r(http::status::ok);
+  r.SetBody(std::move(e->json), kJsonType);
+  if (e->version) r.SetHeader(http::field::etag, Etag(*e->version));
+  return r;
 }
 
 Response Authenticated(State& s, const RestRoute& route, Request& req, const Principal& p) {
@@ -396,7 +399,7 @@ Response Authenticated(State& s, const RestRoute& route, Request& req, const Pri
       return PageResponse(*page);
     }
     case RestKind::kGet:
-      return GetResponse(req, store.Get(*spec, p, id));
+      return GetResponse(req, store.GetText(*spec, p, id));
     case RestKind::kUpdate: {
       auto e = store.Update(*spec, p, id, if_match, body);
       if (!e) return FaultResponse(e.error());
@@ -497,9 +500,9 @@ asio::awaitable<std::optional<Response>> FastGet(State& s, const RestRoute& rout
   // Any failure (a refusing guard, a lane that broke, anything local) is left
   // to the blocking path, which authenticates afresh when it must.
   if (!rows || !*rows) co_return std::nullopt;
-  auto e = domain::Store::GetFrom(*route.spec, p, std::move(*rows));
+  auto e = domain::Store::GetTextFrom(*route.spec, p, std::move(*rows));
   if (!p.pending->confirmed) co_return std::nullopt;
-  co_return GetResponse(req, e);
+  co_return GetResponse(req, std::move(e));
 }
 
 // Only trivially copyable parameters: the State is owned by the route handlers.

@@ -724,17 +724,21 @@ Outcome<std::pair<std::string, Uuid>> DecodeCursor(std::string_view cursor) {
 }
 
 Store::ReadPlan Store::GetPlan(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
-  // The row, its project and the caller's role there in one statement: one
-  // round trip, one implicit transaction with the tenant set.
+  // The row, its project, the caller's role there and the row's version in
+  // one statement: one round trip, one implicit transaction with the tenant set.
   std::string expr = spec.project_expr.empty() ? "NULL::uuid" : spec.project_expr;
   return ReadPlan{"SELECT " + SelectJson(spec) + ", x.project, (SELECT m.role FROM project_members m WHERE " +
-                      "m.project_id = x.project AND m.user_id = $2) FROM " + spec.table +
+                      "m.project_id = x.project AND m.user_id = $2), " +
+                      (spec.versioned ? "r.pg_version" : "NULL::bigint") + " FROM " + spec.table +
                       " r CROSS JOIN LATERAL (SELECT " + expr + " AS project) x WHERE r.id = $1",
                   {id, p.user_id},
                   internal::CredentialGuard(p)};
 }
 
-Outcome<Entity> Store::GetFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows) {
+namespace {
+
+// The row of a GetPlan statement, once the caller may read it.
+Outcome<pg::QueryResult> ReadableRow(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows) {
   Outcome<pg::QueryResult> outcome = rows ? Outcome<pg::QueryResult>(std::move(*rows))
                                           : Outcome<pg::QueryResult>(std::unexpected(FromError(rows.error())));
   internal::NoteGuard(p, true, outcome);
@@ -743,7 +747,46 @@ Outcome<Entity> Store::GetFrom(const ResourceSpec& spec, const Principal& p, Res
   auto project = CNX_DO_F(OptionalUuid(r[0], 1));
   auto role = internal::MemberRole(p, r[0].IsNull(2) ? std::nullopt : std::optional<std::string_view>(r[0].Text(2)));
   CNX_DO_F(internal::CheckRole(p, spec, project, role, Role::kViewer, false));
+  return r;
+}
+
+// `text` (JSON from the server: json_build_object separates with " : " and
+// ", ") without the whitespace outside strings.
+std::string CompactJson(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Outcome<Entity> Store::GetFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows) {
+  auto r = CNX_DO_F(ReadableRow(spec, p, std::move(rows)));
   return ToEntity(r, spec.versioned);
+}
+
+Outcome<EntityText> Store::GetTextFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows) {
+  auto r = CNX_DO_F(ReadableRow(spec, p, std::move(rows)));
+  EntityText e{CompactJson(r[0].Text(0)), std::nullopt};
+  if (!r[0].IsNull(3)) e.version = CNX_DO(r[0].Get<int64_t>(3));
+  return e;
 }
 
 Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
@@ -752,6 +795,14 @@ Outcome<Entity> Store::Get(const ResourceSpec& spec, const Principal& p, const U
   ReadPlan plan = GetPlan(spec, p, id);
   return GetFrom(spec, p,
                  (*conn)->ExecAsTenant(p.tenant_id, plan.guard ? &*plan.guard : nullptr, plan.sql, plan.params));
+}
+
+Outcome<EntityText> Store::GetText(const ResourceSpec& spec, const Principal& p, const Uuid& id) {
+  auto conn = pool_.Acquire();
+  if (!conn) return std::unexpected(FromError(conn.error()));
+  ReadPlan plan = GetPlan(spec, p, id);
+  return GetTextFrom(spec, p,
+                     (*conn)->ExecAsTenant(p.tenant_id, plan.guard ? &*plan.guard : nullptr, plan.sql, plan.params));
 }
 
 namespace internal {

@@ -92,6 +92,13 @@ struct Entity {
   WriteOutcome outcome = WriteOutcome::kCreated;
 };
 
+// A representation as compact JSON text, for a caller that only sends it on
+// (no parse and dump; keys in the resource's field order).
+struct EntityText {
+  std::string json;
+  std::optional<int64_t> version;
+};
+
 struct Page {
   json items = json::array();
   std::optional<std::string> next_cursor;
@@ -147,6 +154,9 @@ class Store {
   };
   static ReadPlan GetPlan(const ResourceSpec& spec, const Principal& p, const Uuid& id);
   static Outcome<Entity> GetFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows);
+  // The same read, the representation kept as text.
+  Outcome<EntityText> GetText(const ResourceSpec& spec, const Principal& p, const Uuid& id);
+  static Outcome<EntityText> GetTextFrom(const ResourceSpec& spec, const Principal& p, Result<pg::QueryResult> rows);
   // `if_match` nullopt means "*" (any version). Content items: a live
   // document lock of another user refuses Update and Delete, a finer lock
   // refuses a body change touching its context's {start, end} byte range

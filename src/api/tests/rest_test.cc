@@ -206,6 +206,50 @@ TEST_F(RestTest, EveryResourceRouteHappyPath) {
   }
 }
 
+// A GET sends the server's JSON text compacted, without a parse and dump:
+// the same document as the create returned, whatever its strings contain,
+// with no whitespace outside strings — on the blocking path (first request,
+// not yet cached) and the io-thread path alike.
+TEST_F(RestTest, GetSendsTheSameDocumentCompacted) {
+  Client c = NewClient();
+  Tenant t = Signup(c);
+  auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "P"}});
+  ASSERT_EQ(program.status, 201);
+  auto project = c.Call("POST", "/v1/projects", t.token, json{{"programId", program.body["id"]}, {"name", "A"}});
+  ASSERT_EQ(project.status, 201);
+  const std::string title = "a \"quoted\" title,  with \\ backslash : colon\n\ttab \u00e9\u6f22 \U0001F600 {x} [y]";
+  json metadata = {{"k", json::array({1, 2.5, "x , y", nullptr, true})}, {"n", {{"a b", {{"c", "d : e"}}}}}};
+  auto thread = c.Call("POST", "/v1/projects/" + project.body["id"].get<std::string>() + "/threads", t.token,
+                       json{{"title", title}, {"metadata", metadata}});
+  ASSERT_EQ(thread.status, 201) << thread.raw;
+  auto outside_strings_whitespace = [](std::string_view raw) {
+    bool in_string = false, escaped = false;
+    int count = 0;
+    for (char ch : raw) {
+      if (escaped) {
+        escaped = false;
+      } else if (in_string && ch == '\\') {
+        escaped = true;
+      } else if (ch == '"') {
+        in_string = !in_string;
+      } else if (!in_string && std::isspace(static_cast<unsigned char>(ch))) {
+        ++count;
+      }
+    }
+    return count;
+  };
+  for (int i = 0; i < 3; ++i) {
+    auto got = c.Call("GET", "/v1/threads/" + thread.body["id"].get<std::string>(), t.token);
+    ASSERT_EQ(got.status, 200) << got.raw;
+    EXPECT_EQ(got.body, thread.body);
+    EXPECT_EQ(got.body["title"], title);
+    EXPECT_EQ(got.body["metadata"], metadata);
+    EXPECT_EQ(got.Header("etag"), "\"1\"");
+    EXPECT_EQ(outside_strings_whitespace(got.raw), 0) << got.raw;
+    EXPECT_EQ(got.raw.find("\"id\":"), 1u) << got.raw;  // the resource's field order: id first
+  }
+}
+
 TEST_F(RestTest, TwoClientsRacingOnOneResourceOneGets412) {
   Client setup = NewClient();
   Tenant t = Signup(setup);
