@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -86,6 +87,7 @@ struct HubStats {
   uint64_t operations = 0;
   uint64_t snapshots = 0;
   uint64_t materializations = 0;
+  uint64_t pipelined_commits = 0;  // commits sent while an earlier one was in flight
 };
 
 class Room;
@@ -153,7 +155,19 @@ class Hub : public domain::LiveContent {
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);
-  void WriterLoop();
+  // One of kCommitSlots writer threads: takes the next batch once the
+  // previous batch's INSERT ran, commits it, and applies the results in batch
+  // order (FinishBatch).
+  void WriterLoop(int slot);
+  struct BatchTimes {
+    bool tracing;
+    std::chrono::steady_clock::time_point taken, sent, committed;
+    int slot;
+  };
+  // Marks the batch's rooms durable and releases their broadcasts, or (when
+  // `st` failed) drops its rooms and disconnects their peers.
+  void FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
+                   const BatchTimes& times);
   void MaintenanceLoop();
   Status Snapshot(const std::shared_ptr<Room>& room);
   void Materialize(const std::shared_ptr<Room>& room, bool force);
@@ -176,14 +190,21 @@ class Hub : public domain::LiveContent {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<PendingOp> queue_;
+  // Group commits in flight (docs/decisions/1431-*.md): batches are numbered
+  // from 1 as they are taken; at most kCommitSlots are in flight.
+  static constexpr int kCommitSlots = 2;
+  uint64_t next_batch_ = 1;     // the number the next batch taken gets
+  uint64_t inserted_upto_ = 0;  // batches up to this one ran their INSERT (or finished)
+  uint64_t finished_upto_ = 0;  // batches up to this one had their results applied
+  std::condition_variable finished_cv_;
   bool stop_ = false;
   std::condition_variable stop_cv_;
 
   std::mutex presence_mu_;
   std::vector<PresenceTask> presence_;
 
-  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0};
-  std::thread writer_;
+  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0}, pipelined_{0};
+  std::vector<std::thread> writers_;
   std::thread maintenance_;
 };
 
