@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <optional>
@@ -208,7 +209,11 @@ struct Hub::PendingOp {
 };
 
 Hub::Hub(pg::Pool& pool, HubOptions options) : pool_(pool), options_(options) {
-  for (int slot = 0; slot < kCommitSlots; ++slot) {
+  if (const char* slots = std::getenv("CNX_COLLAB_COMMIT_SLOTS"); slots != nullptr && *slots != 0) {
+    options_.commit_slots = std::atoi(slots);
+  }
+  options_.commit_slots = std::clamp(options_.commit_slots, 1, 2);
+  for (int slot = 0; slot < options_.commit_slots; ++slot) {
     writers_.emplace_back([this, slot] {
       NameThisThread("cnx-collab-wr");
       WriterLoop(slot);
@@ -526,6 +531,10 @@ void Hub::Enqueue(PendingOp op) {
 }
 
 void Hub::WriterLoop(int slot) {
+  // The connection this writer commits on, kept while updates keep coming (one
+  // warm backend instead of the pool's least recently used one per commit) and
+  // returned to the pool after a second without work.
+  std::optional<pg::PooledConnection> held;
   for (;;) {
     std::vector<PendingOp> batch;
     uint64_t id = 0;
@@ -535,8 +544,15 @@ void Hub::WriterLoop(int slot) {
       // A batch's INSERT runs only after the previous batch's did: the log's
       // seq order is the order updates were applied (each client's clock
       // order), whatever the commits' timing.
-      queue_cv_.wait(
-          lock, [this] { return (stop_ && queue_.empty()) || (!queue_.empty() && inserted_upto_ + 1 == next_batch_); });
+      auto ready = [this] {
+        return (stop_ && queue_.empty()) || (!queue_.empty() && inserted_upto_ + 1 == next_batch_);
+      };
+      if (held && !queue_cv_.wait_for(lock, std::chrono::seconds(1), ready)) {
+        lock.unlock();
+        held.reset();
+        lock.lock();
+      }
+      queue_cv_.wait(lock, ready);
       if (queue_.empty()) return;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
@@ -598,7 +614,8 @@ void Hub::WriterLoop(int slot) {
       }
     };
     auto commit = [&]() -> Status {
-      auto conn = CNX_TRY(pool_.Acquire());
+      if (!held) held.emplace(CNX_TRY(pool_.Acquire()));
+      pg::Connection* conn = &**held;
       std::vector<std::string> tenants;
       for (const auto& op : batch) {
         auto t = op.room->tenant_.ToString();
@@ -640,7 +657,8 @@ void Hub::WriterLoop(int slot) {
       return Ok();
     };
     auto st = commit();
-    inserted();  // failed, or the multi-statement path: let the next batch go now
+    if (held && !(*held)->Healthy()) held.reset();  // the pool drops it
+    inserted();                                     // failed, or the multi-statement path: let the next batch go now
     const trace::Clock::time_point committed = tracing ? trace::Clock::now() : trace::Clock::time_point{};
     if (!st) spdlog::error("collab: group commit of {} operation(s) failed: {}", batch.size(), st.error().ToString());
     // Results are applied in batch order: a room's durable mark (and so its

@@ -51,7 +51,10 @@ struct HubOptions {
   std::chrono::milliseconds snapshot_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds idle_eviction{std::chrono::seconds(60)};
   std::chrono::milliseconds maintenance_tick{std::chrono::milliseconds(500)};
-  size_t max_batch = 1000;                    // operations per group commit
+  size_t max_batch = 1000;  // operations per group commit
+  // Group commits in flight at once (1 or 2; decision record 1431). The
+  // environment variable CNX_COLLAB_COMMIT_SLOTS overrides it (diagnosis).
+  int commit_slots = 2;
   size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
   // The root Y.Text that holds a document's text: seeded from a REST-written
   // body, materialised into content_versions / content_chunks.
@@ -155,7 +158,7 @@ class Hub : public domain::LiveContent {
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);
-  // One of kCommitSlots writer threads: takes the next batch once the
+  // One of options_.commit_slots writer threads: takes the next batch once the
   // previous batch's INSERT ran, commits it, and applies the results in batch
   // order (FinishBatch).
   void WriterLoop(int slot);
@@ -191,8 +194,7 @@ class Hub : public domain::LiveContent {
   std::condition_variable queue_cv_;
   std::deque<PendingOp> queue_;
   // Group commits in flight (docs/decisions/1431-*.md): batches are numbered
-  // from 1 as they are taken; at most kCommitSlots are in flight.
-  static constexpr int kCommitSlots = 2;
+  // from 1 as they are taken; at most options_.commit_slots are in flight.
   uint64_t next_batch_ = 1;     // the number the next batch taken gets
   uint64_t inserted_upto_ = 0;  // batches up to this one ran their INSERT (or finished)
   uint64_t finished_upto_ = 0;  // batches up to this one had their results applied
