@@ -55,6 +55,9 @@ struct HubOptions {
   // Group commits in flight at once (1 or 2; decision record 1431). The
   // environment variable CNX_COLLAB_COMMIT_SLOTS overrides it (diagnosis).
   int commit_slots = 2;
+  // A batch is sent while another commit is in flight only when at most this
+  // many updates wait (larger backlogs wait and go as one batch).
+  size_t pipeline_max_ops = 8;
   size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
   // The root Y.Text that holds a document's text: seeded from a REST-written
   // body, materialised into content_versions / content_chunks.

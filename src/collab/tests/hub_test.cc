@@ -204,7 +204,8 @@ TEST(Hub, PipelinedCommitsKeepClockOrderAndBroadcastOnlyWhatIsDurable) {
   pg::Pool pool(db.AppPoolOptions(4));
   HubOptions options;
   options.text_root = "unused";
-  options.max_batch = 3;  // many batches, so several are in flight
+  options.max_batch = 3;            // many batches, so several are in flight
+  options.pipeline_max_ops = 1000;  // whatever waits
   Hub hub(pool, options);
   auto observer = std::make_shared<RecordingPeer>(db, f.document);
   auto joined = hub.Join(f.tenant, f.document, observer, PeerInfo{f.user, std::nullopt, false, ""});
