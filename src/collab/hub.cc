@@ -686,9 +686,6 @@ void Hub::WriterLoop(int slot) {
 
 void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
                       const BatchTimes& times) {
-  for (auto& op : batch) {
-    if (op.committed) op.committed->set_value(st.has_value());
-  }
   commits_.fetch_add(1, std::memory_order_relaxed);
   if (st) operations_.fetch_add(batch.size(), std::memory_order_relaxed);
   // Per room: the highest local seq of this batch.
@@ -703,8 +700,13 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
   }
   for (auto& [room, seq] : done) {
     std::vector<std::shared_ptr<Peer>> to_close;
+    bool durable = false;  // what REST writes of this room are told
     {
       std::lock_guard lock(room->mu_);
+      // A room an earlier failed commit dropped: this batch's updates may
+      // build on the lost ones, and a REST write is not resent on reconnect
+      // as a client's update is: its caller is told to retry.
+      durable = st && !room->failed_;
       if (st && !room->failed_) {
         size_t n = 0;
         for (const auto& op : batch) n += op.room == room ? 1 : 0;
@@ -726,6 +728,9 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
         room->failed_ = true;
         for (auto& [_, ps] : room->peers_) to_close.push_back(ps.peer);
       }
+    }
+    for (auto& op : batch) {
+      if (op.room == room && op.committed) op.committed->set_value(durable);
     }
     if (!st) {
       {

@@ -305,5 +305,53 @@ TEST(Hub, ACommitFailingAfterTheNextWasSentBroadcastsNeither) {
   EXPECT_FALSE(hub.Receive(*room, sender.get(), update(2)).has_value()) << "the failed room still accepts updates";
 }
 
+// A REST body write whose change went in the batch after a commit that
+// failed: its change builds on the lost update (it is pending in the reloaded
+// document, its text not shown), and no client resends a REST write — so the
+// write must be reported as failed (the caller retries), not as durable.
+TEST(Hub, ARestWriteInTheBatchAfterAFailedCommitIsReportedFailed) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  // The first update of client 303 fails at COMMIT, 400 ms after its INSERT ran.
+  Q(admin,
+    "CREATE FUNCTION fail_late() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'injected commit failure'; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER fail_late AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW WHEN (NEW.client_id = 303 AND NEW.clock = 0) EXECUTE FUNCTION fail_late()");
+
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  Hub hub(pool, options);
+  auto sender = std::make_shared<Silent>();
+  auto joined = hub.Join(f.tenant, f.document, sender, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 303});
+  auto u = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "x").has_value()); });
+  ASSERT_TRUE(hub.Receive(*room, sender.get(), EncodeUpdate(u)).has_value());  // batch 1: fails at its commit
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));                 // its INSERT has run
+  // Batch 2: the REST write (inserts after the "x" of batch 1) commits meanwhile.
+  auto wrote = hub.WriteBody(f.tenant, f.user, std::nullopt, f.document, "x", "xy");
+  EXPECT_GE(hub.Stats().pipelined_commits, 1u) << "the REST write was not sent while the first commit was in flight";
+  hub.Leave(*room, sender.get());
+
+  // What a reloaded room shows: the REST change is stored, but pending on the lost update.
+  auto again = std::make_shared<Silent>();
+  auto reloaded = hub.Join(f.tenant, f.document, again, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(reloaded.has_value()) << reloaded.error().ToString();
+  ASSERT_NE(reloaded->get(), room.get()) << "the failed room was not dropped";
+  std::string text;
+  ASSERT_TRUE(hub.WithDocument(f.tenant, f.document, [&](crdt::Doc& d) { text = d.GetText("t").ToString(); }));
+  EXPECT_FALSE(wrote.has_value() && text.find('y') == std::string::npos)
+      << "the REST write was reported durable, but the document shows \"" << text << "\"";
+  EXPECT_FALSE(wrote.has_value()) << "a REST write in the batch after a failed commit was reported durable";
+  hub.Leave(**reloaded, again.get());
+}
+
 }  // namespace
 }  // namespace cnx::collab
