@@ -197,6 +197,8 @@ class Connection {
   // call still returns only after the commit. For a caller that starts a
   // dependent statement on another connection while this commit's WAL flush
   // runs (collab's pipelined group commits, docs/decisions/1431-*.md).
+  // `executed` may have run although the call then fails (the commit failed:
+  // nothing stays; the connection is then not Healthy() and a pool drops it).
   Result<QueryResult> ExecAsTenantNotify(const Uuid& tenant_id, std::string_view sql, std::span<const Param> params,
                                          const std::function<void()>& executed);
   // Runs a script of several statements without parameters (migrations).
