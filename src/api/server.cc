@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/thread.h"
 #include "base/uuid.h"
 
 namespace cnx::api {
@@ -300,6 +301,7 @@ Result<tcp::endpoint> Server::Impl::Start() {
   });
   for (auto& ctx : contexts) {
     threads.emplace_back([ioc = ctx.get()] {
+      NameThisThread("cnx-io");
       for (;;) {
         try {
           ioc->run();

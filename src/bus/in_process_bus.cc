@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include "base/thread.h"
+
 namespace cnx::bus {
 
 struct InProcessBus::Item {
@@ -155,6 +157,8 @@ void InProcessBus::CloseGroup(Group* g) {
 }
 
 void InProcessBus::WorkerLoop(Group* g, size_t worker) {
+  NameThisThread("cnx-bus");
+  (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
   const SubscribeOptions& opt = g->options;
   std::unique_lock lock(mu_);
   std::condition_variable& cv = *g->cvs[worker];

@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "base/thread.h"
+
 namespace cnx::cdc {
 
 namespace {
@@ -73,6 +75,12 @@ Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Connect(const std:
   s->conn_ = PQconnectdbParams(k.data(), v.data(), 0);
   if (s->conn_ == nullptr || PQstatus(s->conn_) != CONNECTION_OK) {
     return Unavailable("replication connection: " + ConnError(s->conn_));
+  }
+  // Decoding for the relay is background work: on a local server (a Unix
+  // socket, e.g. the embedded cluster) its walsender yields to the backends
+  // that commit clients' changes (docs/decisions/1430-*.md).
+  if (const char* host = PQhost(s->conn_); host != nullptr && host[0] == '/') {
+    (void)RunProcessInBackground(PQbackendPID(s->conn_));
   }
   return s;
 }

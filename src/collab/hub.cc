@@ -3,15 +3,18 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "base/thread.h"
 #include "collab/protocol.h"
 #include "collab/range_locks.h"
 #include "collab/text_merge.h"
+#include "collab/trace.h"
 #include "crdt/doc.h"
 #include "crdt/update.h"
 #include "pg/connection.h"
@@ -202,11 +205,24 @@ struct Hub::PendingOp {
   std::optional<Uuid> user;
   std::optional<Uuid> session;
   std::shared_ptr<std::promise<bool>> committed;  // set when the commit returned (REST writes wait on it)
+  trace::Clock::time_point received{}, queued{};  // for the latency trace (trace.h)
 };
 
 Hub::Hub(pg::Pool& pool, HubOptions options) : pool_(pool), options_(options) {
-  writer_ = std::thread([this] { WriterLoop(); });
-  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  if (const char* slots = std::getenv("CNX_COLLAB_COMMIT_SLOTS"); slots != nullptr && *slots != 0) {
+    options_.commit_slots = std::atoi(slots);
+  }
+  options_.commit_slots = std::clamp(options_.commit_slots, 1, 2);
+  for (int slot = 0; slot < options_.commit_slots; ++slot) {
+    writers_.emplace_back([this, slot] {
+      NameThisThread("cnx-collab-wr");
+      WriterLoop(slot);
+    });
+  }
+  maintenance_ = std::thread([this] {
+    NameThisThread("cnx-collab-mnt");
+    MaintenanceLoop();
+  });
 }
 
 Hub::~Hub() {
@@ -216,7 +232,7 @@ Hub::~Hub() {
   }
   queue_cv_.notify_all();
   stop_cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  for (auto& w : writers_) w.join();
   if (maintenance_.joinable()) maintenance_.join();
   SnapshotAll();
   FlushPresence();
@@ -349,6 +365,7 @@ Result<std::shared_ptr<Room>> Hub::Join(const Uuid& tenant, const Uuid& document
 }
 
 Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
+  const auto received = trace::Enabled() ? trace::Clock::now() : trace::Clock::time_point{};
   auto msg = CNX_TRY(ParseMessage(frame));
   std::lock_guard lock(room.mu_);
   auto pit = room.peers_.find(peer);
@@ -416,6 +433,10 @@ Status Hub::Receive(Room& room, Peer* peer, std::span<const uint8_t> frame) {
                    std::vector<uint8_t>(msg.data.begin(), msg.data.end()),
                    ps.info.user_id,
                    ps.info.session_id};
+      if (trace::Enabled()) {
+        op.received = received;
+        op.queued = trace::Clock::now();
+      }
       Enqueue(std::move(op));
       QueuePresence(
           {PresenceTask::Kind::kActive, room.tenant_, room.document_, ps.info.user_id, ps.info.session_id, {}});
@@ -509,18 +530,57 @@ void Hub::Enqueue(PendingOp op) {
   queue_cv_.notify_one();
 }
 
-void Hub::WriterLoop() {
+void Hub::WriterLoop(int slot) {
+  // The connection this writer commits on, kept while updates keep coming (one
+  // warm backend instead of the pool's least recently used one per commit) and
+  // returned to the pool after a second without work.
+  std::optional<pg::PooledConnection> held;
   for (;;) {
     std::vector<PendingOp> batch;
+    uint64_t id = 0;
+    bool overlapped = false;
     {
       std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty() && stop_) return;
+      // A batch's INSERT runs only after the previous batch's did: the log's
+      // seq order is the order updates were applied (each client's clock
+      // order), whatever the commits' timing.
+      // A second batch goes while one is in flight only while few updates
+      // wait: at a trickle that saves an update the wait for the commit ahead
+      // of it; in a burst one large batch after the commit in flight costs
+      // fewer commits and broadcasts than many small ones.
+      auto ready = [this] {
+        if (stop_ && queue_.empty()) return true;
+        if (queue_.empty() || inserted_upto_ + 1 != next_batch_) return false;
+        return finished_upto_ + 1 == next_batch_ || queue_.size() <= options_.pipeline_max_ops;
+      };
+      if (held && !queue_cv_.wait_for(lock, std::chrono::seconds(1), ready)) {
+        lock.unlock();
+        held.reset();
+        lock.lock();
+      }
+      queue_cv_.wait(lock, ready);
+      if (queue_.empty()) return;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      id = next_batch_++;
+      overlapped = finished_upto_ + 1 < id;  // an earlier commit is still in flight
     }
+    if (overlapped) pipelined_.fetch_add(1, std::memory_order_relaxed);
+    // This batch's INSERT has run (or will not): the next batch may go.
+    bool signalled = false;
+    auto inserted = [&] {
+      if (signalled) return;
+      signalled = true;
+      {
+        std::lock_guard lock(queue_mu_);
+        inserted_upto_ = std::max(inserted_upto_, id);
+      }
+      queue_cv_.notify_all();
+    };
+    const bool tracing = trace::Enabled();
+    trace::Clock::time_point taken = tracing ? trace::Clock::now() : trace::Clock::time_point{}, sent{};
     // Group by tenant (row-level security is per transaction setting); the
     // order within a document is kept.
     std::map<std::string, int64_t> max_seq;  // document -> highest seq written
@@ -560,7 +620,8 @@ void Hub::WriterLoop() {
       }
     };
     auto commit = [&]() -> Status {
-      auto conn = CNX_TRY(pool_.Acquire());
+      if (!held) held.emplace(CNX_TRY(pool_.Acquire()));
+      pg::Connection* conn = &**held;
       std::vector<std::string> tenants;
       for (const auto& op : batch) {
         auto t = op.room->tenant_.ToString();
@@ -569,13 +630,21 @@ void Hub::WriterLoop() {
       if (tenants.size() == 1 && batch.size() <= kRowsPerStatement) {
         // The common case: one statement in an implicit transaction with
         // the tenant set, sent and committed in one round trip (the call
-        // returns once the commit did).
+        // returns once the commit did). Its result comes back before the
+        // commit's WAL flush, and lets the next batch go meanwhile.
         std::vector<const PendingOp*> rows;
         for (const auto& op : batch) rows.push_back(&op);
-        auto r = CNX_TRY(conn->ExecAsTenant(batch.front().room->tenant_, insert_sql(rows.size()), params_of(rows)));
+        auto sql = insert_sql(rows.size());
+        auto params = params_of(rows);
+        if (tracing) sent = trace::Clock::now();
+        std::function<void()> executed = inserted;
+        auto r = CNX_TRY(conn->ExecAsTenantNotify(batch.front().room->tenant_, sql, params, executed));
         note_seqs(r);
         return Ok();
       }
+      // Several tenants or a large batch: one transaction; the next batch
+      // waits for its commit.
+      if (tracing) sent = trace::Clock::now();
       auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
       for (const auto& t : tenants) {
         std::vector<const PendingOp*> rows;
@@ -594,48 +663,82 @@ void Hub::WriterLoop() {
       return Ok();
     };
     auto st = commit();
+    if (held && !(*held)->Healthy()) held.reset();  // the pool drops it
+    inserted();                                     // failed, or the multi-statement path: let the next batch go now
+    const trace::Clock::time_point committed = tracing ? trace::Clock::now() : trace::Clock::time_point{};
     if (!st) spdlog::error("collab: group commit of {} operation(s) failed: {}", batch.size(), st.error().ToString());
-    for (auto& op : batch) {
-      if (op.committed) op.committed->set_value(st.has_value());
+    // Results are applied in batch order: a room's durable mark (and so its
+    // broadcasts) moves past this batch only after every earlier batch
+    // finished; a failed earlier batch has dropped the room by then.
+    {
+      std::unique_lock lock(queue_mu_);
+      finished_cv_.wait(lock, [&] { return finished_upto_ + 1 == id; });
     }
-    commits_.fetch_add(1, std::memory_order_relaxed);
-    if (st) operations_.fetch_add(batch.size(), std::memory_order_relaxed);
-    // Per room: the highest local seq of this batch.
-    std::vector<std::pair<std::shared_ptr<Room>, uint64_t>> done;
-    for (auto& op : batch) {
-      auto it = std::find_if(done.begin(), done.end(), [&](const auto& d) { return d.first == op.room; });
-      if (it == done.end()) {
-        done.emplace_back(op.room, op.seq);
-      } else {
-        it->second = std::max(it->second, op.seq);
+    FinishBatch(batch, st, max_seq, {tracing, taken, sent, committed, slot});
+    {
+      std::lock_guard lock(queue_mu_);
+      finished_upto_ = id;
+    }
+    finished_cv_.notify_all();
+    queue_cv_.notify_all();
+  }
+}
+
+void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
+                      const BatchTimes& times) {
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  if (st) operations_.fetch_add(batch.size(), std::memory_order_relaxed);
+  // Per room: the highest local seq of this batch.
+  std::vector<std::pair<std::shared_ptr<Room>, uint64_t>> done;
+  for (auto& op : batch) {
+    auto it = std::find_if(done.begin(), done.end(), [&](const auto& d) { return d.first == op.room; });
+    if (it == done.end()) {
+      done.emplace_back(op.room, op.seq);
+    } else {
+      it->second = std::max(it->second, op.seq);
+    }
+  }
+  for (auto& [room, seq] : done) {
+    std::vector<std::shared_ptr<Peer>> to_close;
+    bool durable = false;  // what REST writes of this room are told
+    {
+      std::lock_guard lock(room->mu_);
+      // A room an earlier failed commit dropped: this batch's updates may
+      // build on the lost ones, and a REST write is not resent on reconnect
+      // as a client's update is: its caller is told to retry.
+      durable = st && !room->failed_;
+      if (st && !room->failed_) {
+        size_t n = 0;
+        for (const auto& op : batch) n += op.room == room ? 1 : 0;
+        if (room->materialized_ == room->durable_) room->first_change_ = Clock::now();
+        room->last_change_ = Clock::now();
+        room->durable_ = std::max(room->durable_, seq);
+        room->last_db_seq_ = std::max(room->last_db_seq_, max_seq[room->document_.ToString()]);
+        room->ops_since_snapshot_ += n;
+        room->Release();
+        if (times.tracing) {
+          const auto released = trace::Clock::now();
+          for (const auto& op : batch) {
+            if (op.room != room || op.received == trace::Clock::time_point{}) continue;
+            trace::RecordOp(
+                {op.received, op.queued, times.taken, times.sent, times.committed, released, batch.size(), times.slot});
+          }
+        }
+      } else if (!st && !room->failed_) {
+        room->failed_ = true;
+        for (auto& [_, ps] : room->peers_) to_close.push_back(ps.peer);
       }
     }
-    for (auto& [room, seq] : done) {
-      std::vector<std::shared_ptr<Peer>> to_close;
+    for (auto& op : batch) {
+      if (op.room == room && op.committed) op.committed->set_value(durable);
+    }
+    if (!st) {
       {
-        std::lock_guard lock(room->mu_);
-        if (st) {
-          size_t n = 0;
-          for (const auto& op : batch) n += op.room == room ? 1 : 0;
-          if (room->materialized_ == room->durable_) room->first_change_ = Clock::now();
-          room->last_change_ = Clock::now();
-          room->durable_ = std::max(room->durable_, seq);
-          room->last_db_seq_ = std::max(room->last_db_seq_, max_seq[room->document_.ToString()]);
-          room->ops_since_snapshot_ += n;
-          room->Release();
-        } else if (!room->failed_) {
-          room->failed_ = true;
-          for (auto& [_, ps] : room->peers_) to_close.push_back(ps.peer);
-        }
+        std::lock_guard lock(rooms_mu_);
+        auto it = rooms_.find(room->document_.ToString());
+        if (it != rooms_.end() && it->second == room) rooms_.erase(it);
       }
-      if (!st) {
-        {
-          std::lock_guard lock(rooms_mu_);
-          auto it = rooms_.find(room->document_.ToString());
-          if (it != rooms_.end() && it->second == room) rooms_.erase(it);
-        }
-        for (auto& p : to_close) p->Close(1011, "storage failure, reconnect");
-      }
+      for (auto& p : to_close) p->Close(1011, "storage failure, reconnect");
     }
   }
 }
@@ -724,6 +827,7 @@ void Hub::MaintenanceLoop() {
       std::lock_guard rl(rooms_mu_);
       for (auto& [_, r] : rooms_) rooms.push_back(r);
     }
+    trace::DumpIfQuiet(std::chrono::seconds(1));
     FlushPresence();
     RefreshLocks(rooms);
     auto now = Clock::now();
@@ -972,6 +1076,7 @@ HubStats Hub::Stats() {
   s.operations = operations_.load();
   s.snapshots = snapshots_.load();
   s.materializations = materializations_.load();
+  s.pipelined_commits = pipelined_.load();
   return s;
 }
 

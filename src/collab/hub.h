@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,7 +51,13 @@ struct HubOptions {
   std::chrono::milliseconds snapshot_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds idle_eviction{std::chrono::seconds(60)};
   std::chrono::milliseconds maintenance_tick{std::chrono::milliseconds(500)};
-  size_t max_batch = 1000;                    // operations per group commit
+  size_t max_batch = 1000;  // operations per group commit
+  // Group commits in flight at once (1 or 2; decision record 1431). The
+  // environment variable CNX_COLLAB_COMMIT_SLOTS overrides it (diagnosis).
+  int commit_slots = 2;
+  // A batch is sent while another commit is in flight only when at most this
+  // many updates wait (larger backlogs wait and go as one batch).
+  size_t pipeline_max_ops = 8;
   size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
   // The root Y.Text that holds a document's text: seeded from a REST-written
   // body, materialised into content_versions / content_chunks.
@@ -86,6 +93,7 @@ struct HubStats {
   uint64_t operations = 0;
   uint64_t snapshots = 0;
   uint64_t materializations = 0;
+  uint64_t pipelined_commits = 0;  // commits sent while an earlier one was in flight
 };
 
 class Room;
@@ -153,7 +161,19 @@ class Hub : public domain::LiveContent {
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);
-  void WriterLoop();
+  // One of options_.commit_slots writer threads: takes the next batch once the
+  // previous batch's INSERT ran, commits it, and applies the results in batch
+  // order (FinishBatch).
+  void WriterLoop(int slot);
+  struct BatchTimes {
+    bool tracing;
+    std::chrono::steady_clock::time_point taken, sent, committed;
+    int slot;
+  };
+  // Marks the batch's rooms durable and releases their broadcasts, or (when
+  // `st` failed) drops its rooms and disconnects their peers.
+  void FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
+                   const BatchTimes& times);
   void MaintenanceLoop();
   Status Snapshot(const std::shared_ptr<Room>& room);
   void Materialize(const std::shared_ptr<Room>& room, bool force);
@@ -176,14 +196,20 @@ class Hub : public domain::LiveContent {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<PendingOp> queue_;
+  // Group commits in flight (docs/decisions/1431-*.md): batches are numbered
+  // from 1 as they are taken; at most options_.commit_slots are in flight.
+  uint64_t next_batch_ = 1;     // the number the next batch taken gets
+  uint64_t inserted_upto_ = 0;  // batches up to this one ran their INSERT (or finished)
+  uint64_t finished_upto_ = 0;  // batches up to this one had their results applied
+  std::condition_variable finished_cv_;
   bool stop_ = false;
   std::condition_variable stop_cv_;
 
   std::mutex presence_mu_;
   std::vector<PresenceTask> presence_;
 
-  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0};
-  std::thread writer_;
+  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0}, pipelined_{0};
+  std::vector<std::thread> writers_;
   std::thread maintenance_;
 };
 

@@ -14,6 +14,7 @@
 
 #include "api/http.h"
 #include "collab/send_queue.h"
+#include "collab/trace.h"
 
 namespace cnx::collab {
 namespace {
@@ -32,6 +33,14 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
   WsPeer(api::WebSocket ws, size_t max_queued) : ws_(std::move(ws)), out_(max_queued) {}
 
   void Send(Frame frame) override {
+    if (trace::Enabled()) {
+      asio::post(ws_.stream().get_executor(),
+                 [self = shared_from_this(), frame = std::move(frame), posted = trace::Clock::now()]() mutable {
+                   self->Traced(frame, posted);
+                   self->Enqueue(std::move(frame));
+                 });
+      return;
+    }
     asio::post(ws_.stream().get_executor(),
                [self = shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
   }
@@ -48,6 +57,7 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
     close_code_ = code;
     close_reason_ = reason;
     out_.Clear();
+    traced_.clear();
     if (!writing_) DoClose();
   }
 
@@ -60,14 +70,45 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
     }
     if (!writing_) DoWrite();
   }
+  // Latency trace (trace.h): when a broadcast update frame reached this io thread.
+  void Traced(const Frame& frame, trace::Clock::time_point posted) {
+    if (!IsUpdateFrame(*frame)) return;
+    auto now = trace::Clock::now();
+    traced_.push_back({frame.get(), posted, now});
+  }
+  struct TracedFrame {
+    const void* frame;
+    trace::Clock::time_point posted, queued;
+  };
   // Writes the next frame; what queued meanwhile follows (its updates merged, send_queue.h).
   void DoWrite() {
     current_ = out_.Take();
     if (!current_) return;
     writing_ = true;
+    if (!traced_.empty() && IsUpdateFrame(*current_)) {
+      auto started = trace::Clock::now();
+      if (traced_.front().frame == current_.get()) {
+        writing_traced_ = traced_.front();
+        write_started_ = started;
+        traced_.pop_front();
+      } else {
+        // A merged run (send_queue.h): counted as merged, all of what waited
+        // (approximate when another frame kind sits between update runs).
+        for (const auto& t : traced_) {
+          trace::RecordFrame(t.queued - t.posted, started - t.queued, trace::Clock::duration::zero());
+        }
+        traced_.clear();
+      }
+    }
     auto& ws = ws_.stream();
     ws.binary(true);
     ws.async_write(asio::buffer(*current_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->writing_traced_.frame != nullptr) {
+        const auto& t = self->writing_traced_;
+        trace::RecordFrame(t.queued - t.posted, self->write_started_ - t.queued,
+                           trace::Clock::now() - self->write_started_);
+        self->writing_traced_ = {};
+      }
       self->writing_ = false;
       self->current_.reset();
       if (ec) {
@@ -93,6 +134,9 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
   Frame current_;  // being written
   bool writing_ = false;
   bool closing_ = false;
+  std::deque<TracedFrame> traced_;  // latency trace only
+  TracedFrame writing_traced_{};
+  trace::Clock::time_point write_started_{};
   uint16_t close_code_ = 1000;
   std::string close_reason_;
 };

@@ -251,7 +251,10 @@ Piped RunOne(PGconn* conn, const Step& step) {
 
 // Sends the steps in one pipeline: one round trip. `queued` tells how many
 // reached libpq's queue (0: nothing was sent, the connection is unchanged).
-Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
+// With `executed`, the server is asked to send the results before it
+// processes the Sync (where an implicit transaction commits), and `executed`
+// is called once the last step's result arrived.
+Piped RunPipeline(PGconn* conn, std::span<const Step> steps, const std::function<void()>* executed = nullptr) {
   Piped out;
   out.queued = 0;
   if (PQenterPipelineMode(conn) != 1) {
@@ -292,6 +295,9 @@ Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
   // Whatever was queued is synced and drained, so the connection leaves
   // pipeline mode with nothing pending (the server skips the steps after an
   // error until the Sync).
+  if (executed != nullptr && !out.error && PQsendFlushRequest(conn) != 1) {
+    if (!out.error) out.error = ResultError(conn, nullptr);
+  }
   if (PQpipelineSync(conn) != 1) {
     // Only a broken socket or no memory: the pipeline cannot be drained, the
     // connection stays in pipeline mode and Healthy() is false from now on.
@@ -324,6 +330,7 @@ Piped RunPipeline(PGconn* conn, std::span<const Step> steps) {
       continue;
     }
     out.results.emplace_back(res);
+    if (executed != nullptr && !out.error && out.results.size() == steps.size()) (*executed)();
   }
   (void)PQexitPipelineMode(conn);
   return out;
@@ -354,6 +361,7 @@ struct Connection::State {
   std::vector<std::string> to_deallocate;
   std::vector<Deferred> deferred;
   StatementCacheStats stats;
+  const std::function<void()>* on_executed = nullptr;  // ExecAsTenantNotify
 
   explicit State(size_t cap) : capacity(cap) {}
 
@@ -473,7 +481,7 @@ Result<QueryResult> Connection::Exec(std::string_view sql, std::span<const Param
   for (const auto& d : deferred) add(d.sql, d.params);
   add(sql, params);
 
-  Piped run = steps.size() == 1 ? RunOne(conn_, steps[0]) : RunPipeline(conn_, steps);
+  Piped run = steps.size() == 1 ? RunOne(conn_, steps[0]) : RunPipeline(conn_, steps, s.on_executed);
   if (run.queued == 0) {
     // Nothing reached the server: the deferred BEGIN and tenant still apply.
     // Statements this call meant to prepare were not.
@@ -558,6 +566,16 @@ Result<QueryResult> Connection::ExecAsTenant(const Uuid& tenant_id, const Guard*
   DeferTenant(tenant_id, guard);
   auto r = Exec(sql, params);
   DropDeferred();  // nothing of it may outlive this call, even after an error
+  return r;
+}
+
+Result<QueryResult> Connection::ExecAsTenantNotify(const Uuid& tenant_id, std::string_view sql,
+                                                   std::span<const Param> params,
+                                                   const std::function<void()>& executed) {
+  if (conn_ == nullptr) return Err(Module::kPg, ErrorCode::kUnavailable, "connection is closed");
+  state_->on_executed = &executed;
+  auto r = ExecAsTenant(tenant_id, nullptr, sql, params);
+  state_->on_executed = nullptr;
   return r;
 }
 

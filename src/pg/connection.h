@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -190,6 +191,16 @@ class Connection {
   Result<QueryResult> ExecAsTenant(const Uuid& tenant_id, std::string_view sql, std::initializer_list<Param> params) {
     return ExecAsTenant(tenant_id, nullptr, sql, std::span<const Param>(params.begin(), params.size()));
   }
+  // ExecAsTenant that also calls `executed` (on this thread) as soon as the
+  // statement's result arrived — before the implicit transaction's commit
+  // returned, the server being asked (a Flush message) to send it then. The
+  // call still returns only after the commit. For a caller that starts a
+  // dependent statement on another connection while this commit's WAL flush
+  // runs (collab's pipelined group commits, docs/decisions/1431-*.md).
+  // `executed` may have run although the call then fails (the commit failed:
+  // nothing stays; the connection is then not Healthy() and a pool drops it).
+  Result<QueryResult> ExecAsTenantNotify(const Uuid& tenant_id, std::string_view sql, std::span<const Param> params,
+                                         const std::function<void()>& executed);
   // Runs a script of several statements without parameters (migrations).
   Status ExecScript(std::string_view sql);
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/thread.h"
+
 namespace cnx::sync {
 
 std::vector<std::string> GraphConsumer::Topics(const std::string& prefix) {
@@ -144,6 +146,8 @@ void GraphConsumer::Settle(Pending* p, Result<Outcome> outcome, TimePoint now) {
 }
 
 void GraphConsumer::BatchLoop() {
+  NameThisThread("cnx-graph-batch");
+  (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
   using Clock = std::chrono::steady_clock;
   for (;;) {
     std::vector<Pending*> batch;

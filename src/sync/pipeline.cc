@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/thread.h"
 #include "bus/in_process_bus.h"
 #include "bus/kafka_bus.h"
 #include "graph/embedded_graph_store.h"
@@ -71,6 +72,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
 }
 
 void Pipeline::RelayLoop() {
+  NameThisThread("cnx-relay");
+  (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
   auto backoff = std::chrono::milliseconds(500);
   for (;;) {
     cdc::RelayOptions ro;

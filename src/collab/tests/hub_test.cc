@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -60,19 +61,54 @@ class RecordingPeer : public Peer {
   std::string closed_;
 };
 
+struct Silent : Peer {
+  void Send(std::shared_ptr<const std::vector<uint8_t>>) override {}
+  void Close(uint16_t, std::string) override {}
+};
+
+// A tenant, user and document to collaborate on.
+struct Fixture {
+  Uuid tenant = Uuid::NewV4(), user = Uuid::NewV4(), program = Uuid::NewV4(), project = Uuid::NewV4();
+  Uuid document = Uuid::NewV4();
+
+  void Create(pg::Connection& admin) {
+    Q(admin, "INSERT INTO tenants (id, name, slug) VALUES ($1, 'T', $2)", {tenant, "t-" + tenant.ToString()});
+    Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'u@example.com')", {user, tenant});
+    Q(admin, "INSERT INTO programs (id, tenant_id, name) VALUES ($1, $2, 'P')", {program, tenant});
+    Q(admin, "INSERT INTO projects (id, tenant_id, program_id, name) VALUES ($1, $2, $3, 'Proj')",
+      {project, tenant, program});
+    Q(admin,
+      "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES "
+      "($1,$2,$3,'Doc','text/plain')",
+      {document, tenant, project});
+  }
+};
+
+// Checks that the log holds each client's updates in clock order (by seq)
+// and returns the clocks per client.
+std::map<int64_t, std::vector<int64_t>> LoggedClocks(pg::Connection& admin, const Uuid& document) {
+  std::map<int64_t, std::vector<int64_t>> out;
+  auto rows = admin.Exec("SELECT client_id, clock FROM operations_log WHERE document_id = $1 ORDER BY seq", {document});
+  EXPECT_TRUE(rows.has_value());
+  if (!rows) return out;
+  for (int i = 0; i < rows->rows(); ++i) {
+    auto client = (*rows)[i].Get<int64_t>(0).value_or(-1);
+    auto clock = (*rows)[i].Get<int64_t>(1).value_or(-1);
+    auto& clocks = out[client];
+    if (!clocks.empty()) {
+      EXPECT_EQ(clock, clocks.back() + 1) << "client " << client << " out of clock order";
+    }
+    clocks.push_back(clock);
+  }
+  return out;
+}
+
 TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
   TestDatabase db;
   auto admin = db.Admin();
-  Uuid tenant = Uuid::NewV4(), user = Uuid::NewV4(), program = Uuid::NewV4(), project = Uuid::NewV4();
-  Uuid document = Uuid::NewV4();
-  Q(admin, "INSERT INTO tenants (id, name, slug) VALUES ($1, 'T', $2)", {tenant, "t-" + tenant.ToString()});
-  Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'u@example.com')", {user, tenant});
-  Q(admin, "INSERT INTO programs (id, tenant_id, name) VALUES ($1, $2, 'P')", {program, tenant});
-  Q(admin, "INSERT INTO projects (id, tenant_id, program_id, name) VALUES ($1, $2, $3, 'Proj')",
-    {project, tenant, program});
-  Q(admin,
-    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
-    {document, tenant, project});
+  Fixture f;
+  f.Create(admin);
+  const Uuid tenant = f.tenant, user = f.user, document = f.document;
 
   pg::Pool pool(db.AppPoolOptions(4));
   HubOptions options;
@@ -96,10 +132,6 @@ TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
       frames[w].push_back(EncodeUpdate(u));
     }
   }
-  struct Silent : Peer {
-    void Send(std::shared_ptr<const std::vector<uint8_t>>) override {}
-    void Close(uint16_t, std::string) override {}
-  };
   std::shared_ptr<Peer> senders[2] = {std::make_shared<Silent>(), std::make_shared<Silent>()};
   for (auto& s : senders) ASSERT_TRUE(hub.Join(tenant, document, s, PeerInfo{user, std::nullopt, false, ""}));
   // First half of each writer's updates, then (once broadcast) the rest
@@ -151,6 +183,174 @@ TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
   EXPECT_EQ(next[202], kPerWriter);
   for (auto& s : senders) hub.Leave(*room, s.get());
   hub.Leave(*room, observer.get());
+}
+
+// Commits that wait at COMMIT (a deferred trigger sleeps per row) make the
+// writer send the next batch while the previous one is in flight. Each
+// client's updates still reach the log in clock order, and no update is
+// broadcast before it and everything before it are committed.
+TEST(Hub, PipelinedCommitsKeepClockOrderAndBroadcastOnlyWhatIsDurable) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  Q(admin,
+    "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.004); RETURN NULL; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW EXECUTE FUNCTION slow_commit()");
+
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "unused";
+  options.max_batch = 3;            // many batches, so several are in flight
+  options.pipeline_max_ops = 1000;  // whatever waits
+  Hub hub(pool, options);
+  auto observer = std::make_shared<RecordingPeer>(db, f.document);
+  auto joined = hub.Join(f.tenant, f.document, observer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  constexpr int kPerWriter = 40;
+  crdt::Doc writers[2] = {crdt::Doc(crdt::DocOptions{.client_id = 111}), crdt::Doc(crdt::DocOptions{.client_id = 222})};
+  std::shared_ptr<Peer> senders[2] = {std::make_shared<Silent>(), std::make_shared<Silent>()};
+  for (auto& s : senders) ASSERT_TRUE(hub.Join(f.tenant, f.document, s, PeerInfo{f.user, std::nullopt, false, ""}));
+  std::thread threads[2];
+  for (int w = 0; w < 2; ++w) {
+    threads[w] = std::thread([&, w] {
+      for (int i = 0; i < kPerWriter; ++i) {
+        auto u = writers[w].Transact([&] {
+          ASSERT_TRUE(writers[w].GetText("t").Insert(i, std::string(1, static_cast<char>('a' + w))).has_value());
+        });
+        ASSERT_TRUE(hub.Receive(*room, senders[w].get(), EncodeUpdate(u)).has_value());
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  crdt::Doc expected;
+  for (auto& w : writers) ASSERT_TRUE(expected.ApplyUpdate(*w.EncodeStateAsUpdate()).has_value());
+  const std::string want = expected.GetText("t").ToString();
+  for (int i = 0; i < 500 && observer->Text() != want; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(observer->Text(), want);
+  EXPECT_TRUE(observer->closed_.empty()) << observer->closed_;
+  auto stats = hub.Stats();
+  EXPECT_GT(stats.pipelined_commits, 0u) << "no commit was sent while another was in flight";
+  std::printf("%llu of %llu commits sent while another was in flight\n",
+              static_cast<unsigned long long>(stats.pipelined_commits), static_cast<unsigned long long>(stats.commits));
+  {
+    std::lock_guard lock(observer->mu_);
+    ASSERT_FALSE(observer->visible_vs_committed_.empty());
+    for (const auto& [visible, committed] : observer->visible_vs_committed_) {
+      EXPECT_LE(static_cast<int64_t>(visible), committed) << "an update was broadcast before its commit";
+    }
+  }
+  auto clocks = LoggedClocks(admin, f.document);
+  EXPECT_EQ(clocks[111].size(), static_cast<size_t>(kPerWriter));
+  EXPECT_EQ(clocks[222].size(), static_cast<size_t>(kPerWriter));
+  for (auto& s : senders) hub.Leave(*room, s.get());
+  hub.Leave(*room, observer.get());
+}
+
+// A commit that fails after the next batch was sent (and committed): the
+// later batch is not broadcast either — its updates may build on the lost
+// ones — and the room is dropped, its peers disconnected, as for any failed
+// commit.
+TEST(Hub, ACommitFailingAfterTheNextWasSentBroadcastsNeither) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  // The first update of client 303 fails at COMMIT, 400 ms after its INSERT ran.
+  Q(admin,
+    "CREATE FUNCTION fail_late() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'injected commit failure'; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER fail_late AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW WHEN (NEW.client_id = 303 AND NEW.clock = 0) EXECUTE FUNCTION fail_late()");
+
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "unused";
+  Hub hub(pool, options);
+  auto observer = std::make_shared<RecordingPeer>(db, f.document);
+  auto joined = hub.Join(f.tenant, f.document, observer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+  auto sender = std::make_shared<Silent>();
+  ASSERT_TRUE(hub.Join(f.tenant, f.document, sender, PeerInfo{f.user, std::nullopt, false, ""}));
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 303});
+  auto update = [&](int at) {
+    return EncodeUpdate(writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(at, "x").has_value()); }));
+  };
+  ASSERT_TRUE(hub.Receive(*room, sender.get(), update(0)).has_value());  // batch 1: fails at its commit
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));           // its INSERT has run
+  ASSERT_TRUE(hub.Receive(*room, sender.get(), update(1)).has_value());  // batch 2: commits meanwhile
+  for (int i = 0; i < 250 && observer->closed_.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(observer->closed_.empty()) << "the peers of a room whose commit failed stay connected";
+  {
+    std::lock_guard lock(observer->mu_);
+    EXPECT_EQ(observer->update_frames_, 0u) << "an update was broadcast although an earlier commit failed";
+  }
+  EXPECT_GE(hub.Stats().pipelined_commits, 1u) << "the second batch was not sent while the first was in flight";
+  // The second batch is durable (as it was before commits overlapped: the
+  // queue goes on after a failure); clients resync it on reconnect.
+  auto clocks = LoggedClocks(admin, f.document);
+  EXPECT_EQ(clocks[303], std::vector<int64_t>{1});
+  EXPECT_FALSE(hub.Receive(*room, sender.get(), update(2)).has_value()) << "the failed room still accepts updates";
+}
+
+// A REST body write whose change went in the batch after a commit that
+// failed: its change builds on the lost update (it is pending in the reloaded
+// document, its text not shown), and no client resends a REST write — so the
+// write must be reported as failed (the caller retries), not as durable.
+TEST(Hub, ARestWriteInTheBatchAfterAFailedCommitIsReportedFailed) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  // The first update of client 303 fails at COMMIT, 400 ms after its INSERT ran.
+  Q(admin,
+    "CREATE FUNCTION fail_late() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'injected commit failure'; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER fail_late AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW WHEN (NEW.client_id = 303 AND NEW.clock = 0) EXECUTE FUNCTION fail_late()");
+
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  Hub hub(pool, options);
+  auto sender = std::make_shared<Silent>();
+  auto joined = hub.Join(f.tenant, f.document, sender, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 303});
+  auto u = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "x").has_value()); });
+  ASSERT_TRUE(hub.Receive(*room, sender.get(), EncodeUpdate(u)).has_value());  // batch 1: fails at its commit
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));                 // its INSERT has run
+  // Batch 2: the REST write (inserts after the "x" of batch 1) commits meanwhile.
+  auto wrote = hub.WriteBody(f.tenant, f.user, std::nullopt, f.document, "x", "xy");
+  EXPECT_GE(hub.Stats().pipelined_commits, 1u) << "the REST write was not sent while the first commit was in flight";
+  hub.Leave(*room, sender.get());
+
+  // What a reloaded room shows: the REST change is stored, but pending on the lost update.
+  auto again = std::make_shared<Silent>();
+  auto reloaded = hub.Join(f.tenant, f.document, again, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(reloaded.has_value()) << reloaded.error().ToString();
+  ASSERT_NE(reloaded->get(), room.get()) << "the failed room was not dropped";
+  std::string text;
+  ASSERT_TRUE(hub.WithDocument(f.tenant, f.document, [&](crdt::Doc& d) { text = d.GetText("t").ToString(); }));
+  EXPECT_FALSE(wrote.has_value() && text.find('y') == std::string::npos)
+      << "the REST write was reported durable, but the document shows \"" << text << "\"";
+  EXPECT_FALSE(wrote.has_value()) << "a REST write in the batch after a failed commit was reported durable";
+  hub.Leave(**reloaded, again.get());
 }
 
 }  // namespace

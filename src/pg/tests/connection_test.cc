@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "pg/pool.h"
@@ -276,6 +277,49 @@ TEST(Connection, ExecAsTenantRunsOneStatementInItsOwnImplicitTransaction) {
   EXPECT_EQ(c.ExecAsTenant(tenant, "SELECT 1").error().code(), ErrorCode::kFailedPrecondition);
   ASSERT_TRUE(tx.Rollback());
   EXPECT_TRUE(c.Healthy());
+}
+
+TEST(Connection, ExecAsTenantNotifyReportsTheStatementBeforeItsCommitReturns) {
+  TestDatabase db;
+  auto c = db.Admin();
+  auto other = db.Admin();
+  // The commit waits 200 ms in a deferred trigger; a row of -1 fails there.
+  ASSERT_TRUE(c.ExecScript(
+      "CREATE TABLE n (x int); "
+      "CREATE FUNCTION n_late() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_sleep(0.2); IF NEW.x < 0 THEN RAISE EXCEPTION 'late'; END IF; RETURN NULL; END $$; "
+      "CREATE CONSTRAINT TRIGGER n_late AFTER INSERT ON n DEFERRABLE INITIALLY DEFERRED "
+      "FOR EACH ROW EXECUTE FUNCTION n_late()"));
+  Uuid tenant = Uuid::NewV7();
+  for (int i = 1; i <= 2; ++i) {  // unnamed, then prepared
+    int calls = 0;
+    int64_t visible_at_call = -1;
+    std::function<void()> executed = [&] {
+      ++calls;
+      visible_at_call = other.Exec("SELECT count(*) FROM n").value()[0].Get<int64_t>(0).value();
+    };
+    std::vector<Param> params{Param(int32_t{i})};
+    auto r = c.ExecAsTenantNotify(tenant, "INSERT INTO n VALUES ($1) RETURNING x", params, executed);
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ((*r)[0].Text(0), std::to_string(i));
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(visible_at_call, i - 1) << "the callback ran after the commit";
+    EXPECT_EQ(other.Exec("SELECT count(*) FROM n").value()[0].Get<int64_t>(0).value(), i);
+  }
+  // A commit that fails after the statement ran: the call fails, nothing stays.
+  int calls = 0;
+  std::function<void()> executed = [&] { ++calls; };
+  std::vector<Param> minus_one{Param(int32_t{-1})};
+  EXPECT_FALSE(c.ExecAsTenantNotify(tenant, "INSERT INTO n VALUES ($1) RETURNING x", minus_one, executed));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(other.Exec("SELECT count(*) FROM n").value()[0].Get<int64_t>(0).value(), 2);
+  // (The connection is not Healthy() after a failed implicit commit, as with
+  // ExecAsTenant: a pool drops it.) A statement that fails itself: no callback.
+  auto fresh = db.Admin();
+  calls = 0;
+  EXPECT_FALSE(fresh.ExecAsTenantNotify(tenant, "INSERT INTO n VALUES (1/0)", {}, executed));
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(fresh.Healthy());
 }
 
 TEST(Transaction, AFailingFirstStatementAbortsTheTransaction) {
