@@ -146,8 +146,7 @@ void GraphConsumer::Settle(Pending* p, Result<Outcome> outcome, TimePoint now) {
 }
 
 void GraphConsumer::BatchLoop() {
-  NameThisThread("cnx-graph-batch");
-  (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
+  NameThisThread("cnx-graph-batch");  // not lowered: docs/decisions/1430-*.md
   using Clock = std::chrono::steady_clock;
   for (;;) {
     std::vector<Pending*> batch;
