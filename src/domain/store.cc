@@ -123,7 +123,8 @@ Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col) {
 }
 
 Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
-                               const std::string& content_type, const std::string& body, size_t max_tokens) {
+                               const std::string& content_type, const std::string& body, size_t max_tokens,
+                               const BodyWrite& how) {
   text::ChunkOptions opts;
   opts.max_tokens = max_tokens;
   // The version keeps the body as sent; chunks, offsets and the token count
@@ -137,22 +138,16 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
     indexed = extracted;
     chunk_type = "text/markdown";
   }
-  auto chunks = text::ChunkDocument(indexed, chunk_type, opts);
+  auto chunker = text::Chunker::Create(opts);
+  if (!chunker) return std::unexpected(FromError(chunker.error()));
+  auto chunks = chunker->Split(indexed, text::ContentKindFor(chunk_type));
   if (!chunks) return Invalid({{"/body", chunks.error().message()}});
-  // The version's token count is of the whole indexed text. A document that
-  // is one chunk covering all of it was just counted by the chunker with the
-  // same tokenizer; only a longer one is counted again (counts of chunks are
-  // not additive).
-  size_t token_count = 0;
-  if (chunks->size() == 1 && (*chunks)[0].start == 0 && (*chunks)[0].end == indexed.size()) {
-    token_count = (*chunks)[0].token_count;
-  } else {
-    auto tokenizer = text::Tokenizer::ForEncoding(opts.encoding);
-    if (!tokenizer) return std::unexpected(FromError(tokenizer.error()));
-    auto tokens = (*tokenizer)->Count(indexed);
-    if (!tokens) return Invalid({{"/body", tokens.error().message()}});
-    token_count = *tokens;
-  }
+  // The version's token count is of the whole indexed text; the chunker's
+  // counts are reused where chunk boundaries allow (counts are not additive in
+  // general), the rest is counted again.
+  auto whole = chunker->CountDocument(indexed, *chunks);
+  if (!whole) return Invalid({{"/body", whole.error().message()}});
+  const size_t token_count = *whole;
   std::string hash = text::Sha256Hex(body);
 
   auto snap = CNX_DO(tx.Exec(
@@ -173,10 +168,13 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
   // (and so its embedding and graph node) wherever it moved; only changed
   // or new chunks get their content written, which is what queues
   // re-embedding (trigger content_chunk_embedding: INSERT or UPDATE OF content).
-  auto existing =
-      CNX_DO(tx.Exec("SELECT id, chunk_index, content_hash, start_offset, end_offset FROM content_chunks "
-                     "WHERE content_item_id = $1 ORDER BY chunk_index",
-                     {content_id}));
+  pg::QueryResult existing;
+  if (!how.new_item) {
+    existing =
+        CNX_DO(tx.Exec("SELECT id, chunk_index, content_hash, start_offset, end_offset FROM content_chunks "
+                       "WHERE content_item_id = $1 ORDER BY chunk_index",
+                       {content_id}));
+  }
   struct Old {
     std::string id;
     int64_t index, start, end;
@@ -284,7 +282,13 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                     values,
                 params));
   }
-  CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
+  if (how.returning.empty()) {
+    CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
+  } else {
+    *how.returned = CNX_DO(
+        tx.Exec("UPDATE content_items AS r SET current_version_id = $2 WHERE r.id = $1 RETURNING " + how.returning,
+                {content_id, version_id}));
+  }
   return {};
 }
 
@@ -652,8 +656,9 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
       for (const auto& v : parsed.values) {
         if (v.field->column == "content_type") content_type = *v.param.value;
       }
-      CNX_DO_F(internal::WriteContentBody(tx, p, *id, content_type, *parsed.body_text, options_.chunk_max_tokens));
-      auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
+      pg::QueryResult row;
+      CNX_DO_F(internal::WriteContentBody(tx, p, *id, content_type, *parsed.body_text, options_.chunk_max_tokens,
+                                          {.new_item = true, .returning = SelectJson(spec), .returned = &row}));
       return ToEntity(row, spec.versioned);
     }
     return ToEntity(ins, spec.versioned);

@@ -183,5 +183,25 @@ TEST_F(ContentChunks, VersionTokenCountIsTheCountOfTheWholeText) {
   }
 }
 
+// A new item's body is written with its row (no chunk lookup, the row read
+// back by the UPDATE that links the version): what Create returns is what a
+// read returns afterwards, version and timestamps included.
+TEST_F(ContentChunks, CreateReturnsTheRowAsStored) {
+  const std::string body = Section("alpha") + Section("bravo") + Section("charlie");
+  auto created = store_->Create(*FindResource("content item"), owner_, *Uuid::Parse(project_),
+                                {{"title", "Doc"}, {"contentType", "text/markdown"}, {"body", body}});
+  ASSERT_TRUE(created.has_value()) << created.error().detail;
+  const std::string id = created->body["id"].get<std::string>();
+  auto read = store_->Get(*FindResource("content item"), owner_, *Uuid::Parse(id));
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(created->body, read->body);
+  EXPECT_EQ(created->version, read->version);
+  EXPECT_GE(created->version, 2);  // inserted, then linked to its version
+  auto chunks = Chunks(id);
+  EXPECT_GT(chunks.size(), 1u);
+  ExpectOrdered(chunks);
+  EXPECT_EQ(PendingJobs(), static_cast<int64_t>(chunks.size()));
+}
+
 }  // namespace
 }  // namespace cnx::domain
