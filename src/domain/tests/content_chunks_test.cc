@@ -201,6 +201,23 @@ TEST_F(ContentChunks, CreateReturnsTheRowAsStored) {
   EXPECT_GT(chunks.size(), 1u);
   ExpectOrdered(chunks);
   EXPECT_EQ(PendingJobs(), static_cast<int64_t>(chunks.size()));
+  // What the chunk and item triggers wrote for it: one event per chunk, the
+  // item's insert and its link to the version; one version with its snapshot.
+  auto c = db_.Admin();
+  auto r = c.Exec(
+      "SELECT (SELECT count(*) FROM outbox WHERE aggregatetype = 'content_chunks' AND "
+      "payload->'row'->>'content_item_id' = $1), "
+      "(SELECT count(*) FROM outbox WHERE aggregatetype = 'content_items' AND aggregateid = $1), "
+      "(SELECT count(*) FROM content_versions v JOIN document_snapshots s ON s.id = v.snapshot_id "
+      "WHERE v.content_item_id = $1::uuid AND v.version_number = 1 AND s.state = convert_to($2, 'UTF8')), "
+      "(SELECT count(*) FROM content_chunks k JOIN content_items i ON i.current_version_id = k.version_id "
+      "WHERE k.content_item_id = $1::uuid)",
+      {id, body});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(0), static_cast<int64_t>(chunks.size()));
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(1), 2);
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(2), 1);
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(3), static_cast<int64_t>(chunks.size()));
 }
 
 }  // namespace
