@@ -1,0 +1,15 @@
+-- Two indexes that every ingested chunk paid for and no query reads
+-- (decision 1170).
+--
+-- content_chunks_hash (content_item_id, content_hash): re-chunking reads an
+-- item's chunks by content_item_id (the unique (content_item_id, chunk_index)
+-- key serves that) and matches hashes in memory; every other reader of
+-- content_hash joins by chunk id. pg_stat_user_indexes showed 0 scans over an
+-- ingestion, the search and the embedding pipeline.
+DROP INDEX IF EXISTS content_chunks_hash;
+
+-- chunk_embeddings_model (tenant_id, model, model_version): the readers filter
+-- by (model, model_version) without the tenant, which the leading columns of
+-- chunk_embeddings_written (model, model_version, written_xid, chunk_id) serve;
+-- per chunk, lookups go through (chunk_id, model, model_version). 0 scans too.
+DROP INDEX IF EXISTS chunk_embeddings_model;
