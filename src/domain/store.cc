@@ -158,14 +158,31 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
   // instead of four; the foreign keys between the rows are checked at its end,
   // the chunk triggers fire once for it as for a plain INSERT).
   if (how.new_item && chunks->size() <= kRowsPerInsert) {
-    std::vector<pg::Param> params{
-        p.tenant_id, content_id, body_bytes, hash, static_cast<int64_t>(body.size()), static_cast<int64_t>(token_count),
-        p.user_id};
-    std::string sql =
-        "WITH s AS (INSERT INTO document_snapshots (tenant_id, document_id, format, state) "
-        "VALUES ($1, $2, 'text', $3) RETURNING id), "
-        "v AS (INSERT INTO content_versions (tenant_id, content_item_id, version_number, snapshot_id, content_hash, "
-        "byte_size, token_count, created_by) SELECT $1, $2, 1, s.id, $4, $5, $6, $7 FROM s RETURNING id)";
+    // With the item's own INSERT: the item goes in already linked to its
+    // version (ids made here), so it is written once, with one outbox event.
+    // Without: the item exists and an UPDATE links it.
+    std::vector<pg::Param> params;
+    if (how.item) params = how.item->params;  // $1 is the tenant
+    if (params.empty()) params.push_back(p.tenant_id);
+    const Uuid version_id = Uuid::NewV4();
+    const size_t b0 = params.size();
+    params.insert(params.end(), {pg::Param(content_id), pg::Param(version_id), body_bytes, pg::Param(hash),
+                                 pg::Param(static_cast<int64_t>(body.size())),
+                                 pg::Param(static_cast<int64_t>(token_count)), pg::Param(p.user_id)});
+    auto ph = [&](size_t k) { return "$" + std::to_string(b0 + k); };  // k = 1..7 as inserted above
+    std::string sql = "WITH ";
+    if (how.item) {
+      sql += "i AS (INSERT INTO content_items AS r (" + how.item->columns + ", id, current_version_id) VALUES (" +
+             how.item->values + ", " + ph(1) + "::uuid, " + ph(2) + "::uuid)" +
+             (how.returning.empty() ? std::string() : " RETURNING " + how.returning) + "), ";
+    }
+    sql += "s AS (INSERT INTO document_snapshots (tenant_id, document_id, format, state) VALUES ($1::uuid, " + ph(1) +
+           "::uuid, 'text', " + ph(3) +
+           ") RETURNING id), "
+           "v AS (INSERT INTO content_versions (id, tenant_id, content_item_id, version_number, snapshot_id, "
+           "content_hash, byte_size, token_count, created_by) SELECT " +
+           ph(2) + "::uuid, $1::uuid, " + ph(1) + "::uuid, 1, s.id, " + ph(4) + "::text, " + ph(5) + "::bigint, " +
+           ph(6) + "::integer, " + ph(7) + "::uuid FROM s)";
     if (!chunks->empty()) {
       std::string values;
       for (size_t i = 0; i < chunks->size(); ++i) {
@@ -183,15 +200,27 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
       }
       sql +=
           ", c AS (INSERT INTO content_chunks (tenant_id, content_item_id, version_id, chunk_index, content, "
-          "token_count, start_offset, end_offset, content_hash) SELECT $1::uuid, $2::uuid, v.id, x.i, x.t, x.n, x.s, "
-          "x.e, x.h FROM v, (VALUES " +
-          values + ") AS x(i, t, n, s, e, h))";
+          "token_count, start_offset, end_offset, content_hash) SELECT $1::uuid, " +
+          ph(1) + "::uuid, " + ph(2) + "::uuid, x.i, x.t, x.n, x.s, x.e, x.h FROM (VALUES " + values +
+          ") AS x(i, t, n, s, e, h))";
     }
-    sql += " UPDATE content_items AS r SET current_version_id = v.id FROM v WHERE r.id = $2";
-    if (!how.returning.empty()) sql += " RETURNING " + how.returning;
+    if (how.item) {
+      sql += how.returning.empty() ? " SELECT 1" : " SELECT * FROM i";
+    } else {
+      sql += " UPDATE content_items AS r SET current_version_id = " + ph(2) + "::uuid WHERE r.id = " + ph(1) + "::uuid";
+      if (!how.returning.empty()) sql += " RETURNING " + how.returning;
+    }
     auto r = CNX_DO(tx.Exec(sql, params));
     if (how.returned) *how.returned = std::move(r);
     return {};
+  }
+  if (how.item) {
+    // Too many chunks for one statement: the item first, then as for an existing one.
+    std::vector<pg::Param> params = how.item->params;
+    params.emplace_back(content_id);
+    CNX_DO(tx.Exec("INSERT INTO content_items AS r (" + how.item->columns + ", id) VALUES (" + how.item->values +
+                       ", $" + std::to_string(params.size()) + "::uuid)",
+                   params));
   }
 
   auto snap = CNX_DO(tx.Exec(
@@ -679,8 +708,20 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
       const Field* f = FindField(spec, col);
       add(col, param, f && f->type != FieldType::kText ? PgType(f->type) : (col == "token_count" ? "integer" : "text"));
     }
-    // The representation comes back with the insert; only a content body,
-    // written after it, changes the row again (current_version_id).
+    if (spec.table == "content_items" && parsed.body_text) {
+      // The item, its snapshot, version and chunks in one statement.
+      std::string content_type;
+      for (const auto& v : parsed.values) {
+        if (v.field->column == "content_type") content_type = *v.param.value;
+      }
+      const internal::ItemInsert item{cols, vals, params};
+      pg::QueryResult row;
+      CNX_DO_F(internal::WriteContentBody(
+          tx, p, Uuid::NewV4(), content_type, *parsed.body_text, options_.chunk_max_tokens,
+          {.new_item = true, .returning = SelectJson(spec), .returned = &row, .item = &item}));
+      return ToEntity(row, spec.versioned);
+    }
+    // The representation comes back with the insert.
     std::string sql = "INSERT INTO " + spec.table + " AS r (" + cols + ") VALUES (" + vals + ") RETURNING " +
                       SelectJson(spec) + ", r.id";
     auto ins = CNX_DO(tx.Exec(sql, params));
@@ -692,16 +733,6 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
           tx.Exec("INSERT INTO project_members (tenant_id, project_id, user_id, role, added_by) VALUES ($1, $2, $3, "
                   "'admin', $3)",
                   {p.tenant_id, *id, p.user_id}));
-    }
-    if (spec.table == "content_items" && parsed.body_text) {
-      std::string content_type;
-      for (const auto& v : parsed.values) {
-        if (v.field->column == "content_type") content_type = *v.param.value;
-      }
-      pg::QueryResult row;
-      CNX_DO_F(internal::WriteContentBody(tx, p, *id, content_type, *parsed.body_text, options_.chunk_max_tokens,
-                                          {.new_item = true, .returning = SelectJson(spec), .returned = &row}));
-      return ToEntity(row, spec.versioned);
     }
     return ToEntity(ins, spec.versioned);
   });

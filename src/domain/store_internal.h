@@ -74,10 +74,21 @@ Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col);
 // yet and the lookup of existing ones is skipped. `returning`: when not empty,
 // the final UPDATE of the item (alias r) returns this select list into
 // *returned, which saves reading the row back afterwards.
+// `item`: the new item's own INSERT, not run yet (its column list and VALUES
+// expressions over `params`, $1 being the tenant); the item is then inserted
+// with `content_id` already linked to its first version, in the same
+// statement as the version and the chunks, so it is written (and announced on
+// the outbox) once.
+struct ItemInsert {
+  const std::string& columns;
+  const std::string& values;
+  const std::vector<pg::Param>& params;
+};
 struct BodyWrite {
   bool new_item = false;
   std::string returning;
   pg::QueryResult* returned = nullptr;
+  const ItemInsert* item = nullptr;
 };
 Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
                                const std::string& content_type, const std::string& body, size_t max_tokens,
