@@ -1,5 +1,8 @@
 #include "sync/change.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <string_view>
 
@@ -152,6 +155,16 @@ class Skimmer {
     return i_ > b;
   }
   bool Number() {
+    const size_t b = i_;
+    if (!NumberSyntax()) return false;
+    // nlohmann rejects a number whose value overflows a double (1e999).
+    if (i_ - b > 18 || s_.substr(b, i_ - b).find_first_of(".eE") != std::string_view::npos) {
+      const std::string copy(s_.substr(b, i_ - b));
+      if (!std::isfinite(std::strtod(copy.c_str(), nullptr))) return false;
+    }
+    return true;
+  }
+  bool NumberSyntax() {
     if (i_ < s_.size() && s_[i_] == '-') ++i_;
     if (i_ < s_.size() && s_[i_] == '0') {
       ++i_;
@@ -234,7 +247,23 @@ class Skimmer {
   size_t i_ = 0;
 };
 
+// One value already checked by the Skimmer. The common shapes (a string
+// without escapes, a literal, a small integer) are built directly, as
+// nlohmann's parser would build them (non-negative integers unsigned).
 std::optional<nlohmann::json> ParseSmall(std::string_view text) {
+  if (text.size() >= 2 && text.front() == '"' && text.find('\\') == std::string_view::npos) {
+    return nlohmann::json(std::string(text.substr(1, text.size() - 2)));
+  }
+  if (text == "null") return nlohmann::json(nullptr);
+  if (text == "true") return nlohmann::json(true);
+  if (text == "false") return nlohmann::json(false);
+  if (!text.empty() && text.size() <= 18 && text.find_first_not_of("-0123456789") == std::string_view::npos) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec == std::errc() && end == text.data() + text.size()) {
+      return text.front() == '-' ? nlohmann::json(v) : nlohmann::json(static_cast<uint64_t>(v));
+    }
+  }
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::nullopt;
   return j;
@@ -296,7 +325,27 @@ std::optional<nlohmann::json> SkimPayload(std::string_view text, const std::set<
 Result<Change> ParseOutboxPayloadText(std::string_view text, const std::set<std::string, std::less<>>& keep) {
   // Fast path: skim the text, parsing only the values that are kept (a
   // chunk's text, most of its event, is checked but never copied).
-  if (auto skimmed = SkimPayload(text, keep)) return ParseOutboxPayload(*skimmed);
+  if (auto skimmed = SkimPayload(text, keep)) {
+    // `row` and `old` are moved out while the payload is read (it copies
+    // them); empty objects stand in, so its checks see the same kinds.
+    nlohmann::json row, old;
+    bool moved_row = false, moved_old = false;
+    if (auto it = skimmed->find("row"); it != skimmed->end() && it->is_object()) {
+      row = std::move(*it);
+      *it = nlohmann::json::object();
+      moved_row = true;
+    }
+    if (auto it = skimmed->find("old"); it != skimmed->end() && it->is_object()) {
+      old = std::move(*it);
+      *it = nlohmann::json::object();
+      moved_old = true;
+    }
+    auto c = ParseOutboxPayload(*skimmed);
+    if (!c) return c;
+    if (moved_row) c->row = std::move(row);
+    if (moved_old) c->old = std::move(old);
+    return c;
+  }
   // Depth 1: the payload's keys; depth 2: the keys of `row` and `old`. A
   // dropped key takes its value with it.
   bool in_row = false;
