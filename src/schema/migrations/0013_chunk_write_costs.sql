@@ -1,5 +1,5 @@
--- Per-chunk costs of ingestion that buy nothing: two indexes no query reads
--- and pglz for the chunk's tsvector (decision 1170).
+-- Per-chunk costs of ingestion that buy nothing: two indexes no query reads,
+-- pglz for the chunk's tsvector and its tenant key (decision 1170).
 --
 -- content_chunks_hash (content_item_id, content_hash): re-chunking reads an
 -- item's chunks by content_item_id (the unique (content_item_id, chunk_index)
@@ -24,3 +24,14 @@ EXCEPTION WHEN feature_not_supported THEN
   RAISE NOTICE 'lz4 is not available; search_tsv stays pglz';
 END
 $$;
+
+-- The tenant foreign key of content_chunks, as 0011 did for the embedding
+-- tables: a lookup and a KEY SHARE lock of the tenant's row per chunk (one
+-- row that every concurrent ingestion request of the tenant locks, so the
+-- locks become multixacts). A chunk references its content item ON DELETE
+-- CASCADE and the item its tenant ON DELETE CASCADE, so a chunk cannot
+-- outlive its tenant without it; the key never checked that the chunk's
+-- tenant_id is its item's (the writer copies it). Deleting a tenant still
+-- removes its chunks, their jobs and embeddings through its items. Row-level
+-- security is unchanged.
+ALTER TABLE content_chunks DROP CONSTRAINT content_chunks_tenant_id_fkey;
