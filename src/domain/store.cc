@@ -123,7 +123,8 @@ Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col) {
 }
 
 Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
-                               const std::string& content_type, const std::string& body, size_t max_tokens) {
+                               const std::string& content_type, const std::string& body, size_t max_tokens,
+                               const BodyWrite& how) {
   text::ChunkOptions opts;
   opts.max_tokens = max_tokens;
   // The version keeps the body as sent; chunks, offsets and the token count
@@ -137,28 +138,94 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
     indexed = extracted;
     chunk_type = "text/markdown";
   }
-  auto chunks = text::ChunkDocument(indexed, chunk_type, opts);
+  auto chunker = text::Chunker::Create(opts);
+  if (!chunker) return std::unexpected(FromError(chunker.error()));
+  auto chunks = chunker->Split(indexed, text::ContentKindFor(chunk_type));
   if (!chunks) return Invalid({{"/body", chunks.error().message()}});
-  // The version's token count is of the whole indexed text. A document that
-  // is one chunk covering all of it was just counted by the chunker with the
-  // same tokenizer; only a longer one is counted again (counts of chunks are
-  // not additive).
-  size_t token_count = 0;
-  if (chunks->size() == 1 && (*chunks)[0].start == 0 && (*chunks)[0].end == indexed.size()) {
-    token_count = (*chunks)[0].token_count;
-  } else {
-    auto tokenizer = text::Tokenizer::ForEncoding(opts.encoding);
-    if (!tokenizer) return std::unexpected(FromError(tokenizer.error()));
-    auto tokens = (*tokenizer)->Count(indexed);
-    if (!tokens) return Invalid({{"/body", tokens.error().message()}});
-    token_count = *tokens;
-  }
+  // The version's token count is of the whole indexed text; the chunker's
+  // counts are reused where chunk boundaries allow (counts are not additive in
+  // general), the rest is counted again.
+  auto whole = chunker->CountDocument(indexed, *chunks);
+  if (!whole) return Invalid({{"/body", whole.error().message()}});
+  const size_t token_count = *whole;
   std::string hash = text::Sha256Hex(body);
+  const auto body_bytes =
+      pg::Param::Bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+  constexpr size_t kRowsPerInsert = 500;
+
+  // A new item has no versions and no chunks: its snapshot, first version,
+  // chunks and the link to the version go in one statement (one round trip
+  // instead of four; the foreign keys between the rows are checked at its end,
+  // the chunk triggers fire once for it as for a plain INSERT).
+  if (how.new_item && chunks->size() <= kRowsPerInsert) {
+    // With the item's own INSERT: the item goes in already linked to its
+    // version (ids made here), so it is written once, with one outbox event.
+    // Without: the item exists and an UPDATE links it.
+    std::vector<pg::Param> params;
+    if (how.item) params = how.item->params;  // $1 is the tenant
+    if (params.empty()) params.push_back(p.tenant_id);
+    const Uuid version_id = Uuid::NewV4();
+    const size_t b0 = params.size();
+    params.insert(params.end(), {pg::Param(content_id), pg::Param(version_id), body_bytes, pg::Param(hash),
+                                 pg::Param(static_cast<int64_t>(body.size())),
+                                 pg::Param(static_cast<int64_t>(token_count)), pg::Param(p.user_id)});
+    auto ph = [&](size_t k) { return "$" + std::to_string(b0 + k); };  // k = 1..7 as inserted above
+    std::string sql = "WITH ";
+    if (how.item) {
+      sql += "i AS (INSERT INTO content_items AS r (" + how.item->columns + ", id, current_version_id) VALUES (" +
+             how.item->values + ", " + ph(1) + "::uuid, " + ph(2) + "::uuid)" +
+             (how.returning.empty() ? std::string() : " RETURNING " + how.returning) + "), ";
+    }
+    sql += "s AS (INSERT INTO document_snapshots (tenant_id, document_id, format, state) VALUES ($1::uuid, " + ph(1) +
+           "::uuid, 'text', " + ph(3) +
+           ") RETURNING id), "
+           "v AS (INSERT INTO content_versions (id, tenant_id, content_item_id, version_number, snapshot_id, "
+           "content_hash, byte_size, token_count, created_by) SELECT " +
+           ph(2) + "::uuid, $1::uuid, " + ph(1) + "::uuid, 1, s.id, " + ph(4) + "::text, " + ph(5) + "::bigint, " +
+           ph(6) + "::integer, " + ph(7) + "::uuid FROM s)";
+    if (!chunks->empty()) {
+      std::string values;
+      for (size_t i = 0; i < chunks->size(); ++i) {
+        const auto& c = (*chunks)[i];
+        const size_t b = params.size();
+        params.insert(params.end(),
+                      {pg::Param(static_cast<int64_t>(i)), pg::Param(c.text),
+                       pg::Param(static_cast<int64_t>(c.token_count)), pg::Param(static_cast<int64_t>(c.start)),
+                       pg::Param(static_cast<int64_t>(c.end)), pg::Param(c.content_hash)});
+        values += values.empty() ? "(" : ", (";
+        for (size_t q = 1; q <= 6; ++q) {
+          values += (q == 1 ? "$" : ", $") + std::to_string(b + q) + (q == 2 || q == 6 ? "::text" : "::integer");
+        }
+        values += ")";
+      }
+      sql +=
+          ", c AS (INSERT INTO content_chunks (tenant_id, content_item_id, version_id, chunk_index, content, "
+          "token_count, start_offset, end_offset, content_hash) SELECT $1::uuid, " +
+          ph(1) + "::uuid, " + ph(2) + "::uuid, x.i, x.t, x.n, x.s, x.e, x.h FROM (VALUES " + values +
+          ") AS x(i, t, n, s, e, h))";
+    }
+    if (how.item) {
+      sql += how.returning.empty() ? " SELECT 1" : " SELECT * FROM i";
+    } else {
+      sql += " UPDATE content_items AS r SET current_version_id = " + ph(2) + "::uuid WHERE r.id = " + ph(1) + "::uuid";
+      if (!how.returning.empty()) sql += " RETURNING " + how.returning;
+    }
+    auto r = CNX_DO(tx.Exec(sql, params));
+    if (how.returned) *how.returned = std::move(r);
+    return {};
+  }
+  if (how.item) {
+    // Too many chunks for one statement: the item first, then as for an existing one.
+    std::vector<pg::Param> params = how.item->params;
+    params.emplace_back(content_id);
+    CNX_DO(tx.Exec("INSERT INTO content_items AS r (" + how.item->columns + ", id) VALUES (" + how.item->values +
+                       ", $" + std::to_string(params.size()) + "::uuid)",
+                   params));
+  }
 
   auto snap = CNX_DO(tx.Exec(
       "INSERT INTO document_snapshots (tenant_id, document_id, format, state) VALUES ($1, $2, 'text', $3) RETURNING id",
-      {p.tenant_id, content_id,
-       pg::Param::Bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()))}));
+      {p.tenant_id, content_id, body_bytes}));
   std::string snapshot_id(snap[0].Text(0));
   auto ver = CNX_DO(
       tx.Exec("INSERT INTO content_versions (tenant_id, content_item_id, version_number, snapshot_id, content_hash, "
@@ -173,10 +240,13 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
   // (and so its embedding and graph node) wherever it moved; only changed
   // or new chunks get their content written, which is what queues
   // re-embedding (trigger content_chunk_embedding: INSERT or UPDATE OF content).
-  auto existing =
-      CNX_DO(tx.Exec("SELECT id, chunk_index, content_hash, start_offset, end_offset FROM content_chunks "
-                     "WHERE content_item_id = $1 ORDER BY chunk_index",
-                     {content_id}));
+  pg::QueryResult existing;
+  if (!how.new_item) {
+    existing =
+        CNX_DO(tx.Exec("SELECT id, chunk_index, content_hash, start_offset, end_offset FROM content_chunks "
+                       "WHERE content_item_id = $1 ORDER BY chunk_index",
+                       {content_id}));
+  }
   struct Old {
     std::string id;
     int64_t index, start, end;
@@ -263,7 +333,6 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
   }
   if (unused.size() > 1) CNX_DO(tx.Exec("DELETE FROM content_chunks WHERE id = ANY($1::uuid[])", {unused + "}"}));
   // New chunks: multi-row INSERTs (one round trip per 500 chunks, not per chunk).
-  constexpr size_t kRowsPerInsert = 500;
   for (size_t from = 0; from < fresh.size(); from += kRowsPerInsert) {
     std::vector<pg::Param> params{p.tenant_id, content_id, version_id};
     std::string values;
@@ -284,7 +353,13 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
                     values,
                 params));
   }
-  CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
+  if (how.returning.empty()) {
+    CNX_DO(tx.Exec("UPDATE content_items SET current_version_id = $2 WHERE id = $1", {content_id, version_id}));
+  } else {
+    *how.returned = CNX_DO(
+        tx.Exec("UPDATE content_items AS r SET current_version_id = $2 WHERE r.id = $1 RETURNING " + how.returning,
+                {content_id, version_id}));
+  }
   return {};
 }
 
@@ -633,8 +708,20 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
       const Field* f = FindField(spec, col);
       add(col, param, f && f->type != FieldType::kText ? PgType(f->type) : (col == "token_count" ? "integer" : "text"));
     }
-    // The representation comes back with the insert; only a content body,
-    // written after it, changes the row again (current_version_id).
+    if (spec.table == "content_items" && parsed.body_text) {
+      // The item, its snapshot, version and chunks in one statement.
+      std::string content_type;
+      for (const auto& v : parsed.values) {
+        if (v.field->column == "content_type") content_type = *v.param.value;
+      }
+      const internal::ItemInsert item{cols, vals, params};
+      pg::QueryResult row;
+      CNX_DO_F(internal::WriteContentBody(
+          tx, p, Uuid::NewV4(), content_type, *parsed.body_text, options_.chunk_max_tokens,
+          {.new_item = true, .returning = SelectJson(spec), .returned = &row, .item = &item}));
+      return ToEntity(row, spec.versioned);
+    }
+    // The representation comes back with the insert.
     std::string sql = "INSERT INTO " + spec.table + " AS r (" + cols + ") VALUES (" + vals + ") RETURNING " +
                       SelectJson(spec) + ", r.id";
     auto ins = CNX_DO(tx.Exec(sql, params));
@@ -646,15 +733,6 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
           tx.Exec("INSERT INTO project_members (tenant_id, project_id, user_id, role, added_by) VALUES ($1, $2, $3, "
                   "'admin', $3)",
                   {p.tenant_id, *id, p.user_id}));
-    }
-    if (spec.table == "content_items" && parsed.body_text) {
-      std::string content_type;
-      for (const auto& v : parsed.values) {
-        if (v.field->column == "content_type") content_type = *v.param.value;
-      }
-      CNX_DO_F(internal::WriteContentBody(tx, p, *id, content_type, *parsed.body_text, options_.chunk_max_tokens));
-      auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {*id}));
-      return ToEntity(row, spec.versioned);
     }
     return ToEntity(ins, spec.versioned);
   });

@@ -70,8 +70,29 @@ Outcome<std::optional<Uuid>> OptionalUuid(const pg::Row& row, int col);
 // Writes `body` as a new version of a content item and re-chunks it. The
 // version keeps `body` as sent; HTML bodies are chunked from their text
 // (text::HtmlToText), everything else as it is.
+// `new_item`: the item was inserted by this transaction, so it has no chunks
+// yet and the lookup of existing ones is skipped. `returning`: when not empty,
+// the final UPDATE of the item (alias r) returns this select list into
+// *returned, which saves reading the row back afterwards.
+// `item`: the new item's own INSERT, not run yet (its column list and VALUES
+// expressions over `params`, $1 being the tenant); the item is then inserted
+// with `content_id` already linked to its first version, in the same
+// statement as the version and the chunks, so it is written (and announced on
+// the outbox) once.
+struct ItemInsert {
+  const std::string& columns;
+  const std::string& values;
+  const std::vector<pg::Param>& params;
+};
+struct BodyWrite {
+  bool new_item = false;
+  std::string returning;
+  pg::QueryResult* returned = nullptr;
+  const ItemInsert* item = nullptr;
+};
 Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uuid& content_id,
-                               const std::string& content_type, const std::string& body, size_t max_tokens);
+                               const std::string& content_type, const std::string& body, size_t max_tokens,
+                               const BodyWrite& how = {});
 
 // Upsert by source inside Create: when a content item of `project` already
 // has `source_url`, applies the create body to it (fields that differ, and

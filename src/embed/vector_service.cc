@@ -24,6 +24,14 @@ std::optional<Uuid> DeletedChunkId(std::string_view value) {
   return *u;
 }
 
+std::optional<Uuid> DeletedChunkId(const bus::Event& event) {
+  if (auto type = event.FindHeader("type");
+      type && (*type == "content_chunks.created" || *type == "content_chunks.updated")) {
+    return std::nullopt;
+  }
+  return DeletedChunkId(event.value);
+}
+
 ModelId VectorService::model() const {
   return {std::string(embedder_.model_name()), std::string(embedder_.model_version())};
 }
@@ -104,7 +112,7 @@ Result<std::unique_ptr<VectorService>> VectorService::Start(VectorServiceOptions
     so.topics = {"outbox.event.content_chunks"};
     VectorService* self = s.get();
     s->subscription_ = CNX_TRY(bus->Subscribe(so, [self](const bus::Delivery& d) {
-      auto id = DeletedChunkId(d.event.value);
+      auto id = DeletedChunkId(d.event);
       if (!id) return bus::HandlerResult::Ok();
       // Both indexes while a model change runs.
       std::shared_ptr<vector::VectorIndex> old;

@@ -126,5 +126,11 @@ class VectorService {
 // The delete events' chunk id, when `value` (an outbox payload) is a delete of
 // a content_chunks row; nullopt otherwise.
 std::optional<Uuid> DeletedChunkId(std::string_view value);
+// The same for a bus event: an outbox event whose `type` header names another
+// kind of change ("content_chunks.created", "content_chunks.updated", as the
+// outbox trigger writes it next to the payload) is answered from the header,
+// without parsing the payload (most of which is the chunk's text); an event
+// without that header, or of any other type, is decided by its payload.
+std::optional<Uuid> DeletedChunkId(const bus::Event& event);
 
 }  // namespace cnx::embed

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 namespace cnx::text {
 namespace {
@@ -201,6 +202,41 @@ bool IsContinuation(char c) {
   return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
 }
 
+// True where every piece of the pre-tokenizer (cl100k_base and o200k_base)
+// ends, whatever text precedes `p` or follows it: after a newline, before a
+// printable ASCII character other than '/'. No piece pattern continues past a
+// newline into such a character (a letter run's optional prefix excludes
+// newlines; only punctuation's trailing [\r\n/]* and whitespace runs extend
+// after one), and a whitespace run ending in a newline is always taken whole by
+// \s*[\r\n]+, so no look-ahead sees beyond it. Token counts of the two sides
+// then add up exactly (the rule behind Tokenizer::EncodeParallel, widened from
+// letters and digits to Markdown's block starts such as '#', '-', '`', '|').
+bool IsPieceBoundary(std::string_view text, size_t p) {
+  if (p == 0 || p >= text.size()) return true;
+  const unsigned char c = static_cast<unsigned char>(text[p]);
+  return text[p - 1] == '\n' && c > 0x20 && c < 0x7F && c != '/';
+}
+
+// Exact token count of text[b, e) given exact counts of some of its parts:
+// parts is sorted, non-overlapping {start, end, count} inside [b, e). Parts
+// whose both ends are piece boundaries (and nothing else) are reused; the rest
+// of [b, e) is counted, in segments cut at piece boundaries.
+struct Part {
+  size_t b, e, tokens;
+};
+size_t CountFromParts(const Tokenizer& tok, std::string_view text, size_t b, size_t e, std::span<const Part> parts) {
+  auto boundary = [&](size_t p) { return p == b || p == e || IsPieceBoundary(text, p); };
+  size_t total = 0, from = b;  // [from, part.b) not yet counted
+  for (const Part& p : parts) {
+    if (p.b < from || p.e > e || !boundary(p.b) || !boundary(p.e)) continue;
+    if (p.b > from) total += *tok.Count(text.substr(from, p.b - from));
+    total += p.tokens;
+    from = p.e;
+  }
+  if (from < e) total += *tok.Count(text.substr(from, e - from));
+  return total;
+}
+
 uint64_t Fnv1a(std::string_view s) {
   uint64_t h = 0xCBF29CE484222325ull;
   for (char c : s) {
@@ -215,6 +251,14 @@ class Splitter {
   Splitter(const Tokenizer& tok, std::string_view text, size_t budget) : tok_(tok), text_(text), budget_(budget) {}
 
   size_t Count(size_t b, size_t e) const { return *tok_.Count(text_.substr(b, e - b)); }
+  // The count of atoms [f, l) together, from their own counts where their
+  // boundaries allow (see IsPieceBoundary).
+  size_t CountAtoms(std::span<const Atom> atoms, size_t f, size_t l) const {
+    if (l - f == 1) return atoms[f].tokens;
+    parts_.clear();
+    for (size_t i = f; i < l; ++i) parts_.push_back(Part{atoms[i].b, atoms[i].e, atoms[i].tokens});
+    return CountFromParts(tok_, text_, atoms[f].b, atoms[l - 1].e, parts_);
+  }
 
   enum Level { kSentences, kLines, kTokens };
 
@@ -275,6 +319,7 @@ class Splitter {
   const Tokenizer& tok_;
   std::string_view text_;
   size_t budget_;
+  mutable std::vector<Part> parts_;
 };
 
 }  // namespace
@@ -433,7 +478,7 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
         }
         if (done) break;
       }
-      const size_t n = splitter.Count(b, e);
+      const size_t n = splitter.CountAtoms(atoms, f, l);
       if (n <= max_tokens || l - f == 1) {
         chunks.push_back(make(b, e, n));
         done = true;
@@ -448,6 +493,19 @@ Result<std::vector<Chunk>> Chunker::Split(std::string_view text, ContentKind kin
     prev_b = b;
   }
   return chunks;
+}
+
+Result<size_t> Chunker::CountDocument(std::string_view text, std::span<const Chunk> chunks) const {
+  if (!IsValidUtf8(text)) {
+    return Err(Module::kText, ErrorCode::kInvalidArgument, "document is not valid UTF-8");
+  }
+  std::vector<Part> parts;
+  parts.reserve(chunks.size());
+  for (const Chunk& c : chunks) {
+    if (c.start > c.end || c.end > text.size() || (!parts.empty() && c.start < parts.back().e)) continue;
+    parts.push_back(Part{c.start, c.end, c.token_count});
+  }
+  return CountFromParts(*tokenizer_, text, 0, text.size(), parts);
 }
 
 Result<std::vector<Chunk>> ChunkDocument(std::string_view text, std::string_view content_type,

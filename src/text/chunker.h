@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,13 @@ class Chunker {
   static Result<Chunker> Create(ChunkOptions options);
 
   Result<std::vector<Chunk>> Split(std::string_view text, ContentKind kind) const;
+  // The token count of the whole `text`, equal to Tokenizer::Count(text), given
+  // `chunks` of it (Split's result): a chunk whose both ends fall where the
+  // pre-tokenizer always ends a piece (after a newline, before a printable
+  // ASCII character other than '/') contributes its own count, so only the rest
+  // of the text is tokenized again. Chunks that overlap an earlier one are not
+  // reused. kInvalidArgument for invalid UTF-8.
+  Result<size_t> CountDocument(std::string_view text, std::span<const Chunk> chunks) const;
   const ChunkOptions& options() const { return options_; }
 
  private:

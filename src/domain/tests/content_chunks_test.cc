@@ -183,5 +183,67 @@ TEST_F(ContentChunks, VersionTokenCountIsTheCountOfTheWholeText) {
   }
 }
 
+// A new item is inserted with its snapshot, first version and chunks in one
+// statement, already linked to the version: written once (version 1, one
+// outbox event), and what Create returns is what a read returns afterwards.
+TEST_F(ContentChunks, CreateReturnsTheRowAsStored) {
+  const std::string body = Section("alpha") + Section("bravo") + Section("charlie");
+  auto created = store_->Create(*FindResource("content item"), owner_, *Uuid::Parse(project_),
+                                {{"title", "Doc"}, {"contentType", "text/markdown"}, {"body", body}});
+  ASSERT_TRUE(created.has_value()) << created.error().detail;
+  const std::string id = created->body["id"].get<std::string>();
+  auto read = store_->Get(*FindResource("content item"), owner_, *Uuid::Parse(id));
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(created->body, read->body);
+  EXPECT_EQ(created->version, read->version);
+  EXPECT_EQ(created->version, 1);  // never updated after its insert
+  auto chunks = Chunks(id);
+  EXPECT_GT(chunks.size(), 1u);
+  ExpectOrdered(chunks);
+  EXPECT_EQ(PendingJobs(), static_cast<int64_t>(chunks.size()));
+  // What the chunk and item triggers wrote for it: one event per chunk, one
+  // for the item; one version with its snapshot; chunks of that version.
+  auto c = db_.Admin();
+  auto r = c.Exec(
+      "SELECT (SELECT count(*) FROM outbox WHERE aggregatetype = 'content_chunks' AND "
+      "payload->'row'->>'content_item_id' = $1), "
+      "(SELECT count(*) FROM outbox WHERE aggregatetype = 'content_items' AND aggregateid = $1), "
+      "(SELECT count(*) FROM content_versions v JOIN document_snapshots s ON s.id = v.snapshot_id "
+      "WHERE v.content_item_id = $1::uuid AND v.version_number = 1 AND s.state = convert_to($2, 'UTF8')), "
+      "(SELECT count(*) FROM content_chunks k JOIN content_items i ON i.current_version_id = k.version_id "
+      "WHERE k.content_item_id = $1::uuid)",
+      {id, body});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(0), static_cast<int64_t>(chunks.size()));
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(1), 1);
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(2), 1);
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(3), static_cast<int64_t>(chunks.size()));
+}
+
+// More chunks than one statement takes: the item is inserted first, the rest
+// goes as for an existing item (version rows, chunk INSERTs, the link).
+TEST_F(ContentChunks, CreateOfAVeryLongDocument) {
+  std::string body;
+  for (int i = 0; i < 620; ++i) body += Section("topic " + std::to_string(i));
+  auto created = store_->Create(*FindResource("content item"), owner_, *Uuid::Parse(project_),
+                                {{"title", "Long"}, {"contentType", "text/markdown"}, {"body", body}});
+  ASSERT_TRUE(created.has_value()) << created.error().detail;
+  const std::string id = created->body["id"].get<std::string>();
+  auto read = store_->Get(*FindResource("content item"), owner_, *Uuid::Parse(id));
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(created->body, read->body);
+  auto chunks = Chunks(id);
+  EXPECT_GE(chunks.size(), 620u);
+  ExpectOrdered(chunks);
+  EXPECT_EQ(PendingJobs(), static_cast<int64_t>(chunks.size()));
+  auto c = db_.Admin();
+  auto r = c.Exec(
+      "SELECT count(*) FROM content_chunks k JOIN content_items i ON i.current_version_id = k.version_id "
+      "WHERE k.content_item_id = $1::uuid",
+      {id});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(*(*r)[0].Get<int64_t>(0), static_cast<int64_t>(chunks.size()));
+}
+
 }  // namespace
 }  // namespace cnx::domain

@@ -40,6 +40,29 @@ TEST(DeletedChunkIdTest, OnlyChunkDeletes) {
   EXPECT_FALSE(DeletedChunkId(R"({"op":"d","table":"content_chunks","id":"zz"})").has_value());
 }
 
+// Inserts and updates of chunks (nearly every event on the topic) are told
+// apart by the event's type header without parsing the chunk's text; without
+// the header, or for a delete, the payload decides.
+TEST(DeletedChunkIdTest, TypeHeaderSkipsThePayload) {
+  Uuid id = Uuid::NewV4();
+  const std::string del = R"({"op":"d","table":"content_chunks","id":")" + id.ToString() + R"(","old":{}})";
+  bus::Event e;
+  e.topic = "outbox.event.content_chunks";
+  e.value = del;
+  ASSERT_TRUE(DeletedChunkId(e).has_value());  // no header: the payload
+  EXPECT_EQ(*DeletedChunkId(e), id);
+  e.headers.push_back({"type", "content_chunks.deleted"});
+  ASSERT_TRUE(DeletedChunkId(e).has_value());
+  EXPECT_EQ(*DeletedChunkId(e), id);
+  // The header wins for inserts and updates: this payload is never read.
+  e.headers.back().value = "content_chunks.created";
+  EXPECT_FALSE(DeletedChunkId(e).has_value());
+  e.headers.back().value = "content_chunks.updated";
+  EXPECT_FALSE(DeletedChunkId(e).has_value());
+  e.headers.back().value = "something.else";
+  EXPECT_TRUE(DeletedChunkId(e).has_value());
+}
+
 TEST(VectorServiceTest, LifecycleAcrossRestarts) {
   TestDatabase db;
   auto admin = db.Admin();

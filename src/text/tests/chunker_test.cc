@@ -106,6 +106,77 @@ TEST(TextChunker, PropertiesOnRealAndGeneratedDocuments) {
   }
 }
 
+// Chunker::CountDocument reuses chunk counts at boundaries after a newline and
+// must still equal a full count: on the chunker's own chunks of real and
+// generated documents, and on arbitrary cuts after newlines of text built to
+// stress the pre-tokenizer there (punctuation with trailing newlines and '/',
+// whitespace runs, contractions, digits, non-ASCII letters and spaces).
+TEST(TextChunker, CountDocumentEqualsAFullCount) {
+  std::vector<std::pair<std::string, std::string>> docs = {
+      {SharedDoc("design/ARCHITECTURE.md"), "text/markdown"},
+      {SharedDoc("design/protocols/tokenizer.md"), "text/markdown"},
+      {ReadFile(std::string(CNX_SOURCE_DIR) + "/src/text/chunker.cc"), "text/x-c++"},
+      {Prose(3, 60), "text/markdown"},
+  };
+  for (const std::string enc : {"o200k_base", "cl100k_base"}) {
+    auto tok = Tokenizer::ForEncoding(enc);
+    ASSERT_TRUE(tok.has_value());
+    for (size_t max_tokens : {512, 64}) {
+      ChunkOptions opt;
+      opt.max_tokens = max_tokens;
+      opt.encoding = enc;
+      auto chunker = Chunker::Create(opt);
+      ASSERT_TRUE(chunker.has_value());
+      for (const auto& [text, type] : docs) {
+        auto chunks = chunker->Split(text, ContentKindFor(type));
+        ASSERT_TRUE(chunks.has_value());
+        ASSERT_GT(chunks->size(), 1u);
+        EXPECT_EQ(*chunker->CountDocument(text, *chunks), *(*tok)->Count(text)) << enc << " " << type;
+      }
+    }
+  }
+  static const char* kFrags[] = {"word",   " word", "Word's", "'s",      "'ll", "123456", " 42",  ".",       "!!",
+                                 "/",      "//",    "#",      "# Title", "-",   "- item", "* ",   "`",       "```",
+                                 "|a|",    ">",     " ",      "  ",      "\t",  "\r",     "\n",   "\n\n",    " \n",
+                                 "\u00a0", "日本",  "über",   "😀",       "é",   "\u3000", ":\n/", "?\n\n/x", "(",
+                                 ")",      "\"",    "_x",     "=",       "+1",  "~",      "@",    "{",       "}"};
+  std::mt19937 rng(7);
+  for (const std::string enc : {"o200k_base", "cl100k_base"}) {
+    auto tok = Tokenizer::ForEncoding(enc);
+    ASSERT_TRUE(tok.has_value());
+    auto chunker = Chunker::Create(ChunkOptions{.max_tokens = 64, .overlap_tokens = 0, .encoding = enc});
+    ASSERT_TRUE(chunker.has_value());
+    size_t reusable = 0;
+    for (int round = 0; round < 400; ++round) {
+      std::string text;
+      const int n = 5 + static_cast<int>(rng() % 60);
+      for (int i = 0; i < n; ++i) text += kFrags[rng() % std::size(kFrags)];
+      // Pieces: cut after some of the newlines.
+      std::vector<Chunk> parts;
+      size_t start = 0;
+      for (size_t p = 1; p < text.size(); ++p) {
+        if (text[p - 1] != '\n' || rng() % 3 == 0) continue;
+        Chunk c;
+        c.start = start;
+        c.end = p;
+        c.token_count = *(*tok)->Count(std::string_view(text).substr(start, p - start));
+        parts.push_back(c);
+        start = p;
+        const unsigned char next = static_cast<unsigned char>(text[p]);
+        if (next > 0x20 && next < 0x7F && next != '/') ++reusable;
+      }
+      Chunk last;
+      last.start = start;
+      last.end = text.size();
+      last.token_count = *(*tok)->Count(std::string_view(text).substr(start));
+      parts.push_back(last);
+      ASSERT_EQ(*chunker->CountDocument(text, parts), *(*tok)->Count(text))
+          << enc << " " << ::testing::PrintToString(text);
+    }
+    EXPECT_GT(reusable, 200u);  // the generator does reach the reuse path
+  }
+}
+
 TEST(TextChunker, MarkdownHeadingsStartChunksAndFencesStayWhole) {
   std::string md = "# Title\n\nIntro paragraph.\n\n";
   const std::string fence = "```python\ndef f(x):\n\n    return x + 1\n\n\nprint(f(2))\n```\n";
