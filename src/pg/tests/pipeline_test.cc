@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -269,6 +270,209 @@ TEST(PipelinedConnection, RowLevelSecuritySeesOnlyTheUnitsTenant) {
     ASSERT_TRUE(out[i].result && out[i].result->has_value());
     EXPECT_EQ((**out[i].result)[0].Text(0), i % 2 ? "b" : "a");
   }
+}
+
+// Groups sent together: a failing commit (group 1), a refusing guard at the
+// front of a group (group 2), then a group that succeeds — each unit gets its
+// own group's outcome, the last group its own rows under its own tenants.
+TEST(PipelinedConnection, ACommitFailureLeavesTheGroupsSentAfterItInStep) {
+  TestDatabase db;
+  {
+    auto admin = db.Admin();
+    ASSERT_TRUE(admin.ExecScript(
+        "CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE c (pid int REFERENCES p DEFERRABLE INITIALLY DEFERRED);"
+        "GRANT SELECT, INSERT ON p, c TO cnx_app"));
+  }
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  // Every text prepared first, so that no preparation splits the groups below.
+  Uuid t = Uuid::NewV7();
+  const std::string sel = "SELECT $1::int, current_setting('cnx.tenant_id')";
+  const std::string ins = "INSERT INTO c VALUES (99) RETURNING pid";
+  Guard refuse{"SELECT 1 / CASE WHEN $1::bool THEN 1 ELSE 0 END", {Param(false)}};
+  Guard pass{refuse.sql, {Param(true)}};
+  {
+    Outcome w1, w2;
+    Param z[] = {Param(int32_t{0})};
+    ASSERT_TRUE(pc->Submit(t, &pass, sel, z, std::ref(w1)));
+    ASSERT_TRUE(pc->Submit(t, nullptr, ins, {}, std::ref(w2)));
+    Drive(*pc);
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Outcome> out(9);
+    std::vector<Uuid> ten;
+    std::vector<std::vector<Param>> params;
+    for (int i = 0; i < 9; ++i) {
+      ten.push_back(Uuid::NewV7());
+      params.push_back({Param(int32_t{i})});
+    }
+    auto cb = [&out](int i) { return [&out, i](Result<QueryResult> r) { out[i](std::move(r)); }; };
+    ASSERT_TRUE(pc->Submit(ten[0], &pass, sel, params[0], cb(0), Sync::kShared));
+    ASSERT_TRUE(pc->Submit(ten[1], nullptr, ins, {}, cb(1), Sync::kShared));
+    ASSERT_TRUE(pc->Submit(ten[2], &pass, sel, params[2], cb(2), Sync::kShared));
+    ASSERT_TRUE(pc->Seal());
+    ASSERT_TRUE(pc->Submit(ten[3], &refuse, sel, params[3], cb(3), Sync::kShared));
+    ASSERT_TRUE(pc->Submit(ten[4], &pass, sel, params[4], cb(4), Sync::kShared));
+    ASSERT_TRUE(pc->Submit(ten[5], nullptr, sel, params[5], cb(5), Sync::kShared));
+    ASSERT_TRUE(pc->Seal());
+    for (int i = 6; i < 9; ++i) ASSERT_TRUE(pc->Submit(ten[i], &pass, sel, params[i], cb(i), Sync::kShared));
+    Drive(*pc);
+    for (int i = 0; i < 9; ++i) ASSERT_TRUE(out[i].result.has_value()) << i;
+    for (int i : {0, 1, 2}) {
+      ASSERT_FALSE(out[i].result->has_value()) << i;
+      EXPECT_NE(out[i].result->error().message().find("23503"), std::string::npos) << i;
+    }
+    ASSERT_FALSE(out[3].result->has_value());
+    EXPECT_NE(out[3].result->error().message().find("22012"), std::string::npos);
+    for (int i : {4, 5}) {
+      ASSERT_FALSE(out[i].result->has_value()) << i;
+      EXPECT_EQ(out[i].result->error().code(), ErrorCode::kRetryable) << i;
+    }
+    for (int i : {6, 7, 8}) {
+      ASSERT_TRUE(out[i].result->has_value()) << i << out[i].result->error().ToString();
+      EXPECT_EQ((**out[i].result)[0].Get<int32_t>(0).value(), i);
+      EXPECT_EQ((**out[i].result)[0].Text(1), ten[i].ToString());
+    }
+    EXPECT_EQ(pc->pending(), 0u);
+    EXPECT_FALSE(pc->broken());
+  }
+}
+
+// A callback may break the connection: the rest of its group (ended and
+// committed) still gets its rows, the groups after it fail.
+TEST(PipelinedConnection, ACallbackBreakingTheConnectionFailsOnlyTheLaterGroups) {
+  TestDatabase db;
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  const std::string sel = "SELECT $1::int";
+  Uuid t = Uuid::NewV7();
+  std::vector<Outcome> out(6);
+  std::vector<std::vector<Param>> params;
+  for (int i = 0; i < 6; ++i) params.push_back({Param(int32_t{i})});
+  bool failed = false;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(pc->Submit(
+        t, nullptr, sel, params[i],
+        [&, i](Result<QueryResult> r) {
+          out[i](std::move(r));
+          if (i == 0 && !failed) {
+            failed = true;
+            pc->FailAll(Error(Module::kPg, ErrorCode::kUnavailable, "x"));
+          }
+        },
+        Sync::kShared));
+    if (i == 2) {
+      ASSERT_TRUE(pc->Seal());
+    }
+  }
+  Drive(*pc);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(out[i].result.has_value()) << i;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(out[i].result->has_value()) << i;
+  for (int i = 3; i < 6; ++i) EXPECT_FALSE(out[i].result->has_value()) << i;
+  EXPECT_TRUE(pc->broken());
+  EXPECT_EQ(pc->pending(), 0u);
+}
+
+// Callbacks may submit (shared or own Sync, new texts too) while their group ends.
+TEST(PipelinedConnection, CallbacksMaySubmitMoreUnits) {
+  TestDatabase db;
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  const std::string sel = "SELECT $1::int";
+  Uuid t = Uuid::NewV7();
+  std::vector<Outcome> out(12);
+  std::vector<std::vector<Param>> params;
+  for (int i = 0; i < 12; ++i) params.push_back({Param(int32_t{i})});
+  std::function<void(int)> submit = [&](int i) {
+    ASSERT_TRUE(pc->Submit(
+        t, nullptr, i % 2 ? sel : "SELECT $1::int + 0", params[i],
+        [&, i](Result<QueryResult> r) {
+          out[i](std::move(r));
+          if (i + 6 < 12) submit(i + 6);
+        },
+        i % 3 ? Sync::kShared : Sync::kOwn));
+  };
+  for (int i = 0; i < 6; ++i) submit(i);
+  Drive(*pc);
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(out[i].result.has_value()) << i;
+    ASSERT_TRUE(out[i].result->has_value()) << i;
+    EXPECT_EQ((**out[i].result)[0].Get<int32_t>(0).value(), i);
+  }
+  EXPECT_EQ(pc->pending(), 0u);
+}
+
+// Large units: libpq sends them before the group is sealed and their rows
+// arrive, but no unit completes before its group's Sync.
+TEST(PipelinedConnection, AnOpenGroupsResultsWaitForItsSync) {
+  TestDatabase db;
+  auto pc = OpenApp(db);
+  ASSERT_TRUE(pc);
+  using Sync = PipelinedConnection::SyncMode;
+  const std::string sel = "SELECT length($1::text), $1::text";
+  Uuid t = Uuid::NewV7();
+  std::string big(100'000, 'x');
+  std::vector<Outcome> out(4);
+  Outcome warm;
+  Param w[] = {Param(std::string("a"))};
+  ASSERT_TRUE(pc->Submit(t, nullptr, sel, w, std::ref(warm)));
+  Drive(*pc);
+  for (int i = 0; i < 4; ++i) {
+    Param p[] = {Param(big + std::to_string(i))};
+    ASSERT_TRUE(pc->Submit(
+        t, nullptr, sel, p, [&out, i](Result<QueryResult> r) { out[i](std::move(r)); }, Sync::kShared));
+  }
+  int reads = 0;  // without sealing
+  for (pollfd p{pc->socket(), POLLIN, 0}; ::poll(&p, 1, 200) > 0; ++reads) {
+    ASSERT_TRUE(pc->Read());
+  }
+  EXPECT_GT(reads, 0);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(out[i].result.has_value());
+  EXPECT_EQ(pc->pending(), 4u);
+  Drive(*pc);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(out[i].result && out[i].result->has_value()) << i;
+    EXPECT_EQ((**out[i].result)[0].Text(1), big + std::to_string(i));
+  }
+
+  // The same with a refusing guard in the last unit: the server reports the
+  // error at once, so every unit of the open group has ended before its Sync
+  // is sent; a unit added then joins the failed group.
+  Guard refuse{"SELECT 1 / CASE WHEN $1::bool THEN 1 ELSE 0 END", {Param(false)}};
+  Guard pass{refuse.sql, {Param(true)}};
+  Outcome warm_guard;
+  ASSERT_TRUE(pc->Submit(t, &pass, sel, w, std::ref(warm_guard)));
+  Drive(*pc);
+  ASSERT_TRUE(warm_guard.result && warm_guard.result->has_value());
+  std::vector<Outcome> more(6);
+  auto cb = [&more](int i) { return [&more, i](Result<QueryResult> r) { more[i](std::move(r)); }; };
+  for (int i = 0; i < 4; ++i) {
+    Param p[] = {Param(big + std::to_string(i))};
+    ASSERT_TRUE(pc->Submit(t, i == 3 ? &refuse : &pass, sel, p, cb(i), Sync::kShared));
+  }
+  reads = 0;
+  for (pollfd p{pc->socket(), POLLIN, 0}; ::poll(&p, 1, 200) > 0; ++reads) {
+    ASSERT_TRUE(pc->Read());
+  }
+  EXPECT_GT(reads, 0);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(more[i].result.has_value());
+  ASSERT_TRUE(pc->Submit(t, &pass, sel, w, cb(4), Sync::kShared));
+  ASSERT_TRUE(pc->Submit(t, &pass, sel, w, cb(5)));
+  Drive(*pc);
+  for (auto& o : more) ASSERT_TRUE(o.result.has_value());
+  for (int i : {0, 1, 2, 4}) {
+    ASSERT_FALSE(more[i].result->has_value()) << i;
+    EXPECT_EQ(more[i].result->error().code(), ErrorCode::kRetryable) << i;
+  }
+  ASSERT_FALSE(more[3].result->has_value());
+  EXPECT_NE(more[3].result->error().message().find("22012"), std::string::npos);
+  ASSERT_TRUE(more[5].result->has_value()) << more[5].result->error().ToString();
+  EXPECT_EQ((**more[5].result)[0].Text(1), "a");
+  EXPECT_FALSE(pc->broken());
+  EXPECT_EQ(pc->pending(), 0u);
 }
 
 }  // namespace
