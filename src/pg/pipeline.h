@@ -20,7 +20,8 @@
 // statement preparation seal too). Each unit still sets its own tenant first,
 // so row-level security sees only that unit's tenant. A failure anywhere in a
 // group (a unit, or the commit) rolls the group back and fails every unit of
-// it, the others with kRetryable. A unit completes when its group's Sync
+// it: the failing unit with its error, the others with kRetryable (or with the
+// commit's error when the commit failed). A unit completes when its group's Sync
 // arrived, i.e. once its transaction ended.
 //
 // The callback gets the last statement's rows or the unit's first error. A
