@@ -254,6 +254,16 @@ TEST(Hub, PipelinedCommitsKeepClockOrderAndBroadcastOnlyWhatIsDurable) {
   hub.Leave(*room, observer.get());
 }
 
+// The first update of client 303 fails at COMMIT, 400 ms after its INSERT ran.
+void FailFirstCommitOfClient303Late(pg::Connection& admin) {
+  Q(admin,
+    "CREATE FUNCTION fail_late() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'injected commit failure'; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER fail_late AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW WHEN (NEW.client_id = 303 AND NEW.clock = 0) EXECUTE FUNCTION fail_late()");
+}
+
 // A commit that fails after the next batch was sent (and committed): the
 // later batch is not broadcast either — its updates may build on the lost
 // ones — and the room is dropped, its peers disconnected, as for any failed
@@ -263,13 +273,7 @@ TEST(Hub, ACommitFailingAfterTheNextWasSentBroadcastsNeither) {
   auto admin = db.Admin();
   Fixture f;
   f.Create(admin);
-  // The first update of client 303 fails at COMMIT, 400 ms after its INSERT ran.
-  Q(admin,
-    "CREATE FUNCTION fail_late() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'injected commit failure'; END $$");
-  Q(admin,
-    "CREATE CONSTRAINT TRIGGER fail_late AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
-    "FOR EACH ROW WHEN (NEW.client_id = 303 AND NEW.clock = 0) EXECUTE FUNCTION fail_late()");
+  FailFirstCommitOfClient303Late(admin);
 
   pg::Pool pool(db.AppPoolOptions(4));
   HubOptions options;
@@ -314,13 +318,7 @@ TEST(Hub, ARestWriteInTheBatchAfterAFailedCommitIsReportedFailed) {
   auto admin = db.Admin();
   Fixture f;
   f.Create(admin);
-  // The first update of client 303 fails at COMMIT, 400 ms after its INSERT ran.
-  Q(admin,
-    "CREATE FUNCTION fail_late() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'injected commit failure'; END $$");
-  Q(admin,
-    "CREATE CONSTRAINT TRIGGER fail_late AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
-    "FOR EACH ROW WHEN (NEW.client_id = 303 AND NEW.clock = 0) EXECUTE FUNCTION fail_late()");
+  FailFirstCommitOfClient303Late(admin);
 
   pg::Pool pool(db.AppPoolOptions(4));
   HubOptions options;

@@ -2,6 +2,7 @@
 // the kept values; it must give what a full parse followed by the filter
 // gives, for payloads as the outbox writes them and for broken variants.
 #include "sync/change.h"
+#include "sync/testing/payload_reference.h"
 
 #include <gtest/gtest.h>
 
@@ -13,43 +14,9 @@ namespace {
 const std::set<std::string, std::less<>> kKeep = {"id",   "tenant_id",    "content_item_id", "chunk_index",
                                                   "tags", "start_offset", "end_offset",      "id2"};
 
-// The reference: parse everything, then drop the columns not kept.
-Result<Change> Reference(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::unexpected(Error(Module::kSync, ErrorCode::kInvalidArgument, "invalid JSON"));
-  if (j.is_object()) {
-    for (const char* side : {"row", "old"}) {
-      auto it = j.find(side);
-      if (it == j.end() || !it->is_object()) continue;
-      nlohmann::json kept = nlohmann::json::object();
-      for (auto& [k, v] : it->items()) {
-        if (kKeep.contains(k)) kept[k] = v;
-      }
-      *it = kept;
-    }
-  }
-  return ParseOutboxPayload(j);
-}
-
-// Equal values of the same JSON types all the way down (nlohmann compares
-// 3 and 3u as equal; a consumer asking is_number_unsigned() would not).
-bool SameTypes(const nlohmann::json& a, const nlohmann::json& b) {
-  if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_object()) {
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      if (!b.contains(it.key()) || !SameTypes(it.value(), b.at(it.key()))) return false;
-    }
-  } else if (a.is_array()) {
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (!SameTypes(a[i], b[i])) return false;
-    }
-  }
-  return true;
-}
-
 void ExpectSame(const std::string& text) {
   auto got = ParseOutboxPayloadText(text, kKeep);
-  auto want = Reference(text);
+  auto want = testing::FullParseThenFilter(text, kKeep);
   ASSERT_EQ(got.has_value(), want.has_value()) << ::testing::PrintToString(text);
   if (!got) return;
   EXPECT_EQ(got->op, want->op);
@@ -60,8 +27,8 @@ void ExpectSame(const std::string& text) {
   EXPECT_EQ(got->schema_version, want->schema_version);
   EXPECT_EQ(got->row, want->row) << ::testing::PrintToString(text);
   EXPECT_EQ(got->old, want->old);
-  EXPECT_TRUE(SameTypes(got->row, want->row)) << ::testing::PrintToString(text);
-  EXPECT_TRUE(SameTypes(got->old, want->old)) << ::testing::PrintToString(text);
+  EXPECT_TRUE(testing::SameTypes(got->row, want->row)) << ::testing::PrintToString(text);
+  EXPECT_TRUE(testing::SameTypes(got->old, want->old)) << ::testing::PrintToString(text);
 }
 
 std::vector<std::string> Payloads() {
