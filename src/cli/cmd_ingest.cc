@@ -229,8 +229,10 @@ class IngestClient {
     req.body = std::move(body);
     req.timeout = std::chrono::seconds(120);
     net::RetryPolicy policy;
+    // Each worker thread keeps its connection to the server between files.
+    thread_local net::HttpSession session;
     for (int attempt = 1;; ++attempt) {
-      auto res = net::Fetch(req);
+      auto res = session.Fetch(req);
       bool last = attempt >= policy.max_attempts;
       if (!res) {
         bool retry = res.error().code() == ErrorCode::kUnavailable || res.error().code() == ErrorCode::kTimeout;

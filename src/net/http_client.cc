@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <optional>
 #include <random>
 
 namespace cnx::net {
@@ -53,10 +54,8 @@ struct Connection {
   beast::flat_buffer buffer;
 };
 
-// Resolves, connects and sends; the response head is read by the caller.
-Status Open(Connection& c, const HttpRequest& req, const Url& url) {
-  http::verb verb = http::string_to_verb(req.method);
-  if (verb == http::verb::unknown) return Failure(ErrorCode::kInvalidArgument, "unknown HTTP method " + req.method);
+// Resolves and connects.
+Status Connect(Connection& c, const HttpRequest& req, const Url& url) {
   tcp::resolver resolver(c.ioc);
   tcp::resolver::results_type endpoints;
   beast::error_code ec = asio::error::timed_out;
@@ -74,18 +73,30 @@ Status Open(Connection& c, const HttpRequest& req, const Url& url) {
   c.stream.expires_after(req.timeout);
   ec = RunOne(c.ioc, [&](auto handler) { c.stream.async_connect(endpoints, std::move(handler)); });
   if (ec) return TransportError(ec, req, "connect");
+  return Ok();
+}
 
+// Sends the request; the response is read by the caller.
+Status Send(Connection& c, const HttpRequest& req, const Url& url, bool keep_alive) {
+  http::verb verb = http::string_to_verb(req.method);
+  if (verb == http::verb::unknown) return Failure(ErrorCode::kInvalidArgument, "unknown HTTP method " + req.method);
   http::request<http::string_body> out{verb, url.path, 11};
   bool ipv6 = url.host.find(':') != std::string::npos;
   out.set(http::field::host, (ipv6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
   out.set(http::field::user_agent, "cnx/1");
   for (const auto& [name, value] : req.headers) out.set(name, value);
-  out.set(http::field::connection, "close");
+  if (!keep_alive) out.set(http::field::connection, "close");
   out.body() = req.body;
   out.prepare_payload();
-  ec = RunOne(c.ioc, [&](auto handler) { http::async_write(c.stream, out, std::move(handler)); });
+  beast::error_code ec = RunOne(c.ioc, [&](auto handler) { http::async_write(c.stream, out, std::move(handler)); });
   if (ec) return TransportError(ec, req, "send");
   return Ok();
+}
+
+// Resolves, connects and sends with "Connection: close".
+Status Open(Connection& c, const HttpRequest& req, const Url& url) {
+  CNX_TRY(Connect(c, req, url));
+  return Send(c, req, url, /*keep_alive=*/false);
 }
 
 template <class Body>
@@ -175,6 +186,63 @@ Result<HttpResponse> FetchStreaming(const HttpRequest& req, const StreamHandlers
   beast::error_code ignored;
   c.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return out;
+}
+
+struct HttpSession::State {
+  std::optional<Connection> c;  // open while the server keeps it
+  std::string host, port;
+  int opened = 0;
+};
+
+HttpSession::HttpSession() : state_(std::make_unique<State>()) {}
+HttpSession::~HttpSession() = default;
+int HttpSession::connections_opened() const {
+  return state_->opened;
+}
+
+Result<HttpResponse> HttpSession::Fetch(const HttpRequest& req) {
+  Url url = CNX_TRY(ParseHttpUrl(req.url));
+  State& s = *state_;
+  if (s.c && (s.host != url.host || s.port != url.port)) s.c.reset();
+  for (;;) {
+    const bool reused = s.c.has_value();
+    if (!reused) {
+      s.c.emplace();
+      s.host = url.host;
+      s.port = url.port;
+      ++s.opened;
+      if (auto st = Connect(*s.c, req, url); !st) {
+        s.c.reset();
+        return std::unexpected(st.error());
+      }
+    }
+    Connection& c = *s.c;
+    c.stream.expires_after(req.timeout);
+    auto sent = Send(c, req, url, /*keep_alive=*/true);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(req.max_response_bytes);
+    beast::error_code ec;
+    if (sent) {
+      c.stream.expires_after(req.timeout);
+      ec = RunOne(c.ioc, [&](auto handler) { http::async_read(c.stream, c.buffer, parser, std::move(handler)); });
+    }
+    if (!sent || ec) {
+      // A kept connection the server closed before answering: once more on a new one.
+      const bool unanswered =
+          !sent ? sent.error().code() == ErrorCode::kUnavailable
+                : !parser.got_some() && (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                                         ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+      s.c.reset();
+      if (reused && unanswered) continue;
+      if (!sent) return std::unexpected(sent.error());
+      return TransportError(ec, req, "reading the response");
+    }
+    HttpResponse out;
+    CopyHead(parser.get(), out);
+    out.body = std::move(parser.get().body());
+    if (!parser.get().keep_alive()) s.c.reset();
+    return out;
+  }
 }
 
 bool RetryableStatus(unsigned status) {

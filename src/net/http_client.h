@@ -4,7 +4,8 @@
 //   auto res = net::Fetch({.method = "POST", .url = "http://127.0.0.1:8080/v1/search",
 //                          .headers = {{"Authorization", "Bearer " + token}}, .body = json});
 //
-// Every request uses a fresh connection ("Connection: close"); http:// only
+// Fetch() uses a fresh connection per request ("Connection: close");
+// HttpSession keeps one open between requests to the same server. http:// only
 // (a TLS-terminating proxy or a local gateway serves https providers).
 // Timeouts: `timeout` bounds resolve + connect + send + the response head (and
 // the whole body for Fetch()); a streamed body may take as long as it wants but
@@ -19,6 +20,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +61,33 @@ struct HttpResponse {
 };
 
 Result<HttpResponse> Fetch(const HttpRequest& request);
+
+// One connection kept open between requests (HTTP/1.1 keep-alive), for a
+// client that sends many requests to one server (`cnx ingest`): no connect,
+// accept and close per request. A request goes on the open connection when it
+// is for the same host and port and the server kept the connection open after
+// the previous response; otherwise on a new one. When a kept connection turns
+// out closed by the server (an idle timeout) before the first byte of the
+// response, the request is sent once more on a new connection — the server
+// closed it without answering. A failure on a new connection is returned as by
+// Fetch(), and closes the session's connection. Responses are read whole.
+//
+// Thread safety: none; one session per thread.
+class HttpSession {
+ public:
+  HttpSession();
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  Result<HttpResponse> Fetch(const HttpRequest& request);
+  // Connections opened so far (the first, and every reconnection).
+  int connections_opened() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Streams the body. `on_head` sees the status and headers first; when it
 // returns false the body is read into HttpResponse::body as by Fetch() (for

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <functional>
@@ -243,6 +244,150 @@ TEST(FetchStreaming, StalledStreamHitsTheIdleTimeout) {
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().code(), ErrorCode::kTimeout) << res.error().ToString();
   EXPECT_EQ(seen, "abc");
+}
+
+// Serves connections one after another, each for up to `per_connection`
+// requests: the answer's body is "<connection>-<request>" (1-based). After the
+// last request of a connection the server closes it — silently (as an idle
+// timeout does), or announcing it with "Connection: close" in that answer.
+class KeepAliveServer {
+ public:
+  KeepAliveServer(int per_connection, bool announce_close) {
+    acceptor_.open(tcp::v4());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, per_connection, announce_close] {
+      for (;;) {
+        tcp::socket s(ioc_);
+        boost::system::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec || stop_) return;
+        ++connections_;
+        std::string data;
+        char buf[4096];
+        for (int r = 1; r <= per_connection; ++r) {
+          size_t end;
+          while ((end = data.find("\r\n\r\n")) == std::string::npos) {
+            size_t n = s.read_some(boost::asio::buffer(buf), ec);
+            if (ec) break;
+            data.append(buf, n);
+          }
+          if (end == std::string::npos) break;
+          size_t want = end + 4;
+          if (size_t cl = data.find("Content-Length: "); cl != std::string::npos && cl < end) {
+            want += std::stoul(data.substr(cl + 16));
+          }
+          while (data.size() < want) {
+            size_t n = s.read_some(boost::asio::buffer(buf), ec);
+            if (ec) break;
+            data.append(buf, n);
+          }
+          if (data.size() < want) break;
+          requests_.push_back(data.substr(0, want));
+          data.erase(0, want);
+          std::string body = std::to_string(connections_) + "-" + std::to_string(r);
+          bool last = r == per_connection;
+          Write(s, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                       (last && announce_close ? "Connection: close\r\n" : "") + "\r\n" + body);
+        }
+        s.shutdown(tcp::socket::shutdown_both, ec);
+        s.close(ec);
+      }
+    });
+  }
+  ~KeepAliveServer() {
+    stop_ = true;
+    boost::system::error_code ec;
+    tcp::socket wake(ioc_);  // a blocked accept() is not woken by close() from another thread
+    wake.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+    acceptor_.close(ec);
+  }
+  std::string url(const std::string& path = "/") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  int connections() const { return connections_; }
+  const std::vector<std::string>& requests() const { return requests_; }
+
+ private:
+  boost::asio::io_context ioc_;
+  tcp::acceptor acceptor_{ioc_};
+  unsigned short port_ = 0;
+  std::atomic<int> connections_{0};
+  std::atomic<bool> stop_{false};
+  std::vector<std::string> requests_;
+  std::thread thread_;
+};
+
+TEST(HttpSession, RequestsShareOneConnection) {
+  KeepAliveServer server(100, false);
+  HttpSession session;
+  for (int i = 1; i <= 5; ++i) {
+    auto res = session.Fetch({.method = "POST", .url = server.url("/v1/x"), .body = "payload " + std::to_string(i)});
+    ASSERT_TRUE(res) << res.error().ToString();
+    EXPECT_EQ(res->status, 200u);
+    EXPECT_EQ(res->body, "1-" + std::to_string(i));
+  }
+  EXPECT_EQ(session.connections_opened(), 1);
+  ASSERT_EQ(server.requests().size(), 5u);
+  for (const auto& req : server.requests()) {
+    EXPECT_EQ(req.find("Connection: close"), std::string::npos) << req;
+  }
+  EXPECT_TRUE(server.requests()[4].ends_with("\r\n\r\npayload 5")) << server.requests()[4];
+}
+
+TEST(HttpSession, AConnectionTheServerClosedSilentlyIsReplacedWithoutAFailure) {
+  KeepAliveServer server(2, false);  // closes after every second answer, unannounced
+  HttpSession session;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) {
+    auto res = session.Fetch({.url = server.url()});
+    ASSERT_TRUE(res) << i << ": " << res.error().ToString();
+    bodies.push_back(res->body);
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"1-1", "1-2", "2-1", "2-2", "3-1"}));
+  EXPECT_EQ(server.connections(), 3);
+  EXPECT_EQ(server.requests().size(), 5u);  // each request reached the server once
+}
+
+TEST(HttpSession, AnAnnouncedCloseOpensANewConnectionForTheNextRequest) {
+  KeepAliveServer server(1, true);
+  HttpSession session;
+  for (int i = 1; i <= 3; ++i) {
+    auto res = session.Fetch({.url = server.url()});
+    ASSERT_TRUE(res) << res.error().ToString();
+    EXPECT_EQ(res->body, std::to_string(i) + "-1");
+  }
+  EXPECT_EQ(session.connections_opened(), 3);
+}
+
+TEST(HttpSession, AnotherServerGetsItsOwnConnection) {
+  KeepAliveServer a(100, false), b(100, false);
+  HttpSession session;
+  for (auto* s : {&a, &b, &a}) {
+    auto res = session.Fetch({.url = s->url()});
+    ASSERT_TRUE(res) << res.error().ToString();
+  }
+  EXPECT_EQ(a.connections(), 2);
+  EXPECT_EQ(b.connections(), 1);
+}
+
+TEST(HttpSession, AFailureOnANewConnectionIsReturned) {
+  std::string url;
+  {
+    RawServer closed([](tcp::socket&, const std::string&) {}, 0);
+    url = closed.url();
+  }
+  HttpSession session;
+  auto res = session.Fetch({.url = url, .timeout = 2s});
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code(), ErrorCode::kUnavailable) << res.error().ToString();
+  // A server that answers with garbage on a new connection: an error, not a retry.
+  RawServer garbage([](tcp::socket& s, const std::string&) { Write(s, "this is not http\r\n\r\n"); });
+  res = session.Fetch({.url = garbage.url()});
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(garbage.requests().size(), 1u);
 }
 
 TEST(Retry, StatusesWorthRetrying) {
