@@ -61,8 +61,22 @@ class Room : public std::enable_shared_from_this<Room> {
     std::vector<uint8_t> update;  // a broadcast update (frame is null)
   };
 
+  // One hand-over per group of peers (Peer::GroupKey: the io thread that
+  // serves them) instead of one per peer.
   void SendAll(const Frame& f) {
-    for (auto& [_, ps] : peers_) ps.peer->Send(f);
+    groups_.clear();
+    for (auto& [_, ps] : peers_) {
+      const void* key = ps.peer->GroupKey();
+      if (key == nullptr) {
+        ps.peer->Send(f);
+        continue;
+      }
+      auto g = std::find_if(groups_.begin(), groups_.end(), [&](const auto& e) { return e.first == key; });
+      if (g == groups_.end()) g = groups_.insert(groups_.end(), {key, {}});
+      g->second.push_back(ps.peer);
+    }
+    for (auto& [_, members] : groups_) members.front()->SendToGroup(members, f);
+    groups_.clear();
   }
   // Sends now if everything applied so far is durable, else when it is.
   void SendWhenDurable(Peer* target, Frame f) {
@@ -132,6 +146,7 @@ class Room : public std::enable_shared_from_this<Room> {
   std::mutex mu_;
   crdt::Doc doc_;
   std::unordered_map<Peer*, PeerState> peers_;
+  std::vector<std::pair<const void*, std::vector<std::shared_ptr<Peer>>>> groups_;  // SendAll's, under mu_
   std::unordered_map<uint32_t, AwarenessState> awareness_;
   uint64_t applied_ = 0;  // local sequence of accepted updates
   uint64_t durable_ = 0;  // ... of those committed

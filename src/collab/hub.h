@@ -73,9 +73,19 @@ struct HubOptions {
 // A connection as the hub sees it.
 class Peer {
  public:
+  using Frame = std::shared_ptr<const std::vector<uint8_t>>;
   virtual ~Peer() = default;
   // Queues one binary frame; must not block.
-  virtual void Send(std::shared_ptr<const std::vector<uint8_t>> frame) = 0;
+  virtual void Send(Frame frame) = 0;
+  // Peers whose GroupKey() is the same non-null value are served by one
+  // thread that can take a frame for all of them in one hand-over:
+  // SendToGroup(peers, frame) queues `frame` to each of `peers` (all of that
+  // key, this one among them) as Send would, in one hand-over instead of one
+  // per peer. Frames keep their order per peer whichever of the two queued them.
+  virtual const void* GroupKey() const { return nullptr; }
+  virtual void SendToGroup(std::span<const std::shared_ptr<Peer>> peers, const Frame& frame) {
+    for (const auto& p : peers) p->Send(frame);
+  }
   // Closes the connection with a WebSocket close code and reason.
   virtual void Close(uint16_t code, std::string reason) = 0;
 };

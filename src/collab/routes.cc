@@ -30,8 +30,27 @@ using Frame = std::shared_ptr<const std::vector<uint8_t>>;
 // executor (the connection's io thread); Send/Close post there.
 class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
  public:
-  WsPeer(api::WebSocket ws, size_t max_queued) : ws_(std::move(ws)), out_(max_queued) {}
+  WsPeer(api::WebSocket ws, size_t max_queued)
+      : ws_(std::move(ws)),
+        out_(max_queued),
+        io_context_(&asio::query(ws_.stream().get_executor(), asio::execution::context)) {}
 
+  // The io_context of the connection's io thread.
+  const void* GroupKey() const override { return io_context_; }
+  void SendToGroup(std::span<const std::shared_ptr<Peer>> peers, const Frame& frame) override {
+    std::vector<std::shared_ptr<WsPeer>> group;
+    group.reserve(peers.size());
+    // Every peer of this key is a WsPeer (the key is an io_context only they return).
+    for (const auto& p : peers) group.push_back(std::static_pointer_cast<WsPeer>(p));
+    asio::post(ws_.stream().get_executor(),
+               [group = std::move(group), frame,
+                posted = trace::Enabled() ? trace::Clock::now() : trace::Clock::time_point{}] {
+                 for (const auto& self : group) {
+                   if (posted != trace::Clock::time_point{}) self->Traced(frame, posted);
+                   self->Enqueue(frame);
+                 }
+               });
+  }
   void Send(Frame frame) override {
     if (trace::Enabled()) {
       asio::post(ws_.stream().get_executor(),
@@ -131,6 +150,7 @@ class WsPeer : public Peer, public std::enable_shared_from_this<WsPeer> {
 
   api::WebSocket ws_;
   SendQueue out_;
+  const void* io_context_;
   Frame current_;  // being written
   bool writing_ = false;
   bool closing_ = false;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "collab/protocol.h"
+#include "collab/send_queue.h"
 #include "crdt/doc.h"
 #include "schema/testing/test_database.h"
 
@@ -183,6 +184,95 @@ TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
   EXPECT_EQ(next[202], kPerWriter);
   for (auto& s : senders) hub.Leave(*room, s.get());
   hub.Leave(*room, observer.get());
+}
+
+// Peers of one group (Peer::GroupKey) get each broadcast in one hand-over
+// for all of them; every peer sees the same frames in the same order as a
+// peer outside any group.
+struct GroupedPeer : Peer {
+  struct Group {
+    std::mutex mu;
+    int hand_overs = 0;
+  };
+  explicit GroupedPeer(Group* g) : group(g) {}
+  void Send(Frame frame) override {
+    std::lock_guard lock(mu);
+    frames.push_back(std::move(frame));
+  }
+  const void* GroupKey() const override { return group; }
+  void SendToGroup(std::span<const std::shared_ptr<Peer>> peers, const Frame& frame) override {
+    {
+      std::lock_guard lock(group->mu);
+      ++group->hand_overs;
+    }
+    for (const auto& p : peers) {
+      auto* g = dynamic_cast<GroupedPeer*>(p.get());
+      ASSERT_NE(g, nullptr);
+      EXPECT_EQ(g->group, group) << "a peer of another group in this hand-over";
+      g->Send(frame);
+    }
+  }
+  void Close(uint16_t, std::string) override {}
+  std::vector<std::vector<uint8_t>> Frames() {
+    std::lock_guard lock(mu);
+    std::vector<std::vector<uint8_t>> out;
+    for (const auto& f : frames) out.push_back(*f);
+    return out;
+  }
+  Group* group;
+  std::mutex mu;
+  std::vector<Frame> frames;
+};
+
+TEST(Hub, APeerGroupGetsABroadcastInOneHandOver) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "unused";
+  Hub hub(pool, options);
+  GroupedPeer::Group a, b;
+  std::vector<std::shared_ptr<GroupedPeer>> grouped;
+  for (int i = 0; i < 6; ++i) grouped.push_back(std::make_shared<GroupedPeer>(i % 2 == 0 ? &a : &b));
+  auto alone = std::make_shared<GroupedPeer>(nullptr);  // GroupKey null: one Send per frame
+  std::shared_ptr<Room> room;
+  for (const auto& p : grouped) {
+    auto r = hub.Join(f.tenant, f.document, p, PeerInfo{f.user, std::nullopt, false, ""});
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    room = *r;
+  }
+  ASSERT_TRUE(hub.Join(f.tenant, f.document, alone, PeerInfo{f.user, std::nullopt, false, ""}));
+  const int hand_overs_before = a.hand_overs + b.hand_overs;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 77});
+  constexpr int kUpdates = 5;
+  for (int i = 0; i < kUpdates; ++i) {
+    auto u = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(i, "x").has_value()); });
+    ASSERT_TRUE(hub.Receive(*room, grouped[0].get(), EncodeUpdate(u)).has_value());
+    // Each update broadcast before the next is sent: one broadcast per update.
+    for (int k = 0; k < 500; ++k) {
+      size_t n = 0;
+      for (const auto& fr : alone->Frames()) n += IsUpdateFrame(fr) ? 1 : 0;
+      if (n == static_cast<size_t>(i + 1)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  auto updates_of = [](GroupedPeer& p) {
+    std::vector<std::vector<uint8_t>> out;
+    for (auto& fr : p.Frames()) {
+      if (IsUpdateFrame(fr)) out.push_back(std::move(fr));
+    }
+    return out;
+  };
+  const auto want = updates_of(*alone);
+  ASSERT_EQ(want.size(), static_cast<size_t>(kUpdates));
+  for (const auto& p : grouped) EXPECT_EQ(updates_of(*p), want);
+  // One hand-over per group and broadcast, not one per peer.
+  EXPECT_EQ(a.hand_overs + b.hand_overs - hand_overs_before, 2 * kUpdates);
+  for (const auto& p : grouped) hub.Leave(*room, p.get());
+  hub.Leave(*room, alone.get());
 }
 
 // Commits that wait at COMMIT (a deferred trigger sleeps per row) make the
