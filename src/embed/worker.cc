@@ -214,21 +214,25 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       return Err(Module::kEmbed, ErrorCode::kDataLoss, "embedder returned a vector of the wrong dimension");
   }
 
-  // 3. Store. One statement: lock the jobs still held under our token, keep
-  // those whose chunk still has the embedded text, upsert their vectors. Each
-  // job is found by the ctid its claim returned (a TID probe; the id, token
-  // and status are checked on the row found, so a job updated meanwhile —
+  // 3. Store. One statement: lock the chunks that still have the embedded
+  // text (FOR KEY SHARE, the lock the chunk_embeddings key takes anyway), then
+  // the jobs still held under our token, then upsert their vectors. Each job
+  // is found by the ctid its claim returned (a TID probe; the id, token and
+  // status are checked on the row found, so a job updated meanwhile —
   // re-queued, re-claimed — is not held), locked in id order (the arrays are
-  // sorted). The re-queue trigger of a changed chunk updates the job row, so
-  // it serialises with that lock; a deleted chunk's job is deleted before the
-  // chunk (migration 0014) and the chunk_embeddings key locks the chunk (KEY
-  // SHARE), so a store never leaves a row of a deleted chunk behind. The
-  // vectors travel as one binary bytea, cut by ordinality.
+  // sorted). The chunk comes first because that is the order of a DELETE: it
+  // locks the chunk's row, then its BEFORE DELETE trigger (migration 0014)
+  // deletes the job; a store locking the job first and the chunk later
+  // (through the key) would deadlock with it. A delete committed first leaves
+  // no chunk to lock; one that comes later waits for the store and then takes
+  // the job and, through the key's cascade, the vector. The re-queue trigger of
+  // a changed chunk updates the job row, so it serialises with the job's lock.
+  // The vectors travel as one binary bytea, cut by ordinality.
   CNX_TRY(Fault(WorkerStep::kStore));
   std::vector<bool> stored(jobs.size(), false);
   {
     const size_t width = embedder_.dimension() * sizeof(float);
-    std::vector<std::string> tids, job_ids, tokens, hashes;
+    std::vector<std::string> tids, job_ids, tokens, hashes, chunk_ids;
     std::vector<uint8_t> vectors;
     vectors.reserve(jobs.size() * width);
     for (size_t i = 0; i < jobs.size(); ++i) {
@@ -236,22 +240,27 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       job_ids.push_back(jobs[i].job_id);
       tokens.push_back(jobs[i].token);
       hashes.push_back(jobs[i].content_hash);
+      chunk_ids.push_back(jobs[i].chunk.ToString());
       auto bytes = EncodeVector((*embedded)[i]);
       vectors.insert(vectors.end(), bytes.begin(), bytes.end());
     }
     auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
     CNX_TRY(tx.Exec(kProbesOnly));
     auto rows = CNX_TRY(tx.Exec(
-        "WITH t AS (SELECT * FROM unnest($1::tid[], $2::uuid[], $3::timestamptz[], $4::text[]) WITH ORDINALITY"
-        "   AS t(tid, id, token, hash, n)),"
+        "WITH t AS (SELECT * FROM unnest($1::tid[], $2::uuid[], $3::timestamptz[], $4::text[], $10::uuid[])"
+        "   WITH ORDINALITY AS t(tid, id, token, hash, chunk, n)),"
+        " live AS MATERIALIZED (SELECT c.id, c.content_hash FROM content_chunks c"
+        "   JOIN t ON c.id = t.chunk AND c.content_hash = t.hash ORDER BY c.id FOR KEY SHARE OF c),"
         " held AS MATERIALIZED (SELECT t.n, t.hash, x.tenant_id, x.content_chunk_id FROM t"
+        "   JOIN live c ON c.id = t.chunk AND c.content_hash = t.hash"
         "   CROSS JOIN LATERAL (SELECT j.tenant_id, j.content_chunk_id FROM embedding_jobs j"
         "     WHERE j.ctid = t.tid AND j.id = t.id AND j.locked_until = t.token AND j.status = 'processing'"
+        "       AND j.content_chunk_id = c.id"
         "     FOR UPDATE) x)"
         " INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, embedding, content_hash)"
         " SELECT h.tenant_id, h.content_chunk_id, $5, $6, $7::integer,"
         "   substring($8::bytea FROM ((h.n - 1) * $9::integer + 1)::integer FOR $9::integer), h.hash"
-        " FROM held h JOIN content_chunks c ON c.id = h.content_chunk_id AND c.content_hash = h.hash"
+        " FROM held h"
         " ORDER BY h.n"
         " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
         "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
@@ -260,7 +269,7 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
         " RETURNING chunk_id::text",
         {PgArray(tids), PgArray(job_ids), PgArray(tokens), PgArray(hashes), pg::Param(embedder_.model_name()),
          pg::Param(embedder_.model_version()), static_cast<int64_t>(embedder_.dimension()), pg::Param::Bytes(vectors),
-         static_cast<int64_t>(width)}));
+         static_cast<int64_t>(width), PgArray(chunk_ids)}));
     CNX_TRY(tx.Commit());
     std::unordered_set<std::string> stored_chunks;
     for (int r = 0; r < rows.rows(); ++r) stored_chunks.insert(std::string(rows[r].Text(0)));

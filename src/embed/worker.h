@@ -10,9 +10,10 @@
 //                heap-only update. The lease value is the claim token of every
 //                later step; the row version's ctid is how they find the job.
 //   2. kEmbed    the embedder is called outside any transaction.
-//   3. kStore    one statement: the jobs still held under the same token are
-//                locked, and for those whose chunk still has the content hash
-//                that was embedded the vector is written to chunk_embeddings
+//   3. kStore    one statement: the chunks that still have the content hash
+//                that was embedded are locked (FOR KEY SHARE), then the jobs
+//                still held under the same token, and for those the vector is
+//                written to chunk_embeddings
 //                (upsert on chunk, model, version). The chunk row itself is not
 //                written (no outbox event per embedding; decision 1150): the
 //                view content_chunk_embedding_status presents the seed's
@@ -30,8 +31,9 @@
 // chunk_embeddings row is committed, so the index never holds a vector that
 // PostgreSQL does not know (deletes racing with step 4 are undone in step 5
 // and, failing that, by `cnx reconcile --target vector`). Deleting a chunk
-// deletes its job first (a trigger, migration 0014), so it waits for a store
-// that holds the job; the chunk_embeddings foreign key then removes the row.
+// locks its row, then deletes its job (a trigger, migration 0014); the store
+// locks in the same order (chunk, then job), so a delete waits for a store
+// that holds them, then the chunk_embeddings foreign key removes the row.
 //
 // Embedder failures release the batch with exponential backoff
 // (backoff_base * 2^(attempt-1), capped at backoff_max); a job whose attempts

@@ -461,5 +461,62 @@ TEST_F(WorkerTest, ADeleteWaitsForAStoreHoldingTheJobAndLeavesNoOrphan) {
   EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE content_chunk_id = $1", {chunk}), 0);
 }
 
+// A delete that arrives while the store statement holds the jobs but has not
+// yet locked the chunks through the chunk_embeddings key. A DELETE locks the
+// chunk's row before its BEFORE DELETE trigger runs, then waits in the
+// trigger for the job; a store that locks the job before the chunk would wait
+// for the deleter in turn (a deadlock, one side rolled back). Made
+// deterministic by an uncommitted vector row of another chunk of the batch
+// that parks the store statement after it has locked the jobs.
+TEST_F(WorkerTest, ADeleteDuringTheStoreStatementDoesNotDeadlock) {
+  const Uuid parked = chunks_[0];
+  const Uuid doomed = chunks_[2];
+  auto blocker = db_.Admin();
+  auto btx = pg::Transaction::Begin(blocker).value();
+  auto vec = EncodeVector(std::vector<float>(embedder_->dimension(), 0.5f));
+  ASSERT_TRUE(btx.Exec("INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, "
+                       "embedding, content_hash)"
+                       " SELECT tenant_id, id, $2, $3, $4::integer, $5::bytea, content_hash FROM content_chunks"
+                       " WHERE id = $1",
+                       {parked, embedder_->model_name(), embedder_->model_version(),
+                        static_cast<int64_t>(embedder_->dimension()), pg::Param::Bytes(vec)})
+                  .has_value());
+  auto waiting = [&](std::string_view like) {
+    return Count(*admin_, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+                 {std::string(like)});
+  };
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get());
+  Result<BatchResult> run = BatchResult{};
+  std::thread runner([&] { run = worker.RunOnce(); });
+  for (int i = 0; i < 500 && waiting("%INSERT INTO chunk_embeddings%") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(waiting("%INSERT INTO chunk_embeddings%"), 1) << "the store statement is not parked";
+  Status delete_status = Ok();
+  std::thread deleter([&] {
+    auto c = db_.Admin();
+    auto r = c.Exec("DELETE FROM content_chunks WHERE id = $1", {doomed});
+    if (!r) delete_status = std::unexpected(r.error());
+  });
+  for (int i = 0; i < 500 && waiting("DELETE FROM content_chunks%") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(waiting("DELETE FROM content_chunks%"), 1);
+  ASSERT_TRUE(btx.Rollback().has_value());
+  deleter.join();
+  runner.join();
+  EXPECT_TRUE(delete_status.has_value()) << delete_status.error().ToString();
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  EXPECT_EQ(run->claimed, 5u);
+  // The delete may commit before or after the completion; either way the
+  // doomed chunk leaves nothing behind in PostgreSQL.
+  EXPECT_EQ(run->completed + run->discarded, 5u);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM content_chunks WHERE id = $1", {doomed}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE chunk_id = $1", {doomed}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), 0);
+  EXPECT_EQ(Count(*admin_,
+                  "SELECT count(*) FROM chunk_embeddings e JOIN content_chunks c ON c.id = e.chunk_id"
+                  " AND c.content_hash = e.content_hash"),
+            4);
+}
+
 }  // namespace
 }  // namespace cnx::embed

@@ -45,12 +45,12 @@ $$;
 -- inserts the chunk or updates its text, i.e. while that transaction holds
 -- the chunk's row: the key's check (a lookup and a KEY SHARE lock of the
 -- chunk, per job) could never fail. What the key did on delete — remove the
--- jobs — this trigger does, before the chunk's row is deleted: the deleting
--- transaction first waits for a worker holding the job (the worker locks the
--- job, then, through chunk_embeddings' key, the chunk: same order, no
--- deadlock), then the chunk_embeddings key (kept: it is what makes a
--- concurrent store safe, also for a SERIALIZABLE deleter) removes the vector
--- the worker stored. SECURITY DEFINER: the jobs go whatever the deleting
+-- jobs — this trigger does, before the chunk's row is deleted: the DELETE
+-- has locked the chunk's row when the trigger runs, and the trigger waits for
+-- a worker holding the job (the worker's store locks the chunk, FOR KEY SHARE,
+-- before the job: same order, no deadlock), then the chunk_embeddings key
+-- (kept: it is what makes a concurrent store safe, also for a SERIALIZABLE
+-- deleter) removes the vector the worker stored. SECURITY DEFINER: the jobs go whatever the deleting
 -- role's row-level security lets it see, as with the key's cascade.
 ALTER TABLE embedding_jobs DROP CONSTRAINT embedding_jobs_content_chunk_id_fkey;
 
