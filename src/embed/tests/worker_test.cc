@@ -518,5 +518,43 @@ TEST_F(WorkerTest, ADeleteDuringTheStoreStatementDoesNotDeadlock) {
             4);
 }
 
+// The two SECURITY DEFINER trigger functions of migration 0014 run as the
+// schema's owner. The application role must not be able to attach them to a
+// table of its own (a temporary one needs no grant) and so delete or truncate
+// the queue of every tenant: EXECUTE on them is not granted to it.
+TEST_F(WorkerTest, TheApplicationRoleCannotBorrowTheQueueTriggers) {
+  const int64_t jobs = Count(*admin_, "SELECT count(*) FROM embedding_jobs");
+  ASSERT_EQ(jobs, 5);
+  const Uuid other = Uuid::NewV4();
+  Q(*admin_, "INSERT INTO tenants (id, name, slug) VALUES ($1, 'O', $2)", {other, "o-" + other.ToString()});
+  auto app = db_.App();
+  const std::string attacks[] = {
+      "CREATE TEMP TABLE borrowed_delete (id uuid)",
+      "CREATE TRIGGER borrowed_delete BEFORE DELETE ON borrowed_delete FOR EACH ROW"
+      " EXECUTE FUNCTION cnx_delete_embedding_job()",
+      "INSERT INTO borrowed_delete VALUES ('" + chunks_[0].ToString() + "')",
+      "DELETE FROM borrowed_delete",
+      "CREATE TEMP TABLE borrowed_truncate (id uuid)",
+      "CREATE TRIGGER borrowed_truncate AFTER TRUNCATE ON borrowed_truncate FOR EACH STATEMENT"
+      " EXECUTE FUNCTION cnx_truncate_embedding_jobs()",
+      "TRUNCATE borrowed_truncate",
+  };
+  int refused = 0;
+  for (const auto& sql : attacks) {
+    auto tx = pg::Transaction::Begin(app).value();
+    ASSERT_TRUE(tx.SetTenant(other));
+    auto r = tx.Exec(sql);
+    if (r) {
+      ASSERT_TRUE(tx.Commit().has_value());
+    } else {
+      ++refused;
+      (void)tx.Rollback();
+    }
+  }
+  EXPECT_EQ(refused, 2);  // the two CREATE TRIGGERs; the rest then runs without a trigger
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), jobs);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE content_chunk_id = $1", {chunks_[0]}), 1);
+}
+
 }  // namespace
 }  // namespace cnx::embed

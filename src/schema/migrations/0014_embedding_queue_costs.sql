@@ -77,3 +77,9 @@ $$;
 CREATE TRIGGER content_chunk_embedding_truncate
 AFTER TRUNCATE ON content_chunks
 FOR EACH STATEMENT EXECUTE FUNCTION cnx_truncate_embedding_jobs();
+
+-- Both functions run as the schema's owner. EXECUTE is what CREATE TRIGGER
+-- asks of its creator (a firing trigger is not checked): granted to PUBLIC,
+-- the application role could attach them to a temporary table of its own and
+-- delete or truncate every tenant's jobs.
+REVOKE ALL ON FUNCTION cnx_delete_embedding_job(), cnx_truncate_embedding_jobs() FROM PUBLIC;
