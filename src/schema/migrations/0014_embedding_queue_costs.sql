@@ -83,3 +83,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION cnx_truncate_embedding_jobs();
 -- the application role could attach them to a temporary table of its own and
 -- delete or truncate every tenant's jobs.
 REVOKE ALL ON FUNCTION cnx_delete_embedding_job(), cnx_truncate_embedding_jobs() FROM PUBLIC;
+
+-- The same holds for the outbox trigger functions of 0004, 0010 and 0012:
+-- attached to a temporary table named like a projected one, they would write
+-- events for any tenant_id the application role puts in a row.
+REVOKE ALL ON FUNCTION cnx_outbox_event(), cnx_outbox_insert_events(), cnx_outbox_delete_events() FROM PUBLIC;
