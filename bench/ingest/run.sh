@@ -102,8 +102,10 @@ psql "$pgurl" -qc "\\copy bench_copy FROM '$work/chunks.copy'" >/dev/null
 c1=$(date +%s.%N)
 psql "$pgurl" -qc "DROP TABLE bench_copy" >/dev/null
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-# How the embedding worker took the jobs: a claim stamps its jobs' last_attempt_at.
-echo "embedding batches: $(psql "$pgurl" -qAtc "SELECT count(DISTINCT last_attempt_at) || ' for ' || count(*) || ' jobs' FROM embedding_jobs")"
+# How the embedding worker took the jobs: each batch stores its vectors in one
+# transaction (chunk_embeddings.written_xid); a completed job leaves no row.
+echo "embedding batches: $(psql "$pgurl" -qAtc "SELECT count(DISTINCT written_xid) || ' for ' || count(*) || ' embeddings' FROM chunk_embeddings")"
+echo "embedding_jobs writes: $(psql "$pgurl" -qAtc "SELECT n_tup_ins || ' inserted, ' || n_tup_upd || ' updated (' || n_tup_hot_upd || ' HOT), ' || n_tup_del || ' deleted, ' || n_live_tup || ' rows left' FROM pg_stat_user_tables WHERE relname = 'embedding_jobs'")"
 
 python3 - "$chunks" "$t0" "$t1" "$t2" "${cpu0% *}" "${cpu1% *}" "$e0" "$e1" "$c0" "$c1" "${cpu0#* }" "${cpu1#* }" <<'PY'
 import sys

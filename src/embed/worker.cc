@@ -21,6 +21,7 @@ struct ClaimedJob {
   Uuid project;
   int32_t attempts = 0;
   std::string token;  // locked_until as text
+  std::string tid;    // ctid of the claimed row version, "(page,item)"
   std::string content;
   std::string content_hash;
 };
@@ -40,6 +41,15 @@ std::string PgArray(const std::vector<std::string>& items) {
   out += '}';
   return out;
 }
+
+// The store and the completion find their jobs by ctid, one TID probe each.
+// embedding_jobs is a queue: it is often empty when (auto)vacuum counts it,
+// which makes the planner believe any size is "0 rows" and price a scan of
+// the whole table below a probe whenever the table has few pages; a plan
+// cached then would keep scanning it once per job while a backlog grows
+// (decision 1411's failure, by another road). Without sequential scans the
+// plan is the probes whatever the statistics say.
+constexpr const char* kProbesOnly = "SET LOCAL enable_seqscan = off";
 
 double Seconds(std::chrono::milliseconds ms) {
   return static_cast<double>(ms.count()) / 1000.0;
@@ -83,7 +93,7 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
     auto rows =
         CNX_TRY(conn->Exec("WITH due AS ("
                            "  SELECT id FROM embedding_jobs"
-                           "  WHERE next_attempt_at <= now()"
+                           "  WHERE completed_at IS NULL AND next_attempt_at <= now()"
                            "    AND (status = 'pending' OR (status = 'processing' AND locked_until < now()))"
                            "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
                            " claimed AS ("
@@ -91,9 +101,9 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
                            "    locked_until = clock_timestamp() + make_interval(secs => $2::float8),"
                            "    attempt_count = j.attempt_count + 1, last_attempt_at = now(), updated_at = now()"
                            "  FROM due WHERE j.id = due.id"
-                           "  RETURNING j.id, j.tenant_id, j.content_chunk_id, j.attempt_count, j.locked_until)"
+                           "  RETURNING j.id, j.tenant_id, j.content_chunk_id, j.attempt_count, j.locked_until, j.ctid)"
                            " SELECT c.id::text, c.tenant_id, c.content_chunk_id, c.attempt_count, c.locked_until::text,"
-                           "   ch.content, ch.content_hash, ci.project_id"
+                           "   ch.content, ch.content_hash, ci.project_id, c.ctid::text"
                            " FROM claimed c JOIN content_chunks ch ON ch.id = c.content_chunk_id"
                            " JOIN content_items ci ON ci.id = ch.content_item_id",
                            {static_cast<int64_t>(options_.batch_size), Seconds(options_.lease)}));
@@ -109,6 +119,7 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       j.content = CNX_TRY(r.Get<std::string>(5));
       j.content_hash = CNX_TRY(r.Get<std::string>(6));
       j.project = CNX_TRY(r.Get<Uuid>(7));
+      j.tid = CNX_TRY(r.Get<std::string>(8));
       jobs.push_back(std::move(j));
     }
   }
@@ -123,10 +134,11 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
     if (which.empty()) return Ok();
     auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
     for (const ClaimedJob* j : which) {
-      auto upd = CNX_TRY(tx.Exec(
-          "UPDATE embedding_jobs SET status = 'failed', locked_until = NULL, error_message = $3, updated_at = now()"
-          " WHERE id = $1::uuid AND status = 'processing' AND locked_until = $2::timestamptz",
-          {j->job_id, j->token, error}));
+      auto upd =
+          CNX_TRY(tx.Exec("UPDATE embedding_jobs SET status = 'failed', locked_until = NULL, error_message = $3,"
+                          "  next_attempt_at = 'infinity', updated_at = now()"
+                          " WHERE id = $1::uuid AND status = 'processing' AND locked_until = $2::timestamptz",
+                          {j->job_id, j->token, error}));
       if (upd.affected() == 0) continue;
       nlohmann::json payload = {{"jobId", j->job_id},
                                 {"chunkId", j->chunk.ToString()},
@@ -202,136 +214,126 @@ Result<BatchResult> EmbeddingWorker::RunOnce() {
       return Err(Module::kEmbed, ErrorCode::kDataLoss, "embedder returned a vector of the wrong dimension");
   }
 
-  // 3. Store. Set-based: a handful of statements per batch, not per job.
+  // 3. Store. One statement: lock the chunks that still have the embedded
+  // text (FOR KEY SHARE, the lock the chunk_embeddings key takes anyway), then
+  // the jobs still held under our token, then upsert their vectors. Each job
+  // is found by the ctid its claim returned (a TID probe; the id, token and
+  // status are checked on the row found, so a job updated meanwhile —
+  // re-queued, re-claimed — is not held), locked in id order (the arrays are
+  // sorted). The chunk comes first because that is the order of a DELETE: it
+  // locks the chunk's row, then its BEFORE DELETE trigger (migration 0014)
+  // deletes the job; a store locking the job first and the chunk later
+  // (through the key) would deadlock with it. A delete committed first leaves
+  // no chunk to lock; one that comes later waits for the store and then takes
+  // the job and, through the key's cascade, the vector. The re-queue trigger of
+  // a changed chunk updates the job row, so it serialises with the job's lock.
+  // The vectors travel as one binary bytea, cut by ordinality.
   CNX_TRY(Fault(WorkerStep::kStore));
   std::vector<bool> stored(jobs.size(), false);
   {
-    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
-    // Lock the jobs still held under our token, then their chunks that still
-    // have the embedded text; the trigger that re-queues a changed chunk
-    // updates the job row, so it serialises with us here.
-    std::vector<std::string> job_ids, tokens;
-    for (const auto& j : jobs) {
-      job_ids.push_back(j.job_id);
-      tokens.push_back(j.token);
-    }
-    // One primary-key probe per job, in id order (the arrays are sorted), by
-    // construction: written as a join with `status = 'processing'` in its
-    // WHERE, the planner may take the partial index embedding_jobs_claim,
-    // whose statistics lag behind a backlog of pending jobs, and walk the
-    // whole backlog on every batch. The LIMIT keeps the status test out of
-    // the subquery (no implied partial-index predicate); the token alone
-    // already implies `processing` (every other status clears locked_until).
-    auto held = CNX_TRY(
-        tx.Exec("SELECT x.id::text FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS t(id, token, n)"
-                " CROSS JOIN LATERAL (SELECT j.id, j.status FROM embedding_jobs j"
-                "   WHERE j.id = t.id AND j.locked_until = t.token LIMIT 1 FOR UPDATE) x"
-                " WHERE x.status = 'processing' ORDER BY t.n",
-                {PgArray(job_ids), PgArray(tokens)}));
-    std::unordered_set<std::string> held_ids;
-    for (int r = 0; r < held.rows(); ++r) held_ids.insert(std::string(held[r].Text(0)));
-    std::vector<std::string> chunk_ids, hashes;
-    for (const auto& j : jobs) {
-      if (!held_ids.contains(j.job_id)) continue;
-      chunk_ids.push_back(j.chunk.ToString());
-      hashes.push_back(j.content_hash);
-    }
-    std::unordered_set<std::string> current;
-    if (!chunk_ids.empty()) {
-      auto chunks = CNX_TRY(
-          tx.Exec("SELECT c.id::text FROM content_chunks c"
-                  " JOIN unnest($1::uuid[], $2::text[]) AS t(id, hash) ON c.id = t.id AND c.content_hash = t.hash"
-                  " ORDER BY c.id FOR UPDATE OF c",
-                  {PgArray(chunk_ids), PgArray(hashes)}));
-      for (int r = 0; r < chunks.rows(); ++r) current.insert(std::string(chunks[r].Text(0)));
-    }
-    std::string values;
-    std::vector<pg::Param> params{pg::Param(embedder_.model_name()), pg::Param(embedder_.model_version()),
-                                  pg::Param(static_cast<int64_t>(embedder_.dimension()))};
-    std::vector<std::string> stored_chunks;
+    const size_t width = embedder_.dimension() * sizeof(float);
+    std::vector<std::string> tids, job_ids, tokens, hashes, chunk_ids;
+    std::vector<uint8_t> vectors;
+    vectors.reserve(jobs.size() * width);
     for (size_t i = 0; i < jobs.size(); ++i) {
-      const auto& j = jobs[i];
-      if (!held_ids.contains(j.job_id) || !current.contains(j.chunk.ToString())) {
-        ++result.discarded;
-        continue;
-      }
+      tids.push_back(jobs[i].tid);
+      job_ids.push_back(jobs[i].job_id);
+      tokens.push_back(jobs[i].token);
+      hashes.push_back(jobs[i].content_hash);
+      chunk_ids.push_back(jobs[i].chunk.ToString());
       auto bytes = EncodeVector((*embedded)[i]);
-      size_t n = params.size();
-      params.push_back(pg::Param(j.tenant));
-      params.push_back(pg::Param(j.chunk));
-      params.push_back(pg::Param::Bytes(bytes));
-      params.push_back(pg::Param(j.content_hash));
-      values += (values.empty() ? "" : ", ") + std::string("($") + std::to_string(n + 1) + "::uuid, $" +
-                std::to_string(n + 2) + "::uuid, $1, $2, $3::integer, $" + std::to_string(n + 3) + "::bytea, $" +
-                std::to_string(n + 4) + ")";
-      stored_chunks.push_back(j.chunk.ToString());
-      stored[i] = true;
+      vectors.insert(vectors.end(), bytes.begin(), bytes.end());
     }
-    if (!stored_chunks.empty()) {
-      CNX_TRY(tx.Exec(
-          "INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, embedding, content_hash)"
-          " VALUES " +
-              values +
-              " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
-              "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
-              "  content_hash = EXCLUDED.content_hash, created_at = now(),"
-              "  written_xid = pg_current_xact_id()",
-          params));
-    }
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    CNX_TRY(tx.Exec(kProbesOnly));
+    auto rows = CNX_TRY(tx.Exec(
+        "WITH t AS (SELECT * FROM unnest($1::tid[], $2::uuid[], $3::timestamptz[], $4::text[], $10::uuid[])"
+        "   WITH ORDINALITY AS t(tid, id, token, hash, chunk, n)),"
+        " live AS MATERIALIZED (SELECT c.id, c.content_hash FROM content_chunks c"
+        "   JOIN t ON c.id = t.chunk AND c.content_hash = t.hash ORDER BY c.id FOR KEY SHARE OF c),"
+        " held AS MATERIALIZED (SELECT t.n, t.hash, x.tenant_id, x.content_chunk_id FROM t"
+        "   JOIN live c ON c.id = t.chunk AND c.content_hash = t.hash"
+        "   CROSS JOIN LATERAL (SELECT j.tenant_id, j.content_chunk_id FROM embedding_jobs j"
+        "     WHERE j.ctid = t.tid AND j.id = t.id AND j.locked_until = t.token AND j.status = 'processing'"
+        "       AND j.content_chunk_id = c.id"
+        "     FOR UPDATE) x)"
+        " INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, embedding, content_hash)"
+        " SELECT h.tenant_id, h.content_chunk_id, $5, $6, $7::integer,"
+        "   substring($8::bytea FROM ((h.n - 1) * $9::integer + 1)::integer FOR $9::integer), h.hash"
+        " FROM held h"
+        " ORDER BY h.n"
+        " ON CONFLICT (chunk_id, model, model_version) DO UPDATE SET"
+        "  dimension = EXCLUDED.dimension, embedding = EXCLUDED.embedding,"
+        "  content_hash = EXCLUDED.content_hash, created_at = now(),"
+        "  written_xid = pg_current_xact_id()"
+        " RETURNING chunk_id::text",
+        {PgArray(tids), PgArray(job_ids), PgArray(tokens), PgArray(hashes), pg::Param(embedder_.model_name()),
+         pg::Param(embedder_.model_version()), static_cast<int64_t>(embedder_.dimension()), pg::Param::Bytes(vectors),
+         static_cast<int64_t>(width), PgArray(chunk_ids)}));
     CNX_TRY(tx.Commit());
+    std::unordered_set<std::string> stored_chunks;
+    for (int r = 0; r < rows.rows(); ++r) stored_chunks.insert(std::string(rows[r].Text(0)));
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      stored[i] = stored_chunks.contains(jobs[i].chunk.ToString());
+      if (!stored[i]) ++result.discarded;
+    }
   }
 
   // 4. Index.
   CNX_TRY(Fault(WorkerStep::kIndex));
   if (index_ != nullptr) {
     std::vector<vector::VectorRecord> records;
-    std::vector<Uuid> ids;
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (!stored[i]) continue;
       records.push_back({jobs[i].chunk, jobs[i].tenant, jobs[i].project, (*embedded)[i]});
-      ids.push_back(jobs[i].chunk);
     }
-    if (!records.empty()) {
-      CNX_TRY(index_->Upsert(records));
-      // Undo vectors of chunks deleted while we were upserting.
-      std::string list = "{";
-      for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + ids[i].ToString();
-      list += "}";
-      auto gone =
-          CNX_TRY(conn->Exec("SELECT u.id FROM unnest($1::uuid[]) AS u(id)"
-                             " WHERE NOT EXISTS (SELECT 1 FROM content_chunks c WHERE c.id = u.id)",
-                             {list}));
-      std::vector<Uuid> remove;
-      for (int r = 0; r < gone.rows(); ++r) remove.push_back(CNX_TRY(gone[r].Get<Uuid>(0)));
-      if (!remove.empty()) CNX_TRY(index_->Delete(remove));
-    }
+    if (!records.empty()) CNX_TRY(index_->Upsert(records));
   }
 
-  // 5. Complete.
+  // 5. Complete: the jobs still held under the token are deleted (a completed
+  // job keeps no row; migration 0014), found again by ctid with the same
+  // checks. The same statement finds the chunks deleted while their vectors
+  // went into the index, to undo those: a job that is no longer held was
+  // re-queued, re-claimed or deleted with its chunk; one still held proves its
+  // chunk exists (a chunk's delete removes its job first, in the same
+  // transaction), so only the former are probed.
   CNX_TRY(Fault(WorkerStep::kComplete));
   {
-    std::vector<std::string> job_ids, tokens;
-    size_t expected = 0;
+    std::vector<std::string> tids, job_ids, tokens, chunk_ids;
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (!stored[i]) continue;
+      tids.push_back(jobs[i].tid);
       job_ids.push_back(jobs[i].job_id);
       tokens.push_back(jobs[i].token);
-      ++expected;
+      chunk_ids.push_back(jobs[i].chunk.ToString());
     }
-    if (expected > 0) {
-      auto upd = CNX_TRY(
-          conn->Exec("UPDATE embedding_jobs j SET status = 'completed', locked_until = NULL, error_message = NULL,"
-                     "  completed_at = now(), updated_at = now()"
-                     " FROM (SELECT x.tid FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, token)"
-                     "   CROSS JOIN LATERAL (SELECT j2.ctid AS tid, j2.status FROM embedding_jobs j2"
-                     "     WHERE j2.id = t.id AND j2.locked_until = t.token LIMIT 1) x"
-                     "   WHERE x.status = 'processing') m"
-                     // The version read above, if still current: a job updated
-                     // meanwhile (re-queued, re-claimed) has moved and is skipped.
-                     " WHERE j.ctid = m.tid",
-                     {PgArray(job_ids), PgArray(tokens)}));
-      result.completed += static_cast<size_t>(upd.affected());
-      result.discarded += expected - static_cast<size_t>(upd.affected());
+    if (!job_ids.empty()) {
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+      CNX_TRY(tx.Exec(kProbesOnly));
+      auto rows = CNX_TRY(tx.Exec(
+          "WITH t AS (SELECT * FROM unnest($1::tid[], $2::uuid[], $3::timestamptz[], $4::uuid[]) WITH ORDINALITY"
+          "   AS t(tid, id, token, chunk, n)),"
+          " done AS (DELETE FROM embedding_jobs j USING t"
+          "   WHERE j.ctid = t.tid AND j.id = t.id AND j.locked_until = t.token AND j.status = 'processing'"
+          "   RETURNING t.n)"
+          " SELECT NULL::text, (SELECT count(*) FROM done)"
+          " UNION ALL"
+          " SELECT t.chunk::text, 0 FROM t WHERE NOT EXISTS (SELECT 1 FROM done d WHERE d.n = t.n)"
+          "   AND NOT EXISTS (SELECT 1 FROM content_chunks c WHERE c.id = t.chunk)",
+          {PgArray(tids), PgArray(job_ids), PgArray(tokens), PgArray(chunk_ids)}));
+      CNX_TRY(tx.Commit());
+      std::vector<Uuid> gone;
+      size_t completed = 0;
+      for (int r = 0; r < rows.rows(); ++r) {
+        if (rows[r].IsNull(0)) {
+          completed = static_cast<size_t>(CNX_TRY(rows[r].Get<int64_t>(1)));
+        } else {
+          gone.push_back(CNX_TRY(rows[r].Get<Uuid>(0)));
+        }
+      }
+      result.completed += completed;
+      result.discarded += job_ids.size() - completed;
+      if (index_ != nullptr && !gone.empty()) CNX_TRY(index_->Delete(gone));
     }
   }
   stats_.completed += result.completed;

@@ -1,35 +1,39 @@
 // EmbeddingWorker: drains `embedding_jobs` into `chunk_embeddings` and the
 // vector index.
 //
-// One batch (RunOnce) goes through five steps, each its own unit of work:
-//   1. kClaim    one transaction: up to batch_size due jobs (pending, or
+// One batch (RunOnce) goes through five steps, each its own unit of work
+// (decision 1450 for the statements):
+//   1. kClaim    one statement: up to batch_size due jobs (pending, or
 //                processing with an expired lease) are taken with
 //                FOR UPDATE SKIP LOCKED, set to processing with a lease
-//                (locked_until = now() + lease) and attempt_count + 1. The
-//                lease value is the claim token of every later step.
+//                (locked_until = now() + lease) and attempt_count + 1, a
+//                heap-only update. The lease value is the claim token of every
+//                later step; the row version's ctid is how they find the job.
 //   2. kEmbed    the embedder is called outside any transaction.
-//   3. kStore    one transaction, a few set-based statements per batch: for
-//                each job still held under the same token whose chunk still
-//                has the content hash that was embedded, the vector is written
-//                to chunk_embeddings (upsert on chunk, model, version). The
-//                chunk row itself is not written (no outbox event per
-//                embedding; decision 1150): the view
-//                content_chunk_embedding_status presents the seed's
+//   3. kStore    one statement: the chunks that still have the content hash
+//                that was embedded are locked (FOR KEY SHARE), then the jobs
+//                still held under the same token, and for those the vector is
+//                written to chunk_embeddings
+//                (upsert on chunk, model, version). The chunk row itself is not
+//                written (no outbox event per embedding; decision 1150): the
+//                view content_chunk_embedding_status presents the seed's
 //                vector_db_id / embedding_model / ... columns. A job whose chunk
 //                changed meanwhile was re-queued by the trigger (status back to
 //                pending, lease cleared): it is left alone and its vector
 //                discarded.
-//   4. kIndex    the stored vectors are upserted into the index; afterwards the
-//                chunks are checked again and vectors of chunks deleted in the
-//                meantime are removed from the index.
-//   5. kComplete one transaction: jobs still held under the token become
-//                completed.
+//   4. kIndex    the stored vectors are upserted into the index.
+//   5. kComplete one statement: jobs still held under the token are deleted (a
+//                completed job keeps no row), and vectors of chunks deleted in
+//                the meantime are removed from the index again.
 // A crash (or a fault injected by the test hook) at any step leaves the job in
 // processing; once its lease expires it is claimed again and the steps are
 // repeated, all of them idempotent. A vector enters the index only after its
 // chunk_embeddings row is committed, so the index never holds a vector that
-// PostgreSQL does not know (deletes racing with step 4 are undone there and,
-// failing that, by `cnx reconcile --target vector`).
+// PostgreSQL does not know (deletes racing with step 4 are undone in step 5
+// and, failing that, by `cnx reconcile --target vector`). Deleting a chunk
+// locks its row, then deletes its job (a trigger, migration 0014); the store
+// locks in the same order (chunk, then job), so a delete waits for a store
+// that holds them, then the chunk_embeddings foreign key removes the row.
 //
 // Embedder failures release the batch with exponential backoff
 // (backoff_base * 2^(attempt-1), capped at backoff_max); a job whose attempts

@@ -238,9 +238,12 @@ TEST_F(IngestApiTest, IngestStatusCountsChunksAndEmbeddings) {
   EXPECT_EQ(after.body, (json{{"chunks", chunks}, {"embedded", chunks}, {"pending", 0}, {"failed", 0}}));
 
   // A failed job counts as failed (and its chunk is no longer embedded once its text changes).
-  ASSERT_EQ(Scalar("WITH u AS (UPDATE embedding_jobs j SET status = 'failed' FROM content_chunks c, content_items i "
-                   "WHERE c.id = j.content_chunk_id AND i.id = c.content_item_id AND i.project_id = $1 "
-                   "AND c.chunk_index = 0 RETURNING 1) SELECT count(*) FROM u",
+  // (A completed job leaves no row: the failed ones are written here.)
+  ASSERT_EQ(Scalar("WITH u AS (INSERT INTO embedding_jobs (tenant_id, content_chunk_id, status, next_attempt_at) "
+                   "SELECT c.tenant_id, c.id, 'failed', 'infinity' FROM content_chunks c "
+                   "JOIN content_items i ON i.id = c.content_item_id WHERE i.project_id = $1 AND c.chunk_index = 0 "
+                   "ON CONFLICT (content_chunk_id) DO UPDATE SET status = 'failed' RETURNING 1) "
+                   "SELECT count(*) FROM u",
                    {project_}),
             3);
   auto failed = c.Call("GET", "/v1/projects/" + project_ + "/ingest-status", tenant_.token);

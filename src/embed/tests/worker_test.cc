@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "embed/lexical_embedder.h"
 #include "schema/testing/test_database.h"
@@ -76,10 +78,10 @@ class WorkerTest : public ::testing::Test {
     Q(*admin_, "UPDATE embedding_jobs SET locked_until = now() - interval '1 second' WHERE status = 'processing'");
   }
 
-  // Every chunk is embedded once, in PostgreSQL and in the index, nothing else.
+  // Every chunk is embedded once, in PostgreSQL and in the index, nothing
+  // else; a completed job leaves no row (migration 0014).
   void ExpectConsistent() {
-    EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'completed'"),
-              static_cast<int64_t>(chunks_.size()));
+    EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), 0);
     EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings"), static_cast<int64_t>(chunks_.size()));
     EXPECT_EQ(Count(*admin_,
                     "SELECT count(*) FROM content_chunk_embedding_status WHERE vector_db_id = chunk_id::text"
@@ -159,14 +161,24 @@ TEST_P(WorkerFaultTest, CrashAtAnyStepIsRetriedWithoutOrphans) {
     EXPECT_EQ(other.RunOnce().value().claimed, 0u);
   }
 
-  // The lease expires; a healthy worker finishes the work.
+  // The lease expires; a healthy worker finishes the work, on its second
+  // attempt unless the crash came before the first claim (seen just before
+  // the completion deletes the jobs).
   ExpireLeases();
+  const int64_t expected_attempts = fail_at == WorkerStep::kClaim ? 1 : 2;
+  int64_t at_completion = -1;
+  other.SetFaultHook([&](WorkerStep s) -> Status {
+    if (s == WorkerStep::kComplete)
+      at_completion =
+          Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count = $1 AND status = 'processing'",
+                {expected_attempts});
+    return Ok();
+  });
   auto done = other.Drain();
   ASSERT_TRUE(done.has_value()) << done.error().ToString();
   EXPECT_EQ(done->completed, 5u);
+  EXPECT_EQ(at_completion, 5);
   ExpectConsistent();
-  const int64_t expected_attempts = fail_at == WorkerStep::kClaim ? 1 : 2;
-  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count = $1", {expected_attempts}), 5);
 }
 
 std::string StepName(const ::testing::TestParamInfo<WorkerStep>& info) {
@@ -193,7 +205,11 @@ TEST_F(WorkerTest, RepeatedCrashesExhaustAttempts) {
   auto r = worker.RunOnce();
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->failed, 5u);
-  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'failed'"), 5);
+  // Failed jobs are never due again (until their chunk changes).
+  EXPECT_EQ(Count(*admin_,
+                  "SELECT count(*) FROM embedding_jobs WHERE status = 'failed'"
+                  " AND next_attempt_at = 'infinity'"),
+            5);
   EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM dead_letters WHERE source = 'embed'"), 5);
   EXPECT_EQ(index_->Count(), 0u);
 }
@@ -224,7 +240,10 @@ TEST_F(WorkerTest, EmbedderFailuresBackOffThenDeadLetter) {
   EXPECT_EQ(second.retried, 5u);
   auto third = worker.RunOnce().value();
   EXPECT_EQ(third.failed, 5u);
-  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'failed' AND attempt_count = 3"), 5);
+  EXPECT_EQ(Count(*admin_,
+                  "SELECT count(*) FROM embedding_jobs WHERE status = 'failed' AND attempt_count = 3"
+                  " AND next_attempt_at = 'infinity'"),
+            5);
   EXPECT_EQ(Count(*admin_,
                   "SELECT count(*) FROM dead_letters WHERE source = 'embed' AND attempts = 3"
                   " AND aggregate_type = 'content_chunks' AND error LIKE '%provider down%'"),
@@ -285,13 +304,16 @@ TEST_F(WorkerTest, BackgroundThreadsDrainConcurrently) {
                          {.batch_size = 16, .threads = 2, .idle_poll = std::chrono::milliseconds(20)});
   worker.Start();
   for (int i = 0; i < 500; ++i) {
-    if (Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status <> 'completed'") == 0) break;
+    if (Count(*admin_, "SELECT count(*) FROM embedding_jobs") == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   worker.Stop();
   ExpectConsistent();
+  // Each job was taken once: nothing discarded, retried or failed.
   EXPECT_EQ(worker.stats().completed.load(), chunks_.size());
-  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE attempt_count <> 1"), 0);
+  EXPECT_EQ(worker.stats().discarded.load(), 0u);
+  EXPECT_EQ(worker.stats().retried.load(), 0u);
+  EXPECT_EQ(worker.stats().failed.load(), 0u);
 }
 
 TEST_F(WorkerTest, DeletingTheTenantRemovesItsJobsAndEmbeddingsThroughItsChunks) {
@@ -299,7 +321,7 @@ TEST_F(WorkerTest, DeletingTheTenantRemovesItsJobsAndEmbeddingsThroughItsChunks)
   ASSERT_EQ(worker.Drain().value().completed, 5u);
   AddChunk(5, "queued, not embedded yet");
   ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE tenant_id = $1", {tenant_}), 5);
-  ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 6);
+  ASSERT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 1);
   Q(*admin_, "DELETE FROM tenants WHERE id = $1", {tenant_});
   EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE tenant_id = $1", {tenant_}), 0);
   EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE tenant_id = $1", {tenant_}), 0);
@@ -327,6 +349,211 @@ TEST_F(WorkerTest, APartialBatchWaitsSoThatTricklingJobsShareTheNextOne) {
   worker.Stop();
   EXPECT_EQ(worker.stats().batches.load(), 2u);
   ExpectConsistent();
+}
+
+TEST_F(WorkerTest, AFailedJobIsQueuedAgainWhenItsChunkChanges) {
+  DownEmbedder down;
+  EmbeddingWorker failing(*pool_, down, nullptr, {.batch_size = 10, .max_attempts = 1});
+  ASSERT_EQ(failing.RunOnce().value().failed, 5u);
+  Q(*admin_, "UPDATE content_chunks SET content = 'new text', content_hash = md5('new text') WHERE id = $1",
+    {chunks_[0]});
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get(), {.batch_size = 10});
+  auto r = worker.Drain().value();
+  EXPECT_EQ(r.completed, 1u);
+  EXPECT_TRUE(index_->Contains(chunks_[0]));
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE status = 'failed'"), 4);
+}
+
+// The claim writes only columns that no index of embedding_jobs covers (nor
+// an index predicate), so with room on the page it is a heap-only update
+// (migration 0014). Same SET list as the worker's claim.
+TEST_F(WorkerTest, TheClaimIsAHeapOnlyUpdate) {
+  auto tx = pg::Transaction::Begin(*admin_).value();
+  auto upd = tx.Exec(
+      "UPDATE embedding_jobs j SET status = 'processing', locked_until = clock_timestamp() + interval '1 minute',"
+      "  attempt_count = j.attempt_count + 1, last_attempt_at = now(), updated_at = now()"
+      " WHERE content_chunk_id = ANY($1::uuid[])",
+      {"{" + chunks_[0].ToString() + "," + chunks_[1].ToString() + "}"});
+  ASSERT_TRUE(upd.has_value()) << upd.error().ToString();
+  EXPECT_EQ(upd->affected(), 2);
+  EXPECT_EQ(Count(*admin_, "SELECT pg_stat_get_xact_tuples_hot_updated('embedding_jobs'::regclass)"), 2);
+  ASSERT_TRUE(tx.Rollback().has_value());
+}
+
+// embedding_jobs has no foreign key to its chunk any more (migration 0014):
+// every way a chunk goes away still takes its job and its vector rows along.
+TEST_F(WorkerTest, EveryDeleteOfAChunkRemovesItsJobAndEmbeddings) {
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get());
+  ASSERT_EQ(worker.Drain().value().completed, 5u);
+  // A second item with a queued (not yet embedded) chunk.
+  Uuid item2 = Uuid::NewV4();
+  Q(*admin_,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'D2','text/plain')",
+    {item2, tenant_, project_});
+  Uuid queued = Uuid::NewV4();
+  Q(*admin_,
+    "INSERT INTO content_chunks (id, tenant_id, content_item_id, chunk_index, content, content_hash)"
+    " VALUES ($1, $2, $3, 0, 'queued text', md5('queued text'))",
+    {queued, tenant_, item2});
+  auto rows_of = [&](const Uuid& chunk) {
+    return Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE content_chunk_id = $1", {chunk}) +
+           Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE chunk_id = $1", {chunk});
+  };
+  ASSERT_EQ(rows_of(queued), 1);
+  // A chunk with a pending job and one with an embedding and a re-queued job,
+  // deleted directly by the application role under row-level security.
+  Q(*admin_, "UPDATE content_chunks SET content = 'changed', content_hash = md5('changed') WHERE id = $1",
+    {chunks_[0]});
+  ASSERT_EQ(rows_of(chunks_[0]), 2);
+  {
+    auto app = db_.App();
+    auto tx = pg::Transaction::Begin(app).value();
+    ASSERT_TRUE(tx.SetTenant(tenant_));
+    auto del = tx.Exec("DELETE FROM content_chunks WHERE id = ANY($1::uuid[])",
+                       {"{" + chunks_[0].ToString() + "," + chunks_[1].ToString() + "}"});
+    ASSERT_TRUE(del.has_value()) << del.error().ToString();
+    EXPECT_EQ(del->affected(), 2);
+    ASSERT_TRUE(tx.Commit().has_value());
+  }
+  EXPECT_EQ(rows_of(chunks_[0]), 0);
+  EXPECT_EQ(rows_of(chunks_[1]), 0);
+  // Through the item's cascade.
+  Q(*admin_, "DELETE FROM content_items WHERE id = $1", {item2});
+  EXPECT_EQ(rows_of(queued), 0);
+  // TRUNCATE (with CASCADE, for the other references) empties the queue too.
+  AddChunk(9, "queued before the truncate");
+  ASSERT_GT(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), 0);
+  Q(*admin_, "TRUNCATE content_chunks CASCADE");
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings"), 0);
+}
+
+// A delete that races with a store: the store holds the job (as the worker's
+// store statement does) and has written the vector row; the delete waits for
+// it, then removes both, with no deadlock and no orphan.
+TEST_F(WorkerTest, ADeleteWaitsForAStoreHoldingTheJobAndLeavesNoOrphan) {
+  const Uuid chunk = chunks_[3];
+  auto store_conn = db_.Admin();
+  auto tx = pg::Transaction::Begin(store_conn).value();
+  ASSERT_TRUE(tx.Exec("SELECT 1 FROM embedding_jobs WHERE content_chunk_id = $1 FOR UPDATE", {chunk}).has_value());
+  auto vec = EncodeVector(std::vector<float>(embedder_->dimension(), 0.5f));
+  auto ins = tx.Exec(
+      "INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, embedding, content_hash)"
+      " SELECT tenant_id, id, 'm', '1', $2::integer, $3::bytea, content_hash FROM content_chunks WHERE id = $1",
+      {chunk, static_cast<int64_t>(embedder_->dimension()), pg::Param::Bytes(vec)});
+  ASSERT_TRUE(ins.has_value()) << ins.error().ToString();
+  std::atomic<bool> deleted{false};
+  Status delete_status = Ok();
+  std::thread deleter([&] {
+    auto c = db_.Admin();
+    auto r = c.Exec("DELETE FROM content_chunks WHERE id = $1", {chunk});
+    if (!r) delete_status = std::unexpected(r.error());
+    deleted = true;
+  });
+  // The delete cannot finish while the store holds the job.
+  for (int i = 0; i < 50 && !deleted; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(deleted.load());
+  ASSERT_TRUE(tx.Commit().has_value());
+  deleter.join();
+  EXPECT_TRUE(delete_status.has_value()) << delete_status.error().ToString();
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM content_chunks WHERE id = $1", {chunk}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE chunk_id = $1", {chunk}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE content_chunk_id = $1", {chunk}), 0);
+}
+
+// A delete that arrives while the store statement holds the jobs but has not
+// yet locked the chunks through the chunk_embeddings key. A DELETE locks the
+// chunk's row before its BEFORE DELETE trigger runs, then waits in the
+// trigger for the job; a store that locks the job before the chunk would wait
+// for the deleter in turn (a deadlock, one side rolled back). Made
+// deterministic by an uncommitted vector row of another chunk of the batch
+// that parks the store statement after it has locked the jobs.
+TEST_F(WorkerTest, ADeleteDuringTheStoreStatementDoesNotDeadlock) {
+  const Uuid parked = chunks_[0];
+  const Uuid doomed = chunks_[2];
+  auto blocker = db_.Admin();
+  auto btx = pg::Transaction::Begin(blocker).value();
+  auto vec = EncodeVector(std::vector<float>(embedder_->dimension(), 0.5f));
+  ASSERT_TRUE(btx.Exec("INSERT INTO chunk_embeddings (tenant_id, chunk_id, model, model_version, dimension, "
+                       "embedding, content_hash)"
+                       " SELECT tenant_id, id, $2, $3, $4::integer, $5::bytea, content_hash FROM content_chunks"
+                       " WHERE id = $1",
+                       {parked, embedder_->model_name(), embedder_->model_version(),
+                        static_cast<int64_t>(embedder_->dimension()), pg::Param::Bytes(vec)})
+                  .has_value());
+  auto waiting = [&](std::string_view like) {
+    return Count(*admin_, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+                 {std::string(like)});
+  };
+  EmbeddingWorker worker(*pool_, *embedder_, index_.get());
+  Result<BatchResult> run = BatchResult{};
+  std::thread runner([&] { run = worker.RunOnce(); });
+  for (int i = 0; i < 500 && waiting("%INSERT INTO chunk_embeddings%") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(waiting("%INSERT INTO chunk_embeddings%"), 1) << "the store statement is not parked";
+  Status delete_status = Ok();
+  std::thread deleter([&] {
+    auto c = db_.Admin();
+    auto r = c.Exec("DELETE FROM content_chunks WHERE id = $1", {doomed});
+    if (!r) delete_status = std::unexpected(r.error());
+  });
+  for (int i = 0; i < 500 && waiting("DELETE FROM content_chunks%") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(waiting("DELETE FROM content_chunks%"), 1);
+  ASSERT_TRUE(btx.Rollback().has_value());
+  deleter.join();
+  runner.join();
+  EXPECT_TRUE(delete_status.has_value()) << delete_status.error().ToString();
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  EXPECT_EQ(run->claimed, 5u);
+  // The delete may commit before or after the completion; either way the
+  // doomed chunk leaves nothing behind in PostgreSQL.
+  EXPECT_EQ(run->completed + run->discarded, 5u);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM content_chunks WHERE id = $1", {doomed}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM chunk_embeddings WHERE chunk_id = $1", {doomed}), 0);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), 0);
+  EXPECT_EQ(Count(*admin_,
+                  "SELECT count(*) FROM chunk_embeddings e JOIN content_chunks c ON c.id = e.chunk_id"
+                  " AND c.content_hash = e.content_hash"),
+            4);
+}
+
+// The two SECURITY DEFINER trigger functions of migration 0014 run as the
+// schema's owner. The application role must not be able to attach them to a
+// table of its own (a temporary one needs no grant) and so delete or truncate
+// the queue of every tenant: EXECUTE on them is not granted to it.
+TEST_F(WorkerTest, TheApplicationRoleCannotBorrowTheQueueTriggers) {
+  const int64_t jobs = Count(*admin_, "SELECT count(*) FROM embedding_jobs");
+  ASSERT_EQ(jobs, 5);
+  const Uuid other = Uuid::NewV4();
+  Q(*admin_, "INSERT INTO tenants (id, name, slug) VALUES ($1, 'O', $2)", {other, "o-" + other.ToString()});
+  auto app = db_.App();
+  const std::string attacks[] = {
+      "CREATE TEMP TABLE borrowed_delete (id uuid)",
+      "CREATE TRIGGER borrowed_delete BEFORE DELETE ON borrowed_delete FOR EACH ROW"
+      " EXECUTE FUNCTION cnx_delete_embedding_job()",
+      "INSERT INTO borrowed_delete VALUES ('" + chunks_[0].ToString() + "')",
+      "DELETE FROM borrowed_delete",
+      "CREATE TEMP TABLE borrowed_truncate (id uuid)",
+      "CREATE TRIGGER borrowed_truncate AFTER TRUNCATE ON borrowed_truncate FOR EACH STATEMENT"
+      " EXECUTE FUNCTION cnx_truncate_embedding_jobs()",
+      "TRUNCATE borrowed_truncate",
+  };
+  int refused = 0;
+  for (const auto& sql : attacks) {
+    auto tx = pg::Transaction::Begin(app).value();
+    ASSERT_TRUE(tx.SetTenant(other));
+    auto r = tx.Exec(sql);
+    if (r) {
+      ASSERT_TRUE(tx.Commit().has_value());
+    } else {
+      ++refused;
+      (void)tx.Rollback();
+    }
+  }
+  EXPECT_EQ(refused, 2);  // the two CREATE TRIGGERs; the rest then runs without a trigger
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs"), jobs);
+  EXPECT_EQ(Count(*admin_, "SELECT count(*) FROM embedding_jobs WHERE content_chunk_id = $1", {chunks_[0]}), 1);
 }
 
 }  // namespace

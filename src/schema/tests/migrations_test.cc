@@ -161,5 +161,76 @@ TEST(GraphMigrations, ApplyNewerInOrderAndStopAtFailure) {
   EXPECT_EQ(t.ran, (std::vector<int>{2, 3}));
 }
 
+// Migration 0014 on a database with a queue in every state: completed jobs of
+// before (kept, never claimed), a failed one (moved out of the claim's way),
+// a pending and a processing one (still claimable), chunks written after it.
+TEST(Migrations, EmbeddingQueueMigrationKeepsAPopulatedQueueWorking) {
+  EmptyDatabase db;
+  auto c = db.Connect();
+  const auto& all = CompiledMigrations();
+  ASSERT_GE(all.size(), 14u);
+  ASSERT_EQ(std::string(all[13].name).find("embedding_queue"), 0u) << all[13].name;
+  ASSERT_TRUE(Migrate(c, std::span(all).first(13)).has_value());
+  auto q = [&](std::string_view sql) {
+    auto r = c.Exec(sql);
+    EXPECT_TRUE(r.has_value()) << sql << ": " << r.error().ToString();
+    return r ? r->rows() > 0 && !(*r)[0].IsNull(0) ? std::string((*r)[0].Text(0)) : std::string()
+             : std::string("error");
+  };
+  q("INSERT INTO tenants (id, name, slug) VALUES ('00000000-0000-4000-8000-000000000001', 'T', 't')");
+  q("INSERT INTO programs (id, tenant_id, name) VALUES ('00000000-0000-4000-8000-000000000002',"
+    " '00000000-0000-4000-8000-000000000001', 'P')");
+  q("INSERT INTO projects (id, tenant_id, program_id, name) VALUES ('00000000-0000-4000-8000-000000000003',"
+    " '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'Proj')");
+  q("INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES"
+    " ('00000000-0000-4000-8000-000000000004', '00000000-0000-4000-8000-000000000001',"
+    " '00000000-0000-4000-8000-000000000003', 'Doc', 'text/plain')");
+  q("INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash)"
+    " SELECT '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000004', i, 'text ' || i,"
+    " md5('text ' || i) FROM generate_series(0, 5) i");
+  // 0, 1: completed; 2: failed; 3: processing under an expired lease; 4, 5: pending.
+  q("UPDATE embedding_jobs j SET status = 'completed', completed_at = now(), attempt_count = 1"
+    " FROM content_chunks c WHERE c.id = j.content_chunk_id AND c.chunk_index IN (0, 1)");
+  q("UPDATE embedding_jobs j SET status = 'failed', attempt_count = 5, error_message = 'down'"
+    " FROM content_chunks c WHERE c.id = j.content_chunk_id AND c.chunk_index = 2");
+  q("UPDATE embedding_jobs j SET status = 'processing', attempt_count = 1,"
+    " locked_until = now() - interval '1 minute' FROM content_chunks c"
+    " WHERE c.id = j.content_chunk_id AND c.chunk_index = 3");
+  auto r = Migrate(c);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  ASSERT_EQ(r->applied.size(), all.size() - 13);
+
+  auto status_of = [&](int index) {
+    return q(
+        "SELECT j.status || '/' || (j.next_attempt_at = 'infinity') || '/' || (j.completed_at IS NULL)"
+        " FROM embedding_jobs j JOIN content_chunks c ON c.id = j.content_chunk_id WHERE c.chunk_index = " +
+        std::to_string(index));
+  };
+  EXPECT_EQ(status_of(0), "completed/false/false");
+  EXPECT_EQ(status_of(2), "failed/true/true");
+  EXPECT_EQ(status_of(3), "processing/false/true");
+  EXPECT_EQ(status_of(4), "pending/false/true");
+  // What the worker's claim sees as due: the pending and the expired ones.
+  const std::string due =
+      "SELECT count(*) FROM embedding_jobs WHERE completed_at IS NULL AND next_attempt_at <= now()"
+      " AND (status = 'pending' OR (status = 'processing' AND locked_until < now()))";
+  EXPECT_EQ(q(due), "3");
+  // A text change re-queues a completed and a failed job of before.
+  q("UPDATE content_chunks SET content = content || ' changed', content_hash = md5(content || ' changed')"
+    " WHERE chunk_index IN (0, 2)");
+  EXPECT_EQ(status_of(0), "pending/false/true");
+  EXPECT_EQ(status_of(2), "pending/false/true");
+  EXPECT_EQ(q(due), "5");
+  // New chunks are queued; deleting chunks (processing, completed, pending) takes their jobs along.
+  q("INSERT INTO content_chunks (tenant_id, content_item_id, chunk_index, content, content_hash)"
+    " VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000004', 6, 'new', md5('new'))");
+  EXPECT_EQ(status_of(6), "pending/false/true");
+  q("DELETE FROM content_chunks WHERE chunk_index IN (1, 3, 4)");
+  EXPECT_EQ(q("SELECT count(*) FROM embedding_jobs"), "4");
+  EXPECT_EQ(q("SELECT count(*) FROM embedding_jobs j WHERE NOT EXISTS"
+              " (SELECT 1 FROM content_chunks c WHERE c.id = j.content_chunk_id)"),
+            "0");
+}
+
 }  // namespace
 }  // namespace cnx::schema

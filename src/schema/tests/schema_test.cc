@@ -425,5 +425,43 @@ TEST(Schema, MaterialisedViewsRefreshConcurrentlyAndStayTenantScoped) {
   EXPECT_EQ(One<std::string>(app, "SELECT user_id::text FROM tenant_active_project_users"), a.user.ToString());
 }
 
+// The outbox trigger functions run as the schema's owner and write events
+// for whatever tenant_id the row carries. The application role must not be
+// able to attach them to a temporary table of its own (named like a projected
+// table) and forge events for another tenant: EXECUTE on them is not granted
+// to it (CREATE TRIGGER requires it; a firing trigger is not checked).
+TEST(Schema, TheApplicationRoleCannotForgeOutboxEvents) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  auto app = db.App();
+  Fixture victim = Seed(app, "victim");
+  Fixture forger = Seed(app, "forger");
+  const int64_t before = One<int64_t>(admin, "SELECT count(*) FROM outbox WHERE tenant_id = $1", {victim.tenant});
+  const std::string triggers[] = {
+      "AFTER INSERT ON content_chunks FOR EACH ROW EXECUTE FUNCTION cnx_outbox_event()",
+      "AFTER INSERT ON content_chunks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+      " EXECUTE FUNCTION cnx_outbox_insert_events()",
+      "AFTER DELETE ON content_chunks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"
+      " EXECUTE FUNCTION cnx_outbox_delete_events()",
+  };
+  int refused = 0;
+  for (size_t i = 0; i < std::size(triggers); ++i) {
+    auto tx = pg::Transaction::Begin(app).value();
+    ASSERT_TRUE(tx.SetTenant(forger.tenant));
+    Q(app, "CREATE TEMP TABLE IF NOT EXISTS content_chunks (id uuid, tenant_id uuid, content text)");
+    auto made = app.Exec("CREATE TRIGGER forged_" + std::to_string(i) + " " + triggers[i]);
+    if (!made) {
+      ++refused;
+      ASSERT_TRUE(tx.Rollback());
+      continue;
+    }
+    Q(app, "INSERT INTO pg_temp.content_chunks VALUES (gen_random_uuid(), $1, 'forged')", {victim.tenant});
+    Q(app, "DELETE FROM pg_temp.content_chunks");
+    ASSERT_TRUE(tx.Commit());
+  }
+  EXPECT_EQ(refused, 3);
+  EXPECT_EQ(One<int64_t>(admin, "SELECT count(*) FROM outbox WHERE tenant_id = $1", {victim.tenant}), before);
+}
+
 }  // namespace
 }  // namespace cnx::schema
