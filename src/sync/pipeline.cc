@@ -44,7 +44,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
   }
   p->projector_ = std::make_unique<GraphProjector>(*p->store_, &system_pool);
   GraphConsumerOptions co;
-  co.workers = o.graph_workers;
+  co.max_batch = static_cast<size_t>(std::max(o.graph_workers, 1));
   p->consumer_ = CNX_TRY(GraphConsumer::Start(*p->bus_, *p->projector_, co));
   p->relay_thread_ = std::thread([raw = p.get()] { raw->RelayLoop(); });
 

@@ -98,7 +98,7 @@ class HandDrivenBus final : public bus::Bus {
   Status Publish(uint64_t, std::vector<bus::Event>, bus::AckCallback) override {
     return Err(Module::kBus, ErrorCode::kUnimplemented, "hand-driven");
   }
-  Result<std::unique_ptr<bus::Subscription>> Subscribe(bus::SubscribeOptions, bus::Handler handler) override {
+  Result<std::unique_ptr<bus::Subscription>> SubscribeBatch(bus::SubscribeOptions, bus::BatchHandler handler) override {
     handler_ = std::move(handler);
     struct Sub final : bus::Subscription {
       void Close() override {}
@@ -120,12 +120,15 @@ class HandDrivenBus final : public bus::Bus {
     auto ev = std::make_shared<bus::Event>(
         bus::Event{"outbox.event." + std::string(row[0].Text(0)), id, std::string(row[0].Text(1)), {}});
     return std::async(std::launch::async, [this, ev, attempt] {
-      return handler_(bus::Delivery{*ev, attempt, 0, ++offset_});
+      bus::Delivery d{*ev, attempt, 0, ++offset_};
+      bus::HandlerResult r;
+      handler_(std::span(&d, 1), std::span(&r, 1));
+      return r;
     });
   }
 
  private:
-  bus::Handler handler_;
+  bus::BatchHandler handler_;
   std::atomic<int64_t> offset_{0};
 };
 
