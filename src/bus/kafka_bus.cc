@@ -435,7 +435,10 @@ class KafkaSubscription final : public Subscription {
     std::unique_lock lock(mu_);
     while (true) {
       cv_.wait(lock, [&] { return stopping_.load() || !queues_[w].empty(); });
-      if (queues_[w].empty()) return;  // stopping
+      // Closing: take nothing new. A record left unprocessed by the last batch
+      // (a retry or dead letter cut short) must not be overtaken by a later
+      // one of its partition, whose stored offset would skip it.
+      if (stopping_.load() || queues_[w].empty()) return;
       auto& q = queues_[w];
       batch.clear();
       keys.clear();

@@ -505,6 +505,68 @@ TYPED_TEST_P(BusContractTest, BatchCloseWhileInFlightRedeliversTheRest) {
   (*sub2)->Close();
 }
 
+// Close() while an event is being retried: it stays unprocessed, and no later
+// event of its key is delivered (or counted processed) before it, neither by
+// the closing subscription nor behind its back: the next one starts with it.
+TYPED_TEST_P(BusContractTest, CloseDuringRetryKeepsLaterEventsOfTheKeyBehind) {
+  const std::string topic = this->NewTopic("contract.close-retry");
+  const std::string group = Unique("g");
+  std::mutex mu;
+  std::condition_variable cv;
+  int first_attempts = 0;
+  std::vector<std::string> seen_by_first;  // ids the first subscription processed
+  auto sub = this->bus_->SubscribeBatch({.group = group,
+                                         .topics = {topic},
+                                         .max_attempts = 100000,
+                                         .retry_backoff = std::chrono::milliseconds(2),
+                                         .max_backoff = std::chrono::milliseconds(2),
+                                         .max_batch = 8},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          std::lock_guard lock(mu);
+                                          for (size_t i = 0; i < ds.size(); ++i) {
+                                            std::string id(ds[i].event.FindHeader("id").value_or(""));
+                                            if (id == "000000") {
+                                              ++first_attempts;
+                                              rs[i] = HandlerResult::RetryLater("busy");
+                                            } else {
+                                              seen_by_first.push_back(id);
+                                            }
+                                          }
+                                          cv.notify_all();
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  ASSERT_TRUE(this->bus_->Publish(1, MakeBatch(topic, 0, 6, 1), acks.Callback()));  // one key
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, this->patience(), [&] { return first_attempts >= 3; }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // every event is fetched by now
+  (*sub)->Close();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(seen_by_first.empty()) << "a later event of the key overtook the retried one: " << seen_by_first[0];
+  }
+  Recorder rec;
+  std::vector<std::string> order;
+  auto sub2 = this->bus_->SubscribeBatch({.group = group, .topics = {topic}, .max_batch = 8},
+                                         [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                           std::lock_guard lock(mu);
+                                           for (const auto& d : ds) {
+                                             order.emplace_back(d.event.FindHeader("id").value_or(""));
+                                             rec.Add(d.event);
+                                           }
+                                         });
+  ASSERT_TRUE(sub2.has_value()) << sub2.error().ToString();
+  ASSERT_TRUE(rec.WaitUnique(6, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(1, this->patience()));
+  ExpectPerKeyOrder(rec);
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(order.front(), "000000");
+  (*sub2)->Close();
+}
+
 TYPED_TEST_P(BusContractTest, SubscribeValidatesOptions) {
   auto r = this->bus_->Subscribe({.group = "", .topics = {"x"}}, [](const Delivery&) { return HandlerResult::Ok(); });
   ASSERT_FALSE(r.has_value());
@@ -517,6 +579,7 @@ REGISTER_TYPED_TEST_SUITE_P(BusContractTest, DeliversAllInKeyOrderAndAcksInSeque
                             RetryLaterKeepsKeyOrder, RejectedEventsGoToDeadLetterTopic, NextSubscriptionOfGroupResumes,
                             EveryGroupReceivesEveryEvent, BatchHandlerGetsDistinctKeysInKeyOrder,
                             BatchRetryRedeliversOnlyTheFailedInKeyOrder, BatchRejectsGoToDeadLetterTopic,
-                            BatchCloseWhileInFlightRedeliversTheRest, SubscribeValidatesOptions);
+                            BatchCloseWhileInFlightRedeliversTheRest, CloseDuringRetryKeepsLaterEventsOfTheKeyBehind,
+                            SubscribeValidatesOptions);
 
 }  // namespace cnx::bus::testing
