@@ -93,8 +93,10 @@ void GraphConsumer::HandleBatch(std::span<const bus::Delivery> deliveries, std::
       Change stub;
       stub.table = std::string(d.event.topic);
       stub.id = d.event.key;
-      (void)projector_.RecordDeadLetter(stub, nlohmann::json(d.event.value).dump(), change.error().message(),
-                                        d.attempt);
+      // As a JSON string; bytes that are not UTF-8 become U+FFFD (dump() would throw).
+      const std::string payload =
+          nlohmann::json(d.event.value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      (void)projector_.RecordDeadLetter(stub, payload, change.error().message(), d.attempt);
       results[i] = bus::HandlerResult::Reject(change.error().message());
       continue;
     }

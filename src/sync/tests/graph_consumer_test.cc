@@ -219,6 +219,37 @@ TEST(GraphConsumer, PermanentFailureLandsInDeadLettersAndReplaysAfterTheFix) {
   EXPECT_EQ(left[0].Get<int64_t>(0).value(), 1);  // the malformed one stays
 }
 
+// A payload that is not even UTF-8 cannot be projected either: it is kept in
+// the dead letters like any malformed one, and the handler does not throw
+// (which would end the process on the bus thread).
+TEST(GraphConsumer, NonUtf8PayloadIsDeadLetteredNotThrown) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  FlakyStore store(0);
+  GraphProjector projector(store, &pool);
+  bus::InProcessBus bus;
+  auto consumer = GraphConsumer::Start(bus, projector, {});
+  ASSERT_TRUE(consumer.has_value());
+  uint64_t seq = 0;
+  ASSERT_TRUE(
+      bus.Publish(++seq, {{"outbox.event.threads", "k", "\xff\xfe{not json \xc3", {}}}, [](const bus::BatchAck&) {}));
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  auto dl = c.Exec("SELECT aggregate_type, aggregate_id FROM dead_letters").value();
+  ASSERT_EQ(dl.rows(), 1);
+  EXPECT_EQ(dl[0].Get<std::string>(0).value(), "outbox.event.threads");
+  EXPECT_EQ(dl[0].Get<std::string>(1).value(), "k");
+
+  // The consumer goes on with the next events.
+  Uuid tenant, project;
+  MakeProjectTree(c, 1, tenant, project);
+  PublishOutbox(c, bus, seq);
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  EXPECT_TRUE(store.GetNode(project.ToString(), {}).value().has_value());
+}
+
 // Regression (heavy ingestion left chunks in "retrying" and one in the dead
 // letters): a chunk handled before its content item must wait for it without
 // using up attempts. With max_attempts 1, any attempt spent would dead-letter.
