@@ -311,6 +311,14 @@ class KafkaSubscription final : public Subscription {
     if (closed_) return;
     closed_ = true;
     stopping_.store(true);
+    {
+      // Wakes the poller where it waits for room in a full queue (a worker
+      // held in a retry takes nothing more) or in Drain(), and idle workers.
+      std::lock_guard lock(mu_);
+      space_cv_.notify_all();
+      idle_cv_.notify_all();
+      cv_.notify_all();
+    }
     if (poller_.joinable()) poller_.join();
     {
       // Records not yet started are dropped (not stored, so redelivered later).

@@ -567,6 +567,50 @@ TYPED_TEST_P(BusContractTest, CloseDuringRetryKeepsLaterEventsOfTheKeyBehind) {
   (*sub2)->Close();
 }
 
+// Close() returns while a worker is held in a retry with a long backlog
+// behind it (the consumer's own buffer full), and the backlog stays for the
+// group's next subscription.
+TYPED_TEST_P(BusContractTest, CloseReturnsWithAFullBacklogBehindARetry) {
+  const std::string topic = this->NewTopic("contract.close-backlog");
+  const std::string group = Unique("g");
+  std::atomic<int> attempts{0};
+  auto sub = this->bus_->SubscribeBatch({.group = group,
+                                         .topics = {topic},
+                                         .max_attempts = 100000,
+                                         .retry_backoff = std::chrono::milliseconds(5),
+                                         .max_backoff = std::chrono::milliseconds(5),
+                                         .max_batch = 4},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          ++attempts;
+                                          for (size_t i = 0; i < ds.size(); ++i) rs[i] = HandlerResult::RetryLater();
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  constexpr int kEvents = 1500;
+  ASSERT_TRUE(this->bus_->Publish(1, MakeBatch(topic, 0, kEvents, 1), acks.Callback()));  // one key
+  for (int i = 0; i < 2000 && attempts.load() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GE(attempts.load(), 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the consumer buffer what it can
+  auto closed = std::make_shared<std::promise<void>>();
+  auto closed_future = closed->get_future();
+  // Detached: a Close() that never returns fails the test instead of hanging it.
+  std::thread([s = std::move(*sub), closed]() mutable {
+    s->Close();
+    closed->set_value();
+  }).detach();
+  ASSERT_EQ(closed_future.wait_for(this->patience()), std::future_status::ready) << "Close() did not return";
+  Recorder rec;
+  auto sub2 = this->bus_->SubscribeBatch({.group = group, .topics = {topic}, .max_batch = 64},
+                                         [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                           for (const auto& d : ds) rec.Add(d.event);
+                                         });
+  ASSERT_TRUE(sub2.has_value()) << sub2.error().ToString();
+  ASSERT_TRUE(rec.WaitUnique(kEvents, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(1, this->patience()));
+  ExpectPerKeyOrder(rec);
+  (*sub2)->Close();
+}
+
 TYPED_TEST_P(BusContractTest, SubscribeValidatesOptions) {
   auto r = this->bus_->Subscribe({.group = "", .topics = {"x"}}, [](const Delivery&) { return HandlerResult::Ok(); });
   ASSERT_FALSE(r.has_value());
@@ -580,6 +624,6 @@ REGISTER_TYPED_TEST_SUITE_P(BusContractTest, DeliversAllInKeyOrderAndAcksInSeque
                             EveryGroupReceivesEveryEvent, BatchHandlerGetsDistinctKeysInKeyOrder,
                             BatchRetryRedeliversOnlyTheFailedInKeyOrder, BatchRejectsGoToDeadLetterTopic,
                             BatchCloseWhileInFlightRedeliversTheRest, CloseDuringRetryKeepsLaterEventsOfTheKeyBehind,
-                            SubscribeValidatesOptions);
+                            CloseReturnsWithAFullBacklogBehindARetry, SubscribeValidatesOptions);
 
 }  // namespace cnx::bus::testing
