@@ -1,5 +1,6 @@
 #include "bus/ack_tracker.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace cnx::bus {
@@ -22,10 +23,10 @@ Result<AckTracker::Batch*> AckTracker::Register(uint64_t sequence, size_t delive
   return raw;
 }
 
-void AckTracker::EventDone(Batch* batch, const Status& status) {
+void AckTracker::EventDone(Batch* batch, const Status& status, size_t count) {
   std::unique_lock lock(mu_);
   if (!status && batch->status) batch->status = status;
-  if (batch->remaining > 0) --batch->remaining;
+  batch->remaining -= std::min(count, batch->remaining);
   if (batch->remaining == 0) Dispatch(lock);
 }
 

@@ -26,8 +26,8 @@ class AckTracker {
   // kFailedPrecondition when `sequence` is not greater than the last one.
   // `deliveries` may be 0 (nothing to wait for: the batch is durable at once).
   Result<Batch*> Register(uint64_t sequence, size_t deliveries, AckCallback callback);
-  // Completes one delivery of `batch`; a non-ok status fails the whole batch.
-  void EventDone(Batch* batch, const Status& status);
+  // Completes `count` deliveries of `batch`; a non-ok status fails the whole batch.
+  void EventDone(Batch* batch, const Status& status, size_t count = 1);
 
   uint64_t durable_through() const;
   uint64_t last_sequence() const;  // of the last batch registered; 0 before the first

@@ -12,6 +12,15 @@ std::optional<std::string_view> Event::FindHeader(std::string_view name) const {
   return std::nullopt;
 }
 
+Result<std::unique_ptr<Subscription>> Bus::Subscribe(SubscribeOptions options, Handler handler) {
+  if (!handler) return SubscribeBatch(std::move(options), nullptr);
+  options.max_batch = 1;
+  return SubscribeBatch(std::move(options),
+                        [h = std::move(handler)](std::span<const Delivery> d, std::span<HandlerResult> r) {
+                          for (size_t i = 0; i < d.size(); ++i) r[i] = h(d[i]);
+                        });
+}
+
 std::string DeadLetterTopic(std::string_view group) {
   return "dlq." + std::string(group);
 }

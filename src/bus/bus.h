@@ -16,6 +16,14 @@
 //    processed (its offset is committed) only after its handler returned kOk or
 //    the event was routed to the group's dead-letter topic. Handlers must be
 //    idempotent (redelivery after a crash or rebalance is normal).
+//  * SubscribeBatch() is Subscribe() with a handler that takes up to
+//    `max_batch` deliveries per call and answers each: one handler call (and
+//    one thread hand-over) per batch instead of per event, under the same
+//    contract. The deliveries of one call have distinct keys, so a key still
+//    has one event in progress at a time; a kRetryLater delivery comes back
+//    (with the call's other retried ones) after the backoff, before its
+//    worker takes anything new. Subscribe(h) is SubscribeBatch with
+//    max_batch 1.
 //  * HandlerResult kRetryLater redelivers the same event after a backoff (later
 //    events of the same key wait); after `max_attempts` it is dead-lettered.
 //    kReject dead-letters it at once. Dead letters go to topic "dlq.<group>"
@@ -30,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +88,9 @@ struct HandlerResult {
   static HandlerResult Reject(std::string why = {}) { return {Outcome::kReject, std::move(why)}; }
 };
 using Handler = std::function<HandlerResult(const Delivery&)>;
+// Writes one result per delivery (same index) into `results`, which holds
+// kOk on entry; returns when every delivery of the call has its answer.
+using BatchHandler = std::function<void(std::span<const Delivery> deliveries, std::span<HandlerResult> results)>;
 
 struct SubscribeOptions {
   std::string group;
@@ -87,6 +99,7 @@ struct SubscribeOptions {
   int max_attempts = 5;                         // deliveries of one event before it is dead-lettered
   std::chrono::milliseconds retry_backoff{50};  // doubles per attempt
   std::chrono::milliseconds max_backoff{2000};
+  size_t max_batch = 256;  // SubscribeBatch: deliveries per handler call (Subscribe: 1)
 };
 
 class Subscription {
@@ -110,7 +123,9 @@ class Bus {
 
   // kInvalidArgument for an empty group or topic list; kConflict when the
   // implementation allows one subscription per group and one is open.
-  virtual Result<std::unique_ptr<Subscription>> Subscribe(SubscribeOptions options, Handler handler) = 0;
+  virtual Result<std::unique_ptr<Subscription>> SubscribeBatch(SubscribeOptions options, BatchHandler handler) = 0;
+  // One delivery per handler call: SubscribeBatch with max_batch 1.
+  Result<std::unique_ptr<Subscription>> Subscribe(SubscribeOptions options, Handler handler);
 
   virtual uint64_t durable_through() const = 0;
   // The sequence of the last batch Publish() accepted (0 before the first):

@@ -1,9 +1,13 @@
 #include "bus/in_process_bus.h"
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <set>
 #include <thread>
+#include <unordered_set>
+
+#include "bus/batch_run.h"
 
 #include "base/thread.h"
 
@@ -24,7 +28,7 @@ struct InProcessBus::Group {
   bool active = false;
   bool stopping = false;
   SubscribeOptions options;
-  Handler handler;
+  BatchHandler handler;
   std::vector<std::thread> threads;
 
   size_t WorkerFor(const std::string& key) const { return std::hash<std::string>{}(key) % queues.size(); }
@@ -105,12 +109,13 @@ Status InProcessBus::Publish(uint64_t sequence, std::vector<Event> events, AckCa
   return Ok();
 }
 
-Result<std::unique_ptr<Subscription>> InProcessBus::Subscribe(SubscribeOptions options, Handler handler) {
+Result<std::unique_ptr<Subscription>> InProcessBus::SubscribeBatch(SubscribeOptions options, BatchHandler handler) {
   if (options.group.empty() || options.topics.empty() || !handler) {
     return Err(Module::kBus, ErrorCode::kInvalidArgument, "subscribe needs a group, topics and a handler");
   }
   if (options.workers < 1) options.workers = 1;
   if (options.max_attempts < 1) options.max_attempts = 1;
+  if (options.max_batch < 1) options.max_batch = 1;
   std::lock_guard lock(mu_);
   if (closed_) return Err(Module::kBus, ErrorCode::kUnavailable, "bus is closed");
   auto& slot = groups_[options.group];
@@ -125,11 +130,14 @@ Result<std::unique_ptr<Subscription>> InProcessBus::Subscribe(SubscribeOptions o
   g->topics = std::set<std::string, std::less<>>(options.topics.begin(), options.topics.end());
   if (g->queues.size() != static_cast<size_t>(options.workers)) {
     // Re-partition what is queued; a key lived in one old queue, so its order holds.
-    std::vector<std::deque<Item>> old = std::move(g->queues);
-    g->queues = std::vector<std::deque<Item>>(static_cast<size_t>(options.workers));
-    for (auto& q : old) {
-      for (auto& item : q) g->queues[g->WorkerFor(item.event->key)].push_back(std::move(item));
+    // Merged in offset (publish) order, so every queue stays sorted by offset.
+    std::vector<Item> all;
+    for (auto& q : g->queues) {
+      for (auto& item : q) all.push_back(std::move(item));
     }
+    std::stable_sort(all.begin(), all.end(), [](const Item& a, const Item& b) { return a.offset < b.offset; });
+    g->queues = std::vector<std::deque<Item>>(static_cast<size_t>(options.workers));
+    for (auto& item : all) g->queues[g->WorkerFor(item.event->key)].push_back(std::move(item));
   }
   g->options = std::move(options);
   g->handler = std::move(handler);
@@ -160,56 +168,81 @@ void InProcessBus::WorkerLoop(Group* g, size_t worker) {
   NameThisThread("cnx-bus");
   (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
   const SubscribeOptions& opt = g->options;
+  std::vector<Item> batch;
+  std::vector<internal::BatchItem> items;
+  std::unordered_set<std::string_view> keys;
+  std::vector<std::pair<AckTracker::Batch*, size_t>> done_acks;
+  internal::BatchRun run;
   std::unique_lock lock(mu_);
   std::condition_variable& cv = *g->cvs[worker];
+  const auto sleep = [&](std::chrono::milliseconds d) {
+    std::unique_lock l(mu_);
+    return !cv.wait_for(l, d, [&] { return g->stopping; });
+  };
   while (true) {
     cv.wait(lock, [&] { return g->stopping || !g->queues[worker].empty(); });
     if (g->stopping) return;
-    // The item stays at the front until it is processed, so a Close() in the
-    // middle leaves it for the next subscription.
-    const std::shared_ptr<const Event> ev = g->queues[worker].front().event;
-    const int64_t offset = g->queues[worker].front().offset;
+    // The batch: the longest prefix of the queue without a repeated key (one
+    // event per key at a time). Being a prefix, it keeps the publish order
+    // across keys too: an event never overtakes an earlier one of another key
+    // that it may depend on (a relationship and its endpoint's node). The
+    // events leave the queue while they are handled; Publish() only appends,
+    // and an unfinished one is put back in offset order before this worker
+    // takes anything else.
+    auto& q = g->queues[worker];
+    batch.clear();
+    keys.clear();
+    for (auto it = q.begin(); it != q.end() && batch.size() < opt.max_batch;) {
+      if (opt.max_batch > 1 && !keys.insert(it->event->key).second) break;
+      batch.push_back(std::move(*it));
+      it = q.erase(it);
+      if (opt.max_batch == 1) break;
+    }
     lock.unlock();
 
-    auto backoff = opt.retry_backoff;
-    std::optional<std::chrono::system_clock::time_point> first_failure;
-    std::optional<Event> dead;
-    for (int attempt = 1;; ++attempt) {
-      Delivery d{*ev, attempt, static_cast<int32_t>(worker), offset};
-      HandlerResult r = g->handler(d);
-      if (r.outcome == HandlerResult::Outcome::kOk) break;
-      if (!first_failure) first_failure = std::chrono::system_clock::now();
-      if (r.outcome == HandlerResult::Outcome::kReject) {
-        dead = MakeDeadLetter(d, g->name, "rejected", r.reason, *first_failure);
-        break;
-      }
-      if (attempt >= opt.max_attempts) {
-        dead = MakeDeadLetter(d, g->name, "retries-exhausted", r.reason, *first_failure);
-        break;
-      }
-      lock.lock();
-      if (cv.wait_for(lock, backoff, [&] { return g->stopping; })) return;  // item stays queued
-      lock.unlock();
-      backoff = std::min(backoff * 2, opt.max_backoff);
-    }
+    items.clear();
+    for (const Item& it : batch) items.push_back({it.event.get(), static_cast<int32_t>(worker), it.offset});
+    run.Run(items, opt, g->handler, sleep);
 
     lock.lock();
-    if (dead) {
-      auto dl = std::make_shared<const Event>(std::move(*dead));
-      const int64_t dl_offset = static_cast<int64_t>(next_offset_++);
-      for (auto& [name, other] : groups_) {
-        if (other->topics.contains(dl->topic)) Enqueue(other.get(), Item{dl, nullptr, dl_offset});
+    done_acks.clear();
+    size_t done = 0;
+    std::vector<Item> unfinished;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (const auto& dead = run.dead_letter(i)) {
+        auto dl = std::make_shared<const Event>(*dead);
+        const int64_t dl_offset = static_cast<int64_t>(next_offset_++);
+        for (auto& [name, other] : groups_) {
+          if (other->topics.contains(dl->topic)) Enqueue(other.get(), Item{dl, nullptr, dl_offset});
+        }
+      } else if (!run.ok(i)) {
+        unfinished.push_back(std::move(batch[i]));
+        continue;
+      }
+      ++done;
+      if (batch[i].batch == nullptr) continue;
+      if (!done_acks.empty() && done_acks.back().first == batch[i].batch) {
+        ++done_acks.back().second;
+      } else {
+        done_acks.emplace_back(batch[i].batch, 1);
       }
     }
-    AckTracker::Batch* batch = g->queues[worker].front().batch;
-    g->queues[worker].pop_front();
-    --pending_;
-    space_cv_.notify_all();
-    if (batch != nullptr) {
+    // Closing in the middle of a retry: what was not processed goes back to
+    // its place for the group's next subscription.
+    for (auto& it : unfinished) {
+      auto pos = std::lower_bound(q.begin(), q.end(), it.offset,
+                                  [](const Item& a, int64_t offset) { return a.offset < offset; });
+      q.insert(pos, std::move(it));
+    }
+    batch.clear();  // drop the events before the acks let the publisher go on
+    pending_ -= done;
+    if (done > 0) space_cv_.notify_all();
+    if (!done_acks.empty()) {
       lock.unlock();
-      acks_.EventDone(batch, Ok());
+      for (const auto& [b, n] : done_acks) acks_.EventDone(b, Ok(), n);
       lock.lock();
     }
+    if (!unfinished.empty()) return;  // only a closing subscription leaves events unfinished
   }
 }
 

@@ -12,7 +12,9 @@
 // queue when its subscription closes, and the next Subscribe() of the same
 // group resumes where it stopped (at-least-once). One open subscription per
 // group; `workers` threads share it, events are assigned to a worker by a hash
-// of their key, so each key is handled in order.
+// of their key, so each key is handled in order. A worker hands the handler
+// its queue's head and the following events of other keys (up to `max_batch`,
+// looking at most 4 × `max_batch` deep), one call per batch.
 //
 // Backpressure: at most `max_pending_events` deliveries are queued over all
 // groups; Publish() blocks until there is room (or `publish_timeout`).
@@ -45,7 +47,7 @@ class InProcessBus final : public Bus {
   ~InProcessBus() override;
 
   Status Publish(uint64_t sequence, std::vector<Event> events, AckCallback on_ack) override;
-  Result<std::unique_ptr<Subscription>> Subscribe(SubscribeOptions options, Handler handler) override;
+  Result<std::unique_ptr<Subscription>> SubscribeBatch(SubscribeOptions options, BatchHandler handler) override;
   uint64_t durable_through() const override { return acks_.durable_through(); }
   uint64_t published_through() const override { return acks_.last_sequence(); }
   Status Flush(std::chrono::milliseconds timeout) override;

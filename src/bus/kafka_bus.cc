@@ -3,9 +3,13 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <unordered_set>
+
+#include "bus/batch_run.h"
 
 namespace cnx::bus {
 
@@ -263,7 +267,7 @@ namespace {
 
 class KafkaSubscription final : public Subscription {
  public:
-  KafkaSubscription(const KafkaBusOptions& bus_options, SubscribeOptions options, Handler handler)
+  KafkaSubscription(const KafkaBusOptions& bus_options, SubscribeOptions options, BatchHandler handler)
       : bus_options_(bus_options),
         options_(std::move(options)),
         handler_(std::move(handler)),
@@ -307,6 +311,14 @@ class KafkaSubscription final : public Subscription {
     if (closed_) return;
     closed_ = true;
     stopping_.store(true);
+    {
+      // Wakes the poller where it waits for room in a full queue (a worker
+      // held in a retry takes nothing more) or in Drain(), and idle workers.
+      std::lock_guard lock(mu_);
+      space_cv_.notify_all();
+      idle_cv_.notify_all();
+      cv_.notify_all();
+    }
     if (poller_.joinable()) poller_.join();
     {
       // Records not yet started are dropped (not stored, so redelivered later).
@@ -374,30 +386,11 @@ class KafkaSubscription final : public Subscription {
     return !stopping_.load();
   }
 
-  // Handles one record; true when its offset may be stored.
-  bool Process(rd_kafka_message_t* m) {
-    const Event ev = FromKafkaMessage(m);
-    auto backoff = options_.retry_backoff;
-    std::optional<std::chrono::system_clock::time_point> first_failure;
-    std::optional<Event> dead;
-    for (int attempt = 1;; ++attempt) {
-      Delivery d{ev, attempt, m->partition, m->offset};
-      HandlerResult r = handler_(d);
-      if (r.outcome == HandlerResult::Outcome::kOk) return true;
-      if (!first_failure) first_failure = std::chrono::system_clock::now();
-      if (r.outcome == HandlerResult::Outcome::kReject || attempt >= options_.max_attempts) {
-        dead = MakeDeadLetter(d, options_.group,
-                              r.outcome == HandlerResult::Outcome::kReject ? "rejected" : "retries-exhausted", r.reason,
-                              *first_failure);
-        break;
-      }
-      if (!Sleep(backoff)) return false;
-      backoff = std::min(backoff * 2, options_.max_backoff);
-    }
-    // The record is committed only once its dead letter is durable.
+  // Produces a dead letter, waiting until it is durable; false when closing first.
+  bool DeadLetter(const Event& dead) {
     auto wait = options_.retry_backoff;
     while (true) {
-      Status st = ProduceAndWait(dlq_producer_, *dead, bus_options_.dead_letter_timeout);
+      Status st = ProduceAndWait(dlq_producer_, dead, bus_options_.dead_letter_timeout);
       if (st) return true;
       spdlog::warn("kafka group {}: {}", options_.group, st.error().message());
       if (!Sleep(wait)) return false;
@@ -435,26 +428,82 @@ class KafkaSubscription final : public Subscription {
     }
   }
 
+  // Takes a batch from the front of the worker's queue: records in poll
+  // order up to the first whose key is already in the batch (or max_batch),
+  // so it is a prefix of each of its partitions and a key has one record in
+  // progress at a time. An offset is stored only up to the first record of
+  // its partition that is not processed (a close in the middle of a retry).
   void WorkerLoop(size_t w) {
+    std::vector<rd_kafka_message_t*> batch;
+    std::vector<Event> events;
+    std::vector<internal::BatchItem> items;
+    std::unordered_set<std::string_view> keys;
+    internal::BatchRun run;
+    const auto sleep = [this](std::chrono::milliseconds d) { return Sleep(d); };
     std::unique_lock lock(mu_);
     while (true) {
       cv_.wait(lock, [&] { return stopping_.load() || !queues_[w].empty(); });
-      if (queues_[w].empty()) return;  // stopping
-      rd_kafka_message_t* m = queues_[w].front();
-      queues_[w].pop_front();
-      --queued_;
+      // Closing: take nothing new. A record left unprocessed by the last batch
+      // (a retry or dead letter cut short) must not be overtaken by a later
+      // one of its partition, whose stored offset would skip it.
+      if (stopping_.load() || queues_[w].empty()) return;
+      auto& q = queues_[w];
+      batch.clear();
+      keys.clear();
+      while (!q.empty() && batch.size() < options_.max_batch) {
+        rd_kafka_message_t* m = q.front();
+        const std::string_view key =
+            m->key != nullptr ? std::string_view(static_cast<const char*>(m->key), m->key_len) : std::string_view();
+        if (!keys.insert(key).second) break;
+        batch.push_back(m);
+        q.pop_front();
+      }
+      queued_ -= batch.size();
       ++busy_;
       space_cv_.notify_all();
       lock.unlock();
-      if (Process(m)) {
-        rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset + 1;
-        // Fails harmlessly when the partition is no longer assigned (it is redelivered).
+
+      events.clear();
+      items.clear();
+      for (rd_kafka_message_t* m : batch) events.push_back(FromKafkaMessage(m));
+      for (size_t i = 0; i < batch.size(); ++i) items.push_back({&events[i], batch[i]->partition, batch[i]->offset});
+      run.Run(items, options_, handler_, sleep);
+
+      // Per partition (in the batch's order): the next offset to store, up to
+      // the first record that is not processed.
+      struct Mark {
+        rd_kafka_topic_t* topic;
+        int32_t partition;
+        int64_t next = -1;
+        bool blocked = false;
+      };
+      std::vector<Mark> marks;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        rd_kafka_message_t* m = batch[i];
+        auto it = std::find_if(marks.begin(), marks.end(),
+                               [&](const Mark& k) { return k.topic == m->rkt && k.partition == m->partition; });
+        if (it == marks.end()) it = marks.insert(marks.end(), Mark{m->rkt, m->partition});
+        if (it->blocked) continue;
+        // The record is committed only once its dead letter is durable.
+        const bool done = run.ok(i) || (run.dead_letter(i) && DeadLetter(*run.dead_letter(i)));
+        if (!done) {
+          it->blocked = true;
+          continue;
+        }
+        it->next = m->offset + 1;
+      }
+      rd_kafka_topic_partition_list_t* offs = rd_kafka_topic_partition_list_new(static_cast<int>(marks.size()));
+      for (const Mark& k : marks) {
+        if (k.next >= 0)
+          rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(k.topic), k.partition)->offset = k.next;
+      }
+      if (offs->cnt > 0) {
+        // Fails harmlessly when a partition is no longer assigned (it is redelivered).
         rd_kafka_offsets_store(consumer_, offs);
-        rd_kafka_topic_partition_list_destroy(offs);
         uncommitted_.store(true);
       }
-      rd_kafka_message_destroy(m);
+      rd_kafka_topic_partition_list_destroy(offs);
+      for (rd_kafka_message_t* m : batch) rd_kafka_message_destroy(m);
       lock.lock();
       --busy_;
       idle_cv_.notify_all();
@@ -465,7 +514,7 @@ class KafkaSubscription final : public Subscription {
 
   KafkaBusOptions bus_options_;
   SubscribeOptions options_;
-  Handler handler_;
+  BatchHandler handler_;
   rd_kafka_t* consumer_ = nullptr;
   rd_kafka_t* dlq_producer_ = nullptr;
   std::thread poller_;
@@ -482,12 +531,13 @@ class KafkaSubscription final : public Subscription {
 
 }  // namespace
 
-Result<std::unique_ptr<Subscription>> KafkaBus::Subscribe(SubscribeOptions options, Handler handler) {
+Result<std::unique_ptr<Subscription>> KafkaBus::SubscribeBatch(SubscribeOptions options, BatchHandler handler) {
   if (options.group.empty() || options.topics.empty() || !handler) {
     return KafkaErr(ErrorCode::kInvalidArgument, "subscribe needs a group, topics and a handler");
   }
   if (options.workers < 1) options.workers = 1;
   if (options.max_attempts < 1) options.max_attempts = 1;
+  if (options.max_batch < 1) options.max_batch = 1;
   auto sub = std::make_unique<KafkaSubscription>(options_, std::move(options), std::move(handler));
   CNX_TRY(sub->Start());
   return std::unique_ptr<Subscription>(std::move(sub));

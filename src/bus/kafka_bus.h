@@ -13,7 +13,9 @@
 // Consumers: each subscription is one member of the Kafka consumer group
 // `group` (run more processes for more members) with auto-commit off; its
 // `workers` threads each take a fixed share of the assigned partitions, so the
-// records of a partition (and of each key) are handled one at a time in order.
+// records of a partition (and of each key) are handled in order. A worker hands
+// the handler a prefix of its queue (up to `max_batch`, ending before a key
+// repeats), one call per batch.
 // An offset is stored only after the handler succeeded (or the record was
 // dead-lettered) and committed every `commit_interval`, on partition revocation
 // (after the workers drained what they held) and on Close(). After a crash or
@@ -59,7 +61,7 @@ class KafkaBus final : public Bus {
   ~KafkaBus() override;
 
   Status Publish(uint64_t sequence, std::vector<Event> events, AckCallback on_ack) override;
-  Result<std::unique_ptr<Subscription>> Subscribe(SubscribeOptions options, Handler handler) override;
+  Result<std::unique_ptr<Subscription>> SubscribeBatch(SubscribeOptions options, BatchHandler handler) override;
   uint64_t durable_through() const override { return acks_.durable_through(); }
   uint64_t published_through() const override { return acks_.last_sequence(); }
   Status Flush(std::chrono::milliseconds timeout) override;

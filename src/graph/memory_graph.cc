@@ -1,5 +1,7 @@
 #include "graph/memory_graph.h"
 
+#include <array>
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -75,28 +77,39 @@ namespace {
 constexpr size_t kUuidChars = 36;
 constexpr size_t kMaxSuffix = 64;  // longer suffixes are pooled with the id, not interned
 
+// Lower-case hex digits only: upper case is not canonical (it would not print back the same).
+constexpr std::array<int8_t, 256> MakeHexTable() {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[static_cast<size_t>(c)] = static_cast<int8_t>(c - 'a' + 10);
+  return t;
+}
+constexpr std::array<int8_t, 256> kHexValue = MakeHexTable();
+
 int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // upper case is not canonical: it would not print back the same
+  return kHexValue[static_cast<uint8_t>(c)];
 }
 
 // Parses the canonical lowercase text form of a UUID.
 bool ParseUuid(std::string_view s, uint64_t* hi, uint64_t* lo) {
   if (s.size() != kUuidChars || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
+  // Digit positions of the 8-4-4-4-12 form: the first 16 make `hi`, the rest `lo`.
+  static constexpr uint8_t kDigits[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+                                          19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
   uint64_t h = 0, l = 0;
-  int nibbles = 0;
-  for (size_t i = 0; i < kUuidChars; ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
-    int v = HexValue(s[i]);
-    if (v < 0) return false;
-    if (nibbles < 16) {
-      h = (h << 4) | static_cast<uint64_t>(v);
-    } else {
-      l = (l << 4) | static_cast<uint64_t>(v);
-    }
-    ++nibbles;
+  int bad = 0;
+  for (int k = 0; k < 16; ++k) {
+    const int v = HexValue(s[kDigits[k]]);
+    bad |= v;
+    h = (h << 4) | static_cast<uint64_t>(v & 0xF);
   }
+  for (int k = 16; k < 32; ++k) {
+    const int v = HexValue(s[kDigits[k]]);
+    bad |= v;
+    l = (l << 4) | static_cast<uint64_t>(v & 0xF);
+  }
+  if (bad < 0) return false;
   *hi = h;
   *lo = l;
   return true;

@@ -1,6 +1,7 @@
 #include "graph/record_log.h"
 
 #include <array>
+#include <cstring>
 
 namespace cnx::graph {
 namespace {
@@ -24,13 +25,44 @@ uint32_t GetLE32(const uint8_t* p) {
          static_cast<uint32_t>(p[3]) << 24;
 }
 
+uint32_t Crc32cTable(const uint8_t* p, size_t n, uint32_t crc) {
+  for (size_t i = 0; i < n; ++i) crc = kTable[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+// The same polynomial in hardware (SSE4.2 crc32), 8 bytes per instruction:
+// every log record's checksum is computed once when written and once when read.
+__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(const uint8_t* p, size_t n, uint32_t crc) {
+  uint64_t c = crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+
+const bool kHaveCrc32Instruction = [] {
+  __builtin_cpu_init();  // may run before the runtime's own initialisation
+  return __builtin_cpu_supports("sse4.2") != 0;
+}();
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
   const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = kTable[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
+#if defined(__x86_64__)
+  if (kHaveCrc32Instruction) return ~Crc32cHardware(p, n, ~crc);
+#endif
+  return ~Crc32cTable(p, n, ~crc);
+}
+
+uint32_t Crc32cPortable(const void* data, size_t n, uint32_t crc) {
+  return ~Crc32cTable(static_cast<const uint8_t*>(data), n, ~crc);
 }
 
 void AppendRecord(std::string& out, std::string_view payload) {

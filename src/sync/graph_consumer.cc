@@ -27,7 +27,10 @@ Result<std::unique_ptr<GraphConsumer>> GraphConsumer::Start(bus::Bus& bus, Graph
   so.max_attempts = c->options_.max_attempts;
   so.retry_backoff = c->options_.retry_backoff;
   so.max_backoff = c->options_.max_backoff;
-  auto sub = bus.Subscribe(std::move(so), [p = c.get()](const bus::Delivery& d) { return p->Handle(d); });
+  so.max_batch = std::max<size_t>(c->options_.max_batch, 1);
+  auto sub = bus.SubscribeBatch(
+      std::move(so),
+      [p = c.get()](std::span<const bus::Delivery> d, std::span<bus::HandlerResult> r) { p->HandleBatch(d, r); });
   if (!sub) {
     c->Close();
     return std::unexpected(sub.error());
@@ -66,70 +69,123 @@ void GraphConsumer::Close() {
   if (batcher_.joinable()) batcher_.join();
 }
 
-bus::HandlerResult GraphConsumer::Handle(const bus::Delivery& d) {
-  auto change = ParseOutboxPayloadText(d.event.value, ProjectedColumns());
-  bool last_attempt = d.attempt >= options_.max_attempts;
-  if (!change) {
-    // Cannot be projected, now or ever. Keep it for inspection.
-    Change stub;
-    stub.table = std::string(d.event.topic);
-    stub.id = d.event.key;
-    (void)projector_.RecordDeadLetter(stub, nlohmann::json(d.event.value).dump(), change.error().message(), d.attempt);
-    return bus::HandlerResult::Reject(change.error().message());
+// A bus hand-over: its thread waits until every event of it is resolved.
+struct GraphConsumer::Call {
+  size_t remaining = 0;
+  std::condition_variable cv;
+};
+
+bool GraphConsumer::Full() const {
+  return stop_ || draining_ || waiting_calls_ >= options_.workers;
+}
+
+void GraphConsumer::HandleBatch(std::span<const bus::Delivery> deliveries, std::span<bus::HandlerResult> results) {
+  Call call;
+  std::vector<Pending> pending;
+  std::vector<size_t> index;  // pending[k] answers deliveries[index[k]]
+  pending.reserve(deliveries.size());
+  index.reserve(deliveries.size());
+  for (size_t i = 0; i < deliveries.size(); ++i) {
+    const bus::Delivery& d = deliveries[i];
+    auto change = ParseOutboxPayloadText(d.event.value, ProjectedColumns());
+    if (!change) {
+      // Cannot be projected, now or ever. Keep it for inspection.
+      Change stub;
+      stub.table = std::string(d.event.topic);
+      stub.id = d.event.key;
+      // As a JSON string; bytes that are not UTF-8 become U+FFFD (dump() would throw).
+      const std::string payload =
+          nlohmann::json(d.event.value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      (void)projector_.RecordDeadLetter(stub, payload, change.error().message(), d.attempt);
+      results[i] = bus::HandlerResult::Reject(change.error().message());
+      continue;
+    }
+    Pending& p = pending.emplace_back();
+    p.change = std::move(*change);
+    p.position = static_cast<uint64_t>(std::max<int64_t>(d.offset, 0));
+    p.attempt = d.attempt;
+    p.call = &call;
+    index.push_back(i);
   }
-  Pending p{std::move(*change), static_cast<uint64_t>(std::max<int64_t>(d.offset, 0)), d.attempt, {}, {}, 0};
-  auto fut = p.done.get_future();
-  bool wake = false;
+  if (pending.empty()) return;
   {
-    std::lock_guard lock(mu_);
-    if (stop_) return bus::HandlerResult::RetryLater("shutting down");
-    if (queue_.empty()) first_queued_ = std::chrono::steady_clock::now();
-    queue_.push_back(&p);
-    ++stats_.events;
-    // The batcher needs the first event of a batch, and the one that fills it
-    // (it may be lingering); the others would only wake it to wait again.
-    wake = queue_.size() == 1 || queue_.size() + parked_.size() >= static_cast<size_t>(options_.workers);
+    std::unique_lock lock(mu_);
+    if (stop_) {
+      for (size_t i : index) results[i] = bus::HandlerResult::RetryLater("shutting down");
+      return;
+    }
+    const bool was_empty = queue_.empty();
+    if (was_empty) first_queued_ = std::chrono::steady_clock::now();
+    for (auto& p : pending) queue_.push_back(&p);
+    stats_.events += pending.size();
+    call.remaining = pending.size();
+    ++waiting_calls_;
+    // The batcher needs the first events of a batch, and the hand-over that
+    // fills it (it may be lingering); others would only wake it to wait again.
+    if (was_empty || Full()) cv_.notify_one();
+    call.cv.wait(lock, [&] { return call.remaining == 0; });
+    --waiting_calls_;
   }
-  if (wake) cv_.notify_one();
-  Result<Outcome> r = fut.get();
-  std::string why;
-  if (!r) {
-    why = r.error().ToString();
-  } else if (r->kind == Outcome::Kind::kApplied || r->kind == Outcome::Kind::kStale) {
-    return bus::HandlerResult::Ok();
-  } else {
-    why = r->error;
-    if (r->kind == Outcome::Kind::kInvalid) last_attempt = true;
+  bool dead_lettered = false;
+  for (size_t k = 0; k < pending.size(); ++k) {
+    Pending& p = pending[k];
+    const bus::Delivery& d = deliveries[index[k]];
+    bus::HandlerResult& result = results[index[k]];
+    const Result<Outcome>& r = p.outcome;
+    bool last_attempt = d.attempt >= options_.max_attempts;
+    std::string why;
+    if (!r) {
+      why = r.error().ToString();
+    } else if (r->kind == Outcome::Kind::kApplied || r->kind == Outcome::Kind::kStale) {
+      continue;  // kOk
+    } else {
+      why = r->error;
+      if (r->kind == Outcome::Kind::kInvalid) last_attempt = true;
+    }
+    if (!last_attempt) {
+      result = bus::HandlerResult::RetryLater(why);
+      continue;
+    }
+    auto st = projector_.RecordDeadLetter(p.change, d.event.value, why, d.attempt);
+    dead_lettered = true;
+    if (!st) {
+      spdlog::error("graph projection: cannot record dead letter for {} {}: {}", p.change.table, p.change.id,
+                    st.error().ToString());
+      result = bus::HandlerResult::RetryLater(why);
+      continue;
+    }
+    spdlog::warn("graph projection: gave up on {} {} after {} attempts: {}", p.change.table, p.change.id, d.attempt,
+                 why);
+    result = bus::HandlerResult::Reject(why);
   }
-  if (!last_attempt) return bus::HandlerResult::RetryLater(why);
-  auto st = projector_.RecordDeadLetter(p.change, d.event.value, why, d.attempt);
-  {
-    // Parked relationships may be waiting for this very event.
-    std::lock_guard lock(mu_);
-    ++dead_letter_gen_;
+  if (dead_lettered) {
+    // Parked relationships may be waiting for these very events.
+    {
+      std::lock_guard lock(mu_);
+      ++dead_letter_gen_;
+    }
+    cv_.notify_all();
   }
-  cv_.notify_all();
-  if (!st) {
-    spdlog::error("graph projection: cannot record dead letter for {} {}: {}", p.change.table, p.change.id,
-                  st.error().ToString());
-    return bus::HandlerResult::RetryLater(why);
-  }
-  spdlog::warn("graph projection: gave up on {} {} after {} attempts: {}", p.change.table, p.change.id, d.attempt, why);
-  return bus::HandlerResult::Reject(why);
+}
+
+void GraphConsumer::Resolve(Pending* p, Result<Outcome> outcome) {
+  p->outcome = std::move(outcome);
+  // Notified under mu_: the waiting hand-over may return (and free `call`)
+  // as soon as it sees its count reach zero.
+  if (--p->call->remaining == 0) p->call->cv.notify_one();
 }
 
 void GraphConsumer::ReleaseParked(bool all, TimePoint now) {
   std::erase_if(parked_, [&](Pending* p) {
     if (!all && now < p->deadline && p->dead_letter_gen == dead_letter_gen_) return false;
     ++stats_.released;
-    p->done.set_value(Outcome{Outcome::Kind::kWaiting, "relationship endpoint not in the graph yet"});
+    Resolve(p, Outcome{Outcome::Kind::kWaiting, "relationship endpoint not in the graph yet"});
     return true;
   });
 }
 
 void GraphConsumer::Settle(Pending* p, Result<Outcome> outcome, TimePoint now) {
   if (outcome && outcome->kind == Outcome::Kind::kWaiting && p->attempt == 1) {
-    std::lock_guard lock(mu_);
     bool first = p->deadline == TimePoint{};
     if (first) {
       p->deadline = now + options_.endpoint_wait;
@@ -142,7 +198,7 @@ void GraphConsumer::Settle(Pending* p, Result<Outcome> outcome, TimePoint now) {
     }
     ++stats_.released;
   }
-  p->done.set_value(std::move(outcome));
+  Resolve(p, std::move(outcome));
 }
 
 void GraphConsumer::BatchLoop() {
@@ -168,13 +224,10 @@ void GraphConsumer::BatchLoop() {
         if (!queue_.empty()) break;
         if (stop_) return;  // stopping with nothing left
       }
-      // Linger for batch-mates, unless no more can come: every worker holds
-      // one event (queued or parked).
-      const auto full = [this] {
-        return stop_ || draining_ || queue_.size() + parked_.size() >= static_cast<size_t>(options_.workers);
-      };
-      if (options_.batch_linger.count() > 0 && !full()) {
-        cv_.wait_until(lock, first_queued_ + options_.batch_linger, full);
+      // Linger for batch-mates, unless no more can come: every worker's
+      // hand-over is in (queued or parked).
+      if (options_.batch_linger.count() > 0 && !Full()) {
+        cv_.wait_until(lock, first_queued_ + options_.batch_linger, [this] { return Full(); });
       }
       batch.assign(queue_.begin(), queue_.end());
       queue_.clear();
@@ -192,22 +245,28 @@ void GraphConsumer::BatchLoop() {
     }
     auto outcomes = projector_.Apply(changes, position);
     auto now = Clock::now();
-    if (outcomes) {
+    if (!outcomes && batch.size() > 1) {
+      // One bad event must not fail its batch-mates: apply them one by one.
+      std::vector<Result<Outcome>> each;
+      each.reserve(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto one = projector_.Apply(std::span(&changes[i], 1), position);
+        each.push_back(one ? Result<Outcome>((*one)[0]) : Result<Outcome>(std::unexpected(one.error())));
+      }
+      now = Clock::now();
+      std::lock_guard lock(mu_);
       for (size_t i = 0; i < batch.size(); ++i) {
         batch[i]->change = std::move(changes[i]);
-        Settle(batch[i], (*outcomes)[i], now);
+        Settle(batch[i], std::move(each[i]), now);
       }
       continue;
     }
-    // One bad event must not fail its batch-mates: apply them one by one.
+    std::lock_guard lock(mu_);
     for (size_t i = 0; i < batch.size(); ++i) {
-      auto one = batch.size() == 1 ? std::move(outcomes) : projector_.Apply(std::span(&changes[i], 1), position);
       batch[i]->change = std::move(changes[i]);
-      if (one) {
-        Settle(batch[i], (*one)[0], now);
-      } else {
-        batch[i]->done.set_value(std::unexpected(one.error()));
-      }
+      Settle(batch[i],
+             outcomes ? Result<Outcome>(std::move((*outcomes)[i])) : Result<Outcome>(std::unexpected(outcomes.error())),
+             now);
     }
   }
 }

@@ -1,25 +1,29 @@
 // GraphConsumer: the graph projector as a bus consumer group ("graph").
 //
-// Each bus worker hands its event to a group-commit batcher and waits: the
-// batcher applies whatever events are waiting as one GraphProjector batch (one
-// durable store write, one sync_state statement), then releases the workers
-// with their outcome. An idle batcher lingers `batch_linger` after the first
-// event for others to join its batch. So an event is acknowledged only after it is durable in
-// the graph, while the store sees batches as large as the worker count.
-//
+// The bus hands events over in batches (Bus::SubscribeBatch): each bus
+// worker passes its batch to a group-commit batcher and waits once for the
+// whole batch. The batcher applies whatever events are waiting, from every
+// worker, as one GraphProjector batch (one durable store write, one
+// sync_state statement), then releases the workers with their outcomes. An
+// idle batcher lingers `batch_linger` after the first event for others to
+// join its batch. So an event is acknowledged only after it is durable in the
+// graph, no bus thread waits per event, and the store sees batches of up to
+// `workers` × `max_batch` events (decision 1440).
+
 // Outcomes: applied or stale → ok; store/database trouble → retry later (the
 // bus backs off); malformed, or still failing at the last attempt → a
 // dead_letters row, sync_state "failed", and the bus's DLQ topic.
 //
 // A relationship whose endpoint is not in the graph yet (kWaiting: events of
-// different keys run on different workers, so a chunk can overtake its
+// different keys run on different workers or batches, so a chunk can overtake its
 // content item) is parked by the batcher on its first delivery: it rides
 // along with every following batch until it applies, without using up bus
 // attempts or sleeping through back-offs. It is released to the ordinary
 // retry path after `endpoint_wait`, when any event was dead-lettered (its
 // endpoint may be that one), or at Close(). The wait cannot deadlock: an
 // endpoint's event was published before the event that needs it, and the
-// oldest unfinished event is always at the head of its worker's queue.
+// oldest unfinished event is always at the head of its worker's queue, which
+// every batch of that worker includes.
 //
 // Thread safety: internal; Close() (or the destructor) stops the subscription
 // and then the batcher.
@@ -27,9 +31,9 @@
 
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -41,13 +45,14 @@ namespace cnx::sync {
 struct GraphConsumerOptions {
   std::string group = "graph";
   std::string topic_prefix = "outbox.event.";
-  int workers = 64;  // each holds one event: the largest batch the store sees
+  int workers = 4;        // bus worker threads, each handing over one batch at a time
+  size_t max_batch = 64;  // events per bus hand-over: the store sees up to workers × max_batch
   int max_attempts = 8;
   std::chrono::milliseconds retry_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
   std::chrono::milliseconds endpoint_wait{30'000};  // parking limit for kWaiting, see above
   // How long the batcher, woken by an event while idle, waits for more before
-  // applying (unless every worker already holds one). Each batch is one
+  // applying (unless every worker's batch is already in). Each batch is one
   // fdatasync of the store and one sync_state statement, so at a steady
   // trickle (one event per collaboration commit) lingering turns several
   // batches into one. It delays the projection, never a client: only the
@@ -76,20 +81,24 @@ class GraphConsumer {
 
  private:
   using TimePoint = std::chrono::steady_clock::time_point;
+  struct Call;
   struct Pending {
     Change change;
-    uint64_t position;
+    uint64_t position = 0;
     int attempt = 1;
-    std::promise<Result<Outcome>> done;
+    Call* call = nullptr;          // the bus hand-over waiting for this event
+    Result<Outcome> outcome{};     // set when resolved (mu_)
     TimePoint deadline{};          // set when first parked
     uint64_t dead_letter_gen = 0;  // dead_letter_gen_ when first parked
   };
   GraphConsumer(GraphProjector& projector, GraphConsumerOptions options);
-  bus::HandlerResult Handle(const bus::Delivery& d);
+  void HandleBatch(std::span<const bus::Delivery> deliveries, std::span<bus::HandlerResult> results);
   void BatchLoop();
-  // Parks `p` (kWaiting on a first delivery, within its deadline) or resolves it.
+  // Parks `p` (kWaiting on a first delivery, within its deadline) or resolves it. mu_ held.
   void Settle(Pending* p, Result<Outcome> outcome, TimePoint now);
-  void ReleaseParked(bool all, TimePoint now);  // mu_ held
+  void Resolve(Pending* p, Result<Outcome> outcome);  // mu_ held
+  void ReleaseParked(bool all, TimePoint now);        // mu_ held
+  bool Full() const;                                  // mu_ held: no more events can join a batch
 
   GraphProjector& projector_;
   GraphConsumerOptions options_;
@@ -100,6 +109,7 @@ class GraphConsumer {
   std::vector<Pending*> parked_;  // guarded by mu_
   uint64_t dead_letter_gen_ = 0;  // bumped whenever an event is dead-lettered
   bool draining_ = false;         // Close() started: park nothing more
+  int waiting_calls_ = 0;         // bus hand-overs waiting for the batcher
   GraphConsumerStats stats_;      // guarded by mu_
   bool stop_ = false;
   std::thread batcher_;

@@ -44,7 +44,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
   }
   p->projector_ = std::make_unique<GraphProjector>(*p->store_, &system_pool);
   GraphConsumerOptions co;
-  co.workers = o.graph_workers;
+  co.max_batch = static_cast<size_t>(std::max(o.graph_workers, 1));
   p->consumer_ = CNX_TRY(GraphConsumer::Start(*p->bus_, *p->projector_, co));
   p->relay_thread_ = std::thread([raw = p.get()] { raw->RelayLoop(); });
 
@@ -68,6 +68,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
   });
   metrics.AddGaugeCallback("cnx_cdc_relayed_events", "Events the relay handed to the bus since start",
                            [raw] { return static_cast<double>(raw->relay_stats().events); });
+  // The consumer lives as long as the pipeline (Stop() closes it, never resets it).
+  metrics.AddGaugeCallback("cnx_graph_consumer_events", "Events the graph consumer handed to its batcher since start",
+                           [raw] { return static_cast<double>(raw->consumer_->stats().events); });
+  metrics.AddGaugeCallback("cnx_graph_consumer_batches", "Group-commit batches the graph consumer applied since start",
+                           [raw] { return static_cast<double>(raw->consumer_->stats().batches); });
   return p;
 }
 

@@ -36,7 +36,7 @@ struct PipelineOptions {
   std::filesystem::path graph_dir;   // embedded graph store
   std::string kafka_brokers;         // empty: in-process bus
   std::optional<graph::BoltConfig> neo4j;
-  int graph_workers = 64;  // bus workers of the graph consumer = the largest group-commit batch
+  int graph_workers = 64;  // events per bus hand-over of the graph consumer (GraphConsumerOptions::max_batch)
   std::string slot = "cnx_relay";
 };
 

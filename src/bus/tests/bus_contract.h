@@ -12,10 +12,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -313,6 +315,302 @@ TYPED_TEST_P(BusContractTest, EveryGroupReceivesEveryEvent) {
   (*sb)->Close();
 }
 
+// Batch handlers (SubscribeBatch): several deliveries per call, distinct keys
+// within a call, per-key order across calls, every event acked.
+TYPED_TEST_P(BusContractTest, BatchHandlerGetsDistinctKeysInKeyOrder) {
+  const std::string topic = this->NewTopic("contract.batch");
+  Recorder rec;
+  std::mutex mu;
+  size_t largest = 0, duplicate_keys = 0;
+  std::promise<void> published;
+  std::shared_future<void> all_published = published.get_future().share();
+  auto sub = this->bus_->SubscribeBatch({.group = Unique("g"), .topics = {topic}, .workers = 2, .max_batch = 16},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          all_published.wait();  // the first calls wait, so later ones find a backlog
+                                          std::set<std::string> keys;
+                                          for (size_t i = 0; i < ds.size(); ++i) {
+                                            if (!keys.insert(ds[i].event.key).second) {
+                                              std::lock_guard lock(mu);
+                                              ++duplicate_keys;
+                                            }
+                                            rec.Add(ds[i].event);
+                                            EXPECT_EQ(rs[i].outcome, HandlerResult::Outcome::kOk);
+                                          }
+                                          std::lock_guard lock(mu);
+                                          largest = std::max(largest, ds.size());
+                                        });
+  ASSERT_TRUE(sub.has_value()) << sub.error().ToString();
+  AckLog acks;
+  constexpr int kBatches = 10, kPer = 30;
+  for (int b = 0; b < kBatches; ++b)
+    ASSERT_TRUE(this->bus_->Publish(b + 1, MakeBatch(topic, b, kPer, 11), acks.Callback()));
+  published.set_value();
+  ASSERT_TRUE(rec.WaitUnique(kBatches * kPer, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(kBatches, this->patience()));
+  for (const auto& a : acks.acks()) EXPECT_TRUE(a.status.has_value());
+  EXPECT_EQ(this->bus_->durable_through(), static_cast<uint64_t>(kBatches));
+  ExpectPerKeyOrder(rec);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(duplicate_keys, 0u);
+  EXPECT_GT(largest, 1u);
+  EXPECT_LE(largest, 16u);
+  (*sub)->Close();
+}
+
+// kRetryLater in a batch: only the failed deliveries come back (attempt + 1),
+// and later events of their keys wait for them.
+TYPED_TEST_P(BusContractTest, BatchRetryRedeliversOnlyTheFailedInKeyOrder) {
+  const std::string topic = this->NewTopic("contract.batch-retry");
+  Recorder rec;
+  std::mutex mu;
+  std::map<std::string, std::vector<int>> attempts;  // id -> attempts seen, in order
+  auto sub = this->bus_->SubscribeBatch({.group = Unique("g"),
+                                         .topics = {topic},
+                                         .workers = 2,
+                                         .max_attempts = 10,
+                                         .retry_backoff = std::chrono::milliseconds(5),
+                                         .max_batch = 8},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          for (size_t i = 0; i < ds.size(); ++i) {
+                                            std::string id(ds[i].event.FindHeader("id").value_or(""));
+                                            {
+                                              std::lock_guard lock(mu);
+                                              attempts[id].push_back(ds[i].attempt);
+                                            }
+                                            // Every third event fails twice before it succeeds.
+                                            if (std::stoi(id) % 3 == 0 && ds[i].attempt < 3) {
+                                              rs[i] = HandlerResult::RetryLater("not yet");
+                                              continue;
+                                            }
+                                            rec.Add(ds[i].event);
+                                          }
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  for (int b = 0; b < 5; ++b) ASSERT_TRUE(this->bus_->Publish(b + 1, MakeBatch(topic, b, 12, 5), acks.Callback()));
+  ASSERT_TRUE(rec.WaitUnique(60, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(5, this->patience()));
+  ExpectPerKeyOrder(rec);
+  std::lock_guard lock(mu);
+  for (const auto& [id, seen] : attempts) {
+    // Each delivery of an event is the next attempt; only the failing ones repeat.
+    for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], static_cast<int>(k) + 1) << id;
+    EXPECT_EQ(seen.size(), std::stoi(id) % 3 == 0 ? 3u : 1u) << id;
+  }
+  (*sub)->Close();
+}
+
+// kReject and exhausted retries in a batch go to dlq.<group>; the batch's
+// other deliveries are processed and every publish batch is acked.
+TYPED_TEST_P(BusContractTest, BatchRejectsGoToDeadLetterTopic) {
+  const std::string topic = this->NewTopic("contract.batch-dlq");
+  const std::string group = Unique("g");
+  const std::string dlq = DeadLetterTopic(group);
+  TypeParam::CreateTopic(dlq);
+  Recorder dead, ok;
+  std::mutex mu;
+  std::map<std::string, std::string> dead_class;
+  auto dsub = this->bus_->Subscribe({.group = Unique("dlq-reader"), .topics = {dlq}}, [&](const Delivery& d) {
+    std::lock_guard lock(mu);
+    dead_class[std::string(d.event.FindHeader("id").value_or(""))] = d.event.FindHeader(kDlqErrorClass).value_or("");
+    dead.Add(d.event);
+    return HandlerResult::Ok();
+  });
+  ASSERT_TRUE(dsub.has_value());
+  auto sub = this->bus_->SubscribeBatch({.group = group,
+                                         .topics = {topic},
+                                         .max_attempts = 2,
+                                         .retry_backoff = std::chrono::milliseconds(5),
+                                         .max_batch = 8},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          for (size_t i = 0; i < ds.size(); ++i) {
+                                            std::string id(ds[i].event.FindHeader("id").value_or(""));
+                                            if (id == "000002" || id == "000009") {
+                                              rs[i] = HandlerResult::Reject("poison");
+                                            } else if (id == "000005") {
+                                              rs[i] = HandlerResult::RetryLater("always busy");
+                                            } else {
+                                              ok.Add(ds[i].event);
+                                            }
+                                          }
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  ASSERT_TRUE(this->bus_->Publish(1, MakeBatch(topic, 0, 12, 12), acks.Callback()));
+  ASSERT_TRUE(ok.WaitUnique(9, this->patience()));
+  ASSERT_TRUE(dead.WaitUnique(3, this->patience()));
+  ASSERT_TRUE(acks.WaitCount(1, this->patience()));
+  EXPECT_TRUE(acks.acks()[0].status.has_value());
+  std::lock_guard lock(mu);
+  EXPECT_EQ(dead_class["000002"], "rejected");
+  EXPECT_EQ(dead_class["000009"], "rejected");
+  EXPECT_EQ(dead_class["000005"], "retries-exhausted");
+  (*sub)->Close();
+  (*dsub)->Close();
+}
+
+// Close() while a batch is in the handler waits for the call; what it
+// processed stays processed, what it left (kRetryLater while closing) and
+// everything after goes to the group's next subscription, in key order.
+TYPED_TEST_P(BusContractTest, BatchCloseWhileInFlightRedeliversTheRest) {
+  const std::string topic = this->NewTopic("contract.batch-close");
+  const std::string group = Unique("g");
+  Recorder rec;
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first{true};
+  std::atomic<size_t> first_call_size{0};
+  auto sub = this->bus_->SubscribeBatch({.group = group,
+                                         .topics = {topic},
+                                         .max_attempts = 1000,
+                                         .retry_backoff = std::chrono::milliseconds(5),
+                                         .max_batch = 8},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          if (first.exchange(false)) {
+                                            first_call_size = ds.size();
+                                            entered.set_value();
+                                            released.wait();
+                                            // The first half is processed; the rest is answered "retry" as a closing
+                                            // handler would.
+                                            for (size_t i = 0; i < ds.size(); ++i) {
+                                              if (i < (ds.size() + 1) / 2) {
+                                                rec.Add(ds[i].event);
+                                              } else {
+                                                rs[i] = HandlerResult::RetryLater("closing");
+                                              }
+                                            }
+                                            return;
+                                          }
+                                          for (size_t i = 0; i < ds.size(); ++i) rec.Add(ds[i].event);
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  ASSERT_TRUE(this->bus_->Publish(1, MakeBatch(topic, 0, 20, 20), acks.Callback()));
+  entered.get_future().wait();
+  auto closed = std::async(std::launch::async, [&] { (*sub)->Close(); });
+  EXPECT_EQ(closed.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);  // waits for the call
+  release.set_value();
+  closed.get();
+  const size_t after_close = rec.unique();
+  EXPECT_GE(after_close, (first_call_size.load() + 1) / 2);
+  EXPECT_LT(after_close, 20u);
+  auto sub2 = this->bus_->SubscribeBatch({.group = group, .topics = {topic}, .max_batch = 8},
+                                         [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                           for (const auto& d : ds) rec.Add(d.event);
+                                         });
+  ASSERT_TRUE(sub2.has_value()) << sub2.error().ToString();
+  ASSERT_TRUE(rec.WaitUnique(20, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(1, this->patience()));
+  ExpectPerKeyOrder(rec);
+  (*sub2)->Close();
+}
+
+// Close() while an event is being retried: it stays unprocessed, and no later
+// event of its key is delivered (or counted processed) before it, neither by
+// the closing subscription nor behind its back: the next one starts with it.
+TYPED_TEST_P(BusContractTest, CloseDuringRetryKeepsLaterEventsOfTheKeyBehind) {
+  const std::string topic = this->NewTopic("contract.close-retry");
+  const std::string group = Unique("g");
+  std::mutex mu;
+  std::condition_variable cv;
+  int first_attempts = 0;
+  std::vector<std::string> seen_by_first;  // ids the first subscription processed
+  auto sub = this->bus_->SubscribeBatch({.group = group,
+                                         .topics = {topic},
+                                         .max_attempts = 100000,
+                                         .retry_backoff = std::chrono::milliseconds(2),
+                                         .max_backoff = std::chrono::milliseconds(2),
+                                         .max_batch = 8},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          std::lock_guard lock(mu);
+                                          for (size_t i = 0; i < ds.size(); ++i) {
+                                            std::string id(ds[i].event.FindHeader("id").value_or(""));
+                                            if (id == "000000") {
+                                              ++first_attempts;
+                                              rs[i] = HandlerResult::RetryLater("busy");
+                                            } else {
+                                              seen_by_first.push_back(id);
+                                            }
+                                          }
+                                          cv.notify_all();
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  ASSERT_TRUE(this->bus_->Publish(1, MakeBatch(topic, 0, 6, 1), acks.Callback()));  // one key
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, this->patience(), [&] { return first_attempts >= 3; }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // every event is fetched by now
+  (*sub)->Close();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(seen_by_first.empty()) << "a later event of the key overtook the retried one: " << seen_by_first[0];
+  }
+  Recorder rec;
+  std::vector<std::string> order;
+  auto sub2 = this->bus_->SubscribeBatch({.group = group, .topics = {topic}, .max_batch = 8},
+                                         [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                           std::lock_guard lock(mu);
+                                           for (const auto& d : ds) {
+                                             order.emplace_back(d.event.FindHeader("id").value_or(""));
+                                             rec.Add(d.event);
+                                           }
+                                         });
+  ASSERT_TRUE(sub2.has_value()) << sub2.error().ToString();
+  ASSERT_TRUE(rec.WaitUnique(6, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(1, this->patience()));
+  ExpectPerKeyOrder(rec);
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(order.front(), "000000");
+  (*sub2)->Close();
+}
+
+// Close() returns while a worker is held in a retry with a long backlog
+// behind it (the consumer's own buffer full), and the backlog stays for the
+// group's next subscription.
+TYPED_TEST_P(BusContractTest, CloseReturnsWithAFullBacklogBehindARetry) {
+  const std::string topic = this->NewTopic("contract.close-backlog");
+  const std::string group = Unique("g");
+  std::atomic<int> attempts{0};
+  auto sub = this->bus_->SubscribeBatch({.group = group,
+                                         .topics = {topic},
+                                         .max_attempts = 100000,
+                                         .retry_backoff = std::chrono::milliseconds(5),
+                                         .max_backoff = std::chrono::milliseconds(5),
+                                         .max_batch = 4},
+                                        [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                          ++attempts;
+                                          for (size_t i = 0; i < ds.size(); ++i) rs[i] = HandlerResult::RetryLater();
+                                        });
+  ASSERT_TRUE(sub.has_value());
+  AckLog acks;
+  constexpr int kEvents = 1500;
+  ASSERT_TRUE(this->bus_->Publish(1, MakeBatch(topic, 0, kEvents, 1), acks.Callback()));  // one key
+  for (int i = 0; i < 2000 && attempts.load() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GE(attempts.load(), 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the consumer buffer what it can
+  auto closed = std::make_shared<std::promise<void>>();
+  auto closed_future = closed->get_future();
+  // Detached: a Close() that never returns fails the test instead of hanging it.
+  std::thread([s = std::move(*sub), closed]() mutable {
+    s->Close();
+    closed->set_value();
+  }).detach();
+  ASSERT_EQ(closed_future.wait_for(this->patience()), std::future_status::ready) << "Close() did not return";
+  Recorder rec;
+  auto sub2 = this->bus_->SubscribeBatch({.group = group, .topics = {topic}, .max_batch = 64},
+                                         [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                           for (const auto& d : ds) rec.Add(d.event);
+                                         });
+  ASSERT_TRUE(sub2.has_value()) << sub2.error().ToString();
+  ASSERT_TRUE(rec.WaitUnique(kEvents, this->patience())) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(1, this->patience()));
+  ExpectPerKeyOrder(rec);
+  (*sub2)->Close();
+}
+
 TYPED_TEST_P(BusContractTest, SubscribeValidatesOptions) {
   auto r = this->bus_->Subscribe({.group = "", .topics = {"x"}}, [](const Delivery&) { return HandlerResult::Ok(); });
   ASSERT_FALSE(r.has_value());
@@ -323,6 +621,9 @@ TYPED_TEST_P(BusContractTest, SubscribeValidatesOptions) {
 
 REGISTER_TYPED_TEST_SUITE_P(BusContractTest, DeliversAllInKeyOrderAndAcksInSequence, RejectsNonIncreasingSequence,
                             RetryLaterKeepsKeyOrder, RejectedEventsGoToDeadLetterTopic, NextSubscriptionOfGroupResumes,
-                            EveryGroupReceivesEveryEvent, SubscribeValidatesOptions);
+                            EveryGroupReceivesEveryEvent, BatchHandlerGetsDistinctKeysInKeyOrder,
+                            BatchRetryRedeliversOnlyTheFailedInKeyOrder, BatchRejectsGoToDeadLetterTopic,
+                            BatchCloseWhileInFlightRedeliversTheRest, CloseDuringRetryKeepsLaterEventsOfTheKeyBehind,
+                            CloseReturnsWithAFullBacklogBehindARetry, SubscribeValidatesOptions);
 
 }  // namespace cnx::bus::testing

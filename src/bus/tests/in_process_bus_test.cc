@@ -130,6 +130,60 @@ TEST(InProcessBus, QueuedEventsSurviveWorkerCountChange) {
   testing::ExpectPerKeyOrder(rec);
 }
 
+// Batches held in retry when the subscription closes go back to their
+// queues; the next subscription, with another worker count, handles each
+// unprocessed event once and every key in publish order, and never again one
+// that was processed.
+TEST(InProcessBus, BatchesHeldInRetrySurviveCloseAndWorkerCountChange) {
+  InProcessBus bus;
+  testing::Recorder rec;
+  std::mutex mu;
+  std::map<std::string, int> processed;  // id -> times answered kOk
+  std::atomic<int> retries{0};
+  auto ok = [&](const Delivery& d) {
+    std::lock_guard lock(mu);
+    ++processed[std::string(d.event.FindHeader("id").value_or(""))];
+    rec.Add(d.event);
+  };
+  auto first = bus.SubscribeBatch({.group = "g",
+                                   .topics = {"t"},
+                                   .workers = 3,
+                                   .max_attempts = 100000,
+                                   .retry_backoff = 2ms,
+                                   .max_backoff = 2ms,
+                                   .max_batch = 8},
+                                  [&](std::span<const Delivery> ds, std::span<HandlerResult> rs) {
+                                    for (size_t i = 0; i < ds.size(); ++i) {
+                                      if (std::stoi(std::string(ds[i].event.FindHeader("id").value_or("0"))) % 5 == 4) {
+                                        ++retries;
+                                        rs[i] = HandlerResult::RetryLater("held");
+                                      } else {
+                                        ok(ds[i]);
+                                      }
+                                    }
+                                  });
+  ASSERT_TRUE(first);
+  AckLog acks;
+  ASSERT_TRUE(bus.Publish(1, MakeBatch("t", 0, 60, 7), acks.Callback()));
+  for (int i = 0; i < 1000 && retries.load() < 20; ++i) std::this_thread::sleep_for(2ms);
+  (*first)->Close();
+  const size_t after_first = rec.unique();
+  EXPECT_LT(after_first, 60u);
+  auto second = bus.SubscribeBatch({.group = "g", .topics = {"t"}, .workers = 2, .max_batch = 8},
+                                   [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                     for (const auto& d : ds) ok(d);
+                                   });
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(rec.WaitUnique(60, 5s)) << rec.unique();
+  ASSERT_TRUE(acks.WaitCount(1, 5s));
+  EXPECT_TRUE(acks.acks()[0].status.has_value());
+  testing::ExpectPerKeyOrder(rec);
+  (*second)->Close();
+  std::lock_guard lock(mu);
+  for (const auto& [id, n] : processed) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(bus.pending_events(), 0u);
+}
+
 // An ack callback may publish the next batch (the relay does).
 TEST(InProcessBus, AckCallbackMayPublish) {
   InProcessBus bus;

@@ -98,7 +98,7 @@ class HandDrivenBus final : public bus::Bus {
   Status Publish(uint64_t, std::vector<bus::Event>, bus::AckCallback) override {
     return Err(Module::kBus, ErrorCode::kUnimplemented, "hand-driven");
   }
-  Result<std::unique_ptr<bus::Subscription>> Subscribe(bus::SubscribeOptions, bus::Handler handler) override {
+  Result<std::unique_ptr<bus::Subscription>> SubscribeBatch(bus::SubscribeOptions, bus::BatchHandler handler) override {
     handler_ = std::move(handler);
     struct Sub final : bus::Subscription {
       void Close() override {}
@@ -120,12 +120,15 @@ class HandDrivenBus final : public bus::Bus {
     auto ev = std::make_shared<bus::Event>(
         bus::Event{"outbox.event." + std::string(row[0].Text(0)), id, std::string(row[0].Text(1)), {}});
     return std::async(std::launch::async, [this, ev, attempt] {
-      return handler_(bus::Delivery{*ev, attempt, 0, ++offset_});
+      bus::Delivery d{*ev, attempt, 0, ++offset_};
+      bus::HandlerResult r;
+      handler_(std::span(&d, 1), std::span(&r, 1));
+      return r;
     });
   }
 
  private:
-  bus::Handler handler_;
+  bus::BatchHandler handler_;
   std::atomic<int64_t> offset_{0};
 };
 
@@ -214,6 +217,37 @@ TEST(GraphConsumer, PermanentFailureLandsInDeadLettersAndReplaysAfterTheFix) {
   EXPECT_EQ(st[0].Get<std::string>(0).value(), "synced");
   auto left = c.Exec("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").value();
   EXPECT_EQ(left[0].Get<int64_t>(0).value(), 1);  // the malformed one stays
+}
+
+// A payload that is not even UTF-8 cannot be projected either: it is kept in
+// the dead letters like any malformed one, and the handler does not throw
+// (which would end the process on the bus thread).
+TEST(GraphConsumer, NonUtf8PayloadIsDeadLetteredNotThrown) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  FlakyStore store(0);
+  GraphProjector projector(store, &pool);
+  bus::InProcessBus bus;
+  auto consumer = GraphConsumer::Start(bus, projector, {});
+  ASSERT_TRUE(consumer.has_value());
+  uint64_t seq = 0;
+  ASSERT_TRUE(
+      bus.Publish(++seq, {{"outbox.event.threads", "k", "\xff\xfe{not json \xc3", {}}}, [](const bus::BatchAck&) {}));
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  auto dl = c.Exec("SELECT aggregate_type, aggregate_id FROM dead_letters").value();
+  ASSERT_EQ(dl.rows(), 1);
+  EXPECT_EQ(dl[0].Get<std::string>(0).value(), "outbox.event.threads");
+  EXPECT_EQ(dl[0].Get<std::string>(1).value(), "k");
+
+  // The consumer goes on with the next events.
+  Uuid tenant, project;
+  MakeProjectTree(c, 1, tenant, project);
+  PublishOutbox(c, bus, seq);
+  ASSERT_TRUE(bus.Flush(std::chrono::seconds(60)));
+  EXPECT_TRUE(store.GetNode(project.ToString(), {}).value().has_value());
 }
 
 // Regression (heavy ingestion left chunks in "retrying" and one in the dead
