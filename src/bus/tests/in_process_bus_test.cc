@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+
 #include <future>
 #include <latch>
 
@@ -182,6 +184,44 @@ TEST(InProcessBus, BatchesHeldInRetrySurviveCloseAndWorkerCountChange) {
   std::lock_guard lock(mu);
   for (const auto& [id, n] : processed) EXPECT_EQ(n, 1) << id;
   EXPECT_EQ(bus.pending_events(), 0u);
+}
+
+// A worker's batch is a prefix of its queue: an event is never handled before
+// an earlier event of another key (a relationship before its endpoint's node),
+// even when a repeated key ends the batch early.
+TEST(InProcessBus, ABatchNeverTakesAnEventPastAnEarlierOneOfItsWorker) {
+  InProcessBus bus;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> handled;  // keys in handling order
+  bool release = false;
+  auto sub = bus.SubscribeBatch({.group = "g", .topics = {"t"}, .workers = 1, .max_batch = 16},
+                                [&](std::span<const Delivery> ds, std::span<HandlerResult>) {
+                                  std::unique_lock lock(mu);
+                                  for (const auto& d : ds) handled.push_back(d.event.key);
+                                  cv.notify_all();
+                                  cv.wait(lock, [&] { return release; });  // everything queues meanwhile
+                                });
+  ASSERT_TRUE(sub);
+  AckLog acks;
+  ASSERT_TRUE(bus.Publish(1, {Event{"t", "first", "v", {}}}, acks.Callback()));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return handled.size() == 1; }));
+  }
+  // Queued behind the call in flight: a, a again, then b, c (b depends on the second a, say).
+  ASSERT_TRUE(bus.Publish(
+      2, {Event{"t", "a", "1", {}}, Event{"t", "a", "2", {}}, Event{"t", "b", "3", {}}, Event{"t", "c", "4", {}}},
+      acks.Callback()));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  ASSERT_TRUE(acks.WaitCount(2, 5s));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(handled, (std::vector<std::string>{"first", "a", "a", "b", "c"}));
+  (*sub)->Close();
 }
 
 // An ack callback may publish the next batch (the relay does).
