@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace cnx::vector::internal {
@@ -23,5 +24,32 @@ std::string_view DotKernelName();
 // nullptr when the CPU lacks it.
 using DotFn = float (*)(const float*, const float*, size_t);
 DotFn DotKernelVariant(std::string_view name);
+
+// bfloat16 values as their raw 16 bits (the upper half of the float32 with
+// the same sign and exponent; 8 significant bits). Graph partitions stored as
+// bfloat16 (HnswOptions::storage) keep their vectors, and searches their
+// query, in this form; inner products multiply bf16 pairs and accumulate in
+// float32.
+using Bf16 = uint16_t;
+
+// Rounds each float to the nearest bfloat16 (ties to even). Finite inputs
+// above the largest bfloat16 become infinities.
+void ToBf16(const float* in, Bf16* out, size_t n);
+inline float FromBf16(Bf16 v) {
+  uint32_t bits = uint32_t(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// sum(a[i] * b[i]) over bfloat16 inputs, accumulated in float32.
+float DotBf16Kernel(const Bf16* a, const Bf16* b, size_t n);
+
+// The variant in use: "avx512bf16" (vdpbf16ps), "avx512", "avx2" or "generic"
+// (the last three widen to float32 and use the float32 multiply-add).
+std::string_view DotBf16KernelName();
+
+using DotBf16Fn = float (*)(const Bf16*, const Bf16*, size_t);
+DotBf16Fn DotBf16KernelVariant(std::string_view name);
 
 }  // namespace cnx::vector::internal

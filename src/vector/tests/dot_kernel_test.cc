@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -42,6 +43,70 @@ TEST(DotKernelTest, EveryVariantMatchesADoubleSum) {
   for (auto& x : a) x = u(rng);
   for (auto& x : b) x = u(rng);
   EXPECT_EQ(DotKernel(a.data(), b.data(), a.size()), DotKernelVariant(chosen)(a.data(), b.data(), a.size()));
+}
+
+TEST(DotKernelTest, Bf16RoundsToNearestEven) {
+  auto bits = [](float f) {
+    Bf16 b;
+    ToBf16(&f, &b, 1);
+    return b;
+  };
+  EXPECT_EQ(bits(1.0f), 0x3f80);
+  EXPECT_EQ(bits(-2.0f), 0xc000);
+  EXPECT_EQ(bits(0.0f), 0x0000);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even one (1).
+  EXPECT_EQ(bits(1.0f + 0x1p-8f), 0x3f80);
+  // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: even is 1 + 2^-6.
+  EXPECT_EQ(bits(1.0f + 3 * 0x1p-8f), 0x3f82);
+  EXPECT_EQ(bits(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);  // above halfway: up
+  EXPECT_EQ(FromBf16(bits(0.15625f)), 0.15625f);       // exact values survive
+  EXPECT_EQ(bits(std::numeric_limits<float>::infinity()), 0x7f80);
+  EXPECT_TRUE(std::isnan(FromBf16(bits(std::numeric_limits<float>::quiet_NaN()))));
+  // The largest floats round beyond the largest bfloat16: infinity.
+  EXPECT_EQ(bits(std::numeric_limits<float>::max()), 0x7f80);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  for (int i = 0; i < 1000; ++i) {
+    float x = u(rng);
+    EXPECT_LE(std::abs(FromBf16(bits(x)) - x), std::abs(x) * 0x1p-8f) << x;  // half of 2^-7
+  }
+}
+
+TEST(DotKernelTest, EveryBf16VariantMatchesADoubleSum) {
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  size_t variants = 0;
+  for (const char* name : {"generic", "avx2", "avx512", "avx512bf16"}) {
+    DotBf16Fn fn = DotBf16KernelVariant(name);
+    if (fn == nullptr) continue;  // not on this CPU
+    ++variants;
+    for (size_t n : {0, 1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 384, 385, 1536}) {
+      // Offset by one element so the loads are unaligned.
+      std::vector<float> fa(n + 1), fb(n + 1);
+      for (auto& x : fa) x = u(rng);
+      for (auto& x : fb) x = u(rng);
+      std::vector<Bf16> a(n + 1), b(n + 1);
+      ToBf16(fa.data(), a.data(), n + 1);
+      ToBf16(fb.data(), b.data(), n + 1);
+      double want = 0, scale = 0;
+      for (size_t i = 0; i < n; ++i) {
+        want += double(FromBf16(a[i + 1])) * FromBf16(b[i + 1]);
+        scale += std::abs(double(FromBf16(a[i + 1])) * FromBf16(b[i + 1]));
+      }
+      float got = fn(a.data() + 1, b.data() + 1, n);
+      EXPECT_NEAR(got, want, 1e-6 * scale + 1e-7) << name << " n=" << n;
+    }
+  }
+  EXPECT_GE(variants, 1u);
+  std::string_view chosen = DotBf16KernelName();
+  EXPECT_NE(DotBf16KernelVariant(chosen), nullptr) << chosen;
+  std::vector<float> fa(384), fb(384);
+  for (auto& x : fa) x = u(rng);
+  for (auto& x : fb) x = u(rng);
+  std::vector<Bf16> a(384), b(384);
+  ToBf16(fa.data(), a.data(), 384);
+  ToBf16(fb.data(), b.data(), 384);
+  EXPECT_EQ(DotBf16Kernel(a.data(), b.data(), 384), DotBf16KernelVariant(chosen)(a.data(), b.data(), 384));
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // HnswIndex beyond the contract: recall against the exact index, slot reuse
 // after deletes, growth, promotion, reload of graph partitions, and searches
-// running while writers change the index.
+// running while writers change the index — each for float32 and bfloat16
+// graph storage — and checkpoints moving between the storages.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -15,9 +18,9 @@ namespace {
 
 constexpr size_t kDim = 64;
 
-std::unique_ptr<HnswIndex> MakeHnsw(size_t threshold, size_t slice = 512) {
-  auto index =
-      HnswIndex::Create({.dimension = kDim, .exact_threshold = threshold, .build_threads = 2, .write_slice = slice});
+std::unique_ptr<HnswIndex> NewHnsw(size_t threshold, size_t slice = 512, Storage storage = Storage::kFloat32) {
+  auto index = HnswIndex::Create(
+      {.dimension = kDim, .exact_threshold = threshold, .build_threads = 2, .write_slice = slice, .storage = storage});
   EXPECT_TRUE(index.has_value());
   return std::move(*index);
 }
@@ -51,7 +54,14 @@ double RecallAt10(const VectorIndex& approx, const VectorIndex& exact, const std
   return double(found) / double(wanted);
 }
 
-TEST(HnswIndexTest, RecallAgainstExactWithTenants) {
+class HnswIndexTest : public ::testing::TestWithParam<Storage> {
+ protected:
+  std::unique_ptr<HnswIndex> MakeHnsw(size_t threshold, size_t slice = 512) {
+    return NewHnsw(threshold, slice, GetParam());
+  }
+};
+
+TEST_P(HnswIndexTest, RecallAgainstExactWithTenants) {
   std::vector<Uuid> tenants{TestId(900'001), TestId(900'002), TestId(900'003)};
   auto corpus = MakeCorpus(6000, tenants, 11);
   auto hnsw = MakeHnsw(500);
@@ -68,7 +78,7 @@ TEST(HnswIndexTest, RecallAgainstExactWithTenants) {
   for (const auto& t : tenants) EXPECT_GE(RecallAt10(*hnsw, exact, queries, t), 0.95);
 }
 
-TEST(HnswIndexTest, DeletedSlotsAreReusedAndNeverReturned) {
+TEST_P(HnswIndexTest, DeletedSlotsAreReusedAndNeverReturned) {
   Uuid tenant = TestId(900'001);
   auto corpus = MakeCorpus(3000, {tenant}, 12);
   auto hnsw = MakeHnsw(100);
@@ -106,7 +116,7 @@ TEST(HnswIndexTest, DeletedSlotsAreReusedAndNeverReturned) {
   }
 }
 
-TEST(HnswIndexTest, GraphGrowsBeyondInitialCapacity) {
+TEST_P(HnswIndexTest, GraphGrowsBeyondInitialCapacity) {
   Uuid tenant = TestId(900'001);
   auto hnsw = MakeHnsw(32, 64);
   // Promotion sizes the graph at 2x the threshold; batches push it well past.
@@ -121,7 +131,7 @@ TEST(HnswIndexTest, GraphGrowsBeyondInitialCapacity) {
   }
 }
 
-TEST(HnswIndexTest, GraphPartitionsSurviveReload) {
+TEST_P(HnswIndexTest, GraphPartitionsSurviveReload) {
   std::vector<Uuid> tenants{TestId(900'001), TestId(900'002)};
   auto corpus = MakeCorpus(2000, tenants, 15);
   auto hnsw = MakeHnsw(300);
@@ -164,7 +174,7 @@ TEST(HnswIndexTest, GraphPartitionsSurviveReload) {
   EXPECT_EQ(loaded->Stats().deleted_slots, 1u);
 }
 
-TEST(HnswIndexTest, SearchesRunWhileWritersChangeTheIndex) {
+TEST_P(HnswIndexTest, SearchesRunWhileWritersChangeTheIndex) {
   std::vector<Uuid> tenants{TestId(900'001), TestId(900'002)};
   auto base = MakeCorpus(1200, tenants, 18);
   auto hnsw = MakeHnsw(400, 50);
@@ -201,9 +211,130 @@ TEST(HnswIndexTest, SearchesRunWhileWritersChangeTheIndex) {
   EXPECT_EQ(hnsw->Count(), 1200u - 600u + 1200u - 600u);
 }
 
-TEST(HnswIndexTest, RejectsBadOptions) {
+INSTANTIATE_TEST_SUITE_P(Storages, HnswIndexTest, ::testing::Values(Storage::kFloat32, Storage::kBfloat16),
+                         [](const auto& info) { return std::string(StorageName(info.param)); });
+
+TEST(HnswIndexOptionsTest, RejectsBadOptions) {
   EXPECT_FALSE(HnswIndex::Create({.dimension = 0}).has_value());
   EXPECT_FALSE(HnswIndex::Create({.dimension = 8, .m = 1}).has_value());
+}
+
+TEST(HnswIndexOptionsTest, StorageNames) {
+  for (Storage s : {Storage::kFloat32, Storage::kBfloat16}) EXPECT_EQ(ParseStorage(StorageName(s)), s);
+  auto bad = ParseStorage("float16");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+// The manifest of the live checkpoint in `dir`.
+std::filesystem::path ManifestOf(const std::filesystem::path& dir) {
+  std::string current;
+  std::ifstream(dir / "CURRENT") >> current;
+  return dir / current / "manifest.json";
+}
+
+nlohmann::json ReadJson(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// Checkpoints written before the storage setting (format 1, no "storage") and
+// float32 ones load into a bfloat16 index: the graphs are narrowed on load,
+// links kept. A bfloat16 checkpoint cannot be widened back: a float32 index
+// refuses it with kFailedPrecondition (the service then rebuilds from
+// PostgreSQL).
+TEST(HnswStorageTest, Float32CheckpointsLoadIntoBfloat16AndNotBack) {
+  std::vector<Uuid> tenants{TestId(900'001), TestId(900'002)};
+  auto corpus = MakeCorpus(3000, tenants, 21);
+  auto small = MakeCorpus(20, {TestId(900'003)}, 22, 50'000);
+  auto f32 = NewHnsw(300);
+  ASSERT_TRUE(f32->Upsert(corpus.records).has_value());
+  ASSERT_TRUE(f32->Upsert(small.records).has_value());
+  ASSERT_TRUE(f32->Delete(std::vector<Uuid>{TestId(0), TestId(1)}).has_value());
+  ExactIndex exact(kDim, Metric::kCosine);
+  ASSERT_TRUE(exact.Upsert(std::span(corpus.records).subspan(2)).has_value());
+  TempDir dir;
+  ASSERT_TRUE(f32->Checkpoint(dir.path(), {5, "tag"}).has_value());
+  auto manifest = ReadJson(ManifestOf(dir.path()));
+  EXPECT_EQ(manifest["format"], 2);
+  EXPECT_EQ(manifest["storage"], "float32");
+  // Make it a format-1 checkpoint, as written before the setting existed.
+  manifest.erase("storage");
+  manifest["format"] = 1;
+  std::ofstream(ManifestOf(dir.path()), std::ios::trunc) << manifest.dump(1);
+
+  for (Storage storage : {Storage::kFloat32, Storage::kBfloat16}) {
+    SCOPED_TRACE(std::string(StorageName(storage)));
+    auto loaded = NewHnsw(300, 512, storage);
+    auto pos = loaded->Load(dir.path());
+    ASSERT_TRUE(pos.has_value()) << pos.error().ToString();
+    EXPECT_EQ(pos->position, 5u);
+    EXPECT_EQ(loaded->Count(), 3018u);
+    auto stats = loaded->Stats();
+    EXPECT_EQ(stats.graph_partitions, 2u);
+    EXPECT_EQ(stats.deleted_slots, 2u);
+    VectorGen qgen(kDim, 97);
+    std::vector<std::vector<float>> queries;
+    for (int i = 0; i < 100; ++i) queries.push_back(qgen.Next());
+    for (const auto& t : tenants) EXPECT_GE(RecallAt10(*loaded, exact, queries, t), 0.95);
+    for (size_t i = 2; i < 3000; i += 149) {
+      auto hits = loaded->Search(corpus.vectors[i], 1, {tenants[i % 2]});
+      ASSERT_TRUE(hits && !hits->empty());
+      EXPECT_EQ((*hits)[0].id, TestId(i));
+    }
+    if (storage == Storage::kBfloat16) {
+      // Half the vector bytes per graph slot: 64 dimensions × 2 bytes less.
+      auto f32_stats = f32->Stats();
+      EXPECT_LT(stats.memory_bytes, f32_stats.memory_bytes);
+      // The narrowed graph keeps working: a reused slot, a new point, a checkpoint.
+      auto more = MakeCorpus(2, {tenants[0]}, 23, 60'000);
+      ASSERT_TRUE(loaded->Upsert(more.records).has_value());
+      EXPECT_EQ(loaded->Stats().deleted_slots, 1u);
+      auto hits = loaded->Search(more.vectors[1], 1, {tenants[0]});
+      ASSERT_TRUE(hits && !hits->empty());
+      EXPECT_EQ((*hits)[0].id, TestId(60'001));
+      TempDir bf16_dir;
+      ASSERT_TRUE(loaded->Checkpoint(bf16_dir.path(), {6, "tag"}).has_value());
+      EXPECT_EQ(ReadJson(ManifestOf(bf16_dir.path()))["storage"], "bfloat16");
+      auto again = NewHnsw(300, 512, Storage::kBfloat16);
+      ASSERT_TRUE(again->Load(bf16_dir.path()).has_value());
+      EXPECT_EQ(again->Count(), loaded->Count());
+      for (size_t i = 2; i < 3000; i += 149) {
+        auto a = loaded->Search(corpus.vectors[i], 10, {tenants[i % 2]});
+        auto b = again->Search(corpus.vectors[i], 10, {tenants[i % 2]});
+        ASSERT_TRUE(a && b);
+        EXPECT_EQ(*a, *b);
+      }
+      auto back = NewHnsw(300, 512, Storage::kFloat32);
+      auto refused = back->Load(bf16_dir.path());
+      ASSERT_FALSE(refused.has_value());
+      EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+      EXPECT_EQ(back->Count(), 0u);
+    }
+  }
+}
+
+// A manifest that names a storage we do not know, or a graph file whose
+// element size does not match the storage the manifest names, is kDataLoss.
+TEST(HnswStorageTest, StorageAndGraphLayoutMustAgree) {
+  Uuid tenant = TestId(900'001);
+  auto corpus = MakeCorpus(400, {tenant}, 24);
+  auto index = NewHnsw(100);
+  ASSERT_TRUE(index->Upsert(corpus.records).has_value());
+  TempDir dir;
+  ASSERT_TRUE(index->Checkpoint(dir.path(), {1, "tag"}).has_value());
+  const auto original = ReadJson(ManifestOf(dir.path()));
+  for (const char* storage : {"bfloat16", "int8"}) {
+    SCOPED_TRACE(storage);
+    auto manifest = original;
+    manifest["storage"] = storage;
+    std::ofstream(ManifestOf(dir.path()), std::ios::trunc) << manifest.dump(1);
+    auto loaded = NewHnsw(100, 512, Storage::kBfloat16);
+    auto r = loaded->Load(dir.path());
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().ToString();
+    EXPECT_EQ(loaded->Count(), 0u);
+  }
 }
 
 }  // namespace
