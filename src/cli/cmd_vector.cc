@@ -31,7 +31,7 @@ struct Opened {
   std::filesystem::path dir;
   embed::ModelId model;
   size_t dimension = 0;
-  vector::Storage storage = vector::Storage::kFloat32;  // vector.storage, as cnx serve uses it
+  vector::Storage storage = vector::Storage::kBfloat16;  // vector.storage, as cnx serve uses it
 };
 
 Result<Opened> Open(const VectorFlags& f) {
@@ -44,7 +44,7 @@ Result<Opened> Open(const VectorFlags& f) {
   o.model = {f.model.empty() ? std::string(lexical->model_name()) : f.model,
              f.version.empty() ? std::string(lexical->model_version()) : f.version};
   o.dimension = f.dimension == 0 ? lexical->dimension() : f.dimension;
-  o.storage = CNX_TRY(vector::ParseStorage(config.GetString("vector.storage", "float32")));
+  o.storage = CNX_TRY(vector::ParseStorage(config.GetString("vector.storage", "bfloat16")));
   o.db = CNX_TRY(OpenDatabase(config));
   return o;
 }

@@ -57,12 +57,14 @@ struct HnswOptions {
   Metric metric = Metric::kCosine;
   size_t m = 16;  // graph degree (hnswlib M)
   size_t ef_construction = 200;
-  size_t ef_search = 64;                // raised to k when k is larger
-  size_t exact_threshold = 4096;        // partitions below this many vectors are scanned exactly (docs/retrieval.md)
-  size_t build_threads = 2;             // threads adding new points to a graph
-  size_t write_slice = 512;             // records per exclusive hold of a partition lock
-  uint64_t seed = 100;                  // hnswlib level generator seed
-  Storage storage = Storage::kFloat32;  // element type of graph partitions (setting vector.storage)
+  size_t ef_search = 64;          // raised to k when k is larger
+  size_t exact_threshold = 4096;  // partitions below this many vectors are scanned exactly (docs/retrieval.md)
+  size_t build_threads = 2;       // threads adding new points to a graph
+  size_t write_slice = 512;       // records per exclusive hold of a partition lock
+  uint64_t seed = 100;            // hnswlib level generator seed
+  // Element type of graph partitions. The library default is float32; the
+  // setting vector.storage of cnx serve defaults to bfloat16 (decision 1460).
+  Storage storage = Storage::kFloat32;
 };
 
 class HnswIndex final : public VectorIndex {
