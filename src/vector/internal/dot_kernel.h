@@ -3,7 +3,9 @@
 // binary built for baseline x86-64 still uses the wide units of the machine it
 // runs on. hnswlib 0.6.2 only uses AVX when the whole program is compiled with
 // -mavx; our graphs use this kernel instead (HnswIndex's distance space) and
-// so do exact scans, so both score identically.
+// so do exact scans, so both score identically. Graphs stored as bfloat16
+// use DotBf16Kernel below (chosen the same way: AVX-512 BF16, AVX-512F, AVX2,
+// plain loop).
 //
 // Thread safety: the functions are pure; the choice is made on first use.
 #pragma once
