@@ -31,8 +31,7 @@ struct HnswIndex::Space final : hnswlib::SpaceInterface<float> {
   };
   Space(size_t dim, Storage storage)
       : storage(storage),
-        param{dim, internal::DotKernelVariant(internal::DotKernelName()),
-              internal::DotBf16KernelVariant(internal::DotBf16KernelName())} {}
+        param{dim, internal::DotKernelVariant(internal::DotKernelName()), internal::DotBf16KernelForSpaces()} {}
   static float Distance(const void* a, const void* b, const void* param) {
     const auto* p = static_cast<const Param*>(param);
     return 1.0f - p->dot(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <atomic>
 #include <cstring>
 
 namespace cnx::vector::internal {
@@ -192,6 +193,19 @@ float DotBf16Kernel(const Bf16* a, const Bf16* b, size_t n) {
 
 std::string_view DotBf16KernelName() {
   return ChosenBf16().name;
+}
+
+namespace {
+std::atomic<DotBf16Fn> forced_bf16{nullptr};
+}  // namespace
+
+DotBf16Fn DotBf16KernelForSpaces() {
+  DotBf16Fn forced = forced_bf16.load(std::memory_order_acquire);
+  return forced != nullptr ? forced : ChosenBf16().fn;
+}
+
+void ForceDotBf16KernelForTesting(DotBf16Fn fn) {
+  forced_bf16.store(fn, std::memory_order_release);
 }
 
 DotBf16Fn DotBf16KernelVariant(std::string_view name) {

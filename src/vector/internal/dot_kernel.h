@@ -54,4 +54,11 @@ std::string_view DotBf16KernelName();
 using DotBf16Fn = float (*)(const Bf16*, const Bf16*, size_t);
 DotBf16Fn DotBf16KernelVariant(std::string_view name);
 
+// The variant a bfloat16 distance space takes when it is created: the chosen
+// one, unless a test forced another with ForceDotBf16KernelForTesting
+// (nullptr restores the chosen one). Spaces keep the variant they took, so
+// tests can compare graphs built by every variant this CPU runs.
+DotBf16Fn DotBf16KernelForSpaces();
+void ForceDotBf16KernelForTesting(DotBf16Fn fn);
+
 }  // namespace cnx::vector::internal

@@ -4,6 +4,7 @@
 // graph storage — and checkpoints moving between the storages.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -12,15 +13,20 @@
 #include "test_util.h"
 #include "vector/exact_index.h"
 #include "vector/hnsw_index.h"
+#include "vector/internal/dot_kernel.h"
 
 namespace cnx::vector::testing {
 namespace {
 
 constexpr size_t kDim = 64;
 
-std::unique_ptr<HnswIndex> NewHnsw(size_t threshold, size_t slice = 512, Storage storage = Storage::kFloat32) {
-  auto index = HnswIndex::Create(
-      {.dimension = kDim, .exact_threshold = threshold, .build_threads = 2, .write_slice = slice, .storage = storage});
+std::unique_ptr<HnswIndex> NewHnsw(size_t threshold, size_t slice = 512, Storage storage = Storage::kFloat32,
+                                   size_t build_threads = 2) {
+  auto index = HnswIndex::Create({.dimension = kDim,
+                                  .exact_threshold = threshold,
+                                  .build_threads = build_threads,
+                                  .write_slice = slice,
+                                  .storage = storage});
   EXPECT_TRUE(index.has_value());
   return std::move(*index);
 }
@@ -78,46 +84,66 @@ TEST_P(HnswIndexTest, RecallAgainstExactWithTenants) {
   for (const auto& t : tenants) EXPECT_GE(RecallAt10(*hnsw, exact, queries, t), 0.95);
 }
 
-TEST_P(HnswIndexTest, DeletedSlotsAreReusedAndNeverReturned) {
+// Deletes a third of a 3000-vector partition, then reuses 600 of the freed
+// slots; checks that deleted ids never come back and new vectors take the
+// freed slots, and returns recall@10 against the exact index after each step.
+struct ChurnRecall {
+  double after_deletes = 0, after_reuse = 0;
+};
+ChurnRecall DeleteAndReuse(HnswIndex& hnsw) {
+  ChurnRecall out;
   Uuid tenant = TestId(900'001);
   auto corpus = MakeCorpus(3000, {tenant}, 12);
-  auto hnsw = MakeHnsw(100);
   ExactIndex exact(kDim, Metric::kCosine);
-  ASSERT_TRUE(hnsw->Upsert(corpus.records).has_value());
-  ASSERT_TRUE(exact.Upsert(corpus.records).has_value());
+  EXPECT_TRUE(hnsw.Upsert(corpus.records).has_value());
+  EXPECT_TRUE(exact.Upsert(corpus.records).has_value());
   std::vector<Uuid> gone;
   for (size_t i = 0; i < 3000; i += 3) gone.push_back(TestId(i));
-  ASSERT_TRUE(hnsw->Delete(gone).has_value());
-  ASSERT_TRUE(exact.Delete(gone).has_value());
-  EXPECT_EQ(hnsw->Stats().deleted_slots, gone.size());
+  EXPECT_TRUE(hnsw.Delete(gone).has_value());
+  EXPECT_TRUE(exact.Delete(gone).has_value());
+  EXPECT_EQ(hnsw.Stats().deleted_slots, gone.size());
 
   VectorGen qgen(kDim, 98);
   std::vector<std::vector<float>> queries;
   for (int i = 0; i < 100; ++i) queries.push_back(qgen.Next());
   std::set<Uuid> gone_set(gone.begin(), gone.end());
   for (const auto& q : queries) {
-    auto hits = hnsw->Search(q, 10, {tenant});
-    ASSERT_TRUE(hits.has_value());
+    auto hits = hnsw.Search(q, 10, {tenant});
+    EXPECT_TRUE(hits.has_value());
+    if (!hits) return out;
     for (const auto& h : *hits) EXPECT_FALSE(gone_set.contains(h.id));
   }
-  const double after_deletes = RecallAt10(*hnsw, exact, queries, tenant);
-  RecordProperty("recall_after_deletes", std::to_string(after_deletes));  // in --gtest_output=xml
-  EXPECT_GE(after_deletes, 0.95);
+  out.after_deletes = RecallAt10(hnsw, exact, queries, tenant);
 
   // New vectors take the deleted slots first.
   auto more = MakeCorpus(600, {tenant}, 13, 10'000);
-  ASSERT_TRUE(hnsw->Upsert(more.records).has_value());
-  ASSERT_TRUE(exact.Upsert(more.records).has_value());
-  EXPECT_EQ(hnsw->Stats().deleted_slots, gone.size() - 600);
-  EXPECT_EQ(hnsw->Count(), 2600u);
-  const double after_reuse = RecallAt10(*hnsw, exact, queries, tenant);
-  RecordProperty("recall_after_reuse", std::to_string(after_reuse));
-  EXPECT_GE(after_reuse, 0.95);
+  EXPECT_TRUE(hnsw.Upsert(more.records).has_value());
+  EXPECT_TRUE(exact.Upsert(more.records).has_value());
+  EXPECT_EQ(hnsw.Stats().deleted_slots, gone.size() - 600);
+  EXPECT_EQ(hnsw.Count(), 2600u);
+  out.after_reuse = RecallAt10(hnsw, exact, queries, tenant);
   for (size_t i = 0; i < 600; i += 50) {
-    auto hits = hnsw->Search(more.vectors[i], 1, {tenant});
-    ASSERT_TRUE(hits && !hits->empty());
-    EXPECT_EQ((*hits)[0].id, TestId(10'000 + i));
+    auto hits = hnsw.Search(more.vectors[i], 1, {tenant});
+    EXPECT_TRUE(hits && !hits->empty());
+    if (hits && !hits->empty()) {
+      EXPECT_EQ((*hits)[0].id, TestId(10'000 + i));
+    }
   }
+  return out;
+}
+
+// One build thread: the graph, and so the recall, does not depend on thread
+// scheduling (with two, insertion order varies and recall after reuse moved
+// between 0.954 and 0.957 for bfloat16 — a margin of four hits over 0.95).
+// Concurrent construction is covered by the tests below and
+// HnswBf16KernelTest.
+TEST_P(HnswIndexTest, DeletedSlotsAreReusedAndNeverReturned) {
+  auto hnsw = NewHnsw(100, 512, GetParam(), 1);
+  const ChurnRecall r = DeleteAndReuse(*hnsw);
+  RecordProperty("recall_after_deletes", std::to_string(r.after_deletes));  // in --gtest_output=xml
+  RecordProperty("recall_after_reuse", std::to_string(r.after_reuse));
+  EXPECT_GE(r.after_deletes, 0.95);
+  EXPECT_GE(r.after_reuse, 0.95);
 }
 
 TEST_P(HnswIndexTest, GraphGrowsBeyondInitialCapacity) {
@@ -340,6 +366,52 @@ TEST(HnswStorageTest, StorageAndGraphLayoutMustAgree) {
     EXPECT_EQ(loaded->Count(), 0u);
   }
 }
+
+// The churn scenario with a bfloat16 graph built by each bf16 kernel variant
+// this CPU runs (they sum in different orders, so distances differ in the last
+// bits; CI machines may lack AVX-512 BF16 and run another one).
+// With one build thread the graph is deterministic per kernel: recall must
+// reach the bar of the float32 graph (0.95) and stay within a point of the
+// float32 graph built the same way (measured: 0.981/0.955 for every variant
+// against 0.984/0.957 for float32, docs/retrieval.md "Vector storage").
+// With two threads the insertion order depends on scheduling (measured over
+// 10 runs: after reuse 0.954-0.957 bfloat16, 0.956-0.959 float32): the bar
+// allows for that variation. Prints the recalls:
+// `vector_test --gtest_filter='*ChurnRecallPerKernel*' --gtest_repeat=10`.
+class HnswBf16KernelTest : public ::testing::TestWithParam<std::tuple<const char*, size_t>> {};
+
+TEST_P(HnswBf16KernelTest, ChurnRecallPerKernel) {
+  auto [name, threads] = GetParam();
+  internal::DotBf16Fn fn = internal::DotBf16KernelVariant(name);
+  if (fn == nullptr) GTEST_SKIP() << name << " does not run on this CPU";
+  internal::ForceDotBf16KernelForTesting(fn);
+  auto bf16 = NewHnsw(100, 512, Storage::kBfloat16, threads);
+  internal::ForceDotBf16KernelForTesting(nullptr);
+  const ChurnRecall r = DeleteAndReuse(*bf16);
+  std::printf("churn recall bfloat16 kernel=%s threads=%zu after_deletes=%.3f after_reuse=%.3f\n", name, threads,
+              r.after_deletes, r.after_reuse);
+  if (threads == 1) {
+    auto f32 = NewHnsw(100, 512, Storage::kFloat32, threads);
+    const ChurnRecall f = DeleteAndReuse(*f32);
+    std::printf("churn recall float32 threads=%zu after_deletes=%.3f after_reuse=%.3f\n", threads, f.after_deletes,
+                f.after_reuse);
+    EXPECT_GE(r.after_deletes, 0.95);
+    EXPECT_GE(r.after_reuse, 0.95);
+    EXPECT_GE(r.after_deletes, f.after_deletes - 0.01);
+    EXPECT_GE(r.after_reuse, f.after_reuse - 0.01);
+  } else {
+    EXPECT_GE(r.after_deletes, 0.94);
+    EXPECT_GE(r.after_reuse, 0.94);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, HnswBf16KernelTest,
+                         ::testing::Combine(::testing::Values("generic", "avx2", "avx512", "avx512bf16"),
+                                            ::testing::Values(size_t(1), size_t(2))),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "_threads" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace cnx::vector::testing
