@@ -3,7 +3,11 @@
 // masked loads), and the chosen variant is one of them.
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -107,6 +111,65 @@ TEST(DotKernelTest, EveryBf16VariantMatchesADoubleSum) {
   ToBf16(fa.data(), a.data(), 384);
   ToBf16(fb.data(), b.data(), 384);
   EXPECT_EQ(DotBf16Kernel(a.data(), b.data(), 384), DotBf16KernelVariant(chosen)(a.data(), b.data(), 384));
+}
+
+// Every bf16 variant this CPU runs, on vectors that end where an unreadable
+// page begins (a read past the last element faults), for odd dimensions, gives
+// the sum of a plain loop over the same bfloat16 values within float32
+// rounding.
+TEST(DotKernelTest, Bf16VariantsReadNothingPastTheEnd) {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  char* base = static_cast<char*>(mem);
+  // [page 0: a][page 1: b][page 2: no access]; each vector ends at its page end.
+  ASSERT_EQ(mprotect(base + 2 * page, page, PROT_NONE), 0);
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  size_t variants = 0;
+  for (const char* name : {"generic", "avx2", "avx512", "avx512bf16"}) {
+    DotBf16Fn fn = DotBf16KernelVariant(name);
+    if (fn == nullptr) continue;
+    ++variants;
+    for (size_t n : {1, 2, 7, 9, 15, 17, 31, 33, 63, 65, 383, 385, 1023}) {
+      ASSERT_LE(n * sizeof(Bf16), page);
+      Bf16* a = reinterpret_cast<Bf16*>(base + page) - n;      // ends at page 1
+      Bf16* b = reinterpret_cast<Bf16*>(base + 2 * page) - n;  // ends at the guard page
+      std::vector<float> fa(n), fb(n);
+      for (auto& x : fa) x = u(rng);
+      for (auto& x : fb) x = u(rng);
+      ToBf16(fa.data(), a, n);
+      ToBf16(fb.data(), b, n);
+      double want = 0, scale = 0;
+      for (size_t i = 0; i < n; ++i) {
+        want += double(FromBf16(a[i])) * FromBf16(b[i]);
+        scale += std::abs(double(FromBf16(a[i])) * FromBf16(b[i]));
+      }
+      EXPECT_NEAR(fn(a, b, n), want, 1e-6 * scale + 1e-7) << name << " n=" << n;
+      EXPECT_NEAR(fn(b, a, n), want, 1e-6 * scale + 1e-7) << name << " n=" << n;
+    }
+  }
+  EXPECT_GE(variants, 1u);
+  munmap(mem, 3 * page);
+}
+
+TEST(DotKernelTest, Bf16KeepsNaNsAndInfinities) {
+  auto bits = [](uint32_t f32) {
+    float f;
+    std::memcpy(&f, &f32, sizeof f);
+    Bf16 b;
+    ToBf16(&f, &b, 1);
+    return b;
+  };
+  // NaNs whose payload lies only in the dropped low bits stay NaNs (not infinity).
+  EXPECT_TRUE(std::isnan(FromBf16(bits(0x7f800001u))));
+  EXPECT_TRUE(std::isnan(FromBf16(bits(0xff800001u))));
+  EXPECT_TRUE(std::isnan(FromBf16(bits(0x7fffffffu))));  // would carry into the sign if rounded
+  EXPECT_EQ(bits(0xff800000u), 0xff80);                  // -inf
+  EXPECT_EQ(bits(0x80000000u), 0x8000);                  // -0
+  // The largest float that rounds down stays finite; halfway above it becomes infinity.
+  EXPECT_EQ(bits(0x7f7f7fffu), 0x7f7f);
+  EXPECT_EQ(bits(0x7f7f8000u), 0x7f80);
 }
 
 }  // namespace
