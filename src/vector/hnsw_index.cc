@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -439,6 +440,66 @@ Result<std::vector<Uuid>> ReadLabels(const fs::path& path) {
   return ids;
 }
 
+// Checks the header of an hnswlib 0.6.2 graph file against the element layout
+// it must have (`data_size` bytes of vector per element) and the number of
+// labels, before hnswlib's loader trusts it: that loader copies
+// cur_element_count elements into max_elements slots and reads each label at
+// label_offset, so wrong values there read and write out of bounds.
+Status CheckGraphHeader(const fs::path& path, size_t data_size, size_t labels) {
+  auto bad = [&](const std::string& what) {
+    return Err(Module::kVector, ErrorCode::kDataLoss, "graph file " + path.string() + ": " + what);
+  };
+  struct Header {
+    uint64_t offset_level0, max_elements, count, size_per_element, label_offset, offset_data;
+    int32_t max_level;
+    uint32_t entry_point;
+    uint64_t max_m, max_m0, m;
+  } h;
+  static_assert(sizeof(Header) == 80);
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(&h), sizeof h)) return bad("short header");
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  if (ec) return bad("cannot stat: " + ec.message());
+  if (h.count != labels) return bad("graph and label file disagree");
+  if (h.max_elements < h.count || h.max_elements > uint64_t(std::numeric_limits<hnswlib::tableint>::max()))
+    return bad("bad capacity");
+  if (h.m == 0 || h.max_m0 > 4096 || h.max_m > h.max_m0) return bad("bad link counts");
+  if (h.offset_level0 != 0 ||
+      h.offset_data != h.max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint) ||
+      h.label_offset != h.offset_data + data_size || h.size_per_element != h.label_offset + sizeof(Label))
+    return bad("element layout does not match");
+  if (file_size < 96 || h.count > (file_size - 96) / h.size_per_element) return bad("shorter than its elements");
+  if (h.count > 0 && (h.entry_point >= h.count || h.max_level < 0 || h.max_level > 64)) return bad("bad entry point");
+  return Ok();
+}
+
+// Every link of a loaded graph names an element of it and no list is longer
+// than its level allows (searches follow links without checking).
+Status CheckGraphLinks(const Graph& g, const fs::path& path) {
+  auto bad = [&](const std::string& what) {
+    return Err(Module::kVector, ErrorCode::kDataLoss, "graph file " + path.string() + ": " + what);
+  };
+  const size_t n = g.cur_element_count;
+  auto check = [&](const hnswlib::linklistsizeint* list, size_t max) {
+    const size_t size = g.getListCount(const_cast<hnswlib::linklistsizeint*>(list));
+    if (size > max) return false;
+    const auto* ids = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+    for (size_t j = 0; j < size; ++j)
+      if (ids[j] >= n) return false;
+    return true;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const auto id = hnswlib::tableint(i);
+    if (!check(g.get_linklist0(id), g.maxM0_)) return bad("bad level-0 links of element " + std::to_string(i));
+    const int level = g.element_levels_[i];
+    if (level < 0 || level > g.maxlevel_) return bad("bad level of element " + std::to_string(i));
+    for (int l = 1; l <= level; ++l)
+      if (!check(g.get_linklist(id, l), g.maxM_)) return bad("bad links of element " + std::to_string(i));
+  }
+  return Ok();
+}
+
 // Re-lays a loaded float32 graph out with bfloat16 vectors in place: the
 // level-0 links and labels are copied, each vector is rounded, the upper
 // levels (separate allocations) stay. `target` is the bfloat16 space.
@@ -567,6 +628,7 @@ Result<IndexPosition> HnswIndex::Load(const fs::path& dir) {
                        " stores graph vectors as bfloat16 and the index is configured for float32 "
                        "(vector.storage); they cannot be widened back, rebuild the index");
       p->label_ids = CNX_TRY(ReadLabels(ckpt / labels));
+      CNX_TRY(CheckGraphHeader(ckpt / file, file_space->get_data_size(), p->label_ids.size()));
       try {
         p->graph = std::make_unique<Graph>(file_space, (ckpt / file).string());
       } catch (const std::exception& ex) {
@@ -579,6 +641,7 @@ Result<IndexPosition> HnswIndex::Load(const fs::path& dir) {
           p->graph->label_offset_ != p->graph->offsetData_ + p->graph->data_size_ ||
           p->graph->size_data_per_element_ != p->graph->label_offset_ + sizeof(Label))
         return corrupt("graph element layout does not match its storage " + std::string(StorageName(*file_storage)));
+      CNX_TRY(CheckGraphLinks(*p->graph, ckpt / file));
       if (*file_storage != options_.storage) CNX_TRY(NarrowToBf16(*p->graph, *space_));
       // The loading constructor of hnswlib 0.6.2 leaves num_deleted_
       // uninitialised before counting into it.

@@ -4,8 +4,12 @@
 // graph storage — and checkpoints moving between the storages.
 #include <gtest/gtest.h>
 
+#include <boost/crc.hpp>
+
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -365,6 +369,91 @@ TEST(HnswStorageTest, StorageAndGraphLayoutMustAgree) {
     EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().ToString();
     EXPECT_EQ(loaded->Count(), 0u);
   }
+}
+
+// Damaged bfloat16 graph files are refused with kDataLoss before anything is
+// read out of bounds: truncated files and headers whose counts or element
+// layout (hnswlib reads labels at label_offset within each element, and
+// copies cur_element_count elements into max_elements slots) are wrong.
+TEST(HnswStorageTest, DamagedBfloat16GraphFilesAreRefused) {
+  Uuid tenant = TestId(900'001);
+  auto corpus = MakeCorpus(400, {tenant}, 25);
+  auto index = NewHnsw(100, 512, Storage::kBfloat16);
+  ASSERT_TRUE(index->Upsert(corpus.records).has_value());
+  TempDir dir;
+  ASSERT_TRUE(index->Checkpoint(dir.path(), {1, "tag"}).has_value());
+  const auto graph = ManifestOf(dir.path()).parent_path() / "p0.hnsw";
+  ASSERT_TRUE(std::filesystem::exists(graph));
+  std::string original;
+  {
+    std::ifstream in(graph, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(original.size(), 96u);
+  // hnswlib 0.6.2 header: offsetLevel0, max_elements, cur_element_count,
+  // size_data_per_element, label_offset, offsetData (size_t each), ...
+  auto with_field = [&](size_t offset, uint64_t value) {
+    std::string b = original;
+    std::memcpy(b.data() + offset, &value, sizeof value);
+    return b;
+  };
+  auto with_field32 = [&](size_t offset, uint32_t value) {
+    std::string b = original;
+    std::memcpy(b.data() + offset, &value, sizeof value);
+    return b;
+  };
+  uint64_t count;
+  std::memcpy(&count, original.data() + 16, sizeof count);
+  uint32_t links0;
+  std::memcpy(&links0, original.data() + 96, sizeof links0);
+  ASSERT_GT(links0 & 0xffffu, 0u);
+  ASSERT_EQ(count, 400u);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"empty", ""},
+      {"short header", original.substr(0, 50)},
+      {"half", original.substr(0, original.size() / 2)},
+      {"one byte short", original.substr(0, original.size() - 1)},
+      {"one byte more", original + '\0'},
+      {"max_elements below the count", with_field(8, 10)},
+      {"count above the file", with_field(16, 100'000)},
+      {"label offset outside the element", with_field(32, uint64_t(1) << 40)},
+      {"element size too small", with_field(24, 8)},
+      // Element 0's level-0 list starts after the 96-byte header: its count,
+      // then neighbour ids.
+      {"link to no element", with_field32(96 + 4, 0x7fffffffu)},
+      {"link list too long", with_field32(96, 0xffffu)},
+  };
+  // First as damage on disk (the manifest's checksum catches it), then as
+  // if the writer had produced the damaged file (checksum matching): the
+  // graph loader itself must refuse it.
+  const auto manifest_path = ManifestOf(dir.path());
+  const auto manifest = ReadJson(manifest_path);
+  for (bool matching_checksum : {false, true}) {
+    for (const auto& [what, bytes] : cases) {
+      SCOPED_TRACE(what + (matching_checksum ? " (checksum matching)" : ""));
+      std::ofstream(graph, std::ios::binary | std::ios::trunc) << bytes;
+      if (matching_checksum) {
+        boost::crc_32_type crc;
+        crc.process_bytes(bytes.data(), bytes.size());
+        auto m = manifest;
+        m["files"]["p0.hnsw"] = {{"crc32", crc.checksum()}, {"bytes", bytes.size()}};
+        std::ofstream(manifest_path, std::ios::trunc) << m.dump(1);
+      }
+      auto loaded = NewHnsw(100, 512, Storage::kBfloat16);
+      auto r = loaded->Load(dir.path());
+      ASSERT_FALSE(r.has_value());
+      EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().ToString();
+      if (matching_checksum) {
+        EXPECT_EQ(r.error().message().find("checksum"), std::string::npos) << r.error().ToString();
+      }
+      EXPECT_EQ(loaded->Count(), 0u);
+    }
+  }
+  std::ofstream(manifest_path, std::ios::trunc) << manifest.dump(1);
+  std::ofstream(graph, std::ios::binary | std::ios::trunc) << original;
+  auto loaded = NewHnsw(100, 512, Storage::kBfloat16);
+  ASSERT_TRUE(loaded->Load(dir.path()).has_value());
+  EXPECT_EQ(loaded->Count(), 400u);
 }
 
 // The churn scenario with a bfloat16 graph built by each bf16 kernel variant
