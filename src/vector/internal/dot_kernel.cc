@@ -204,8 +204,8 @@ DotBf16Fn DotBf16KernelForSpaces() {
   return forced != nullptr ? forced : ChosenBf16().fn;
 }
 
-void ForceDotBf16KernelForTesting(DotBf16Fn fn) {
-  forced_bf16.store(fn, std::memory_order_release);
+DotBf16Fn ForceDotBf16KernelForTesting(DotBf16Fn fn) {
+  return forced_bf16.exchange(fn, std::memory_order_acq_rel);
 }
 
 DotBf16Fn DotBf16KernelVariant(std::string_view name) {

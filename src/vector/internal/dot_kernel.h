@@ -56,9 +56,10 @@ DotBf16Fn DotBf16KernelVariant(std::string_view name);
 
 // The variant a bfloat16 distance space takes when it is created: the chosen
 // one, unless a test forced another with ForceDotBf16KernelForTesting
-// (nullptr restores the chosen one). Spaces keep the variant they took, so
-// tests can compare graphs built by every variant this CPU runs.
+// (nullptr restores the chosen one; returns the one forced before). Spaces
+// keep the variant they took, so tests can compare graphs built by every
+// variant this CPU runs.
 DotBf16Fn DotBf16KernelForSpaces();
-void ForceDotBf16KernelForTesting(DotBf16Fn fn);
+DotBf16Fn ForceDotBf16KernelForTesting(DotBf16Fn fn);
 
 }  // namespace cnx::vector::internal

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -16,6 +18,24 @@
 
 namespace cnx::vector::internal {
 namespace {
+
+// CNX_TEST_BF16_KERNEL=generic|avx2|avx512|avx512bf16 makes every bfloat16
+// index of this test binary use that variant (to run the contract and HNSW
+// tests with the variants a CI machine may pick):
+//   CNX_TEST_BF16_KERNEL=avx2 vector_test --gtest_repeat=10
+class ForcedBf16Kernel : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* name = std::getenv("CNX_TEST_BF16_KERNEL");
+    if (name == nullptr || *name == '\0') return;
+    DotBf16Fn fn = DotBf16KernelVariant(name);
+    ASSERT_NE(fn, nullptr) << "CNX_TEST_BF16_KERNEL=" << name << " does not run on this CPU";
+    ForceDotBf16KernelForTesting(fn);
+    std::printf("bfloat16 kernel forced: %s\n", name);
+  }
+  void TearDown() override { ForceDotBf16KernelForTesting(nullptr); }
+};
+const auto* const kForcedBf16Kernel = ::testing::AddGlobalTestEnvironment(new ForcedBf16Kernel);
 
 TEST(DotKernelTest, EveryVariantMatchesADoubleSum) {
   std::mt19937 rng(7);
