@@ -38,6 +38,8 @@ constexpr size_t kDim = 384;
 constexpr size_t kM = 16, kEfC = 200, kEf = 64, kK = 10, kTenants = 10;
 // efConstruction of our index (--ours-efc); raw hnswlib always builds with kEfC.
 size_t g_ours_efc = kEfC;
+// Element type of our graphs (--storage); raw hnswlib always stores float32.
+cnx::vector::Storage g_storage = cnx::vector::Storage::kFloat32;
 
 double Secs(Clock::time_point a) {
   return std::chrono::duration<double>(Clock::now() - a).count();
@@ -153,7 +155,8 @@ std::unique_ptr<HnswIndex> BuildOurs(const std::vector<float>& data, size_t n, s
                                    .ef_construction = g_ours_efc,
                                    .ef_search = kEf,
                                    .exact_threshold = threshold,
-                                   .build_threads = 2});
+                                   .build_threads = 2,
+                                   .storage = g_storage});
   auto t0 = Clock::now();
   std::vector<VectorRecord> batch;
   for (size_t i = 0; i < n; ++i) {
@@ -192,16 +195,21 @@ int main(int argc, char** argv) {
       clusters = std::stoul(argv[++i]);
     else if (a == "--ours-efc" && i + 1 < argc)
       g_ours_efc = std::stoul(argv[++i]);
+    else if (a == "--storage" && i + 1 < argc && cnx::vector::ParseStorage(argv[i + 1]))
+      g_storage = *cnx::vector::ParseStorage(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: vector_bench [--n N] [--queries Q] [--reps R] [--clusters C (0: uniform)] [--no-sweep]"
-                   " [--ours-efc E (our index's efConstruction; raw stays at 200)]\n");
+                   " [--ours-efc E (our index's efConstruction; raw stays at 200)]"
+                   " [--storage float32|bfloat16 (our graphs' element type; raw stays float32)]\n");
       return 2;
     }
   }
-  std::printf("vector_bench: N=%zu dim=%zu queries=%zu M=%zu efC=%zu (ours %zu) ef=%zu k=%zu, normalised vectors, %s\n",
-              n, kDim, q, kM, kEfC, g_ours_efc, kEf, kK,
-              clusters ? ("clustered around " + std::to_string(clusters) + " centres").c_str() : "uniform directions");
+  std::printf(
+      "vector_bench: N=%zu dim=%zu queries=%zu M=%zu efC=%zu (ours %zu) ef=%zu k=%zu, ours stores %s, normalised "
+      "vectors, %s\n",
+      n, kDim, q, kM, kEfC, g_ours_efc, kEf, kK, std::string(cnx::vector::StorageName(g_storage)).c_str(),
+      clusters ? ("clustered around " + std::to_string(clusters) + " centres").c_str() : "uniform directions");
   auto data = RandomNormalised(n, 1, clusters);
   auto queries = RandomNormalised(q, 2, clusters);
   auto t0 = Clock::now();
@@ -262,6 +270,13 @@ int main(int argc, char** argv) {
   std::printf("ours (tenants): %zu partitions (%zu graphs), %.0f MB; raw: %.0f MB\n", stats.partitions,
               stats.graph_partitions, double(stats.memory_bytes) / 1e6,
               double(raw.max_elements_ * raw.size_data_per_element_) / 1e6);
+  // Bytes per vector: level-0 slot (links + vector + label) as allocated, and
+  // the whole estimate (allocated capacity, label maps) over live vectors.
+  auto one = ours_all->Stats();
+  std::printf(
+      "ours (one partition): %.0f bytes per vector (Stats().memory_bytes / vectors, capacity included); "
+      "raw: %zu bytes per level-0 slot\n",
+      double(one.memory_bytes) / double(one.vectors), raw.size_data_per_element_);
 
   if (sweep) {
     // Exact scan vs graph for one partition of `size` vectors (through the interface).

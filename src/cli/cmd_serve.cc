@@ -235,6 +235,9 @@ int Serve(const FlagSet& flags) {
   if (!exact_threshold) return Fail(exact_threshold.error());
   vector_opts.hnsw.ef_construction = static_cast<size_t>(std::clamp<int64_t>(*ef_construction, 8, 4096));
   vector_opts.hnsw.exact_threshold = static_cast<size_t>(std::max<int64_t>(*exact_threshold, 0));
+  auto storage = vector::ParseStorage(config->GetString("vector.storage", "bfloat16"));
+  if (!storage) return Fail(storage.error());
+  vector_opts.hnsw.storage = *storage;
   auto worker_threads = config->GetInt("embed.worker_threads", 2);
   auto worker_batch = config->GetInt("embed.batch_size", 128);
   if (!worker_threads) return Fail(worker_threads.error());

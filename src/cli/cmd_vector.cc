@@ -31,6 +31,7 @@ struct Opened {
   std::filesystem::path dir;
   embed::ModelId model;
   size_t dimension = 0;
+  vector::Storage storage = vector::Storage::kBfloat16;  // vector.storage, as cnx serve uses it
 };
 
 Result<Opened> Open(const VectorFlags& f) {
@@ -43,13 +44,15 @@ Result<Opened> Open(const VectorFlags& f) {
   o.model = {f.model.empty() ? std::string(lexical->model_name()) : f.model,
              f.version.empty() ? std::string(lexical->model_version()) : f.version};
   o.dimension = f.dimension == 0 ? lexical->dimension() : f.dimension;
+  o.storage = CNX_TRY(vector::ParseStorage(config.GetString("vector.storage", "bfloat16")));
   o.db = CNX_TRY(OpenDatabase(config));
   return o;
 }
 
-Result<std::unique_ptr<vector::HnswIndex>> NewIndex(size_t dimension) {
+Result<std::unique_ptr<vector::HnswIndex>> NewIndex(size_t dimension, vector::Storage storage) {
   vector::HnswOptions ho;
   ho.dimension = dimension;
+  ho.storage = storage;
   return vector::HnswIndex::Create(ho);
 }
 
@@ -62,7 +65,7 @@ int Rebuild(const VectorFlags& f) {
   if (!o) return Fail(o.error());
   auto conn = pg::Connection::Open(o->db.admin_url);
   if (!conn) return Fail(conn.error());
-  auto index = NewIndex(o->dimension);
+  auto index = NewIndex(o->dimension, o->storage);
   if (!index) return Fail(index.error());
   auto r = embed::Rebuild(*conn, o->model, **index);
   if (!r) return Fail(r.error());
@@ -81,7 +84,7 @@ int VerifyOrReconcile(const VectorFlags& f, bool fix) {
   if (!o) return Fail(o.error());
   auto conn = pg::Connection::Open(o->db.admin_url);
   if (!conn) return Fail(conn.error());
-  auto index = NewIndex(o->dimension);
+  auto index = NewIndex(o->dimension, o->storage);
   if (!index) return Fail(index.error());
   auto pos = (*index)->Load(o->dir);
   if (!pos) return Fail(pos.error().WithContext("loading " + o->dir.string() + " (run `cnx vector rebuild`)"));
@@ -93,7 +96,7 @@ int VerifyOrReconcile(const VectorFlags& f, bool fix) {
     std::printf("%s\n", j.dump().c_str());
     return drift->clean() ? 0 : 1;
   }
-  auto fresh = NewIndex(o->dimension);
+  auto fresh = NewIndex(o->dimension, o->storage);
   if (!fresh) return Fail(fresh.error());
   auto rec = embed::Reconcile(*conn, o->model, **index, fresh->get());
   if (!rec) return Fail(rec.error());

@@ -64,11 +64,34 @@ Result<std::unique_ptr<VectorService>> VectorService::Start(VectorServiceOptions
                    made ? "no matching embedder" : made.error().ToString(), embedder.ModelTag());
     }
   }
+  // The old model's checkpoint is served as it was written: bfloat16 graphs
+  // cannot be widened into a float32 index, so when vector.storage changed to
+  // float32 the old index keeps bfloat16 (it is dropped once the new model is
+  // complete). A checkpoint that still cannot be loaded is not served: the
+  // index is rebuilt for the new model instead.
+  vector::IndexPosition old_loaded;
   if (previous) {
     vector::HnswOptions old_ho = s->options_.hnsw;
     old_ho.dimension = previous->dimension();
     s->old_ = CNX_TRY(vector::HnswIndex::Create(old_ho));
-    auto loaded = CNX_TRY(s->old_->Load(s->options_.dir));
+    auto loaded = s->old_->Load(s->options_.dir);
+    if (!loaded && loaded.error().code() == ErrorCode::kFailedPrecondition &&
+        old_ho.storage == vector::Storage::kFloat32) {
+      old_ho.storage = vector::Storage::kBfloat16;
+      s->old_ = CNX_TRY(vector::HnswIndex::Create(old_ho));
+      loaded = s->old_->Load(s->options_.dir);
+    }
+    if (loaded) {
+      old_loaded = *loaded;
+    } else {
+      spdlog::warn("vector index: checkpoint of model {} cannot be loaded ({}); rebuilding for {}",
+                   previous->ModelTag(), loaded.error().ToString(), embedder.ModelTag());
+      s->old_.reset();
+      previous.reset();
+    }
+  }
+  if (previous) {
+    const auto& loaded = old_loaded;
     const ModelId old_model{std::string(previous->model_name()), std::string(previous->model_version())};
     auto r = CNX_TRY(CatchUp(*conn, old_model, *s->old_, loaded.position));
     s->old_position_ = r.position;
@@ -231,6 +254,9 @@ void VectorService::Stop() {
   if (periodic_.joinable()) periodic_.join();
   if (subscription_) subscription_->Close();
   if (worker_) worker_->Stop();
+  // A Start that failed before it served anything leaves nothing to save (and
+  // must not overwrite the checkpoint it could not load).
+  if (!served_) return;
   if (auto st = CheckpointNow(); !st) spdlog::warn("final vector checkpoint: {}", st.error().ToString());
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -18,23 +19,35 @@ namespace fs = std::filesystem;
 using Graph = hnswlib::HierarchicalNSW<float>;
 using Label = hnswlib::labeltype;
 
-// Inner-product distance (1 - dot) through the module's dispatched kernel
-// (internal/dot_kernel.h) instead of hnswlib's compile-time SSE one.
+// Inner-product distance (1 - dot) through the module's dispatched kernels
+// (internal/dot_kernel.h) instead of hnswlib's compile-time SSE one. The
+// space's element type is the graph's storage: float32 or bfloat16.
 struct HnswIndex::Space final : hnswlib::SpaceInterface<float> {
   // hnswlib reads the dimension through the parameter pointer
   // (getDataByLabel), so `dim` must stay the first member.
   struct Param {
     size_t dim;
     internal::DotFn dot;
+    internal::DotBf16Fn dot_bf16;
   };
-  explicit Space(size_t dim) : param{dim, internal::DotKernelVariant(internal::DotKernelName())} {}
+  Space(size_t dim, Storage storage)
+      : storage(storage),
+        param{dim, internal::DotKernelVariant(internal::DotKernelName()), internal::DotBf16KernelForSpaces()} {}
   static float Distance(const void* a, const void* b, const void* param) {
     const auto* p = static_cast<const Param*>(param);
     return 1.0f - p->dot(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
   }
-  size_t get_data_size() override { return param.dim * sizeof(float); }
-  hnswlib::DISTFUNC<float> get_dist_func() override { return &Distance; }
+  static float DistanceBf16(const void* a, const void* b, const void* param) {
+    const auto* p = static_cast<const Param*>(param);
+    return 1.0f - p->dot_bf16(static_cast<const internal::Bf16*>(a), static_cast<const internal::Bf16*>(b), p->dim);
+  }
+  size_t element_bytes() const { return storage == Storage::kBfloat16 ? sizeof(internal::Bf16) : sizeof(float); }
+  size_t get_data_size() override { return param.dim * element_bytes(); }
+  hnswlib::DISTFUNC<float> get_dist_func() override {
+    return storage == Storage::kBfloat16 ? &DistanceBf16 : &Distance;
+  }
   void* get_dist_func_param() override { return &param; }
+  const Storage storage;
   Param param;
 };
 
@@ -89,8 +102,28 @@ Status ParallelFor(size_t n, size_t threads, const std::function<void(size_t)>& 
 
 }  // namespace
 
+std::string_view StorageName(Storage s) {
+  return s == Storage::kBfloat16 ? "bfloat16" : "float32";
+}
+
+Result<Storage> ParseStorage(std::string_view s) {
+  if (s == "float32") return Storage::kFloat32;
+  if (s == "bfloat16") return Storage::kBfloat16;
+  return Err(Module::kVector, ErrorCode::kInvalidArgument,
+             "vector storage must be float32 or bfloat16, not '" + std::string(s) + "'");
+}
+
 HnswIndex::HnswIndex(const HnswOptions& options)
-    : options_(options), space_(std::make_unique<Space>(options.dimension)) {}
+    : options_(options),
+      space_(std::make_unique<Space>(options.dimension, options.storage)),
+      f32_space_(std::make_unique<Space>(options.dimension, Storage::kFloat32)) {}
+
+const void* HnswIndex::Element(const std::vector<float>& prepared, const std::vector<uint16_t>& encoded,
+                               size_t i) const {
+  const size_t dim = options_.dimension;
+  if (options_.storage == Storage::kBfloat16) return encoded.data() + i * dim;
+  return prepared.data() + i * dim;
+}
 
 HnswIndex::~HnswIndex() = default;
 
@@ -154,7 +187,17 @@ Status HnswIndex::Promote(Partition& p) {
   } catch (const std::exception& e) {
     return Internal("hnswlib", e);
   }
-  CNX_TRY(ParallelFor(n, options_.build_threads, [&](size_t i) { graph->addPoint(p.flat.row(i), Label(i)); }));
+  std::vector<internal::Bf16> encoded;
+  if (options_.storage == Storage::kBfloat16) {
+    const size_t dim = options_.dimension;
+    encoded.resize(n * dim);
+    for (size_t i = 0; i < n; ++i) internal::ToBf16(p.flat.row(i), encoded.data() + i * dim, dim);
+  }
+  CNX_TRY(ParallelFor(n, options_.build_threads, [&](size_t i) {
+    const void* row = encoded.empty() ? static_cast<const void*>(p.flat.row(i))
+                                      : static_cast<const void*>(encoded.data() + i * options_.dimension);
+    graph->addPoint(row, Label(i));
+  }));
   std::vector<Uuid> label_ids(n);
   std::unordered_map<Uuid, Label> label_of;
   label_of.reserve(n);
@@ -173,7 +216,7 @@ Status HnswIndex::Promote(Partition& p) {
 }
 
 Status HnswIndex::UpsertInto(Partition& p, std::span<const size_t> order, std::span<const VectorRecord> records,
-                             const std::vector<float>& prepared) {
+                             const std::vector<float>& prepared, const std::vector<uint16_t>& encoded) {
   const size_t dim = options_.dimension;
   for (size_t begin = 0; begin < order.size(); begin += options_.write_slice) {
     auto slice = order.subspan(begin, std::min(options_.write_slice, order.size() - begin));
@@ -203,7 +246,7 @@ Status HnswIndex::UpsertInto(Partition& p, std::span<const size_t> order, std::s
         // A replayed upsert with the same values must not pay for hnswlib's
         // neighbourhood repair (catch-up after Load replays many of them).
         const char* stored = p.graph->getDataByInternalId(p.graph->label_lookup_.at(it->second));
-        if (std::memcmp(stored, prepared.data() + i * dim, dim * sizeof(float)) == 0) continue;
+        if (std::memcmp(stored, Element(prepared, encoded, i), p.graph->data_size_) == 0) continue;
         replace.emplace_back(it->second, i);
       } else if (!free.empty()) {
         replace.emplace_back(free.back(), i);
@@ -216,12 +259,13 @@ Status HnswIndex::UpsertInto(Partition& p, std::span<const size_t> order, std::s
     try {
       if (next_label > p.graph->max_elements_)
         p.graph->resizeIndex(std::max<size_t>(next_label, 2 * p.graph->max_elements_));
-      for (auto [label, i] : replace) p.graph->addPoint(prepared.data() + i * dim, label);
+      for (auto [label, i] : replace) p.graph->addPoint(Element(prepared, encoded, i), label);
     } catch (const std::exception& e) {
       return Internal("hnswlib", e);
     }
-    CNX_TRY(ParallelFor(fresh.size(), options_.build_threads,
-                        [&](size_t j) { p.graph->addPoint(prepared.data() + fresh[j].second * dim, fresh[j].first); }));
+    CNX_TRY(ParallelFor(fresh.size(), options_.build_threads, [&](size_t j) {
+      p.graph->addPoint(Element(prepared, encoded, fresh[j].second), fresh[j].first);
+    }));
     p.label_ids.resize(next_label);
     size_t added = fresh.size();
     for (auto [label, i] : replace) {
@@ -267,12 +311,17 @@ Status HnswIndex::Upsert(std::span<const VectorRecord> records) {
   std::unordered_map<Uuid, size_t> last;
   for (size_t i = 0; i < records.size(); ++i) last[records[i].id] = i;
   std::vector<float> prepared(records.size() * dim);
+  std::vector<internal::Bf16> encoded;  // bfloat16 storage: the rows as graphs keep them
   std::map<Key, std::vector<size_t>> groups;
   std::vector<std::shared_ptr<Partition>> emptied;
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& r = records[i];
     if (last[r.id] != i) continue;
     internal::PrepareVector(r.values, options_.metric, prepared.data() + i * dim);
+    if (options_.storage == Storage::kBfloat16) {
+      if (encoded.empty()) encoded.resize(records.size() * dim);
+      internal::ToBf16(prepared.data() + i * dim, encoded.data() + i * dim, dim);
+    }
     Key key{r.tenant, r.project};
     groups[key].push_back(i);
     auto it = owner_.find(r.id);
@@ -284,7 +333,7 @@ Status HnswIndex::Upsert(std::span<const VectorRecord> records) {
   Status status = Ok();
   for (const auto& [key, order] : groups) {
     auto p = GetOrCreate(key);
-    status = UpsertInto(*p, order, records, prepared);
+    status = UpsertInto(*p, order, records, prepared, encoded);
     std::unique_lock o(owner_mu_);
     for (size_t i : order)
       if (p->graph ? p->label_of.contains(records[i].id) : p->flat.Contains(records[i].id)) owner_[records[i].id] = p;
@@ -323,6 +372,8 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
   if (k == 0) return std::move(top).Take();
   std::vector<float> q(options_.dimension);
   internal::PrepareVector(query, options_.metric, q.data());
+  // bfloat16 graphs: the query in their element type, converted once.
+  std::vector<internal::Bf16> q_bf16;
   for (const auto& p : PartitionsFor(filter)) {
     std::shared_lock l(p->mu);
     if (!p->graph) {
@@ -330,7 +381,15 @@ Result<std::vector<SearchHit>> HnswIndex::Search(std::span<const float> query, s
       continue;
     }
     try {
-      auto found = p->graph->searchKnn(q.data(), k);
+      const void* gq = q.data();
+      if (options_.storage == Storage::kBfloat16) {
+        if (q_bf16.empty()) {
+          q_bf16.resize(options_.dimension);
+          internal::ToBf16(q.data(), q_bf16.data(), options_.dimension);
+        }
+        gq = q_bf16.data();
+      }
+      auto found = p->graph->searchKnn(gq, k);
       for (; !found.empty(); found.pop()) {
         auto [distance, label] = found.top();
         top.Push({p->label_ids[label], p->key.second, 1.0f - distance});
@@ -381,6 +440,97 @@ Result<std::vector<Uuid>> ReadLabels(const fs::path& path) {
   return ids;
 }
 
+// Checks the header of an hnswlib 0.6.2 graph file against the element layout
+// it must have (`data_size` bytes of vector per element) and the number of
+// labels, before hnswlib's loader trusts it: that loader copies
+// cur_element_count elements into max_elements slots and reads each label at
+// label_offset, so wrong values there read and write out of bounds.
+Status CheckGraphHeader(const fs::path& path, size_t data_size, size_t labels) {
+  auto bad = [&](const std::string& what) {
+    return Err(Module::kVector, ErrorCode::kDataLoss, "graph file " + path.string() + ": " + what);
+  };
+  struct Header {
+    uint64_t offset_level0, max_elements, count, size_per_element, label_offset, offset_data;
+    int32_t max_level;
+    uint32_t entry_point;
+    uint64_t max_m, max_m0, m;
+  } h;
+  static_assert(sizeof(Header) == 80);
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(&h), sizeof h)) return bad("short header");
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  if (ec) return bad("cannot stat: " + ec.message());
+  if (h.count != labels) return bad("graph and label file disagree");
+  if (h.max_elements < h.count || h.max_elements > uint64_t(std::numeric_limits<hnswlib::tableint>::max()))
+    return bad("bad capacity");
+  if (h.m == 0 || h.max_m0 > 4096 || h.max_m > h.max_m0) return bad("bad link counts");
+  if (h.offset_level0 != 0 ||
+      h.offset_data != h.max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint) ||
+      h.label_offset != h.offset_data + data_size || h.size_per_element != h.label_offset + sizeof(Label))
+    return bad("element layout does not match");
+  if (file_size < 96 || h.count > (file_size - 96) / h.size_per_element) return bad("shorter than its elements");
+  if (h.count > 0 && (h.entry_point >= h.count || h.max_level < 0 || h.max_level > 64)) return bad("bad entry point");
+  return Ok();
+}
+
+// Every link of a loaded graph names an element of it and no list is longer
+// than its level allows (searches follow links without checking).
+Status CheckGraphLinks(const Graph& g, const fs::path& path) {
+  auto bad = [&](const std::string& what) {
+    return Err(Module::kVector, ErrorCode::kDataLoss, "graph file " + path.string() + ": " + what);
+  };
+  const size_t n = g.cur_element_count;
+  auto check = [&](const hnswlib::linklistsizeint* list, size_t max) {
+    const size_t size = g.getListCount(const_cast<hnswlib::linklistsizeint*>(list));
+    if (size > max) return false;
+    const auto* ids = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+    for (size_t j = 0; j < size; ++j)
+      if (ids[j] >= n) return false;
+    return true;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const auto id = hnswlib::tableint(i);
+    if (!check(g.get_linklist0(id), g.maxM0_)) return bad("bad level-0 links of element " + std::to_string(i));
+    const int level = g.element_levels_[i];
+    if (level < 0 || level > g.maxlevel_) return bad("bad level of element " + std::to_string(i));
+    for (int l = 1; l <= level; ++l)
+      if (!check(g.get_linklist(id, l), g.maxM_)) return bad("bad links of element " + std::to_string(i));
+  }
+  return Ok();
+}
+
+// Re-lays a loaded float32 graph out with bfloat16 vectors in place: the
+// level-0 links and labels are copied, each vector is rounded, the upper
+// levels (separate allocations) stay. `target` is the bfloat16 space.
+Status NarrowToBf16(Graph& g, HnswIndex::Space& target) {
+  const size_t dim = target.param.dim;
+  const size_t data = dim * sizeof(internal::Bf16);
+  const size_t label_offset = g.offsetData_ + data;
+  const size_t per_element = label_offset + sizeof(Label);
+  char* mem = static_cast<char*>(std::malloc(std::max<size_t>(g.max_elements_, 1) * per_element));
+  if (mem == nullptr) return Err(Module::kVector, ErrorCode::kResourceExhausted, "no memory to convert a graph");
+  for (size_t i = 0; i < g.cur_element_count; ++i) {
+    const char* from = g.data_level0_memory_ + i * g.size_data_per_element_;
+    char* to = mem + i * per_element;
+    std::memcpy(to, from, g.offsetData_);
+    std::vector<float> v(dim);
+    std::memcpy(v.data(), from + g.offsetData_, dim * sizeof(float));
+    std::vector<internal::Bf16> b(dim);
+    internal::ToBf16(v.data(), b.data(), dim);
+    std::memcpy(to + g.offsetData_, b.data(), data);
+    std::memcpy(to + label_offset, from + g.label_offset_, sizeof(Label));
+  }
+  std::free(g.data_level0_memory_);
+  g.data_level0_memory_ = mem;
+  g.data_size_ = data;
+  g.label_offset_ = label_offset;
+  g.size_data_per_element_ = per_element;
+  g.fstdistfunc_ = target.get_dist_func();
+  g.dist_func_param_ = target.get_dist_func_param();
+  return Ok();
+}
+
 }  // namespace
 
 Status HnswIndex::Checkpoint(const fs::path& dir, const IndexPosition& position) {
@@ -421,8 +571,11 @@ Status HnswIndex::Checkpoint(const fs::path& dir, const IndexPosition& position)
       }
       list.push_back(std::move(entry));
     }
-    return nlohmann::json{{"format", 1},
+    // Format 2 names the element type of the graph files ("storage"); format 1
+    // (no "storage") is float32.
+    return nlohmann::json{{"format", 2},
                           {"kind", "hnsw"},
+                          {"storage", StorageName(options_.storage)},
                           {"metric", MetricName(options_.metric)},
                           {"dimension", options_.dimension},
                           {"position", position.position},
@@ -444,6 +597,11 @@ Result<IndexPosition> HnswIndex::Load(const fs::path& dir) {
   auto corrupt = [&](const std::string& what) {
     return Err(Module::kVector, ErrorCode::kDataLoss, "checkpoint " + ckpt.string() + ": " + what);
   };
+  const auto file_storage = ParseStorage(manifest.value("storage", std::string(StorageName(Storage::kFloat32))));
+  if (!file_storage) return corrupt(file_storage.error().message());
+  // float32 graphs load into a bfloat16 index (rounded on load, links kept);
+  // bfloat16 ones cannot be widened back to the vectors they came from.
+  Space* file_space = *file_storage == Storage::kFloat32 ? f32_space_.get() : space_.get();
   Directory dir_new;
   std::unordered_map<Uuid, std::shared_ptr<Partition>> owner_new;
   size_t total = 0;
@@ -464,14 +622,27 @@ Result<IndexPosition> HnswIndex::Load(const fs::path& dir) {
     } else if (e.value("mode", "") == "graph") {
       std::string labels = e.value("labels", "");
       if (labels.empty() || labels.find('/') != std::string::npos) return corrupt("bad partition entry");
+      if (*file_storage != options_.storage && options_.storage == Storage::kFloat32)
+        return Err(Module::kVector, ErrorCode::kFailedPrecondition,
+                   "checkpoint " + ckpt.string() +
+                       " stores graph vectors as bfloat16 and the index is configured for float32 "
+                       "(vector.storage); they cannot be widened back, rebuild the index");
       p->label_ids = CNX_TRY(ReadLabels(ckpt / labels));
+      CNX_TRY(CheckGraphHeader(ckpt / file, file_space->get_data_size(), p->label_ids.size()));
       try {
-        p->graph = std::make_unique<Graph>(space_.get(), (ckpt / file).string());
+        p->graph = std::make_unique<Graph>(file_space, (ckpt / file).string());
       } catch (const std::exception& ex) {
         return corrupt(std::string("hnswlib load: ") + ex.what());
       }
-      if (p->graph->cur_element_count != p->label_ids.size() || p->graph->data_size_ != options_.dimension * 4)
-        return corrupt("graph and label file disagree");
+      if (p->graph->cur_element_count != p->label_ids.size()) return corrupt("graph and label file disagree");
+      // hnswlib takes the element layout from the file and the vector size
+      // from the space: they must agree (another storage or dimension).
+      if (p->graph->offsetLevel0_ != 0 || p->graph->offsetData_ != p->graph->size_links_level0_ ||
+          p->graph->label_offset_ != p->graph->offsetData_ + p->graph->data_size_ ||
+          p->graph->size_data_per_element_ != p->graph->label_offset_ + sizeof(Label))
+        return corrupt("graph element layout does not match its storage " + std::string(StorageName(*file_storage)));
+      CNX_TRY(CheckGraphLinks(*p->graph, ckpt / file));
+      if (*file_storage != options_.storage) CNX_TRY(NarrowToBf16(*p->graph, *space_));
       // The loading constructor of hnswlib 0.6.2 leaves num_deleted_
       // uninitialised before counting into it.
       p->graph->num_deleted_ = 0;

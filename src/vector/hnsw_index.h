@@ -43,6 +43,15 @@
 
 namespace cnx::vector {
 
+// Element type of the vectors inside graph partitions (exact partitions always
+// keep float32). bfloat16 halves the bytes every graph distance reads; both
+// the stored vectors and the query are rounded to bfloat16 (8 significant
+// bits) and products are summed in float32, so graph scores are the inner
+// products of the rounded vectors (docs/retrieval.md, "Vector storage").
+enum class Storage : uint8_t { kFloat32, kBfloat16 };
+std::string_view StorageName(Storage s);           // "float32", "bfloat16"
+Result<Storage> ParseStorage(std::string_view s);  // kInvalidArgument for other names
+
 struct HnswOptions {
   size_t dimension = 384;
   Metric metric = Metric::kCosine;
@@ -53,6 +62,9 @@ struct HnswOptions {
   size_t build_threads = 2;       // threads adding new points to a graph
   size_t write_slice = 512;       // records per exclusive hold of a partition lock
   uint64_t seed = 100;            // hnswlib level generator seed
+  // Element type of graph partitions. The library default is float32; the
+  // setting vector.storage of cnx serve defaults to bfloat16 (decision 1460).
+  Storage storage = Storage::kFloat32;
 };
 
 class HnswIndex final : public VectorIndex {
@@ -87,14 +99,18 @@ class HnswIndex final : public VectorIndex {
 
   std::shared_ptr<Partition> GetOrCreate(const Key& key);
   std::vector<std::shared_ptr<Partition>> PartitionsFor(const SearchFilter& filter) const;
-  Status UpsertInto(Partition& p, std::span<const size_t> order, std::span<const VectorRecord> records,
-                    const std::vector<float>& prepared);
   Status Promote(Partition& p);
   void RemoveFrom(Partition& p, const Uuid& id);
   void DropIfEmpty(const std::shared_ptr<Partition>& p);
 
+  Status UpsertInto(Partition& p, std::span<const size_t> order, std::span<const VectorRecord> records,
+                    const std::vector<float>& prepared, const std::vector<uint16_t>& encoded);
+  // Where row i of a batch is in the graphs' element type.
+  const void* Element(const std::vector<float>& prepared, const std::vector<uint16_t>& encoded, size_t i) const;
+
   const HnswOptions options_;
-  std::unique_ptr<Space> space_;
+  std::unique_ptr<Space> space_;      // options_.storage
+  std::unique_ptr<Space> f32_space_;  // for reading float32 checkpoints into a bfloat16 index
 
   std::mutex write_mu_;
   // Which partition holds each id: written under write_mu_ and owner_mu_

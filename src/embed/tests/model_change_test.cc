@@ -5,6 +5,8 @@
 // start loads the new model's checkpoint.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -214,6 +216,73 @@ TEST_F(ModelChangeTest, WithoutAnEmbedderForTheOldModelTheIndexIsRebuilt) {
   bus::InProcessBus bus;
   auto svc = VectorService::Start(opts_, *pool_, *d256, &bus);
   ASSERT_TRUE(svc.has_value());
+  EXPECT_FALSE((*svc)->stats().migrating);
+  EXPECT_TRUE((*svc)->stats().rebuilt);
+  EXPECT_EQ((*svc)->index().dimension(), 256u);
+}
+
+// The old model's checkpoint holds bfloat16 graphs and the setting is now
+// float32 (vector.storage changed with the model): a float32 index cannot
+// take them, so the old model serves from a bfloat16 index until the new
+// model's float32 index is complete — the service starts either way.
+TEST_F(ModelChangeTest, OldBfloat16CheckpointServesWhenTheSettingIsFloat32) {
+  auto d384 = LexicalHashEmbedder::Create({.dimension = 384}).value();
+  auto d256 = LexicalHashEmbedder::Create({.dimension = 256}).value();
+  opts_.hnsw.exact_threshold = 16;  // graph partitions, not exact ones
+  opts_.hnsw.storage = vector::Storage::kBfloat16;
+  {
+    bus::InProcessBus bus;
+    auto svc = VectorService::Start(opts_, *pool_, *d384, &bus);
+    ASSERT_TRUE(svc.has_value()) << svc.error().ToString();
+    ASSERT_TRUE(WaitFor([&] { return (*svc)->index().Count() == chunks_.size(); }));
+    EXPECT_EQ((*svc)->index().Stats().graph_partitions, 1u);
+    (*svc)->Stop();
+  }
+  opts_.hnsw.storage = vector::Storage::kFloat32;
+  GatedEmbedder gated(*d256);
+  bus::InProcessBus bus;
+  auto svc = VectorService::Start(opts_, *pool_, gated, &bus);
+  ASSERT_TRUE(svc.has_value()) << svc.error().ToString();
+  VectorService& s = **svc;
+  EXPECT_TRUE(s.stats().migrating);
+  EXPECT_EQ(s.index().dimension(), 384u);
+  EXPECT_EQ(s.index().Count(), chunks_.size());
+  EXPECT_EQ(Top(s, "write-ahead log durability note 11"), chunks_[11]);
+  gated.Open();
+  ASSERT_TRUE(s.WaitForModelChange(std::chrono::seconds(30)));
+  EXPECT_EQ(s.index().dimension(), 256u);
+  EXPECT_TRUE(WaitFor([&] { return s.index().Count() == chunks_.size(); })) << s.index().Count();
+  EXPECT_EQ(Top(s, "write-ahead log durability note 11"), chunks_[11]);
+  s.Stop();
+}
+
+// An old model's checkpoint that cannot be loaded (here: corrupt) does not
+// keep the service from starting: it rebuilds for the new model.
+TEST_F(ModelChangeTest, UnloadableOldCheckpointIsRebuiltForTheNewModel) {
+  auto d384 = LexicalHashEmbedder::Create({.dimension = 384}).value();
+  auto d256 = LexicalHashEmbedder::Create({.dimension = 256}).value();
+  opts_.hnsw.exact_threshold = 16;
+  {
+    bus::InProcessBus bus;
+    auto svc = VectorService::Start(opts_, *pool_, *d384, &bus);
+    ASSERT_TRUE(svc.has_value()) << svc.error().ToString();
+    ASSERT_TRUE(WaitFor([&] { return (*svc)->index().Count() == chunks_.size(); }));
+    (*svc)->Stop();
+  }
+  // Truncate every graph file of the live checkpoint.
+  std::string current;
+  std::ifstream(dir_ / "CURRENT") >> current;
+  size_t truncated = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir_ / current))
+    if (f.path().extension() == ".hnsw" || f.path().filename().string().find("graph") != std::string::npos) {
+      std::filesystem::resize_file(f.path(), std::filesystem::file_size(f.path()) / 2);
+      ++truncated;
+    }
+  ASSERT_GT(truncated, 0u);
+  ASSERT_TRUE(ReadCheckpointModel(dir_).has_value());
+  bus::InProcessBus bus;
+  auto svc = VectorService::Start(opts_, *pool_, *d256, &bus);
+  ASSERT_TRUE(svc.has_value()) << svc.error().ToString();
   EXPECT_FALSE((*svc)->stats().migrating);
   EXPECT_TRUE((*svc)->stats().rebuilt);
   EXPECT_EQ((*svc)->index().dimension(), 256u);

@@ -1,6 +1,7 @@
 // The VectorIndex contract, run against ExactIndex and HnswIndex (with a tiny
 // graph threshold, so partitions are graphs, and with the default one, so they
-// are exact scans inside the partitioned index).
+// are exact scans inside the partitioned index), with float32 and bfloat16
+// graph storage.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -17,20 +18,26 @@ namespace {
 constexpr size_t kDim = 24;
 
 struct ExactEnv {
+  static constexpr float kScoreTolerance = 1e-5f;
   static std::unique_ptr<VectorIndex> Make(Metric metric = Metric::kCosine, size_t dim = kDim) {
     return std::make_unique<ExactIndex>(dim, metric);
   }
 };
 
-template <size_t kThreshold>
+template <size_t kThreshold, Storage kStorage = Storage::kFloat32>
 struct HnswEnv {
+  // bfloat16 graphs score the rounded vectors: each element is within 2^-8
+  // (relative) of its float32 value, so a unit vector's score with itself is
+  // within 2 * 2^-8 + 2^-16 of 1.
+  static constexpr float kScoreTolerance = kStorage == Storage::kBfloat16 ? 8e-3f : 1e-5f;
   static std::unique_ptr<VectorIndex> Make(Metric metric = Metric::kCosine, size_t dim = kDim) {
     auto index = HnswIndex::Create({.dimension = dim,
                                     .metric = metric,
                                     .ef_construction = 100,
                                     .ef_search = 64,
                                     .exact_threshold = kThreshold,
-                                    .write_slice = 7});
+                                    .write_slice = 7,
+                                    .storage = kStorage});
     EXPECT_TRUE(index.has_value());
     return std::move(*index);
   }
@@ -82,7 +89,7 @@ TYPED_TEST_P(VectorIndexContract, FindsItselfFirstWithCosineOne) {
     auto hits = this->Find(vs[i], 3, {this->tenant_a_});
     ASSERT_EQ(hits.size(), 3u);
     EXPECT_EQ(hits[0].id, TestId(i));
-    EXPECT_NEAR(hits[0].score, 1.0f, 1e-5);
+    EXPECT_NEAR(hits[0].score, 1.0f, TypeParam::kScoreTolerance);
     EXPECT_GE(hits[0].score, hits[1].score);
     EXPECT_GE(hits[1].score, hits[2].score);
   }
@@ -96,7 +103,7 @@ TYPED_TEST_P(VectorIndexContract, CosineNormalisesInputs) {
   ASSERT_TRUE(this->index_->Upsert({&r, 1}).has_value());
   auto hits = this->Find(v, 1, {this->tenant_a_});
   ASSERT_EQ(hits.size(), 1u);
-  EXPECT_NEAR(hits[0].score, 1.0f, 1e-5);
+  EXPECT_NEAR(hits[0].score, 1.0f, TypeParam::kScoreTolerance);
 }
 
 TYPED_TEST_P(VectorIndexContract, TenantsNeverSeeEachOther) {
@@ -145,7 +152,7 @@ TYPED_TEST_P(VectorIndexContract, UpsertReplacesAndMoves) {
   auto hits = this->Find(fresh, 1, {this->tenant_a_});
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].id, TestId(5));
-  EXPECT_NEAR(hits[0].score, 1.0f, 1e-5);
+  EXPECT_NEAR(hits[0].score, 1.0f, TypeParam::kScoreTolerance);
 
   // Move id 5 to tenant B / project Y.
   VectorRecord moved{TestId(5), this->tenant_b_, this->project_y_, fresh};
@@ -166,7 +173,7 @@ TYPED_TEST_P(VectorIndexContract, LastRecordOfABatchWins) {
   EXPECT_EQ(this->index_->Count(), 1u);
   auto hits = this->Find(v2, 1, {this->tenant_a_});
   ASSERT_EQ(hits.size(), 1u);
-  EXPECT_NEAR(hits[0].score, 1.0f, 1e-5);
+  EXPECT_NEAR(hits[0].score, 1.0f, TypeParam::kScoreTolerance);
 }
 
 TYPED_TEST_P(VectorIndexContract, DeleteRemovesAndIgnoresUnknown) {
@@ -234,6 +241,7 @@ TYPED_TEST_P(VectorIndexContract, InnerProductScoresAreRawDotProducts) {
   ASSERT_TRUE(hits.has_value());
   ASSERT_EQ(hits->size(), 2u);
   EXPECT_EQ((*hits)[0].id, TestId(1));
+  // 2, 1.5 and 1 are exact in bfloat16 too.
   EXPECT_NEAR((*hits)[0].score, 3.0f, 1e-5);
   EXPECT_NEAR((*hits)[1].score, 1.0f, 1e-5);
 }
@@ -347,7 +355,8 @@ REGISTER_TYPED_TEST_SUITE_P(VectorIndexContract, EmptyIndexFindsNothing, FindsIt
                             RejectsBadVectors, KLargerThanCountReturnsAll, InnerProductScoresAreRawDotProducts,
                             CheckpointAndLoadRoundTrip, LoadReportsMissingCorruptAndMismatched, StatsCountOperations);
 
-using Impls = ::testing::Types<ExactEnv, HnswEnv<4>, HnswEnv<2048>>;
+using Impls = ::testing::Types<ExactEnv, HnswEnv<4>, HnswEnv<2048>, HnswEnv<4, Storage::kBfloat16>,
+                               HnswEnv<2048, Storage::kBfloat16>>;
 INSTANTIATE_TYPED_TEST_SUITE_P(All, VectorIndexContract, Impls);
 
 }  // namespace
