@@ -173,7 +173,8 @@ int Serve(const FlagSet& flags) {
   auto demo_on = config->GetBool("demo.enabled", false);
   if (!demo_on) return Fail(demo_on.error());
 
-  // Expired idempotency records, locks and sessions (docs/operations.md#housekeeping).
+  // Expired idempotency records, locks, sessions, silent viewers and sync
+  // states of deleted aggregates (docs/operations.md#housekeeping).
   auto purge_interval = config->GetDuration("maintenance.purge_interval", std::chrono::minutes(10));
   if (!purge_interval) return Fail(purge_interval.error());
   Periodic purge(*purge_interval, [&] {
@@ -181,9 +182,11 @@ int Serve(const FlagSet& flags) {
     auto n = c ? domain::PurgeExpired(**c, {}) : Result<domain::PurgeCounts>(std::unexpected(c.error()));
     if (!n) {
       spdlog::warn("purging expired rows: {}", n.error().ToString());
-    } else if (n->idempotency_keys + n->locks + n->sessions > 0) {
-      spdlog::info("purged {} idempotency records, {} locks, {} sessions, {} silent viewers", n->idempotency_keys,
-                   n->locks, n->sessions, n->viewers);
+    } else if (n->idempotency_keys + n->locks + n->sessions + n->viewers + n->sync_tombstones > 0) {
+      spdlog::info(
+          "purged {} idempotency records, {} locks, {} sessions, {} silent viewers, {} sync states of deleted "
+          "aggregates",
+          n->idempotency_keys, n->locks, n->sessions, n->viewers, n->sync_tombstones);
     }
   });
 

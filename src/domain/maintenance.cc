@@ -36,6 +36,9 @@ Result<PurgeCounts> PurgeExpired(pg::Connection& admin, const PurgeOptions& o) {
   counts.viewers =
       CNX_TRY(DeleteInBatches(admin, "view_participants", "last_updated_at < now() - $1::bigint * interval '1 second'",
                               static_cast<int64_t>(o.viewer_silence.count()), o.batch));
+  counts.sync_tombstones = CNX_TRY(DeleteInBatches(
+      admin, "sync_state", "status = 'deleted' AND updated_at < now() - $1::bigint * interval '1 second'",
+      static_cast<int64_t>(o.sync_tombstone_ttl.count()), o.batch));
   return counts;
 }
 

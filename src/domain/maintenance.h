@@ -1,7 +1,9 @@
 // Housekeeping of rows that only matter for a while: stored responses of
 // idempotent POSTs past their replay window, resource locks past their expiry,
-// sessions long expired or revoked, and viewers of collaborative views that
-// went silent (a closed tab never says goodbye). `cnx serve` runs PurgeExpired() every
+// sessions long expired or revoked, viewers of collaborative views that
+// went silent (a closed tab never says goodbye), and the projections' sync
+// state of aggregates deleted long ago (every compacted collaborative
+// operation leaves one). `cnx serve` runs PurgeExpired() every
 // `maintenance.purge_interval` on the administrative connection (system work:
 // row-level security does not apply to it, see docs/schema.md).
 //
@@ -27,6 +29,8 @@ struct PurgeOptions {
   // view_participants not updated for this long leave the view (and VIEWING the
   // graph); the viewer listings already hide them after 5 minutes.
   std::chrono::seconds viewer_silence{600};
+  // sync_state rows of deleted aggregates are kept this long after the delete.
+  std::chrono::seconds sync_tombstone_ttl{24 * 3600};
   int64_t batch = 1000;
 };
 
@@ -35,6 +39,7 @@ struct PurgeCounts {
   int64_t locks = 0;
   int64_t sessions = 0;
   int64_t viewers = 0;
+  int64_t sync_tombstones = 0;
 };
 
 Result<PurgeCounts> PurgeExpired(pg::Connection& admin, const PurgeOptions& options);

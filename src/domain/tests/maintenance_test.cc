@@ -66,6 +66,13 @@ TEST(PurgeExpired, RemovesOnlyRowsPastTheirTimeAndGrace) {
        std::string(ago) + "' FROM s");
   }
 
+  // Sync state: a deletion two days ago (purged), one an hour ago, and a live
+  // aggregate synced two days ago (stays).
+  ok("INSERT INTO sync_state (target, aggregate_type, aggregate_id, status, updated_at) VALUES "
+     "('graph', 'operations_log', 'a', 'deleted', now() - interval '2 days'), "
+     "('graph', 'operations_log', 'b', 'deleted', now() - interval '1 hour'), "
+     "('graph', 'content_chunks', 'c', 'synced', now() - interval '2 days')");
+
   // A batch of 1 exercises the batching loop.
   auto counts = PurgeExpired(c, {.batch = 1});
   ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
@@ -73,6 +80,9 @@ TEST(PurgeExpired, RemovesOnlyRowsPastTheirTimeAndGrace) {
   EXPECT_EQ(counts->locks, 1);
   EXPECT_EQ(counts->sessions, 2);
   EXPECT_EQ(counts->viewers, 1);
+  EXPECT_EQ(counts->sync_tombstones, 1);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM sync_state WHERE aggregate_id IN ('b', 'c')"), 2);
+  EXPECT_EQ(Count(c, "SELECT count(*) FROM sync_state"), 2);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM view_participants WHERE last_updated_at > now() - interval '5 minutes'"), 1);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM view_participants"), 1);
   EXPECT_EQ(Count(c, "SELECT count(*) FROM idempotency_keys WHERE key = 'new'"), 1);
@@ -84,7 +94,7 @@ TEST(PurgeExpired, RemovesOnlyRowsPastTheirTimeAndGrace) {
   // Nothing left to do: a second run deletes nothing.
   auto again = PurgeExpired(c, {});
   ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->idempotency_keys + again->locks + again->sessions + again->viewers, 0);
+  EXPECT_EQ(again->idempotency_keys + again->locks + again->sessions + again->viewers + again->sync_tombstones, 0);
 }
 
 }  // namespace
