@@ -91,11 +91,10 @@ Result<std::unique_ptr<VectorService>> VectorService::Start(VectorServiceOptions
     }
   }
   if (previous) {
-    const auto& loaded = old_loaded;
     const ModelId old_model{std::string(previous->model_name()), std::string(previous->model_version())};
-    auto r = CNX_TRY(CatchUp(*conn, old_model, *s->old_, loaded.position));
+    auto r = CNX_TRY(CatchUp(*conn, old_model, *s->old_, old_loaded.position));
     s->old_position_ = r.position;
-    s->stats_.loaded_position = loaded.position;
+    s->stats_.loaded_position = old_loaded.position;
     // Rows a previous, interrupted model change already made.
     auto again = CNX_TRY(Rebuild(*conn, model, *s->target_));
     s->position_ = again.position;
