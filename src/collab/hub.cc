@@ -356,6 +356,7 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
   } else {
     rooms_lock.unlock();
     room = CNX_TRY(Load(tenant, document));
+    RequestWarmUp(tenant);  // its first update is likely to follow
     rooms_lock.lock();
     rooms_[key] = room;
   }
@@ -548,8 +549,9 @@ void Hub::Enqueue(PendingOp op) {
 void Hub::WriterLoop(int slot) {
   // The connection this writer commits on, kept while updates keep coming (one
   // warm backend instead of the pool's least recently used one per commit) and
-  // returned to the pool after a second without work.
+  // returned to the pool after 10 s without work.
   std::optional<pg::PooledConnection> held;
+  uint64_t warmed = 0;  // the warm-up requests seen (RequestWarmUp)
   for (;;) {
     std::vector<PendingOp> batch;
     uint64_t id = 0;
@@ -563,18 +565,26 @@ void Hub::WriterLoop(int slot) {
       // wait: at a trickle that saves an update the wait for the commit ahead
       // of it; in a burst one large batch after the commit in flight costs
       // fewer commits and broadcasts than many small ones.
-      auto ready = [this] {
+      auto ready = [&] {
         if (stop_ && queue_.empty()) return true;
-        if (queue_.empty() || inserted_upto_ + 1 != next_batch_) return false;
+        if (queue_.empty()) return !held && warm_requests_ != warmed;
+        if (inserted_upto_ + 1 != next_batch_) return false;
         return finished_upto_ + 1 == next_batch_ || queue_.size() <= options_.pipeline_max_ops;
       };
-      if (held && !queue_cv_.wait_for(lock, std::chrono::seconds(1), ready)) {
+      if (held && !queue_cv_.wait_for(lock, std::chrono::seconds(10), ready)) {
         lock.unlock();
         held.reset();
         lock.lock();
       }
       queue_cv_.wait(lock, ready);
-      if (queue_.empty()) return;
+      if (queue_.empty() && stop_) return;
+      if (queue_.empty()) {
+        warmed = warm_requests_;
+        const Uuid tenant = warm_tenant_;
+        lock.unlock();
+        WarmUp(held, tenant);
+        continue;
+      }
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -697,6 +707,33 @@ void Hub::WriterLoop(int slot) {
     finished_cv_.notify_all();
     queue_cv_.notify_all();
   }
+}
+
+void Hub::RequestWarmUp(const Uuid& tenant) {
+  {
+    std::lock_guard lock(queue_mu_);
+    ++warm_requests_;
+    warm_tenant_ = tenant;
+  }
+  queue_cv_.notify_all();
+}
+
+void Hub::WarmUp(std::optional<pg::PooledConnection>& held, const Uuid& tenant) {
+  // An INSERT of no row through the writer's path: the backend loads the
+  // table, its indexes, policies and triggers and compiles the trigger
+  // functions now instead of during the first update's commit (several
+  // milliseconds on a new connection). Nothing is written.
+  auto conn = pool_.Acquire();
+  if (!conn) {
+    spdlog::debug("collab: writer warm-up: {}", conn.error().ToString());
+    return;
+  }
+  auto r = (*conn)->ExecAsTenant(
+      tenant,
+      "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id, session_id) "
+      "SELECT tenant_id, document_id, client_id, clock, update, user_id, session_id FROM operations_log WHERE false");
+  if (!r) spdlog::debug("collab: writer warm-up: {}", r.error().ToString());
+  if ((*conn)->Healthy()) held.emplace(std::move(*conn));
 }
 
 void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
@@ -878,14 +915,20 @@ void Hub::MaintenanceLoop() {
 
 void Hub::QueuePresence(PresenceTask task) {
   std::lock_guard lock(presence_mu_);
-  // Throttle: a newer activity/selection of the same user and session replaces
-  // the queued one; joins and leaves are kept in order.
-  if (task.kind == PresenceTask::Kind::kActive || task.kind == PresenceTask::Kind::kSelection) {
-    for (auto& t : presence_) {
-      if (t.kind == task.kind && t.document == task.document && t.user == task.user && t.session == task.session) {
-        t = std::move(task);
-        return;
-      }
+  // Throttle, per user, session and document, back to a leave of theirs
+  // (joins and leaves keep their order): a newer selection replaces the queued
+  // one; a join or activity is not queued when a join or activity is (both
+  // write the same row with an upsert at the flush, so many connections of
+  // one session joining at once cost one row write, not one each).
+  using K = PresenceTask::Kind;
+  const bool selection = task.kind == K::kSelection;
+  if (task.kind != K::kLeave) {
+    for (auto it = presence_.rbegin(); it != presence_.rend(); ++it) {
+      if (it->document != task.document || it->user != task.user || it->session != task.session) continue;
+      if (it->kind == K::kLeave) break;
+      if ((it->kind == K::kSelection) != selection) continue;
+      if (selection) *it = std::move(task);
+      return;
     }
   }
   presence_.push_back(std::move(task));

@@ -182,6 +182,10 @@ class Hub : public domain::LiveContent {
   };
   // Marks the batch's rooms durable and releases their broadcasts, or (when
   // `st` failed) drops its rooms and disconnects their peers.
+  // Asks each writer without a connection to take one and prepare it for
+  // commits of operations_log rows (WarmUp), e.g. when a room was loaded.
+  void RequestWarmUp(const Uuid& tenant);
+  void WarmUp(std::optional<pg::PooledConnection>& held, const Uuid& tenant);
   void FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
                    const BatchTimes& times);
   void MaintenanceLoop();
@@ -211,6 +215,8 @@ class Hub : public domain::LiveContent {
   uint64_t next_batch_ = 1;     // the number the next batch taken gets
   uint64_t inserted_upto_ = 0;  // batches up to this one ran their INSERT (or finished)
   uint64_t finished_upto_ = 0;  // batches up to this one had their results applied
+  uint64_t warm_requests_ = 0;  // RequestWarmUp calls
+  Uuid warm_tenant_;            // ... the last one's tenant
   std::condition_variable finished_cv_;
   bool stop_ = false;
   std::condition_variable stop_cv_;

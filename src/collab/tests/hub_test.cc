@@ -104,6 +104,43 @@ std::map<int64_t, std::vector<int64_t>> LoggedClocks(pg::Connection& admin, cons
   return out;
 }
 
+// Presence is mirrored at the maintenance tick (here: when the hub stops).
+// Many connections of one user and session joining at once write their
+// presence row once; a leave between two joins keeps its place, so the user
+// who left and came back is present.
+TEST(Hub, ConnectionsOfOneSessionJoiningTogetherWritePresenceOnce) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  const Uuid other = Uuid::NewV4();
+  Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'o@example.com')", {other, f.tenant});
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "unused";
+  options.maintenance_tick = std::chrono::hours(1);
+  {
+    Hub hub(pool, options);
+    std::vector<std::shared_ptr<Peer>> peers;
+    for (int i = 0; i < 20; ++i) {
+      peers.push_back(std::make_shared<Silent>());
+      ASSERT_TRUE(hub.Join(f.tenant, f.document, peers.back(), PeerInfo{f.user, std::nullopt, false, ""}));
+    }
+    auto leaving = std::make_shared<Silent>();
+    auto room = hub.Join(f.tenant, f.document, leaving, PeerInfo{other, std::nullopt, false, ""});
+    ASSERT_TRUE(room.has_value()) << room.error().ToString();
+    hub.Leave(**room, leaving.get());
+    ASSERT_TRUE(hub.Join(f.tenant, f.document, std::make_shared<Silent>(), PeerInfo{other, std::nullopt, false, ""}));
+  }
+  auto rows = admin.Exec("SELECT user_id::text, pg_version FROM resource_presence WHERE resource_id = $1 ORDER BY 1",
+                         {f.document});
+  ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+  std::map<std::string, int64_t> versions;
+  for (int i = 0; i < rows->rows(); ++i)
+    versions[std::string((*rows)[i].Text(0))] = (*rows)[i].Get<int64_t>(1).value_or(-1);
+  EXPECT_EQ(versions, (std::map<std::string, int64_t>{{f.user.ToString(), 1}, {other.ToString(), 1}}));
+}
+
 TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
   TestDatabase db;
   auto admin = db.Admin();
