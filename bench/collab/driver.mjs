@@ -3,12 +3,13 @@
 // Run from a directory where yjs, y-websocket and ws resolve (the installed peer).
 //
 //   node driver.mjs --url ws://HOST:PORT[/path] --room ID [--token T] [--clients 50] [--procs 2]
-//        [--rate 200] [--seconds 5] [--burst 100]
+//        [--rate 200] [--seconds 5] [--warmup 1] [--burst 100]
 //
 // Phase 1 (latency): every client inserts a marker into the shared Y.Text at
 // a fixed total rate (--rate updates/s over all clients) for --seconds; every
 // other client records the time from the sender's insert to its own
-// observation of the update (broadcast latency). Markers are read from what
+// observation of the update (broadcast latency); the first --warmup seconds
+// run at the same rate unrecorded (connections, caches and JIT settle). Markers are read from what
 // each remote transaction added (struct store, by client and clock range),
 // so a server that merges several updates into one message is measured the
 // same way as one that relays each.
@@ -45,6 +46,7 @@ async function coordinator () {
   const procs = Math.max(1, Math.min(clients, Number(opt('--procs', 2))))
   const rate = Number(opt('--rate', 200))
   const seconds = Number(opt('--seconds', 5))
+  const warmup = Number(opt('--warmup', 0))
   const burst = Number(opt('--burst', 100))
   const workers = []
   for (let k = 0; k < procs; k++) {
@@ -68,10 +70,11 @@ async function coordinator () {
   if (ready.some((r) => r.error)) { console.error(JSON.stringify(ready)); process.exit(1) }
 
   // Phase 1: fixed rate.
-  send({ phase: 'latency', perClientIntervalMs: (1000 * clients) / rate, seconds, clients })
+  send({ phase: 'latency', perClientIntervalMs: (1000 * clients) / rate, seconds, warmup, clients, startAt: now() + 100 })
   const lat = await all()
   const latencies = lat.flatMap((r) => r.latencies).sort((a, b) => a - b)
   const sent1 = lat.reduce((a, r) => a + r.sent, 0)
+  const warm1 = lat.reduce((a, r) => a + r.warm, 0)
 
   // Phase 2: as fast as possible.
   const goAt = now() + 200
@@ -87,7 +90,7 @@ async function coordinator () {
     clients,
     procs,
     connectMs: +connectMs.toFixed(1),
-    fixedRate: { offeredPerSec: rate, seconds, sent: sent1, observations: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) },
+    fixedRate: { offeredPerSec: rate, seconds, warmupSeconds: warmup, warmupSent: warm1, sent: sent1, observations: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) },
     burst: { updates: clients * burst, elapsedMs: +elapsedMs.toFixed(1), updatesPerSec: +((clients * burst * 1000) / elapsedMs).toFixed(1), deliveredPerSec: +((clients * burst * (clients - 1) * 1000) / elapsedMs).toFixed(1), p50Ms: percentile(latencies2, 50), p99Ms: percentile(latencies2, 99) },
     converged: lengths.size === 1
   }))
@@ -105,6 +108,7 @@ async function worker () {
   const to = Number(opt('--to'))
   const params = token ? { token } : {}
   let recording = null // latencies of the current phase
+  let recordFrom = 0 // ... of markers sent from this time on
   const marker = /(\d+)@(\d+\.\d{3})\|/g
   const cs = []
   for (let i = from; i < to; i++) {
@@ -134,7 +138,7 @@ async function worker () {
         for (const m of s.matchAll(marker)) {
           if (Number(m[1]) === i) continue
           c.seen++
-          if (recording) recording.push(t - Number(m[2]))
+          if (recording && Number(m[2]) >= recordFrom) recording.push(t - Number(m[2]))
         }
       }
     })
@@ -148,9 +152,9 @@ async function worker () {
   process.send({ ready: true })
   let rnd = 0x9e3779b9 ^ from
   const random = () => { rnd ^= rnd << 13; rnd ^= rnd >>> 17; rnd ^= rnd << 5; return (rnd >>> 0) / 4294967296 }
-  const insert = (c) => {
+  const insert = (c, at = now()) => {
     const pos = Math.floor(random() * (c.text.length + 1))
-    c.text.insert(pos, `${c.i}@${now().toFixed(3)}|`)
+    c.text.insert(pos, `${c.i}@${at.toFixed(3)}|`)
     c.sent++
   }
   const waitSeen = async (expected, timeoutMs) => {
@@ -163,26 +167,34 @@ async function worker () {
   }
   process.on('message', async (m) => {
     if (m.phase === 'latency') {
+      while (now() < m.startAt) await sleep(1)
       recording = []
-      const start = now()
-      const end = start + m.seconds * 1000
+      const start = m.startAt
+      recordFrom = start + m.warmup * 1000
+      const end = recordFrom + m.seconds * 1000
       // Staggered start: client i sends at start + offset(i) + k * interval.
       const offsets = cs.map((c) => (c.i / m.clients) * m.perClientIntervalMs)
       const count = cs.map(() => 0)
+      let warm = 0 // sent during the warm-up
       const base = cs.map((c) => c.seen)
       while (now() < end) {
         const t = now()
         cs.forEach((c, k) => {
-          while (start + offsets[k] + count[k] * m.perClientIntervalMs <= t) { insert(c); count[k]++ }
+          while (start + offsets[k] + count[k] * m.perClientIntervalMs <= t) {
+            const at = +now().toFixed(3) // as written into the marker
+            if (at < recordFrom) warm++
+            insert(c, at)
+            count[k]++
+          }
         })
         await sleep(1)
       }
-      const sent = count.reduce((a, b) => a + b, 0)
+      const sent = count.reduce((a, b) => a + b, 0) - warm
       // Let the tail drain (the totals of the other workers are not known here).
       await sleep(1500)
       const latencies = recording
       recording = null
-      process.send({ sent, latencies, seen: cs.reduce((a, c, k) => a + c.seen - base[k], 0) })
+      process.send({ sent, warm, latencies, seen: cs.reduce((a, c, k) => a + c.seen - base[k], 0) })
     } else if (m.phase === 'burst') {
       const base = cs.map((c) => c.seen)
       while (now() < m.goAt) await sleep(1)

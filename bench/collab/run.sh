@@ -4,7 +4,8 @@
 # shared/tools/yjs/reference-server.mjs --impl upstream) with the same client
 # workload in the same run:
 #   1. one room, 50 real y-websocket clients (bench/collab/driver.mjs):
-#      broadcast latency p50/p99 at a fixed offered rate, then a burst
+#      broadcast latency p50/p99 at a fixed offered rate (after WARMUP seconds
+#      at that rate that are not recorded), then a burst
 #      (updates/s until every client has every update) and the server CPU
 #      time per update (cnx + its PostgreSQL, resp. the node process);
 #   2. memory per idle loaded document: RSS delta of the server process after
@@ -16,7 +17,7 @@
 # with another text root (collab.text_root), so the comparison is of the
 # collaboration servers alone: no content versions, chunking or embedding of
 # the edited text, which the reference server does not do either.
-# env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 BURST=20 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
+# env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 WARMUP=1 BURST=20 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
 #      PHASES="room idle load" (a subset runs only those phases); SETTLE=3: seconds between the
 #      idle documents' last edit and the memory reading
 #      PERF_OUT=FILE: `perf record -g` of cnx and its PostgreSQL processes while cnx's room phase runs
@@ -29,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 shared=${CNX_SHARED_DIR:-$root/../shared}
 cnx=$build/src/cli/cnx
-clients=${CLIENTS:-50} procs=${PROCS:-2} rate=${RATE:-100} seconds=${SECONDS_PER_PHASE:-5} burst=${BURST:-20}
+clients=${CLIENTS:-50} procs=${PROCS:-2} rate=${RATE:-100} seconds=${SECONDS_PER_PHASE:-5} warmup=${WARMUP:-1} burst=${BURST:-20}
 docs=${DOCS:-200} doc_ops=${DOC_OPS:-200} ops=${OPS:-100000}
 phases=" ${PHASES:-room idle load} "
 [ -x "$cnx" ] || { echo "build the cnx target first"; exit 1; }
@@ -137,12 +138,12 @@ drive() {  # NAME URL ROOM TOKEN PID [PMFILE]
   fi
   read -r c0 o0 < <(cpu_s "$5" "${6:-}")
   out=$(cd "$peer" && node driver.mjs --url "$2" --room "$3" ${4:+--token "$4"} --clients "$clients" --procs "$procs" \
-    --rate "$rate" --seconds "$seconds" --burst "$burst" 2>"$work/driver-$1.err") || { cat "$work/driver-$1.err"; echo "$out"; exit 1; }
+    --rate "$rate" --seconds "$seconds" --warmup "$warmup" --burst "$burst" 2>"$work/driver-$1.err") || { cat "$work/driver-$1.err"; echo "$out"; exit 1; }
   read -r c1 o1 < <(cpu_s "$5" "${6:-}")
   if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" 2>/dev/null || true; fi
   node -e '
     const r = JSON.parse(process.argv[1]); const cpu = +process.argv[2], own = +process.argv[5]
-    const updates = r.fixedRate.sent + r.burst.updates
+    const updates = r.fixedRate.warmupSent + r.fixedRate.sent + r.burst.updates
     r.server = process.argv[3]; r.serverCpuS = +cpu.toFixed(2); r.serverCpuUsPerUpdate = +(1e6 * cpu / updates).toFixed(1)
     r.processCpuUsPerUpdate = +(1e6 * own / updates).toFixed(1)  // without PostgreSQL
     r.load = process.argv[4]
