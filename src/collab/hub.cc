@@ -178,9 +178,13 @@ class Room : public std::enable_shared_from_this<Room> {
   RangeLocks range_locks_;  // finer locks, checked on updates (range_locks.h)
   RefusedChanges refused_;  // clients whose changes were refused (range_locks.h)
   Clock::time_point locks_announced_{};
-  // Takes a new lock list; announces it (or renews the announcement) as the
-  // awareness state of kLockAwarenessClient. Under mu_.
-  void SetLocks(const std::string& json, Clock::time_point now, std::string_view text_root) {
+  // Takes a new lock list (kLocksSql's form); announces it (or renews the
+  // announcement) as the awareness state of kLockAwarenessClient. New ranged
+  // locks without a stored anchor are anchored in `durable` — the document's
+  // durable state — or, when null, in doc_ (the caller made sure everything
+  // applied is durable). Under mu_.
+  void SetLocks(const std::string& json, Clock::time_point now, std::string_view text_root,
+                crdt::Doc* durable = nullptr) {
     bool changed = json != locks_json_;
     if (!changed && (json == "[]" || now - locks_announced_ < kLockAnnounceRenewal)) return;
     if (changed) {
@@ -188,11 +192,13 @@ class Room : public std::enable_shared_from_this<Room> {
       doc_lock_holder_.reset();
       doc_lock_reason_.clear();
       auto locks = nlohmann::json::parse(json, nullptr, false);
-      range_locks_.Set(locks, doc_, text_root);
+      range_locks_.Set(locks, durable != nullptr ? *durable : doc_, text_root);
       locks_announced_json_ = json;
-      if (!range_locks_.empty() && locks.is_array()) {
+      if (locks.is_array()) {
         for (auto& l : locks) {
-          if (!l.is_object() || !l.contains("id") || !l["id"].is_string()) continue;
+          if (!l.is_object()) continue;
+          l.erase("storedAnchor");  // announced as "anchor", as the room uses it
+          if (!l.contains("id") || !l["id"].is_string()) continue;
           if (auto a = range_locks_.AnchorOf(l["id"].get<std::string>()); !a.is_null()) l["anchor"] = std::move(a);
         }
         locks_announced_json_ = locks.dump();
@@ -267,12 +273,28 @@ Hub::~Hub() {
 }
 
 namespace {
-// Live locks of the documents in $1 (a uuid[] literal): document id, JSON array.
+// Live locks of the documents in $1 (a uuid[] literal): document id, JSON
+// array. The anchor a room stored in a lock's context (StoreAnchors) comes
+// as "storedAnchor", the context without it.
 constexpr std::string_view kLocksSql =
     "SELECT resource_id::text, json_agg(json_build_object('id', id, 'holderUserId', holder_user_id, "
-    "'granularity', granularity, 'context', context, 'expiresAt', expires_at) ORDER BY acquired_at, id)::text "
+    "'granularity', granularity, 'context', context - 'anchor', 'expiresAt', expires_at, 'storedAnchor', "
+    "context->'anchor') ORDER BY acquired_at, id)::text "
     "FROM resource_locks WHERE resource_type = 'content_item' AND resource_id = ANY($1::uuid[]) "
     "AND expires_at > now() GROUP BY resource_id";
+
+// Stores ranged-lock anchors with their locks (decision record 1481), each
+// once: a lock that has one already keeps it (the room adopts it when it
+// next reads the locks).
+Status StoreAnchors(pg::Transaction& tx, const std::vector<std::pair<std::string, nlohmann::json>>& anchors) {
+  for (const auto& [id, anchor] : anchors) {
+    CNX_TRY(
+        tx.Exec("UPDATE resource_locks SET context = jsonb_set(context, '{anchor}', $2::jsonb) WHERE id = $1::uuid "
+                "AND resource_type = 'content_item' AND NOT context ? 'anchor'",
+                {id, anchor.dump()}));
+  }
+  return Ok();
+}
 }  // namespace
 
 Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document) {
@@ -343,8 +365,13 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
     }
   }
   auto locks = CNX_TRY(tx.Exec(std::string(kLocksSql), {"{" + document.ToString() + "}"}));
+  // The document read above is all stored: new ranged locks are anchored in
+  // it, and their anchors stored with this load.
   if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now(), options_.text_root);
+  auto unstored = room->range_locks_.Unstored();
+  CNX_TRY(StoreAnchors(tx, unstored));
   CNX_TRY(tx.Commit());
+  for (const auto& [id, _] : unstored) room->range_locks_.MarkStored(id);
   spdlog::info("collab: loaded {} ({} from a snapshot, {} operation(s)) in {:.1f} ms", document.ToString(),
                snap.empty() ? "not" : "partly", ops.rows(),
                std::chrono::duration<double, std::milli>(Clock::now() - started).count());
@@ -1113,10 +1140,52 @@ void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
       continue;
     }
     auto now = Clock::now();
+    std::vector<std::pair<std::shared_ptr<Room>, std::vector<std::pair<std::string, nlohmann::json>>>> to_store;
     for (const auto& r : list) {
       auto it = locks->find(r->document_.ToString());
+      const std::string json = it == locks->end() ? "[]" : it->second;
+      // A new ranged lock is anchored on durable state only (decision record
+      // 1480): the live document when everything applied is durable, else
+      // the stored one.
+      auto needs_stored = [&] {
+        return json != r->locks_json_ && r->applied_ != r->durable_ &&
+               r->range_locks_.NeedsAnchoring(nlohmann::json::parse(json, nullptr, false), options_.text_root);
+      };
+      std::unique_ptr<crdt::Doc> stored;
+      bool read_stored;
+      {
+        std::lock_guard l(r->mu_);
+        read_stored = needs_stored();
+      }
+      if (read_stored) {
+        auto doc = ReadStoredDocument(r->tenant_, r->document_);
+        if (!doc) {
+          spdlog::warn("collab: reading {} to anchor a lock: {}", r->document_.ToString(), doc.error().ToString());
+          continue;  // the next tick tries again
+        }
+        stored = std::move(*doc);
+      }
       std::lock_guard l(r->mu_);
-      r->SetLocks(it == locks->end() ? "[]" : it->second, now, options_.text_root);
+      if (!stored && needs_stored()) continue;  // updates arrived meanwhile: the next tick
+      r->SetLocks(json, now, options_.text_root, stored.get());
+      if (auto unstored = r->range_locks_.Unstored(); !unstored.empty()) to_store.emplace_back(r, std::move(unstored));
+    }
+    if (to_store.empty()) continue;
+    auto store = [&]() -> Status {
+      auto conn = CNX_TRY(pool_.Acquire());
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+      CNX_TRY(tx.SetTenant(list.front()->tenant_));
+      for (const auto& [_, anchors] : to_store) CNX_TRY(StoreAnchors(tx, anchors));
+      CNX_TRY(tx.Commit());
+      return Ok();
+    };
+    if (auto st = store(); !st) {
+      spdlog::warn("collab: storing lock anchors: {}", st.error().ToString());  // the next tick tries again
+      continue;
+    }
+    for (const auto& [r, anchors] : to_store) {
+      std::lock_guard l(r->mu_);
+      for (const auto& [id, _] : anchors) r->range_locks_.MarkStored(id);
     }
   }
 }

@@ -636,5 +636,75 @@ TEST(Hub, AnAnchorIsTakenOnDurableTextOnly) {
   EXPECT_EQ(text.substr(range->start, range->end - range->start), "hello");
 }
 
+// A ranged lock anchored by one room keeps protecting the same characters
+// after the text before it changed and the hub restarted: the anchor is
+// stored with the lock, not derived again from the lock's original offsets.
+TEST(Hub, ARangedLockKeepsItsTextAcrossARestart) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  const Uuid holder = Uuid::NewV4();
+  Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'holder@example.com')", {holder, f.tenant});
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::milliseconds(50);
+  auto hub = std::make_unique<Hub>(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub->Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 11});
+  auto text = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "0123456789abcdefghij").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(text)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 1; }));
+
+  // The holder locks "abcde" (bytes 10..15) while the room is loaded.
+  auto lock = admin.Exec(
+      "INSERT INTO resource_locks (tenant_id, resource_type, resource_id, holder_user_id, granularity, context, "
+      "expires_at) VALUES ($1, 'content_item', $2, $3, 'paragraph', '{\"start\": 10, \"end\": 15}', now() + "
+      "interval '1 hour') RETURNING id::text",
+      {f.tenant, f.document, holder});
+  ASSERT_TRUE(lock.has_value()) << lock.error().ToString();
+  const std::string lock_id((*lock)[0].Text(0));
+  auto stored = [&] {
+    auto r = admin.Exec("SELECT context ? 'anchor' FROM resource_locks WHERE id = $1::uuid", {lock_id});
+    return r && !r->empty() && (*r)[0].Text(0) == "t";
+  };
+  EXPECT_TRUE(Probe::Await(stored)) << "the room did not store the lock's anchor";
+
+  // Six characters typed in front of the locked text (outside it: accepted).
+  auto shift = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "XXXXXX").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(shift)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 2; }));
+  EXPECT_EQ(peer->Denied(), 0u);
+  hub->Leave(*room, peer.get());
+  hub.reset();  // a restart: the room is loaded again from storage
+
+  Hub fresh(pool, options);
+  auto next = std::make_shared<Probe>();
+  auto rejoined = fresh.Join(f.tenant, f.document, next, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(rejoined.has_value()) << rejoined.error().ToString();
+  ASSERT_EQ(TextOf(fresh, f), "XXXXXX0123456789abcdefghij");
+  auto deletion = [&](uint32_t client, uint64_t at, uint64_t len) {
+    crdt::Doc d(crdt::DocOptions{.client_id = client});
+    EXPECT_TRUE(fresh.WithDocument(f.tenant, f.document, [&](crdt::Doc& live) {
+      EXPECT_TRUE(d.ApplyUpdate(*live.EncodeStateAsUpdate()).has_value());
+    }));
+    return EncodeUpdate(d.Transact([&] { ASSERT_TRUE(d.GetText("t").Delete(at, len).has_value()); }));
+  };
+  // Deleting the locked characters (now at 16..21) is refused.
+  ASSERT_TRUE(fresh.Receive(**rejoined, next.get(), deletion(13, 16, 5)).has_value());
+  EXPECT_EQ(next->Denied(), 1u) << "the locked characters could be deleted after the restart";
+  // Deleting what the original offsets name now ("45678") is accepted.
+  ASSERT_TRUE(fresh.Receive(**rejoined, next.get(), deletion(14, 10, 5)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return next->Updates() >= 1 || next->Denied() > 1; }));
+  EXPECT_EQ(next->Denied(), 1u) << "text outside the lock was refused after the restart";
+  EXPECT_EQ(TextOf(fresh, f), "XXXXXX01239abcdefghij");
+  fresh.Leave(**rejoined, next.get());
+}
+
 }  // namespace
 }  // namespace cnx::collab
