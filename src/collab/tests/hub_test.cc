@@ -706,5 +706,68 @@ TEST(Hub, ARangedLockKeepsItsTextAcrossARestart) {
   fresh.Leave(**rejoined, next.get());
 }
 
+// A ranged lock taken while an update inside its offsets is still being
+// committed is anchored on the durable text: it protects the characters its
+// offsets named in what clients had been sent, not the pending insertion.
+TEST(Hub, ARangedLockIsAnchoredOnDurableText) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  const Uuid holder = Uuid::NewV4();
+  Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'holder@example.com')", {holder, f.tenant});
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::milliseconds(50);
+  Hub hub(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 11});
+  auto text = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "0123456789abcdefghij").has_value()); });
+  ASSERT_TRUE(hub.Receive(*room, peer.get(), EncodeUpdate(text)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 1; }));
+  // Client 404 inserts "QQQQQ" at 10; its commit is held.
+  crdt::Doc typist(crdt::DocOptions{.client_id = 404});
+  ASSERT_TRUE(typist.ApplyUpdate(*writer.EncodeStateAsUpdate()).has_value());
+  auto q = typist.Transact([&] { ASSERT_TRUE(typist.GetText("t").Insert(10, "QQQQQ").has_value()); });
+  ASSERT_TRUE(hub.Receive(*room, peer.get(), EncodeUpdate(q)).has_value());
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+
+  // Meanwhile the holder locks bytes 10..15 ("abcde" in the durable text).
+  auto lock = admin.Exec(
+      "INSERT INTO resource_locks (tenant_id, resource_type, resource_id, holder_user_id, granularity, context, "
+      "expires_at) VALUES ($1, 'content_item', $2, $3, 'paragraph', '{\"start\": 10, \"end\": 15}', now() + "
+      "interval '1 hour') RETURNING id::text",
+      {f.tenant, f.document, holder});
+  ASSERT_TRUE(lock.has_value()) << lock.error().ToString();
+  const std::string lock_id((*lock)[0].Text(0));
+  std::string stored;
+  ASSERT_TRUE(Probe::Await([&] {
+    auto r = admin.Exec("SELECT coalesce(context->>'anchor', '') FROM resource_locks WHERE id = $1::uuid", {lock_id});
+    if (r && !r->empty()) stored = std::string((*r)[0].Text(0));
+    return !stored.empty();
+  })) << "the lock's anchor was not stored";
+  Q(admin, "SELECT pg_advisory_unlock(7302)");  // the insertion commits
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 2; }));
+
+  auto anchor = nlohmann::json::parse(stored);
+  std::optional<TextRange> range;
+  std::string now;
+  ASSERT_TRUE(hub.WithDocument(f.tenant, f.document, [&](crdt::Doc& d) {
+    range = ResolveAnchor(d, anchor);
+    now = d.GetText("t").ToString();
+  }));
+  ASSERT_EQ(now, "0123456789QQQQQabcdefghij");
+  ASSERT_TRUE(range.has_value());
+  EXPECT_EQ(now.substr(range->start, range->end - range->start), "abcde")
+      << "the lock was anchored on text whose commit had not returned";
+  hub.Leave(*room, peer.get());
+}
+
 }  // namespace
 }  // namespace cnx::collab
