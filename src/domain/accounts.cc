@@ -580,7 +580,8 @@ Outcome<Entity> Store::AcquireLock(const Principal& p, const json& body) {
         "SELECT " + internal::SelectJson(spec) +
             " FROM resource_locks r WHERE r.resource_type = $1 AND r.resource_id = $2 AND r.expires_at > now() "
             "AND r.holder_user_id <> $3 AND (r.granularity = 'document' OR $4 = 'document' "
-            "OR (r.granularity::text = $4 AND r.context - 'anchor' = $5::jsonb)) ORDER BY r.acquired_at LIMIT 1",
+            "OR (r.granularity::text = $4 AND (CASE WHEN jsonb_typeof(r.context) = 'object' THEN r.context - 'anchor' "
+            "ELSE r.context END) = $5::jsonb)) ORDER BY r.acquired_at LIMIT 1",
         {type, *resource, p.user_id, granularity, context.dump()}));
     if (!held.empty()) {
       Fault f;
