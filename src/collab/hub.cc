@@ -278,8 +278,8 @@ namespace {
 // as "storedAnchor", the context without it.
 constexpr std::string_view kLocksSql =
     "SELECT resource_id::text, json_agg(json_build_object('id', id, 'holderUserId', holder_user_id, "
-    "'granularity', granularity, 'context', context - 'anchor', 'expiresAt', expires_at, 'storedAnchor', "
-    "context->'anchor') ORDER BY acquired_at, id)::text "
+    "'granularity', granularity, 'context', CASE WHEN jsonb_typeof(context) = 'object' THEN context - 'anchor' "
+    "ELSE context END, 'expiresAt', expires_at, 'storedAnchor', context->'anchor') ORDER BY acquired_at, id)::text "
     "FROM resource_locks WHERE resource_type = 'content_item' AND resource_id = ANY($1::uuid[]) "
     "AND expires_at > now() GROUP BY resource_id";
 
@@ -290,7 +290,7 @@ Status StoreAnchors(pg::Transaction& tx, const std::vector<std::pair<std::string
   for (const auto& [id, anchor] : anchors) {
     CNX_TRY(
         tx.Exec("UPDATE resource_locks SET context = jsonb_set(context, '{anchor}', $2::jsonb) WHERE id = $1::uuid "
-                "AND resource_type = 'content_item' AND NOT context ? 'anchor'",
+                "AND resource_type = 'content_item' AND jsonb_typeof(context) = 'object' AND NOT context ? 'anchor'",
                 {id, anchor.dump()}));
   }
   return Ok();
