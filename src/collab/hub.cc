@@ -35,6 +35,11 @@ constexpr size_t kMaxAwarenessEntries = 256;
 // 30 s after which y-protocols drops a silent remote state.
 constexpr uint32_t kLockAwarenessClient = 0;
 constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
+// How long a load waits for the batches of a failed room of the same
+// document still in flight (normally one commit's time).
+constexpr auto kDrainWait = std::chrono::seconds(10);
+// How long WithDocument waits for the updates applied before it to be durable.
+constexpr auto kDurableWait = std::chrono::seconds(10);
 constexpr std::string_view kBuildsOnRefused =
     "refused: the update builds on a change that was refused before; it was not applied: reload the document to "
     "resync";
@@ -150,6 +155,14 @@ class Room : public std::enable_shared_from_this<Room> {
   std::unordered_map<uint32_t, AwarenessState> awareness_;
   uint64_t applied_ = 0;  // local sequence of accepted updates
   uint64_t durable_ = 0;  // ... of those committed
+  // Accepted updates whose batch finished (committed or failed). A failed
+  // room with settled_ < applied_ still has updates queued or in flight
+  // whose rows may yet be committed (Hub::draining_).
+  uint64_t settled_ = 0;
+  // WithDocument's waits for durable_ (or failed_); notified by FinishBatch
+  // only while durable_waiters_ > 0.
+  std::condition_variable durable_cv_;
+  int durable_waiters_ = 0;
   int64_t last_db_seq_ = 0;
   size_t ops_since_snapshot_ = 0;
   Clock::time_point last_snapshot_ = Clock::now();
@@ -165,9 +178,13 @@ class Room : public std::enable_shared_from_this<Room> {
   RangeLocks range_locks_;  // finer locks, checked on updates (range_locks.h)
   RefusedChanges refused_;  // clients whose changes were refused (range_locks.h)
   Clock::time_point locks_announced_{};
-  // Takes a new lock list; announces it (or renews the announcement) as the
-  // awareness state of kLockAwarenessClient. Under mu_.
-  void SetLocks(const std::string& json, Clock::time_point now, std::string_view text_root) {
+  // Takes a new lock list (kLocksSql's form); announces it (or renews the
+  // announcement) as the awareness state of kLockAwarenessClient. New ranged
+  // locks without a stored anchor are anchored in `durable` — the document's
+  // durable state — or, when null, in doc_ (the caller made sure everything
+  // applied is durable). Under mu_.
+  void SetLocks(const std::string& json, Clock::time_point now, std::string_view text_root,
+                crdt::Doc* durable = nullptr) {
     bool changed = json != locks_json_;
     if (!changed && (json == "[]" || now - locks_announced_ < kLockAnnounceRenewal)) return;
     if (changed) {
@@ -175,11 +192,13 @@ class Room : public std::enable_shared_from_this<Room> {
       doc_lock_holder_.reset();
       doc_lock_reason_.clear();
       auto locks = nlohmann::json::parse(json, nullptr, false);
-      range_locks_.Set(locks, doc_, text_root);
+      range_locks_.Set(locks, durable != nullptr ? *durable : doc_, text_root);
       locks_announced_json_ = json;
-      if (!range_locks_.empty() && locks.is_array()) {
+      if (locks.is_array()) {
         for (auto& l : locks) {
-          if (!l.is_object() || !l.contains("id") || !l["id"].is_string()) continue;
+          if (!l.is_object()) continue;
+          l.erase("storedAnchor");  // announced as "anchor", as the room uses it
+          if (!l.contains("id") || !l["id"].is_string()) continue;
           if (auto a = range_locks_.AnchorOf(l["id"].get<std::string>()); !a.is_null()) l["anchor"] = std::move(a);
         }
         locks_announced_json_ = locks.dump();
@@ -254,12 +273,28 @@ Hub::~Hub() {
 }
 
 namespace {
-// Live locks of the documents in $1 (a uuid[] literal): document id, JSON array.
+// Live locks of the documents in $1 (a uuid[] literal): document id, JSON
+// array. The anchor a room stored in a lock's context (StoreAnchors) comes
+// as "storedAnchor", the context without it.
 constexpr std::string_view kLocksSql =
     "SELECT resource_id::text, json_agg(json_build_object('id', id, 'holderUserId', holder_user_id, "
-    "'granularity', granularity, 'context', context, 'expiresAt', expires_at) ORDER BY acquired_at, id)::text "
+    "'granularity', granularity, 'context', CASE WHEN jsonb_typeof(context) = 'object' THEN context - 'anchor' "
+    "ELSE context END, 'expiresAt', expires_at, 'storedAnchor', context->'anchor') ORDER BY acquired_at, id)::text "
     "FROM resource_locks WHERE resource_type = 'content_item' AND resource_id = ANY($1::uuid[]) "
     "AND expires_at > now() GROUP BY resource_id";
+
+// Stores ranged-lock anchors with their locks (decision record 1481), each
+// once: a lock that has one already keeps it (the room adopts it when it
+// next reads the locks).
+Status StoreAnchors(pg::Transaction& tx, const std::vector<std::pair<std::string, nlohmann::json>>& anchors) {
+  for (const auto& [id, anchor] : anchors) {
+    CNX_TRY(
+        tx.Exec("UPDATE resource_locks SET context = jsonb_set(context, '{anchor}', $2::jsonb) WHERE id = $1::uuid "
+                "AND resource_type = 'content_item' AND jsonb_typeof(context) = 'object' AND NOT context ? 'anchor'",
+                {id, anchor.dump()}));
+  }
+  return Ok();
+}
 }  // namespace
 
 Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document) {
@@ -330,8 +365,13 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
     }
   }
   auto locks = CNX_TRY(tx.Exec(std::string(kLocksSql), {"{" + document.ToString() + "}"}));
+  // The document read above is all stored: new ranged locks are anchored in
+  // it, and their anchors stored with this load.
   if (!locks.empty()) room->SetLocks(std::string(locks[0].Text(1)), Clock::now(), options_.text_root);
+  auto unstored = room->range_locks_.Unstored();
+  CNX_TRY(StoreAnchors(tx, unstored));
   CNX_TRY(tx.Commit());
+  for (const auto& [id, _] : unstored) room->range_locks_.MarkStored(id);
   spdlog::info("collab: loaded {} ({} from a snapshot, {} operation(s)) in {:.1f} ms", document.ToString(),
                snap.empty() ? "not" : "partly", ops.rows(),
                std::chrono::duration<double, std::milli>(Clock::now() - started).count());
@@ -354,6 +394,14 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
   if (auto it = rooms_.find(key); it != rooms_.end()) {
     room = it->second;
   } else {
+    // A room of the document that failed may still have batches in flight
+    // (or queued) whose rows commit later: the load must see them, or the
+    // new room's snapshots would delete rows it never applied.
+    if (draining_.contains(key) &&
+        !drained_cv_.wait_for(rooms_lock, kDrainWait, [&] { return !draining_.contains(key); })) {
+      return Err(Module::kCollab, ErrorCode::kUnavailable,
+                 "earlier changes of the document are still being stored; retry");
+    }
     rooms_lock.unlock();
     room = CNX_TRY(Load(tenant, document));
     RequestWarmUp(tenant);  // its first update is likely to follow
@@ -753,15 +801,19 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
   for (auto& [room, seq] : done) {
     std::vector<std::shared_ptr<Peer>> to_close;
     bool durable = false;  // what REST writes of this room are told
+    bool failed = false;
+    bool unsettled = false;  // a failed room whose later updates are still queued or in flight
     {
       std::lock_guard lock(room->mu_);
+      size_t in_batch = 0;
+      for (const auto& op : batch) in_batch += op.room == room ? 1 : 0;
+      room->settled_ += in_batch;
       // A room an earlier failed commit dropped: this batch's updates may
       // build on the lost ones, and a REST write is not resent on reconnect
       // as a client's update is: its caller is told to retry.
       durable = st && !room->failed_;
       if (st && !room->failed_) {
-        size_t n = 0;
-        for (const auto& op : batch) n += op.room == room ? 1 : 0;
+        const size_t n = in_batch;
         if (room->materialized_ == room->durable_) room->first_change_ = Clock::now();
         room->last_change_ = Clock::now();
         room->durable_ = std::max(room->durable_, seq);
@@ -780,15 +832,30 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
         room->failed_ = true;
         for (auto& [_, ps] : room->peers_) to_close.push_back(ps.peer);
       }
+      // A failed room accepts no update any more: once its last one settled,
+      // no row of it can be written.
+      failed = room->failed_;
+      unsettled = failed && room->settled_ < room->applied_;
+      if (room->durable_waiters_ > 0) room->durable_cv_.notify_all();
     }
     for (auto& op : batch) {
       if (op.room == room && op.committed) op.committed->set_value(durable);
     }
-    if (!st) {
+    if (!st || (failed && !unsettled)) {
+      const std::string key = room->document_.ToString();
       {
         std::lock_guard lock(rooms_mu_);
-        auto it = rooms_.find(room->document_.ToString());
+        auto it = rooms_.find(key);
         if (it != rooms_.end() && it->second == room) rooms_.erase(it);
+        // Until the failed room's later batches finished, a load of the
+        // document waits for them (FindOrLoad): it must see their rows.
+        auto d = draining_.find(key);
+        if (unsettled) {
+          if (d == draining_.end()) draining_.emplace(key, room);
+        } else if (d != draining_.end() && d->second == room) {
+          draining_.erase(d);
+          drained_cv_.notify_all();
+        }
       }
       for (auto& p : to_close) p->Close(1011, "storage failure, reconnect");
     }
@@ -1116,10 +1183,52 @@ void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
       continue;
     }
     auto now = Clock::now();
+    std::vector<std::pair<std::shared_ptr<Room>, std::vector<std::pair<std::string, nlohmann::json>>>> to_store;
     for (const auto& r : list) {
       auto it = locks->find(r->document_.ToString());
+      const std::string json = it == locks->end() ? "[]" : it->second;
+      // A new ranged lock is anchored on durable state only (decision record
+      // 1480): the live document when everything applied is durable, else
+      // the stored one.
+      auto needs_stored = [&] {
+        return json != r->locks_json_ && r->applied_ != r->durable_ &&
+               r->range_locks_.NeedsAnchoring(nlohmann::json::parse(json, nullptr, false), options_.text_root);
+      };
+      std::unique_ptr<crdt::Doc> stored;
+      bool read_stored;
+      {
+        std::lock_guard l(r->mu_);
+        read_stored = needs_stored();
+      }
+      if (read_stored) {
+        auto doc = ReadStoredDocument(r->tenant_, r->document_);
+        if (!doc) {
+          spdlog::warn("collab: reading {} to anchor a lock: {}", r->document_.ToString(), doc.error().ToString());
+          continue;  // the next tick tries again
+        }
+        stored = std::move(*doc);
+      }
       std::lock_guard l(r->mu_);
-      r->SetLocks(it == locks->end() ? "[]" : it->second, now, options_.text_root);
+      if (!stored && needs_stored()) continue;  // updates arrived meanwhile: the next tick
+      r->SetLocks(json, now, options_.text_root, stored.get());
+      if (auto unstored = r->range_locks_.Unstored(); !unstored.empty()) to_store.emplace_back(r, std::move(unstored));
+    }
+    if (to_store.empty()) continue;
+    auto store = [&]() -> Status {
+      auto conn = CNX_TRY(pool_.Acquire());
+      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+      CNX_TRY(tx.SetTenant(list.front()->tenant_));
+      for (const auto& [_, anchors] : to_store) CNX_TRY(StoreAnchors(tx, anchors));
+      CNX_TRY(tx.Commit());
+      return Ok();
+    };
+    if (auto st = store(); !st) {
+      spdlog::warn("collab: storing lock anchors: {}", st.error().ToString());  // the next tick tries again
+      continue;
+    }
+    for (const auto& [r, anchors] : to_store) {
+      std::lock_guard l(r->mu_);
+      for (const auto& [id, _] : anchors) r->range_locks_.MarkStored(id);
     }
   }
 }
@@ -1138,14 +1247,77 @@ HubStats Hub::Stats() {
   return s;
 }
 
+Result<std::unique_ptr<crdt::Doc>> Hub::ReadStoredDocument(const Uuid& tenant, const Uuid& document) {
+  auto doc = std::make_unique<crdt::Doc>();
+  auto conn = CNX_TRY(pool_.Acquire());
+  // One snapshot of the database for both reads: a compaction committing
+  // between them could otherwise delete operations the older snapshot lacks.
+  auto tx = CNX_TRY(pg::Transaction::Begin(*conn, pg::Transaction::Isolation::kRepeatableRead));
+  CNX_TRY(tx.SetTenant(tenant));
+  auto snap =
+      CNX_TRY(tx.Exec("SELECT state, upto_op FROM document_snapshots WHERE document_id = $1 AND "
+                      "format = 'yjs-v1' ORDER BY upto_op DESC, created_at DESC LIMIT 1",
+                      {document}));
+  int64_t upto = 0;
+  if (!snap.empty()) {
+    auto state = CNX_TRY(snap[0].Get<std::vector<uint8_t>>(0));
+    upto = CNX_TRY(snap[0].Get<int64_t>(1));
+    if (auto st = doc->ApplyUpdate(state); !st) {
+      return Err(Module::kCollab, ErrorCode::kDataLoss,
+                 "snapshot of " + document.ToString() + ": " + st.error().message());
+    }
+  }
+  auto ops = CNX_TRY(
+      tx.Exec("SELECT update FROM operations_log WHERE document_id = $1 AND seq > $2 ORDER BY seq", {document, upto}));
+  for (int i = 0; i < ops.rows(); ++i) {
+    auto update = CNX_TRY(ops[i].Get<std::vector<uint8_t>>(0));
+    (void)doc->ApplyUpdate(update);  // Load reports an operation that does not apply
+  }
+  CNX_TRY(tx.Commit());
+  return doc;
+}
+
 Status Hub::WithDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn) {
-  std::unique_lock<std::mutex> lock;
-  auto room = CNX_TRY(FindOrLoad(tenant, document, lock));
-  std::lock_guard room_lock(room->mu_);
-  lock.unlock();
-  if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the room was closed");
-  fn(room->doc_);
-  return Ok();
+  // Only durable state (decision record 1480): what was applied when the call
+  // started must be committed first — a commit that fails drops the room,
+  // and the document is read again. Updates applied meanwhile may not be
+  // durable: then the state is read from storage instead of the live document.
+  const auto deadline = Clock::now() + kDurableWait;
+  std::shared_ptr<Room> failed;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::unique_lock<std::mutex> lock;
+    auto room = CNX_TRY(FindOrLoad(tenant, document, lock));
+    std::unique_lock room_lock(room->mu_);
+    lock.unlock();
+    if (room == failed) {  // dropped in a moment (FinishBatch): look again
+      room_lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    const uint64_t target = room->applied_;
+    if (room->durable_ < target && !room->failed_) {
+      ++room->durable_waiters_;
+      const bool reached =
+          room->durable_cv_.wait_until(room_lock, deadline, [&] { return room->failed_ || room->durable_ >= target; });
+      --room->durable_waiters_;
+      if (!reached) {
+        return Err(Module::kCollab, ErrorCode::kUnavailable, "changes of the document are still being stored; retry");
+      }
+    }
+    if (room->failed_) {
+      failed = room;
+      continue;
+    }
+    if (room->applied_ == room->durable_) {
+      fn(room->doc_);
+      return Ok();
+    }
+    room_lock.unlock();
+    auto stored = CNX_TRY(ReadStoredDocument(tenant, document));
+    fn(*stored);
+    return Ok();
+  }
+  return Err(Module::kCollab, ErrorCode::kUnavailable, "the document's storage failed; retry");
 }
 
 bool Hub::WithLoadedDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn) {

@@ -130,15 +130,23 @@ class Hub : public domain::LiveContent {
   // selections: [{"userId","sessionId","status","lastActiveAt","selection"}].
   Result<std::string> PresenceJson(const Uuid& tenant, const Uuid& document);
 
-  // Runs `fn` on the document's CRDT state — the room's live document, loaded
-  // (and seeded from a REST-written body) when no room is open — under the
-  // room lock. `fn` must only read the document, and must not block or call
-  // into the hub. Errors: those of loading; kNotFound when the room belongs to
-  // another tenant. Used to anchor annotations (annotations.h).
+  // Runs `fn` on the document's durable CRDT state — the room's document,
+  // loaded (and seeded from a REST-written body) when no room is open. The
+  // updates applied when the call starts are waited for until committed (up
+  // to 10 s); a commit failing meanwhile drops the room and the document is
+  // loaded again. Then `fn` runs on the live document under the room lock
+  // when everything applied is durable, else (updates arrived while waiting)
+  // on a copy read from storage. So nothing `fn` sees can be lost by a
+  // failing commit (decision record 1480). `fn` must only read the document,
+  // and must not block or call into the hub. Blocking. Errors: those of
+  // loading; kNotFound when the room belongs to another tenant; kUnavailable
+  // when the updates were not committed in time. Used to anchor annotations
+  // (annotations.h).
   Status WithDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn);
-  // The same, only when the document's room is loaded in this process (it is
-  // never loaded for this): false when it is not, belongs to another tenant or
-  // failed. Used to report annotation offsets in the live text.
+  // Runs `fn` on the live document (durable or not, never waiting) only when
+  // the document's room is loaded in this process (it is never loaded for
+  // this): false when it is not, belongs to another tenant or failed. Used to
+  // report annotation offsets in the live text; not for taking anchors.
   bool WithLoadedDocument(const Uuid& tenant, const Uuid& document, const std::function<void(crdt::Doc&)>& fn);
 
   // Writes a snapshot of every loaded room with operations since its last
@@ -192,6 +200,9 @@ class Hub : public domain::LiveContent {
   Status Snapshot(const std::shared_ptr<Room>& room);
   void Materialize(const std::shared_ptr<Room>& room, bool force);
   Result<std::shared_ptr<Room>> Load(const Uuid& tenant, const Uuid& document);
+  // The document as stored (latest snapshot plus later operations, read in
+  // one database snapshot): only committed state. Blocking.
+  Result<std::unique_ptr<crdt::Doc>> ReadStoredDocument(const Uuid& tenant, const Uuid& document);
   // The document's room, loaded if needed, with its idle clock reset.
   Result<std::shared_ptr<Room>> Acquire(const Uuid& tenant, const Uuid& document);
   // The document's room of `tenant`, loaded if needed (one load per document
@@ -206,6 +217,11 @@ class Hub : public domain::LiveContent {
   std::mutex rooms_mu_;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
   std::unordered_map<std::string, std::shared_ptr<std::mutex>> loading_;
+  // Rooms dropped after a failed commit whose later updates are still queued
+  // or in flight, by document; a load of the document waits (drained_cv_,
+  // under rooms_mu_) until FinishBatch removes the entry.
+  std::unordered_map<std::string, std::shared_ptr<Room>> draining_;
+  std::condition_variable drained_cv_;
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

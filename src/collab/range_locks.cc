@@ -63,6 +63,31 @@ std::string Reason(const std::string& holder, const std::string& granularity, co
          " lock); the change was not applied: reload the document to resync";
 }
 
+// The anchor stored with a lock (the hub reads it as "storedAnchor"), when
+// it is one for `text_root`.
+const nlohmann::json* StoredAnchor(const nlohmann::json& lock, std::string_view text_root) {
+  auto it = lock.find("storedAnchor");
+  if (it == lock.end() || !it->is_object() || !it->contains("root") || !(*it)["root"].is_string() ||
+      (*it)["root"].get<std::string>() != text_root || !it->contains("start") || !it->contains("end")) {
+    return nullptr;
+  }
+  return &*it;
+}
+
+// A finer lock with a valid id and holder, as Set() takes it.
+bool FinerLock(const nlohmann::json& l) {
+  return l.is_object() && l.contains("id") && l["id"].is_string() && l.value("granularity", "") != "document" &&
+         l.contains("holderUserId") && l["holderUserId"].is_string() &&
+         Uuid::Parse(l["holderUserId"].get<std::string>()).has_value();
+}
+
+bool HasRange(const nlohmann::json& l) {
+  if (!l.contains("context") || !l["context"].is_object()) return false;
+  const auto& ctx = l["context"];
+  return ctx.contains("start") && ctx["start"].is_number_integer() && ctx.contains("end") &&
+         ctx["end"].is_number_integer();
+}
+
 }  // namespace
 
 RangeLocks::RangeLocks() = default;
@@ -84,10 +109,16 @@ void RangeLocks::Set(const nlohmann::json& locks, crdt::Doc& doc, std::string_vi
                                                                                   : std::string());
       if (!holder) continue;
       std::string id = l["id"].get<std::string>();
+      const nlohmann::json* stored = StoredAnchor(l, text_root);
       auto known = std::find_if(locks_.begin(), locks_.end(), [&](const Lock& k) { return k.id == id; });
       if (known != locks_.end()) {  // keeps its anchor: the range follows the text
         Lock k = std::move(*known);
         k.expires_at = l.contains("expiresAt") && l["expiresAt"].is_string() ? l["expiresAt"].get<std::string>() : "";
+        if (stored != nullptr) {  // the stored anchor wins (another process may have stored its own first)
+          k.ranged = true;
+          if (k.anchor != *stored) k.anchor = *stored;
+          k.stored = true;
+        }
         next.push_back(std::move(k));
         continue;
       }
@@ -96,6 +127,12 @@ void RangeLocks::Set(const nlohmann::json& locks, crdt::Doc& doc, std::string_vi
       lock.holder = *holder;
       lock.granularity = granularity;
       lock.expires_at = l.contains("expiresAt") && l["expiresAt"].is_string() ? l["expiresAt"].get<std::string>() : "";
+      if (stored != nullptr) {  // anchored when first seen, maybe by another process or before a restart
+        lock.ranged = true;
+        lock.anchor = *stored;
+        next.push_back(std::move(lock));
+        continue;
+      }
       const auto& ctx = l.contains("context") ? l["context"] : nlohmann::json();
       auto offset = [&](const char* key) -> std::optional<uint64_t> {
         if (!ctx.is_object() || !ctx.contains(key) || !ctx[key].is_number_integer()) return std::nullopt;
@@ -121,12 +158,36 @@ void RangeLocks::Set(const nlohmann::json& locks, crdt::Doc& doc, std::string_vi
         if (!anchor) continue;  // not expected: the offsets were clamped to the text
         lock.ranged = true;
         lock.anchor = std::move(*anchor);
+        lock.stored = false;
       }
       next.push_back(std::move(lock));
     }
   }
   locks_ = std::move(next);
   if (locks_.empty()) scratch_.reset();  // nothing to check: free the copy
+}
+
+bool RangeLocks::NeedsAnchoring(const nlohmann::json& locks, std::string_view text_root) const {
+  if (!locks.is_array()) return false;
+  return std::any_of(locks.begin(), locks.end(), [&](const nlohmann::json& l) {
+    if (!FinerLock(l) || !HasRange(l) || StoredAnchor(l, text_root) != nullptr) return false;
+    const std::string id = l["id"].get<std::string>();
+    return std::none_of(locks_.begin(), locks_.end(), [&](const Lock& k) { return k.id == id; });
+  });
+}
+
+std::vector<std::pair<std::string, nlohmann::json>> RangeLocks::Unstored() const {
+  std::vector<std::pair<std::string, nlohmann::json>> out;
+  for (const auto& l : locks_) {
+    if (l.ranged && !l.stored) out.emplace_back(l.id, l.anchor);
+  }
+  return out;
+}
+
+void RangeLocks::MarkStored(const std::string& id) {
+  for (auto& l : locks_) {
+    if (l.id == id) l.stored = true;
+  }
 }
 
 bool RangeLocks::Restricts(const Uuid& user) const {

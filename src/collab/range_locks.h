@@ -54,12 +54,22 @@ class RangeLocks {
   RangeLocks(RangeLocks&&) noexcept;
   RangeLocks& operator=(RangeLocks&&) noexcept;
 
-  // Takes the live lock list (the JSON array the hub announces: objects with
-  // "id", "holderUserId", "granularity", "context", "expiresAt"). Document
-  // locks are skipped; a lock seen before keeps its anchor; a new ranged lock
-  // is anchored in `doc`'s Y.Text `text_root` (offsets past the text are
-  // clamped to its end).
+  // Takes the live lock list (objects with "id", "holderUserId",
+  // "granularity", "context", "expiresAt" and "storedAnchor": the anchor
+  // stored with the lock, null when none). Document locks are skipped. A
+  // lock's stored anchor (for `text_root`) is used as it is, also in place of
+  // an anchor seen before (another process stored its own first); otherwise
+  // a lock seen before keeps its anchor, and a new ranged lock is anchored
+  // in `doc`'s Y.Text `text_root` (offsets past the text are clamped to its
+  // end) — the caller passes the document's durable state — and is reported
+  // by Unstored() until MarkStored().
   void Set(const nlohmann::json& locks, crdt::Doc& doc, std::string_view text_root);
+  // True when Set(locks, ...) would anchor a lock from its offsets (a new
+  // ranged lock without a stored anchor), i.e. needs the document.
+  bool NeedsAnchoring(const nlohmann::json& locks, std::string_view text_root) const;
+  // Anchors taken by Set() and not yet stored with their lock: (lock id, anchor).
+  std::vector<std::pair<std::string, nlohmann::json>> Unstored() const;
+  void MarkStored(const std::string& id);
 
   bool empty() const { return locks_.empty(); }
   // True when a lock of another user than `user` is held.
@@ -90,6 +100,7 @@ class RangeLocks {
     std::string expires_at;
     bool ranged = false;
     nlohmann::json anchor;  // when ranged (AnchorRange form)
+    bool stored = true;     // false: anchored here, not yet stored with the lock
   };
   std::vector<Lock> locks_;
   static constexpr uint64_t kUnconfirmed = ~uint64_t{0};

@@ -547,6 +547,8 @@ Outcome<Entity> Store::AcquireLock(const Principal& p, const json& body) {
     } else if (k == "context") {
       if (!v.is_object() || v.dump().size() > 16 * 1024 || v.dump().find("\\u0000") != std::string::npos) {
         issues.push_back({ptr, "must be a JSON object of at most 16 KiB"});
+      } else if (v.contains("anchor")) {  // written by the collaboration server (docs/collab.md, "Locks")
+        issues.push_back({ptr + "/anchor", "is set by the server"});
       } else {
         context = v;
       }
@@ -574,12 +576,13 @@ Outcome<Entity> Store::AcquireLock(const Principal& p, const json& body) {
     CNX_DO_F(internal::CheckAccess(tx, p, spec, project, Role::kEditor, true));
     // Serialise acquisitions of one resource.
     CNX_DO(tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", {resource->ToString()}));
-    auto held = CNX_DO(
-        tx.Exec("SELECT " + internal::SelectJson(spec) +
-                    " FROM resource_locks r WHERE r.resource_type = $1 AND r.resource_id = $2 AND r.expires_at > now() "
-                    "AND r.holder_user_id <> $3 AND (r.granularity = 'document' OR $4 = 'document' "
-                    "OR (r.granularity::text = $4 AND r.context = $5::jsonb)) ORDER BY r.acquired_at LIMIT 1",
-                {type, *resource, p.user_id, granularity, context.dump()}));
+    auto held = CNX_DO(tx.Exec(
+        "SELECT " + internal::SelectJson(spec) +
+            " FROM resource_locks r WHERE r.resource_type = $1 AND r.resource_id = $2 AND r.expires_at > now() "
+            "AND r.holder_user_id <> $3 AND (r.granularity = 'document' OR $4 = 'document' "
+            "OR (r.granularity::text = $4 AND (CASE WHEN jsonb_typeof(r.context) = 'object' THEN r.context - 'anchor' "
+            "ELSE r.context END) = $5::jsonb)) ORDER BY r.acquired_at LIMIT 1",
+        {type, *resource, p.user_id, granularity, context.dump()}));
     if (!held.empty()) {
       Fault f;
       f.code = ErrorCode::kConflict;

@@ -433,6 +433,34 @@ TEST_F(RestTest, ProjectRolesViewerReadsEditorWrites) {
   EXPECT_EQ(
       c.Call("POST", "/v1/locks", t.token, json{{"resourceType", "thread"}, {"resourceId", t.ids["thread"]}}).status,
       201);
+  // A finer lock whose context got the anchor a collaboration room stores
+  // (context.anchor) still conflicts with an acquire of the same range;
+  // clients cannot send an anchor themselves.
+  const json range = {{"start", 0}, {"end", 5}};
+  auto para = c.Call("POST", "/v1/locks", m,
+                     json{{"resourceType", "content_item"},
+                          {"resourceId", t.ids["content item"]},
+                          {"granularity", "paragraph"},
+                          {"context", range}});
+  ASSERT_EQ(para.status, 201) << para.raw;
+  EXPECT_EQ(Scalar("WITH u AS (UPDATE resource_locks SET context = jsonb_set(context, '{anchor}', "
+                   "'{\"kind\": \"yjs-relative-position\"}') WHERE id = '" +
+                   para.body["id"].get<std::string>() + "' RETURNING 1) SELECT count(*) FROM u"),
+            1);
+  auto same = c.Call("POST", "/v1/locks", t.token,
+                     json{{"resourceType", "content_item"},
+                          {"resourceId", t.ids["content item"]},
+                          {"granularity", "paragraph"},
+                          {"context", range}});
+  EXPECT_EQ(same.status, 409) << same.raw;
+  json forged = range;
+  forged["anchor"] = json{{"kind", "yjs-relative-position"}};
+  auto refused = c.Call("POST", "/v1/locks", t.token,
+                        json{{"resourceType", "content_item"},
+                             {"resourceId", t.ids["content item"]},
+                             {"granularity", "section"},
+                             {"context", forged}});
+  EXPECT_EQ(refused.status, 400) << refused.raw;
 }
 
 TEST_F(RestTest, ValidationErrorsAreProblemsWithFieldErrors) {

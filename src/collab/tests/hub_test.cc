@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "collab/annotations.h"
 #include "collab/protocol.h"
 #include "collab/send_queue.h"
 #include "crdt/doc.h"
@@ -476,6 +478,332 @@ TEST(Hub, ARestWriteInTheBatchAfterAFailedCommitIsReportedFailed) {
       << "the REST write was reported durable, but the document shows \"" << text << "\"";
   EXPECT_FALSE(wrote.has_value()) << "a REST write in the batch after a failed commit was reported durable";
   hub.Leave(**reloaded, again.get());
+}
+
+// Commits held and failed on the test's command: a deferred trigger makes the
+// commit of client 303's rows wait for advisory lock 7301 and then fail, and
+// that of client 404's rows wait for advisory lock 7302. The test holds both
+// locks on its own connection and lets each commit go when it chooses.
+void GateCommits(pg::Connection& admin) {
+  Q(admin,
+    "CREATE FUNCTION gate_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF NEW.client_id = 303 THEN PERFORM pg_advisory_xact_lock_shared(7301); "
+    "RAISE EXCEPTION 'injected commit failure'; END IF; "
+    "PERFORM pg_advisory_xact_lock_shared(7302); RETURN NULL; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER gate_commit AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW WHEN (NEW.client_id IN (303, 404)) EXECUTE FUNCTION gate_commit()");
+  Q(admin, "SELECT pg_advisory_lock(7301)");
+  Q(admin, "SELECT pg_advisory_lock(7302)");
+}
+
+// Waits until a commit waits for advisory lock `key` (its INSERT has run).
+bool CommitWaitsAt(pg::Connection& admin, int64_t key) {
+  for (int i = 0; i < 1000; ++i) {
+    auto r = admin.Exec(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint AND NOT granted", {key});
+    if (r && (*r)[0].Get<int64_t>(0).value_or(0) > 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// Records what a connection is sent: update frames, permission-denied
+// answers and whether it was closed.
+class Probe : public Peer {
+ public:
+  void Send(Frame frame) override {
+    auto m = ParseMessage(*frame);
+    std::lock_guard lock(mu_);
+    if (!m) return;
+    if (m->kind == MessageKind::kUpdate) ++updates_;
+    if (m->kind == MessageKind::kAuth) ++denied_;
+  }
+  void Close(uint16_t, std::string reason) override {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    reason_ = std::move(reason);
+  }
+  size_t Updates() {
+    std::lock_guard lock(mu_);
+    return updates_;
+  }
+  size_t Denied() {
+    std::lock_guard lock(mu_);
+    return denied_;
+  }
+  bool Closed() {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  // Waits (bounded) until `pred` holds.
+  static bool Await(const std::function<bool()>& pred) {
+    for (int i = 0; i < 1000; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return pred();
+  }
+
+ private:
+  std::mutex mu_;
+  size_t updates_ = 0, denied_ = 0;
+  bool closed_ = false;
+  std::string reason_;
+};
+
+std::string TextOf(Hub& hub, const Fixture& f, std::string_view root = "t") {
+  std::string text;
+  auto st = hub.WithDocument(f.tenant, f.document, [&](crdt::Doc& d) { text = d.GetText(root).ToString(); });
+  EXPECT_TRUE(st.has_value()) << st.error().ToString();
+  return text;
+}
+
+// After a failed commit drops a room, a batch of that room that was already
+// sent (the second commit in flight) commits later. A client reconnecting in
+// between reloads the room: the reload must see that batch's row, or the
+// reloaded room's next snapshot (up to its own later rows) deletes a row it
+// never applied and the stored history loses it.
+TEST(Hub, AReloadAfterAFailedCommitSeesTheBatchStillInFlight) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  auto hub = std::make_unique<Hub>(pool, options);
+  auto first = std::make_shared<Probe>();
+  auto joined = hub->Join(f.tenant, f.document, first, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc lost(crdt::DocOptions{.client_id = 303}), kept(crdt::DocOptions{.client_id = 404});
+  auto x = lost.Transact([&] { ASSERT_TRUE(lost.GetText("t").Insert(0, "x").has_value()); });
+  auto y = kept.Transact([&] { ASSERT_TRUE(kept.GetText("t").Insert(0, "y").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, first.get(), EncodeUpdate(x)).has_value());  // batch 1: fails at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7301));
+  ASSERT_TRUE(hub->Receive(*room, first.get(), EncodeUpdate(y)).has_value());  // batch 2: sent, held at commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+  EXPECT_GE(hub->Stats().pipelined_commits, 1u);
+  Q(admin, "SELECT pg_advisory_unlock(7301)");  // batch 1 fails: the room is dropped
+  ASSERT_TRUE(Probe::Await([&] { return first->Closed(); }));
+
+  // The client reconnects while batch 2 is still in flight.
+  auto again = std::make_shared<Probe>();
+  auto reload = std::async(std::launch::async, [&] {
+    return hub->Join(f.tenant, f.document, again, PeerInfo{f.user, std::nullopt, false, ""});
+  });
+  reload.wait_for(std::chrono::seconds(2));     // a load that does not wait for batch 2 is done by now
+  Q(admin, "SELECT pg_advisory_unlock(7302)");  // batch 2 commits
+  auto reloaded = reload.get();
+  ASSERT_TRUE(reloaded.has_value()) << reloaded.error().ToString();
+  ASSERT_NE(reloaded->get(), room.get());
+  EXPECT_EQ(TextOf(*hub, f), "y") << "the reloaded room lacks the row of the batch that was in flight";
+
+  // The reloaded room's own next commit and snapshot keep that row's change.
+  crdt::Doc later(crdt::DocOptions{.client_id = 505});
+  auto z = later.Transact([&] { ASSERT_TRUE(later.GetText("t").Insert(0, "z").has_value()); });
+  ASSERT_TRUE(hub->Receive(**reloaded, again.get(), EncodeUpdate(z)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return again->Updates() >= 1; }));
+  hub->SnapshotAll();
+  hub->Leave(**reloaded, again.get());
+  hub.reset();
+
+  Hub fresh(pool, options);
+  std::string text = TextOf(fresh, f);
+  EXPECT_NE(text.find('y'), std::string::npos) << "the stored history lost the change: \"" << text << "\"";
+  EXPECT_NE(text.find('z'), std::string::npos) << text;
+}
+
+// An annotation anchored while an update is in flight whose commit then
+// fails: the anchor must be taken on durable text only, so that it names the
+// intended characters and still resolves once the room is reloaded.
+TEST(Hub, AnAnchorIsTakenOnDurableTextOnly) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  auto hub = std::make_unique<Hub>(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub->Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc base(crdt::DocOptions{.client_id = 11});
+  auto hello = base.Transact([&] { ASSERT_TRUE(base.GetText("t").Insert(0, "hello world").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(hello)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 1; }));  // durable
+
+  crdt::Doc typist(crdt::DocOptions{.client_id = 303});
+  ASSERT_TRUE(typist.ApplyUpdate(*base.EncodeStateAsUpdate()).has_value());
+  auto xyz = typist.Transact([&] { ASSERT_TRUE(typist.GetText("t").Insert(0, "XYZ").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(xyz)).has_value());  // its commit will fail
+  ASSERT_TRUE(CommitWaitsAt(admin, 7301));
+
+  std::string seen;
+  Result<nlohmann::json> anchor = std::unexpected(Error(Module::kCollab, ErrorCode::kInternal, "not run"));
+  auto anchoring = std::async(std::launch::async, [&] {
+    return hub->WithDocument(f.tenant, f.document, [&](crdt::Doc& d) {
+      seen = d.GetText("t").ToString();
+      anchor = AnchorRange(d, "t", 0, 5);
+    });
+  });
+  anchoring.wait_for(std::chrono::seconds(2));  // an anchor on the live text is taken by now
+  Q(admin, "SELECT pg_advisory_unlock(7301)");  // the commit fails
+  auto st = anchoring.get();
+  ASSERT_TRUE(st.has_value()) << st.error().ToString();
+  EXPECT_EQ(seen, "hello world") << "anchored on text that was not durable";
+  ASSERT_TRUE(anchor.has_value()) << anchor.error().ToString();
+  hub.reset();
+
+  Hub fresh(pool, options);
+  std::optional<TextRange> range;
+  std::string text;
+  ASSERT_TRUE(fresh.WithDocument(f.tenant, f.document, [&](crdt::Doc& d) {
+    range = ResolveAnchor(d, *anchor);
+    text = d.GetText("t").ToString();
+  }));
+  ASSERT_TRUE(range.has_value()) << "the anchor does not resolve after a reload";
+  EXPECT_EQ(text.substr(range->start, range->end - range->start), "hello");
+}
+
+// A ranged lock anchored by one room keeps protecting the same characters
+// after the text before it changed and the hub restarted: the anchor is
+// stored with the lock, not derived again from the lock's original offsets.
+TEST(Hub, ARangedLockKeepsItsTextAcrossARestart) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  const Uuid holder = Uuid::NewV4();
+  Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'holder@example.com')", {holder, f.tenant});
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::milliseconds(50);
+  auto hub = std::make_unique<Hub>(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub->Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 11});
+  auto text = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "0123456789abcdefghij").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(text)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 1; }));
+
+  // The holder locks "abcde" (bytes 10..15) while the room is loaded.
+  auto lock = admin.Exec(
+      "INSERT INTO resource_locks (tenant_id, resource_type, resource_id, holder_user_id, granularity, context, "
+      "expires_at) VALUES ($1, 'content_item', $2, $3, 'paragraph', '{\"start\": 10, \"end\": 15}', now() + "
+      "interval '1 hour') RETURNING id::text",
+      {f.tenant, f.document, holder});
+  ASSERT_TRUE(lock.has_value()) << lock.error().ToString();
+  const std::string lock_id((*lock)[0].Text(0));
+  auto stored = [&] {
+    auto r = admin.Exec("SELECT context ? 'anchor' FROM resource_locks WHERE id = $1::uuid", {lock_id});
+    return r && !r->empty() && (*r)[0].Text(0) == "t";
+  };
+  EXPECT_TRUE(Probe::Await(stored)) << "the room did not store the lock's anchor";
+
+  // Six characters typed in front of the locked text (outside it: accepted).
+  auto shift = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "XXXXXX").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(shift)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 2; }));
+  EXPECT_EQ(peer->Denied(), 0u);
+  hub->Leave(*room, peer.get());
+  hub.reset();  // a restart: the room is loaded again from storage
+
+  Hub fresh(pool, options);
+  auto next = std::make_shared<Probe>();
+  auto rejoined = fresh.Join(f.tenant, f.document, next, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(rejoined.has_value()) << rejoined.error().ToString();
+  ASSERT_EQ(TextOf(fresh, f), "XXXXXX0123456789abcdefghij");
+  auto deletion = [&](uint32_t client, uint64_t at, uint64_t len) {
+    crdt::Doc d(crdt::DocOptions{.client_id = client});
+    EXPECT_TRUE(fresh.WithDocument(f.tenant, f.document, [&](crdt::Doc& live) {
+      EXPECT_TRUE(d.ApplyUpdate(*live.EncodeStateAsUpdate()).has_value());
+    }));
+    return EncodeUpdate(d.Transact([&] { ASSERT_TRUE(d.GetText("t").Delete(at, len).has_value()); }));
+  };
+  // Deleting the locked characters (now at 16..21) is refused.
+  ASSERT_TRUE(fresh.Receive(**rejoined, next.get(), deletion(13, 16, 5)).has_value());
+  EXPECT_EQ(next->Denied(), 1u) << "the locked characters could be deleted after the restart";
+  // Deleting what the original offsets name now ("45678") is accepted.
+  ASSERT_TRUE(fresh.Receive(**rejoined, next.get(), deletion(14, 10, 5)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return next->Updates() >= 1 || next->Denied() > 1; }));
+  EXPECT_EQ(next->Denied(), 1u) << "text outside the lock was refused after the restart";
+  EXPECT_EQ(TextOf(fresh, f), "XXXXXX01239abcdefghij");
+  fresh.Leave(**rejoined, next.get());
+}
+
+// A ranged lock taken while an update inside its offsets is still being
+// committed is anchored on the durable text: it protects the characters its
+// offsets named in what clients had been sent, not the pending insertion.
+TEST(Hub, ARangedLockIsAnchoredOnDurableText) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  const Uuid holder = Uuid::NewV4();
+  Q(admin, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'holder@example.com')", {holder, f.tenant});
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::milliseconds(50);
+  Hub hub(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc writer(crdt::DocOptions{.client_id = 11});
+  auto text = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(0, "0123456789abcdefghij").has_value()); });
+  ASSERT_TRUE(hub.Receive(*room, peer.get(), EncodeUpdate(text)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 1; }));
+  // Client 404 inserts "QQQQQ" at 10; its commit is held.
+  crdt::Doc typist(crdt::DocOptions{.client_id = 404});
+  ASSERT_TRUE(typist.ApplyUpdate(*writer.EncodeStateAsUpdate()).has_value());
+  auto q = typist.Transact([&] { ASSERT_TRUE(typist.GetText("t").Insert(10, "QQQQQ").has_value()); });
+  ASSERT_TRUE(hub.Receive(*room, peer.get(), EncodeUpdate(q)).has_value());
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+
+  // Meanwhile the holder locks bytes 10..15 ("abcde" in the durable text).
+  auto lock = admin.Exec(
+      "INSERT INTO resource_locks (tenant_id, resource_type, resource_id, holder_user_id, granularity, context, "
+      "expires_at) VALUES ($1, 'content_item', $2, $3, 'paragraph', '{\"start\": 10, \"end\": 15}', now() + "
+      "interval '1 hour') RETURNING id::text",
+      {f.tenant, f.document, holder});
+  ASSERT_TRUE(lock.has_value()) << lock.error().ToString();
+  const std::string lock_id((*lock)[0].Text(0));
+  std::string stored;
+  ASSERT_TRUE(Probe::Await([&] {
+    auto r = admin.Exec("SELECT coalesce(context->>'anchor', '') FROM resource_locks WHERE id = $1::uuid", {lock_id});
+    if (r && !r->empty()) stored = std::string((*r)[0].Text(0));
+    return !stored.empty();
+  })) << "the lock's anchor was not stored";
+  Q(admin, "SELECT pg_advisory_unlock(7302)");  // the insertion commits
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 2; }));
+
+  auto anchor = nlohmann::json::parse(stored);
+  std::optional<TextRange> range;
+  std::string now;
+  ASSERT_TRUE(hub.WithDocument(f.tenant, f.document, [&](crdt::Doc& d) {
+    range = ResolveAnchor(d, anchor);
+    now = d.GetText("t").ToString();
+  }));
+  ASSERT_EQ(now, "0123456789QQQQQabcdefghij");
+  ASSERT_TRUE(range.has_value());
+  EXPECT_EQ(now.substr(range->start, range->end - range->start), "abcde")
+      << "the lock was anchored on text whose commit had not returned";
+  hub.Leave(*room, peer.get());
 }
 
 }  // namespace

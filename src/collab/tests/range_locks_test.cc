@@ -171,6 +171,57 @@ TEST(collab_range_locks, AnnouncedAnchorsAndKeptAnchors) {
   EXPECT_NE(refusal->find("2031-01-01"), std::string::npos) << *refusal;
 }
 
+TEST(collab_range_locks, StoredAnchorsWinOverOffsets) {
+  Fixture f;
+  // The fixture's lock was anchored from its offsets: it is reported until stored.
+  EXPECT_FALSE(
+      f.locks.NeedsAnchoring(nlohmann::json::array({Lock("l1", kAlice, "paragraph", {{"start", 9}})}), "content"));
+  auto unstored = f.locks.Unstored();
+  ASSERT_EQ(unstored.size(), 1u);
+  EXPECT_EQ(unstored[0].first, "l1");
+  EXPECT_EQ(unstored[0].second, f.locks.AnchorOf("l1"));
+  f.locks.MarkStored("l1");
+  EXPECT_TRUE(f.locks.Unstored().empty());
+
+  // Text typed before the paragraphs; a lock seen for the first time with a
+  // stored anchor (taken before, on "para three\n") protects that text, not
+  // what its offsets name now.
+  RangeLocks other;
+  other.Set(nlohmann::json::array({Lock("l2", kAlice, "paragraph", {{"start", 18}, {"end", 29}})}), f.server,
+            "content");
+  const auto stored = other.AnchorOf("l2");  // "para three\n"
+  ASSERT_TRUE(stored.is_object());
+  auto bob = f.Editor(4);
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Insert(0, "0123456789"); })).has_value());
+  auto l2 = Lock("l2", kAlice, "paragraph", {{"start", 18}, {"end", 29}});
+  EXPECT_TRUE(f.locks.NeedsAnchoring(nlohmann::json::array({l2}), "content"));
+  l2["storedAnchor"] = stored;
+  EXPECT_FALSE(f.locks.NeedsAnchoring(nlohmann::json::array({l2}), "content"));
+  auto l1 = Lock("l1", kAlice, "paragraph", {{"start", 9}, {"end", 18}});
+  f.locks.Set(nlohmann::json::array({l1, l2}), f.server, "content");
+  EXPECT_EQ(f.locks.AnchorOf("l2"), stored);
+  EXPECT_TRUE(f.locks.Unstored().empty());
+  // "para three\n" is now at 28..39: deleting inside it is refused, text
+  // before both locks may go.
+  bob = f.Editor(5);
+  EXPECT_TRUE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Delete(33, 3); })).has_value());
+  bob = f.Editor(6);
+  EXPECT_FALSE(f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Delete(0, 10); })).has_value());
+
+  // A stored anchor differing from the one a room took (another process
+  // stored its own first) replaces it.
+  auto replaced = Lock("l1", kAlice, "paragraph", {{"start", 9}, {"end", 18}});
+  replaced["storedAnchor"] = stored;
+  f.locks.Set(nlohmann::json::array({replaced, l2}), f.server, "content");
+  EXPECT_EQ(f.locks.AnchorOf("l1"), stored);
+  // An anchor of another root is not used.
+  auto foreign = Lock("l3", kAlice, "paragraph", {{"start", 0}, {"end", 4}});
+  auto wrong_root = stored;
+  wrong_root["root"] = "other";
+  foreign["storedAnchor"] = wrong_root;
+  EXPECT_TRUE(f.locks.NeedsAnchoring(nlohmann::json::array({foreign}), "content"));
+}
+
 TEST(collab_refused_changes, LaterStructsOfARefusedClientAreFlagged) {
   Fixture f;
   RefusedChanges refused;
