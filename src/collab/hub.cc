@@ -389,6 +389,19 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
     loading = l;
   }
   std::lock_guard load_lock(*loading);  // one load per document at a time
+  // However this ends, the document is no longer being loaded (IsLive), unless
+  // a later caller registered its own load meanwhile.
+  struct Forget {
+    Hub* hub;
+    const std::string& key;
+    const std::shared_ptr<std::mutex>& loading;
+    std::unique_lock<std::mutex>& rooms_lock;
+    ~Forget() {
+      if (!rooms_lock.owns_lock()) rooms_lock.lock();
+      auto it = hub->loading_.find(key);
+      if (it != hub->loading_.end() && it->second == loading) hub->loading_.erase(it);
+    }
+  } forget{this, key, loading, rooms_lock};
   rooms_lock = std::unique_lock(rooms_mu_);
   std::shared_ptr<Room> room;
   if (auto it = rooms_.find(key); it != rooms_.end()) {
@@ -408,7 +421,6 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
     rooms_lock.lock();
     rooms_[key] = room;
   }
-  loading_.erase(key);
   if (room->tenant_ != tenant) return Err(Module::kCollab, ErrorCode::kNotFound, "no such document");
   return room;
 }

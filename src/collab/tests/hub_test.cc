@@ -143,6 +143,25 @@ TEST(Hub, ConnectionsOfOneSessionJoiningTogetherWritePresenceOnce) {
   EXPECT_EQ(versions, (std::map<std::string, int64_t>{{f.user.ToString(), 1}, {other.ToString(), 1}}));
 }
 
+// A document whose load failed (here: a corrupt snapshot) is not live
+// afterwards: REST writes of it take the plain path again.
+TEST(Hub, AFailedLoadLeavesTheDocumentNotLive) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  Q(admin, "INSERT INTO document_snapshots (tenant_id, document_id, format, state) VALUES ($1, $2, 'yjs-v1', $3)",
+    {f.tenant, f.document, pg::Param::Bytes(std::vector<uint8_t>{0xff, 0xff, 0xff})});
+  pg::Pool pool(db.AppPoolOptions(2));
+  HubOptions options;
+  options.text_root = "unused";
+  Hub hub(pool, options);
+  auto joined = hub.Join(f.tenant, f.document, std::make_shared<Silent>(), PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_FALSE(joined.has_value());
+  EXPECT_EQ(joined.error().code(), ErrorCode::kDataLoss) << joined.error().ToString();
+  EXPECT_FALSE(hub.IsLive(f.document));
+}
+
 TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
   TestDatabase db;
   auto admin = db.Admin();
