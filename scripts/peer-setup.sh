@@ -8,18 +8,33 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 src=${CNX_SHARED_DIR:-$root/../shared}/tools/$tool
 [ -d "$src" ] || { echo "peer-setup: no such tool: $src" >&2; exit 1; }
 mkdir -p "$dest"
+# Copies the tool's files that differ into DEST, each replaced atomically (a
+# temporary file renamed over it): tests running in parallel may be reading
+# them, and an in-place copy would show them a truncated script.
+refresh() {
+  (cd "$src" && find . -type f) | while IFS= read -r f; do
+    cmp -s "$src/$f" "$dest/$f" && continue
+    mkdir -p "$(dirname "$dest/$f")"
+    tmp=$(mktemp "$(dirname "$dest/$f")/.peer-setup.XXXXXX")
+    cp "$src/$f" "$tmp" && chmod u+w,a+r "$tmp" && mv -f "$tmp" "$dest/$f"
+  done
+}
 if [ ! -f "$src/package-lock.json" ]; then
-  # A tool without npm dependencies: copying it is all there is to do.
-  mkdir -p "$dest" && chmod -R u+w "$dest" && cp -r "$src"/. "$dest"/ && chmod -R u+w "$dest"
+  refresh  # a tool without npm dependencies: copying it is all there is to do
   exit 0
 fi
 if [ -f "$dest/.installed" ] && cmp -s "$src/package-lock.json" "$dest/package-lock.json"; then
-  chmod -R u+w "$dest" && cp -r "$src"/. "$dest"/ && chmod -R u+w "$dest"  # refresh scripts
+  refresh  # scripts may have changed
   exit 0
 fi
 exec 9>"$dest.lock"
 flock 9
-cp -r "$src"/. "$dest"/
-chmod -R u+w "$dest"
+# Another caller may have installed it while this one waited for the lock.
+if [ -f "$dest/.installed" ] && cmp -s "$src/package-lock.json" "$dest/package-lock.json"; then
+  refresh
+  exit 0
+fi
+rm -f "$dest/.installed"
+refresh
 (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 touch "$dest/.installed"
