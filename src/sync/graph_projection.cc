@@ -1,6 +1,7 @@
 #include "sync/graph_projection.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 namespace cnx::sync {
@@ -272,6 +273,19 @@ Result<std::vector<graph::Mutation>> MapChange(const Change& c, const Projection
   std::vector<graph::Mutation> out;
   const TableProjection* t = FindProjection(c.table);
   if (t == nullptr) return out;
+  if (c.IsBatch()) {
+    // Each row as its own per-row event would have been mapped. One bad row
+    // makes the whole event invalid (it is dead-lettered as one).
+    out.reserve(c.rows.size() * (1 + t->relationships.size()));
+    for (size_t i = 0; i < c.rows.size(); ++i) {
+      auto one = BatchRow(c, i);
+      if (!one) return std::unexpected(Bad(c, one.error().message()));
+      auto m = MapChange(*one, options);
+      if (!m) return std::unexpected(Bad(c, "row " + std::to_string(i) + " of the batch: " + m.error().message()));
+      std::move(m->begin(), m->end(), std::back_inserter(out));
+    }
+    return out;
+  }
   const J& row = c.Subject();
   auto rel_id = [&](const RelationshipSpec& r) { return t->row_is_relationship ? c.id : c.id + "/" + r.type; };
 
