@@ -284,6 +284,22 @@ Result<std::vector<graph::Mutation>> MapChange(const Change& c, const Projection
       if (!m) return std::unexpected(Bad(c, "row " + std::to_string(i) + " of the batch: " + m.error().message()));
       std::move(m->begin(), m->end(), std::back_inserter(out));
     }
+    // Grouped by kind (nodes, then each relationship type), each group in
+    // row order: a store that writes runs of one kind with one statement (the
+    // Neo4j store's UNWIND) then writes a few statements per batch, not one
+    // per row and relationship.
+    auto group = [&](const graph::Mutation& mu) -> size_t {
+      const char* type = nullptr;
+      if (const auto* u = std::get_if<graph::UpsertRelationship>(&mu)) type = u->type.c_str();
+      if (const auto* d = std::get_if<graph::DeleteRelationship>(&mu)) type = d->type.c_str();
+      if (type == nullptr) return 0;
+      for (size_t k = 0; k < t->relationships.size(); ++k) {
+        if (std::string_view(t->relationships[k].type) == type) return 1 + 2 * k + mu.index() % 2;
+      }
+      return 1 + 2 * t->relationships.size();
+    };
+    std::stable_sort(out.begin(), out.end(),
+                     [&](const graph::Mutation& a, const graph::Mutation& b) { return group(a) < group(b); });
     return out;
   }
   const J& row = c.Subject();
