@@ -282,7 +282,13 @@ Result<std::vector<graph::Mutation>> MapChange(const Change& c, const Projection
       if (!one) return std::unexpected(Bad(c, one.error().message()));
       auto m = MapChange(*one, options);
       if (!m) return std::unexpected(Bad(c, "row " + std::to_string(i) + " of the batch: " + m.error().message()));
-      std::move(m->begin(), m->end(), std::back_inserter(out));
+      for (auto& mu : *m) {
+        // The rows of an append are new: a relationship they do not have (a
+        // NULL depends_on_id or user_id) has nothing to delete, and its delete
+        // would only leave a tombstone per row in the store.
+        if (c.op == Change::Op::kInsert && std::holds_alternative<graph::DeleteRelationship>(mu)) continue;
+        out.push_back(std::move(mu));
+      }
     }
     // Grouped by kind (nodes, then each relationship type), each group in
     // row order: a store that writes runs of one kind with one statement (the

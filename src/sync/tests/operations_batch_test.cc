@@ -239,6 +239,48 @@ TEST(OperationsBatch, StatementsProjectPerDocumentAndCompactionsDeleteExactlyThe
   }
 }
 
+// A batch event follows the knowledge-graph configuration of its document's
+// project (found through the shared document_id): a project that leaves out
+// Operation gets none, another project's documents keep theirs.
+TEST(OperationsBatch, BatchesFollowTheirDocumentsProjectConfiguration) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  Uuid other_project = Uuid::NewV4(), other_doc = Uuid::NewV4();
+  Exec(c, "INSERT INTO projects (id, tenant_id, program_id, name) VALUES ($1, $2, $3, 'Y')",
+       {other_project, d.tenant, d.program});
+  Exec(c, "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1, $2, $3, 'O', 'x')",
+       {other_doc, d.tenant, other_project});
+  Exec(c,
+       "INSERT INTO knowledge_graph_configurations (tenant_id, project_id, configuration) VALUES ($1, $2, $3::jsonb)",
+       {d.tenant, d.project,
+        R"({"projection": {"labels": ["Tenant", "User", "UserSession", "Program", "Project", "ContentItem"]}})"});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  Exec(c,
+       "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) "
+       "SELECT $1, CASE WHEN i % 2 = 0 THEN $2::uuid ELSE $3::uuid END, 7, i, '\\x01', $4 FROM generate_series(0, 9) i",
+       {d.tenant, d.a, other_doc, d.user});
+  auto ops = DrainOutbox(c);
+  ASSERT_EQ(ops.size(), 2u);
+  ASSERT_TRUE(Settled(projector.Apply(ops, 2).value()));
+  auto ids = [&](const Uuid& doc) {
+    auto r = c.Exec("SELECT id::text FROM operations_log WHERE document_id = $1", {doc}).value();
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.emplace_back(r[i].Text(0));
+    return out;
+  };
+  for (const auto& id : ids(d.a)) EXPECT_FALSE(store->GetNode(id).value().has_value()) << id;
+  for (const auto& id : ids(other_doc)) EXPECT_TRUE(store->GetNode(id).value().has_value()) << id;
+  EXPECT_EQ(store->GetCounts().value().nodes_by_label["Operation"], 5u);
+  EXPECT_EQ(Drift(c, *store), 0u);
+}
+
 // The per-row events that 0012 wrote, built from the same rows, give the same
 // graph as the batch events (what a server upgraded with events in flight sees).
 TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
