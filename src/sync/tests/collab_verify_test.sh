@@ -78,6 +78,13 @@ sleep 2
 state=$(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE aggregate_id IN (SELECT id::text FROM content_items)) FROM sync_state WHERE aggregate_type = 'operations_log'")
 echo "sync_state rows of operations (all, of documents): $state"
 [ "$state" = "2 2" ] || { echo "expected one sync_state row per document"; exit 1; }
+# `cnx sync status` reads the same bookkeeping: nothing pending, failed or dead-lettered.
+status=$("$cnx" sync status --pg-url "$("$cnx" pg url --data-dir "$work/data")")
+echo "$status" | node -e "
+let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{
+  const r=JSON.parse(s), bad=r.syncState.filter(x=>x.status!=='synced'&&x.status!=='deleted');
+  if(bad.length||r.deadLetters.length||!r.syncState.some(x=>x.target==='graph'&&x.status==='synced')){console.error('sync status: '+s);process.exit(1)}
+})"
 remaining=$(sql "SELECT count(*) FROM operations_log")
 stop
 out=$("$cnx" verify --target graph --data-dir "$work/data")
