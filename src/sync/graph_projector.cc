@@ -178,8 +178,9 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
   // cannot touch a row twice), and several events of one aggregate (a
   // document's appends) often share a batch. Merged as if applied in order:
   // a failure or a wait wins (the aggregate is not in sync until it is
-  // applied), otherwise the entry of the highest version (the later one on a
-  // tie); applied_version is the highest version applied.
+  // applied), otherwise the entry of the highest version (on a tie the later
+  // one, but a delete over an upsert); applied_version is the highest version
+  // applied.
   struct Entry {
     std::string tenant;
     uint64_t applied = 0;  // highest version applied or stale in this batch
