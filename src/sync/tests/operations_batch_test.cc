@@ -281,6 +281,46 @@ TEST(OperationsBatch, BatchesFollowTheirDocumentsProjectConfiguration) {
   EXPECT_EQ(Drift(c, *store), 0u);
 }
 
+// A statement bigger than an event holds arrives as parts; projected in
+// order they give every node, and a compaction in parts removes exactly its
+// rows; the document's sync_state follows the highest seq.
+TEST(OperationsBatch, SplitStatementsProjectPartByPart) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  Exec(c,
+       "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) "
+       "SELECT $1, $2, 7, i, '\\x01', $3 FROM generate_series(0, 2499) i",
+       {d.tenant, d.a, d.user});
+  auto appends = DrainOutbox(c);
+  ASSERT_EQ(appends.size(), 3u);
+  uint64_t position = 2;
+  for (auto& ch : appends) ASSERT_TRUE(Settled(projector.Apply(std::span(&ch, 1), position++).value()));
+  EXPECT_EQ(store->GetCounts().value().nodes_by_label["Operation"], 2500u);
+  const std::string last = One<std::string>(c, "SELECT max(seq)::text FROM operations_log");
+  const std::string cut =
+      One<std::string>(c, "SELECT seq::text AS s FROM operations_log ORDER BY seq OFFSET 2099 LIMIT 1");
+  Exec(c, "DELETE FROM operations_log WHERE document_id = $1 AND seq <= $2::bigint", {d.a, cut});
+  auto compactions = DrainOutbox(c);
+  ASSERT_EQ(compactions.size(), 3u);
+  EXPECT_EQ(compactions[2].rows.size(), 100u);
+  ASSERT_TRUE(Settled(projector.Apply(compactions, position).value()));
+  EXPECT_EQ(store->GetCounts().value().nodes_by_label["Operation"], 400u);
+  EXPECT_EQ(Drift(c, *store), 0u);
+  EXPECT_EQ(One<std::string>(c,
+                             "SELECT status || ' ' || applied_version FROM sync_state WHERE aggregate_type = "
+                             "'operations_log' AND aggregate_id = $1",
+                             {d.a.ToString()}),
+            "synced " + last);
+}
+
 // The per-row events that 0012 wrote, built from the same rows, give the same
 // graph as the batch events (what a server upgraded with events in flight sees).
 TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
