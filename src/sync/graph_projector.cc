@@ -180,11 +180,13 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
   // a failure or a wait wins (the aggregate is not in sync until it is
   // applied), otherwise the entry of the highest version (on a tie the later
   // one, but a delete over an upsert); applied_version is the highest version
-  // applied.
+  // applied (below the lowest waiting or failed one, if any).
   struct Entry {
     std::string tenant;
-    uint64_t applied = 0;  // highest version applied or stale in this batch
-    uint64_t version = 0;  // of the entry that sets the status
+    uint64_t applied = 0;               // highest version applied or stale in this batch
+    std::vector<uint64_t> ok;           // the versions applied or stale
+    uint64_t unsettled = ~uint64_t{0};  // lowest version waiting or failed
+    uint64_t version = 0;               // of the entry that sets the status
     std::string status, error;
   };
   std::map<std::pair<std::string, std::string>, Entry> entries;
@@ -206,7 +208,12 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
       order.push_back(it->first);
       e.tenant = changes[i].tenant_id;
     }
-    if (ok) e.applied = std::max(e.applied, key.version);
+    if (ok) {
+      e.applied = std::max(e.applied, key.version);
+      e.ok.push_back(key.version);
+    } else {
+      e.unsettled = std::min(e.unsettled, key.version);
+    }
     // Between a delete and an upsert of the same version the delete wins, as
     // in the graph (a compaction and a redelivered append of its last seq).
     const bool newer =
@@ -220,10 +227,20 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
   std::vector<std::string> types, ids, tenants, versions, statuses, errors;
   for (const auto& k : order) {
     const Entry& e = entries.at(k);
+    // A waiting or failed change keeps the aggregate's applied_version below
+    // its own version: once it applies, its (lower) version must still set
+    // the status, or the row would stay "pending" behind a later change.
+    uint64_t applied = e.applied;
+    if (e.status == "pending" || e.status == "retrying") {
+      applied = 0;
+      for (uint64_t v : e.ok) {
+        if (v < e.unsettled) applied = std::max(applied, v);
+      }
+    }
     types.push_back(k.first);
     ids.push_back(k.second);
     tenants.push_back(e.tenant);
-    versions.push_back(std::to_string(e.applied));
+    versions.push_back(std::to_string(applied));
     statuses.push_back(e.status);
     errors.push_back(e.error);
   }

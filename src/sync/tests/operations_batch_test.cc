@@ -321,6 +321,46 @@ TEST(OperationsBatch, SplitStatementsProjectPartByPart) {
             "synced " + last);
 }
 
+// Two appends of one document in one batch: the first waits for its author's
+// User node, the second applies. Once the first applies too, the document is
+// in sync: its sync_state row must not stay "pending" (the applied version of
+// the second append must not hide the first's later success).
+TEST(OperationsBatch, AWaitingAppendThatAppliesLaterLeavesItsDocumentSynced) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  Uuid newcomer = Uuid::NewV4();
+  Exec(c, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'b@example.com')", {newcomer, d.tenant});
+  auto user_event = DrainOutbox(c);  // held back: the User node is not in the graph yet
+  ASSERT_EQ(user_event.size(), 1u);
+  const std::string insert =
+      "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) VALUES ";
+  Exec(c, insert + "($1, $2, 9, 0, '\\x01', $3)", {d.tenant, d.a, newcomer});
+  Exec(c, insert + "($1, $2, 7, 0, '\\x02', $3)", {d.tenant, d.a, d.user});
+  auto appends = DrainOutbox(c);
+  ASSERT_EQ(appends.size(), 2u);
+  auto first = projector.Apply(appends, 2).value();
+  EXPECT_EQ(first[0].kind, Outcome::Kind::kWaiting);
+  EXPECT_EQ(first[1].kind, Outcome::Kind::kApplied);
+  const std::string state_sql =
+      "SELECT status || ' ' || applied_version FROM sync_state WHERE aggregate_type = 'operations_log' AND "
+      "aggregate_id = $1";
+  EXPECT_EQ(One<std::string>(c, state_sql, {d.a.ToString()}).substr(0, 7), "pending");
+  // The author arrives; the waiting append is applied again and succeeds.
+  ASSERT_TRUE(Settled(projector.Apply(user_event, 3).value()));
+  ASSERT_TRUE(Settled(projector.Apply(std::span(&appends[0], 1), 4).value()));
+  EXPECT_EQ(Drift(c, *store), 0u);
+  EXPECT_EQ(One<std::string>(c, state_sql, {d.a.ToString()}).substr(0, 6), "synced");
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM sync_state WHERE status IN ('pending', 'retrying')"), 0);
+}
+
 // The per-row events that 0012 wrote, built from the same rows, give the same
 // graph as the batch events (what a server upgraded with events in flight sees).
 TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
