@@ -14,7 +14,10 @@ Error Bad(std::string msg) {
 }
 }  // namespace
 
-Result<Change> ParseOutboxPayload(const nlohmann::json& p) {
+namespace {
+
+// Builds the Change from a parsed payload, moving the row objects out of it.
+Result<Change> Build(nlohmann::json& p) {
   if (!p.is_object()) return std::unexpected(Bad("not an object"));
   Change c;
   auto str = [&](const char* k) -> Result<std::string> {
@@ -41,17 +44,65 @@ Result<Change> ParseOutboxPayload(const nlohmann::json& p) {
   }
   c.version = v->get<uint64_t>();
   if (auto it = p.find("schemaVersion"); it != p.end() && it->is_number_integer()) c.schema_version = it->get<int>();
-  if (auto it = p.find("row"); it != p.end()) c.row = *it;
-  if (auto it = p.find("old"); it != p.end()) c.old = *it;
+  if (auto rows = p.find("rows"); rows != p.end()) {
+    // A batch event: the rows of one statement for one aggregate.
+    if (c.op == Change::Op::kUpdate) return std::unexpected(Bad("a batch of updates"));
+    if (!rows->is_array()) return std::unexpected(Bad("'rows' is not an array"));
+    auto shared = p.find("shared");
+    if (shared == p.end() || !shared->is_object()) return std::unexpected(Bad("batch without 'shared'"));
+    c.rows.reserve(rows->size());
+    for (auto& r : *rows) {
+      if (!r.is_object()) return std::unexpected(Bad("an element of 'rows' is not an object"));
+      c.rows.push_back(std::move(r));
+    }
+    (c.op == Change::Op::kDelete ? c.old : c.row) = std::move(*shared);
+    c.batch = true;
+    return c;
+  }
+  if (auto it = p.find("row"); it != p.end()) c.row = std::move(*it);
+  if (auto it = p.find("old"); it != p.end()) c.old = std::move(*it);
   if (!c.Subject().is_object())
     return std::unexpected(Bad(c.op == Change::Op::kDelete ? "delete without 'old'" : "missing 'row'"));
   return c;
 }
 
+}  // namespace
+
+Result<Change> ParseOutboxPayload(const nlohmann::json& p) {
+  nlohmann::json copy = p;
+  return Build(copy);
+}
+
 Result<Change> ParseOutboxPayloadText(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::unexpected(Bad("invalid JSON"));
-  return ParseOutboxPayload(j);
+  return Build(j);
+}
+
+Result<Change> BatchRow(const Change& batch, size_t i) {
+  if (i >= batch.rows.size()) {
+    return std::unexpected(Error(Module::kSync, ErrorCode::kInvalidArgument, "batch row out of range"));
+  }
+  const nlohmann::json& element = batch.rows[i];
+  auto id = element.find("id");
+  if (id == element.end() || !id->is_string()) {
+    return std::unexpected(
+        Error(Module::kSync, ErrorCode::kInvalidArgument, "row " + std::to_string(i) + " has no string 'id'"));
+  }
+  Change c;
+  c.op = batch.op;
+  c.table = batch.table;
+  c.id = id->get<std::string>();
+  c.tenant_id = batch.tenant_id;
+  c.version = 1;
+  if (auto v = element.find("pg_version"); v != element.end() && v->is_number_integer() && v->get<int64_t>() >= 0) {
+    c.version = v->get<uint64_t>();
+  }
+  c.schema_version = batch.schema_version;
+  nlohmann::json row = batch.Subject().is_object() ? batch.Subject() : nlohmann::json::object();
+  for (const auto& [k, v] : element.items()) row[k] = v;
+  (c.op == Change::Op::kDelete ? c.old : c.row) = std::move(row);
+  return c;
 }
 
 namespace {
@@ -269,9 +320,33 @@ std::optional<nlohmann::json> ParseSmall(std::string_view text) {
   return j;
 }
 
-// The payload with only what ParseOutboxPayload reads, and in `row` / `old`
-// only the columns in `keep`; nullopt when the text is not what the outbox
-// writes (the caller then parses it in full).
+// The value at the skimmer (an object: only the columns in `keep`; anything
+// else in full); nullopt when the text is not what the outbox writes.
+std::optional<nlohmann::json> SkimRow(Skimmer& sk, std::string_view text,
+                                      const std::set<std::string, std::less<>>& keep) {
+  size_t b, e;
+  if (!sk.Eat('{')) {
+    if (!sk.Value(b, e)) return std::nullopt;
+    return ParseSmall(text.substr(b, e - b));
+  }
+  nlohmann::json obj = nlohmann::json::object();
+  if (sk.Eat('}')) return obj;
+  for (;;) {
+    std::string_view col;
+    if (!sk.Key(col) || !sk.Value(b, e)) return std::nullopt;
+    if (keep.contains(col)) {
+      auto v = ParseSmall(text.substr(b, e - b));
+      if (!v) return std::nullopt;
+      obj[std::string(col)] = std::move(*v);
+    }
+    if (sk.Eat('}')) return obj;
+    if (!sk.Eat(',')) return std::nullopt;
+  }
+}
+
+// The payload with only what ParseOutboxPayload reads, and in `row` / `old` /
+// `shared` and each object of `rows` only the columns in `keep`; nullopt when
+// the text is not what the outbox writes (the caller then parses it in full).
 std::optional<nlohmann::json> SkimPayload(std::string_view text, const std::set<std::string, std::less<>>& keep) {
   static const std::set<std::string_view> kTop = {"op", "table", "id", "tenant_id", "pg_version", "schemaVersion"};
   Skimmer sk(text);
@@ -282,28 +357,27 @@ std::optional<nlohmann::json> SkimPayload(std::string_view text, const std::set<
     std::string_view key;
     if (!sk.Key(key)) return std::nullopt;
     size_t b, e;
-    if (key == "row" || key == "old") {
-      if (sk.Eat('{')) {
-        nlohmann::json obj = nlohmann::json::object();
-        if (!sk.Eat('}')) {
+    if (key == "row" || key == "old" || key == "shared") {
+      auto v = SkimRow(sk, text, keep);
+      if (!v) return std::nullopt;
+      out[std::string(key)] = std::move(*v);
+    } else if (key == "rows") {
+      if (sk.Eat('[')) {
+        nlohmann::json rows = nlohmann::json::array();
+        if (!sk.Eat(']')) {
           for (;;) {
-            std::string_view col;
-            if (!sk.Key(col) || !sk.Value(b, e)) return std::nullopt;
-            if (keep.contains(col)) {
-              auto v = ParseSmall(text.substr(b, e - b));
-              if (!v) return std::nullopt;
-              obj[std::string(col)] = std::move(*v);
-            }
-            if (sk.Eat('}')) break;
+            auto v = SkimRow(sk, text, keep);
+            if (!v) return std::nullopt;
+            rows.push_back(std::move(*v));
+            if (sk.Eat(']')) break;
             if (!sk.Eat(',')) return std::nullopt;
           }
         }
-        out[std::string(key)] = std::move(obj);
+        out["rows"] = std::move(rows);
       } else {
-        if (!sk.Value(b, e)) return std::nullopt;
-        auto v = ParseSmall(text.substr(b, e - b));
+        auto v = SkimRow(sk, text, keep);
         if (!v) return std::nullopt;
-        out[std::string(key)] = std::move(*v);
+        out["rows"] = std::move(*v);
       }
     } else {
       if (!sk.Value(b, e)) return std::nullopt;
@@ -325,27 +399,7 @@ std::optional<nlohmann::json> SkimPayload(std::string_view text, const std::set<
 Result<Change> ParseOutboxPayloadText(std::string_view text, const std::set<std::string, std::less<>>& keep) {
   // Fast path: skim the text, parsing only the values that are kept (a
   // chunk's text, most of its event, is checked but never copied).
-  if (auto skimmed = SkimPayload(text, keep)) {
-    // `row` and `old` are moved out while the payload is read (it copies
-    // them); empty objects stand in, so its checks see the same kinds.
-    nlohmann::json row, old;
-    bool moved_row = false, moved_old = false;
-    if (auto it = skimmed->find("row"); it != skimmed->end() && it->is_object()) {
-      row = std::move(*it);
-      *it = nlohmann::json::object();
-      moved_row = true;
-    }
-    if (auto it = skimmed->find("old"); it != skimmed->end() && it->is_object()) {
-      old = std::move(*it);
-      *it = nlohmann::json::object();
-      moved_old = true;
-    }
-    auto c = ParseOutboxPayload(*skimmed);
-    if (!c) return c;
-    if (moved_row) c->row = std::move(row);
-    if (moved_old) c->old = std::move(old);
-    return c;
-  }
+  if (auto skimmed = SkimPayload(text, keep)) return Build(*skimmed);
   // Depth 1: the payload's keys; depth 2: the keys of `row` and `old`. A
   // dropped key takes its value with it.
   bool in_row = false;
@@ -362,7 +416,21 @@ Result<Change> ParseOutboxPayloadText(std::string_view text, const std::set<std:
   };
   auto j = nlohmann::json::parse(text, filter, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::unexpected(Bad("invalid JSON"));
-  return ParseOutboxPayload(j);
+  // A batch's columns (small: its rows never carry large ones) are filtered
+  // after the parse.
+  auto drop = [&](nlohmann::json& obj) {
+    if (!obj.is_object()) return;
+    for (auto it = obj.begin(); it != obj.end();) {
+      it = keep.contains(it.key()) ? std::next(it) : obj.erase(it);
+    }
+  };
+  if (j.is_object()) {
+    if (auto it = j.find("shared"); it != j.end()) drop(*it);
+    if (auto it = j.find("rows"); it != j.end() && it->is_array()) {
+      for (auto& r : *it) drop(r);
+    }
+  }
+  return Build(j);
 }
 
 }  // namespace cnx::sync

@@ -1,6 +1,7 @@
 #include "sync/graph_projection.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 namespace cnx::sync {
@@ -272,6 +273,41 @@ Result<std::vector<graph::Mutation>> MapChange(const Change& c, const Projection
   std::vector<graph::Mutation> out;
   const TableProjection* t = FindProjection(c.table);
   if (t == nullptr) return out;
+  if (c.IsBatch()) {
+    // Each row as its own per-row event would have been mapped. One bad row
+    // makes the whole event invalid (it is dead-lettered as one).
+    out.reserve(c.rows.size() * (1 + t->relationships.size()));
+    for (size_t i = 0; i < c.rows.size(); ++i) {
+      auto one = BatchRow(c, i);
+      if (!one) return std::unexpected(Bad(c, one.error().message()));
+      auto m = MapChange(*one, options);
+      if (!m) return std::unexpected(Bad(c, "row " + std::to_string(i) + " of the batch: " + m.error().message()));
+      for (auto& mu : *m) {
+        // The rows of an append are new: a relationship they do not have (a
+        // NULL depends_on_id or user_id) has nothing to delete, and its delete
+        // would only leave a tombstone per row in the store.
+        if (c.op == Change::Op::kInsert && std::holds_alternative<graph::DeleteRelationship>(mu)) continue;
+        out.push_back(std::move(mu));
+      }
+    }
+    // Grouped by kind (nodes, then each relationship type), each group in
+    // row order: a store that writes runs of one kind with one statement (the
+    // Neo4j store's UNWIND) then writes a few statements per batch, not one
+    // per row and relationship.
+    auto group = [&](const graph::Mutation& mu) -> size_t {
+      const char* type = nullptr;
+      if (const auto* u = std::get_if<graph::UpsertRelationship>(&mu)) type = u->type.c_str();
+      if (const auto* d = std::get_if<graph::DeleteRelationship>(&mu)) type = d->type.c_str();
+      if (type == nullptr) return 0;
+      for (size_t k = 0; k < t->relationships.size(); ++k) {
+        if (std::string_view(t->relationships[k].type) == type) return 1 + 2 * k + mu.index() % 2;
+      }
+      return 1 + 2 * t->relationships.size();
+    };
+    std::stable_sort(out.begin(), out.end(),
+                     [&](const graph::Mutation& a, const graph::Mutation& b) { return group(a) < group(b); });
+    return out;
+  }
   const J& row = c.Subject();
   auto rel_id = [&](const RelationshipSpec& r) { return t->row_is_relationship ? c.id : c.id + "/" + r.type; };
 

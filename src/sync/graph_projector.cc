@@ -1,6 +1,7 @@
 #include "sync/graph_projector.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -32,6 +33,20 @@ std::string TextArray(const std::vector<std::string>& items) {
 }
 
 }  // namespace
+
+SyncStateKey SyncStateKeyOf(const Change& c) {
+  if (c.table == "operations_log" && !c.IsBatch()) {
+    // A per-row event (written before migration 0016, or by an UPDATE):
+    // bookkept under its document, at its seq.
+    const auto& row = c.Subject();
+    auto doc = row.find("document_id");
+    auto seq = row.find("seq");
+    if (doc != row.end() && doc->is_string() && seq != row.end() && seq->is_number_unsigned()) {
+      return {c.table, doc->get<std::string>(), seq->get<uint64_t>()};
+    }
+  }
+  return {c.table, c.id, c.version};
+}
 
 GraphProjector::GraphProjector(graph::GraphStore& store, pg::Pool* state_pool, ProjectionOptions options)
     : store_(store), pool_(state_pool), options_(options) {}
@@ -159,26 +174,81 @@ Result<size_t> GraphProjector::Reproject(const std::string& tenant_id, uint64_t 
 }
 
 Status GraphProjector::RecordState(std::span<const Change> changes, const std::vector<Outcome>& outcomes) {
-  std::vector<std::string> types, ids, tenants, versions, statuses, errors;
+  // One entry per aggregate: a statement writes each row once (ON CONFLICT
+  // cannot touch a row twice), and several events of one aggregate (a
+  // document's appends) often share a batch. Merged as if applied in order:
+  // a failure or a wait wins (the aggregate is not in sync until it is
+  // applied), otherwise the entry of the highest version (on a tie the later
+  // one, but a delete over an upsert); applied_version is the highest version
+  // applied (below the lowest waiting or failed one, if any).
+  struct Entry {
+    std::string tenant;
+    uint64_t applied = 0;               // highest version applied or stale in this batch
+    std::vector<uint64_t> ok;           // the versions applied or stale
+    uint64_t unsettled = ~uint64_t{0};  // lowest version waiting or failed
+    uint64_t version = 0;               // of the entry that sets the status
+    std::string status, error;
+  };
+  std::map<std::pair<std::string, std::string>, Entry> entries;
+  std::vector<std::pair<std::string, std::string>> order;
+  auto rank = [](const std::string& st) { return st == "retrying" ? 2 : st == "pending" ? 1 : 0; };
   for (size_t i = 0; i < changes.size(); ++i) {
     if (!FindProjection(changes[i].table)) continue;
     const auto& o = outcomes[i];
-    types.push_back(changes[i].table);
-    ids.push_back(changes[i].id);
-    tenants.push_back(changes[i].tenant_id);
-    versions.push_back(std::to_string(changes[i].version));
+    SyncStateKey key = SyncStateKeyOf(changes[i]);
     bool ok = o.kind == Outcome::Kind::kApplied || o.kind == Outcome::Kind::kStale;
     // Waiting for an endpoint is not a failure: "pending", attempts unchanged.
-    statuses.push_back(o.kind == Outcome::Kind::kWaiting      ? "pending"
-                       : !ok                                  ? "retrying"
-                       : changes[i].op == Change::Op::kDelete ? "deleted"
-                                                              : "synced");
-    errors.push_back(o.error);
+    std::string status = o.kind == Outcome::Kind::kWaiting      ? "pending"
+                         : !ok                                  ? "retrying"
+                         : changes[i].op == Change::Op::kDelete ? "deleted"
+                                                                : "synced";
+    auto [it, fresh] = entries.try_emplace({key.type, key.id});
+    Entry& e = it->second;
+    if (fresh) {
+      order.push_back(it->first);
+      e.tenant = changes[i].tenant_id;
+    }
+    if (ok) {
+      e.applied = std::max(e.applied, key.version);
+      e.ok.push_back(key.version);
+    } else {
+      e.unsettled = std::min(e.unsettled, key.version);
+    }
+    // Between a delete and an upsert of the same version the delete wins, as
+    // in the graph (a compaction and a redelivered append of its last seq).
+    const bool newer =
+        key.version > e.version || (key.version == e.version && !(e.status == "deleted" && status == "synced"));
+    if (fresh || rank(status) > rank(e.status) || (rank(status) == 0 && rank(e.status) == 0 && newer)) {
+      e.status = std::move(status);
+      e.version = key.version;
+      e.error = o.error;
+    }
+  }
+  std::vector<std::string> types, ids, tenants, versions, statuses, errors;
+  for (const auto& k : order) {
+    const Entry& e = entries.at(k);
+    // A waiting or failed change keeps the aggregate's applied_version below
+    // its own version: once it applies, its (lower) version must still set
+    // the status, or the row would stay "pending" behind a later change.
+    uint64_t applied = e.applied;
+    if (e.status == "pending" || e.status == "retrying") {
+      applied = 0;
+      for (uint64_t v : e.ok) {
+        if (v < e.unsettled) applied = std::max(applied, v);
+      }
+    }
+    types.push_back(k.first);
+    ids.push_back(k.second);
+    tenants.push_back(e.tenant);
+    versions.push_back(std::to_string(applied));
+    statuses.push_back(e.status);
+    errors.push_back(e.error);
   }
   if (types.empty()) return Ok();
   auto conn = CNX_TRY(pool_->Acquire());
   // One statement for the whole batch. applied_version never moves back; a
-  // retry bumps attempts and keeps the last error. Committed without waiting
+  // retry bumps attempts and keeps the last error; a delete is not undone by
+  // an upsert of the same version (a redelivered event). Committed without waiting
   // for the WAL flush (decision 1340): sync_state is bookkeeping that the
   // graph itself can always re-derive, and waiting for a second fsync per
   // batch (after the store's own) halved the projection's throughput. Only a
@@ -190,17 +260,17 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
       R"(WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
          INSERT INTO sync_state AS s (target, aggregate_type, aggregate_id, tenant_id, applied_version, status,
                                       attempts, last_error, last_synced_at, updated_at)
-         SELECT $1, t, i, nullif(tn, '')::uuid,
-                CASE WHEN st IN ('retrying', 'pending') THEN 0 ELSE v::bigint END, st,
+         SELECT $1, t, i, nullif(tn, '')::uuid, v::bigint, st,
                 CASE WHEN st = 'retrying' THEN 1 ELSE 0 END, nullif(e, ''),
                 CASE WHEN st IN ('retrying', 'pending') THEN NULL ELSE now() END, now()
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, tn, v, st, e),
               async
          ON CONFLICT (target, aggregate_type, aggregate_id) DO UPDATE SET
-           applied_version = CASE WHEN excluded.status IN ('retrying', 'pending') THEN s.applied_version
-                                  ELSE greatest(s.applied_version, excluded.applied_version) END,
+           applied_version = greatest(s.applied_version, excluded.applied_version),
            status = CASE WHEN excluded.status IN ('retrying', 'pending') THEN excluded.status
-                         WHEN excluded.applied_version >= s.applied_version THEN excluded.status
+                         WHEN excluded.applied_version > s.applied_version THEN excluded.status
+                         WHEN excluded.applied_version = s.applied_version
+                              AND NOT (s.status = 'deleted' AND excluded.status = 'synced') THEN excluded.status
                          ELSE s.status END,
            attempts = CASE WHEN excluded.status = 'retrying' THEN s.attempts + 1
                            WHEN excluded.status = 'pending' THEN s.attempts ELSE 0 END,
@@ -215,6 +285,9 @@ Status GraphProjector::RecordState(std::span<const Change> changes, const std::v
 Status GraphProjector::RecordDeadLetter(const Change& c, const std::string& payload, const std::string& error,
                                         int attempts) {
   if (pool_ == nullptr) return Ok();
+  // The event's own aggregate in dead_letters (what was given up on); its
+  // bookkeeping aggregate in sync_state (operations: the document).
+  const SyncStateKey key = SyncStateKeyOf(c);
   auto conn = CNX_TRY(pool_->Acquire());
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
   CNX_TRY(
@@ -226,7 +299,7 @@ Status GraphProjector::RecordDeadLetter(const Change& c, const std::string& payl
               "VALUES ($1, $2, $3, nullif($4, '')::uuid, 'failed', $5, $6) "
               "ON CONFLICT (target, aggregate_type, aggregate_id) DO UPDATE SET status = 'failed', "
               "attempts = excluded.attempts, last_error = excluded.last_error, updated_at = now()",
-              {kTarget, c.table, c.id, c.tenant_id, attempts, error}));
+              {kTarget, key.type, key.id, c.tenant_id, attempts, error}));
   CNX_TRY(tx.Commit());
   return Ok();
 }

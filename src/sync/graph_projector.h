@@ -6,7 +6,10 @@
 // whose relationship endpoints are not in the graph yet is reported kWaiting:
 // its endpoint's own event is still on the way. A batch is one store write
 // (node mutations first, then relationship mutations, so a batch that holds
-// both ends needs no retry) and one sync_state statement.
+// both ends needs no retry) and one sync_state statement. A batch event (the
+// operations of one statement and document, change.h) is one change: it has
+// one outcome (the worst of its rows'), one sync_state row (its document) and
+// is dead-lettered as a whole.
 //
 // Knowledge-graph configurations (graph_configuration.h) are loaded from the
 // pool on the first Apply() and again whenever a batch holds a change of
@@ -44,6 +47,18 @@ struct Outcome {
   Kind kind = Kind::kApplied;
   std::string error;
 };
+
+// The sync_state row a change is bookkept under: the type, id and version of
+// its aggregate. Operations are bookkept per document (aggregate_type
+// "operations_log", aggregate_id the document id) at the highest seq applied
+// (decision 1470), from batch events and from per-row events alike (those of
+// before migration 0016, and updates); every other change under its own row.
+struct SyncStateKey {
+  std::string type;
+  std::string id;
+  uint64_t version = 0;
+};
+SyncStateKey SyncStateKeyOf(const Change& change);
 
 class GraphProjector {
  public:

@@ -295,7 +295,95 @@ TEST(Schema, MultiRowChunkInsertWritesOneEventAndOneJobPerRowInOrder) {
   EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'content_chunks.deleted'"), 1);
 }
 
-TEST(Schema, OperationsLogStatementTriggersWriteOneEventPerRowInOrder) {
+// The expected appended/compacted payload of the rows of `where` (one document,
+// one part), built from the table itself: every column but the update bytes,
+// the document and the tenant (which the event carries once).
+std::string ExpectedBatch(pg::Connection& c, const std::string& kind, const std::string& where, int part = 1,
+                          int parts = 1) {
+  const std::string columns = kind == "appended" ? "to_jsonb(op) - 'update' - 'document_id' - 'tenant_id'"
+                                                 : "jsonb_build_object('id', op.id, 'seq', op.seq)";
+  return One<std::string>(
+      c, "SELECT jsonb_build_object('op', '" + std::string(kind == "appended" ? "c" : "d") +
+             "', 'table', 'operations_log', 'id', min(op.document_id::text), 'tenant_id', min(op.tenant_id::text), "
+             "'pg_version', max(op.seq), 'schemaVersion', 2, 'batch', '" +
+             kind + "', 'part', " + std::to_string(part) + ", 'parts', " + std::to_string(parts) +
+             ", 'shared', jsonb_build_object('document_id', min(op.document_id::text)), 'rows', jsonb_agg(" + columns +
+             " ORDER BY op.seq))::text FROM operations_log op WHERE " + where);
+}
+
+TEST(Schema, OperationsLogStatementTriggersWriteOneEventPerStatementAndDocument) {
+  TestDatabase db;
+  auto c = db.Admin();
+  Fixture f = Seed(c, "acme");
+  Uuid item = Uuid::NewV4(), other = Uuid::NewV4();
+  Q(c,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain'), "
+    "($4,$2,$3,'Other','text/plain')",
+    {item, f.tenant, f.project, other});
+  Q(c, "DELETE FROM outbox");
+  // One group commit: one statement, three updates of one document (migration 0016).
+  Q(c,
+    "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) "
+    "VALUES ($1, $2, 7, 0, '\\x01'::bytea, $3), ($1, $2, 7, 1, '\\x02'::bytea, $3), ($1, $2, 8, 0, '\\x03'::bytea, $3)",
+    {f.tenant, item, f.user});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 1);
+  EXPECT_EQ(One<int64_t>(c,
+                         "SELECT count(*) FROM outbox WHERE aggregatetype = 'operations_log' AND aggregateid = $1 "
+                         "AND type = 'operations_log.appended' AND tenant_id = $2",
+                         {item.ToString(), f.tenant}),
+            1);
+  EXPECT_EQ(One<std::string>(c, "SELECT payload::text FROM outbox"),
+            ExpectedBatch(c, "appended", "op.document_id = '" + item.ToString() + "'"));
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE payload::text LIKE '%update%'"), 0);
+
+  // A statement over two documents (their rows interleaved): one event each,
+  // in the order of their first rows, each with its own rows in order.
+  Q(c, "DELETE FROM outbox");
+  Q(c,
+    "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update) "
+    "VALUES ($1, $3, 9, 0, '\\x04'), ($1, $2, 7, 2, '\\x05'), ($1, $3, 9, 1, '\\x06'), ($1, $2, 7, 3, '\\x07')",
+    {f.tenant, item, other});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 2);
+  EXPECT_EQ(One<std::string>(c, "SELECT string_agg(aggregateid, ',' ORDER BY ctid) FROM outbox"),
+            other.ToString() + "," + item.ToString());
+  EXPECT_EQ(One<std::string>(c, "SELECT payload::text FROM outbox WHERE aggregateid = $1", {other.ToString()}),
+            ExpectedBatch(c, "appended", "op.document_id = '" + other.ToString() + "'"));
+  EXPECT_EQ(One<std::string>(c, "SELECT payload::text FROM outbox WHERE aggregateid = $1", {item.ToString()}),
+            ExpectedBatch(c, "appended", "op.document_id = '" + item.ToString() + "' AND op.clock >= 2"));
+
+  // A snapshot's compaction: one DELETE, one event with the deleted ids and seqs.
+  Q(c, "DELETE FROM outbox");
+  const std::string compacted =
+      ExpectedBatch(c, "compacted", "op.document_id = '" + item.ToString() + "' AND op.clock < 2");
+  Q(c, "DELETE FROM operations_log WHERE document_id = $1 AND clock < 2", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 1);
+  EXPECT_EQ(One<std::string>(c, "SELECT type || ' ' || aggregateid || ' ' || tenant_id FROM outbox"),
+            "operations_log.compacted " + item.ToString() + " " + f.tenant.ToString());
+  EXPECT_EQ(One<std::string>(c, "SELECT payload::text FROM outbox"), compacted);
+
+  // UPDATE keeps one per-row event; a DELETE of nothing writes nothing.
+  Q(c, "UPDATE operations_log SET user_id = $2 WHERE document_id = $1 AND clock = 2", {item, f.user});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'operations_log.updated'"), 1);
+  Q(c, "DELETE FROM operations_log WHERE false");
+  Q(c,
+    "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update) SELECT tenant_id, document_id, "
+    "client_id, clock, update FROM operations_log WHERE false");
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 2);
+  // Deleting the document still deletes its operations (the tenant's own
+  // foreign key is gone; the document's cascade remains), as one event.
+  Q(c, "DELETE FROM outbox");
+  Q(c, "DELETE FROM content_items WHERE id = $1", {item});
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM operations_log WHERE document_id = $1", {item}), 0);
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'operations_log.compacted'"), 1);
+  EXPECT_EQ(One<int64_t>(c,
+                         "SELECT jsonb_array_length(payload -> 'rows') FROM outbox WHERE type = "
+                         "'operations_log.compacted'"),
+            2);
+}
+
+// A statement with more rows of one document than an event holds (1,000) is
+// written as several events, in seq order, none larger than that.
+TEST(Schema, OperationsLogBigStatementsAreSplitIntoBoundedEvents) {
   TestDatabase db;
   auto c = db.Admin();
   Fixture f = Seed(c, "acme");
@@ -304,42 +392,38 @@ TEST(Schema, OperationsLogStatementTriggersWriteOneEventPerRowInOrder) {
     "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'Doc','text/plain')",
     {item, f.tenant, f.project});
   Q(c, "DELETE FROM outbox");
-  // One group commit: one statement, three updates (the triggers of 0012).
   Q(c,
-    "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update, user_id) "
-    "VALUES ($1, $2, 7, 0, '\\x01'::bytea, $3), ($1, $2, 7, 1, '\\x02'::bytea, $3), ($1, $2, 8, 0, '\\x03'::bytea, $3)",
-    {f.tenant, item, f.user});
-  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 3);
-  // The payload is what the per-row trigger writes: the row without the
-  // update bytes, op 'c', old null; in the order of the rows.
-  EXPECT_EQ(One<int64_t>(c, R"(SELECT count(*) FROM outbox o JOIN operations_log op ON o.aggregateid = op.id::text
-      WHERE o.aggregatetype = 'operations_log' AND o.type = 'operations_log.created' AND o.tenant_id = op.tenant_id
-        AND o.payload = jsonb_build_object('op', 'c', 'table', 'operations_log', 'id', op.id::text,
-                                           'tenant_id', op.tenant_id, 'pg_version', 1, 'schemaVersion', 1,
-                                           'row', to_jsonb(op) - 'update', 'old', NULL::jsonb))"),
-            3);
-  EXPECT_EQ(One<std::string>(c, "SELECT string_agg(payload -> 'row' ->> 'seq', ',' ORDER BY ctid) FROM outbox"),
+    "INSERT INTO operations_log (tenant_id, document_id, client_id, clock, update) "
+    "SELECT $1, $2, 7, i, '\\x01'::bytea FROM generate_series(0, 2499) i",
+    {f.tenant, item});
+  EXPECT_EQ(One<std::string>(c,
+                             "SELECT string_agg((payload ->> 'part') || '/' || (payload ->> 'parts') || ':' || "
+                             "jsonb_array_length(payload -> 'rows'), ',' ORDER BY ctid) FROM outbox"),
+            "1/3:1000,2/3:1000,3/3:500");
+  // Together the parts hold every row once, in seq order.
+  EXPECT_EQ(One<std::string>(c,
+                             "SELECT string_agg(r ->> 'seq', ',' ORDER BY o.ctid, n) FROM outbox o, "
+                             "jsonb_array_elements(o.payload -> 'rows') WITH ORDINALITY AS x(r, n)"),
             One<std::string>(c, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM operations_log"));
-  // A snapshot's compaction: one DELETE, one event per deleted row with the
-  // old row, as the per-row trigger wrote it.
-  const std::string before = One<std::string>(
-      c, "SELECT jsonb_agg(to_jsonb(op) - 'update' ORDER BY seq)::text FROM operations_log op WHERE clock = 0");
-  Q(c, "DELETE FROM operations_log WHERE document_id = $1 AND clock = 0", {item});
-  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'operations_log.deleted'"), 2);
-  EXPECT_EQ(One<std::string>(c, R"(SELECT jsonb_agg(payload -> 'old' ORDER BY ctid)::text FROM outbox
-      WHERE type = 'operations_log.deleted' AND payload ->> 'op' = 'd' AND payload -> 'row' = 'null'::jsonb
-        AND payload ->> 'pg_version' = '1' AND payload ->> 'id' = payload -> 'old' ->> 'id'
-        AND tenant_id::text = payload ->> 'tenant_id')"),
-            before);
-  // UPDATE keeps one event per row; a DELETE of nothing writes nothing.
-  Q(c, "UPDATE operations_log SET user_id = NULL WHERE document_id = $1", {item});
-  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox WHERE type = 'operations_log.updated'"), 1);
-  Q(c, "DELETE FROM operations_log WHERE false");
-  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 6);
-  // Deleting the document still deletes its operations (the tenant's own
-  // foreign key is gone; the document's cascade remains).
-  Q(c, "DELETE FROM content_items WHERE id = $1", {item});
-  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM operations_log"), 0);
+  const std::string doc = "op.document_id = '" + item.ToString() + "'";
+  for (int part = 1; part <= 3; ++part) {
+    const std::string where = doc + " AND op.clock >= " + std::to_string((part - 1) * 1000) + " AND op.clock < " +
+                              std::to_string(part * 1000);
+    EXPECT_EQ(
+        One<std::string>(c, "SELECT payload::text FROM outbox WHERE payload ->> 'part' = $1", {std::to_string(part)}),
+        ExpectedBatch(c, "appended", where, part, 3))
+        << part;
+  }
+  // The compaction of 2,100 of them: 1,000 + 1,000 + 100 ids.
+  Q(c, "DELETE FROM outbox");
+  const std::string last_part = ExpectedBatch(c, "compacted", doc + " AND op.clock >= 2000 AND op.clock < 2100", 3, 3);
+  Q(c, "DELETE FROM operations_log WHERE document_id = $1 AND clock < 2100", {item});
+  EXPECT_EQ(One<std::string>(c,
+                             "SELECT string_agg(type || ':' || jsonb_array_length(payload -> 'rows'), ',' ORDER "
+                             "BY ctid) FROM outbox"),
+            "operations_log.compacted:1000,operations_log.compacted:1000,operations_log.compacted:100");
+  EXPECT_EQ(One<std::string>(c, "SELECT payload::text FROM outbox WHERE payload ->> 'part' = '3'"), last_part);
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM operations_log"), 400);
 }
 
 TEST(Schema, RowLevelSecurityIsolatesTenants) {
@@ -443,23 +527,34 @@ TEST(Schema, TheApplicationRoleCannotForgeOutboxEvents) {
       " EXECUTE FUNCTION cnx_outbox_insert_events()",
       "AFTER DELETE ON content_chunks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"
       " EXECUTE FUNCTION cnx_outbox_delete_events()",
+      "AFTER INSERT ON content_chunks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+      " EXECUTE FUNCTION cnx_outbox_operations_appended()",
+      "AFTER DELETE ON content_chunks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"
+      " EXECUTE FUNCTION cnx_outbox_operations_compacted()",
   };
   int refused = 0;
   for (size_t i = 0; i < std::size(triggers); ++i) {
     auto tx = pg::Transaction::Begin(app).value();
     ASSERT_TRUE(tx.SetTenant(forger.tenant));
-    Q(app, "CREATE TEMP TABLE IF NOT EXISTS content_chunks (id uuid, tenant_id uuid, content text)");
+    // With the columns of operations_log too, for the functions of 0016.
+    Q(app,
+      "CREATE TEMP TABLE IF NOT EXISTS content_chunks (id uuid, tenant_id uuid, content text, seq bigint, document_id "
+      "uuid, client_id bigint, clock bigint, user_id uuid, session_id uuid, depends_on_id uuid, created_at "
+      "timestamptz)");
     auto made = app.Exec("CREATE TRIGGER forged_" + std::to_string(i) + " " + triggers[i]);
     if (!made) {
       ++refused;
       ASSERT_TRUE(tx.Rollback());
       continue;
     }
-    Q(app, "INSERT INTO pg_temp.content_chunks VALUES (gen_random_uuid(), $1, 'forged')", {victim.tenant});
+    Q(app,
+      "INSERT INTO pg_temp.content_chunks VALUES (gen_random_uuid(), $1, 'forged', 1, $2, 7, 0, NULL, NULL, NULL, "
+      "now())",
+      {victim.tenant, victim.project});
     Q(app, "DELETE FROM pg_temp.content_chunks");
     ASSERT_TRUE(tx.Commit());
   }
-  EXPECT_EQ(refused, 3);
+  EXPECT_EQ(refused, 5);
   EXPECT_EQ(One<int64_t>(admin, "SELECT count(*) FROM outbox WHERE tenant_id = $1", {victim.tenant}), before);
 }
 

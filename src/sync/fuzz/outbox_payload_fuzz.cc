@@ -25,8 +25,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (got->op != want->op || got->table != want->table || got->id != want->id || got->tenant_id != want->tenant_id ||
       got->version != want->version || got->schema_version != want->schema_version || got->row != want->row ||
       got->old != want->old || !cnx::sync::testing::SameTypes(got->row, want->row) ||
-      !cnx::sync::testing::SameTypes(got->old, want->old)) {
+      !cnx::sync::testing::SameTypes(got->old, want->old) || got->batch != want->batch ||
+      got->rows.size() != want->rows.size()) {
     std::abort();
+  }
+  for (size_t i = 0; i < got->rows.size(); ++i) {
+    if (got->rows[i] != want->rows[i] || !cnx::sync::testing::SameTypes(got->rows[i], want->rows[i])) std::abort();
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 // The reference the outbox payload skim is checked against (the unit test and
-// the differential fuzz target): a full parse, then the columns not kept dropped.
+// the differential fuzz target): a full parse, then the columns not kept dropped
+// (from `row`, `old`, `shared` and each object of `rows`).
 #pragma once
 
 #include <set>
@@ -13,15 +14,20 @@ namespace cnx::sync::testing {
 inline Result<Change> FullParseThenFilter(std::string_view text, const std::set<std::string, std::less<>>& keep) {
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::unexpected(Error(Module::kSync, ErrorCode::kInvalidArgument, "invalid JSON"));
+  auto filter = [&](nlohmann::json& obj) {
+    if (!obj.is_object()) return;
+    nlohmann::json kept = nlohmann::json::object();
+    for (auto& [k, v] : obj.items()) {
+      if (keep.contains(k)) kept[k] = v;
+    }
+    obj = kept;
+  };
   if (j.is_object()) {
-    for (const char* side : {"row", "old"}) {
-      auto it = j.find(side);
-      if (it == j.end() || !it->is_object()) continue;
-      nlohmann::json kept = nlohmann::json::object();
-      for (auto& [k, v] : it->items()) {
-        if (keep.contains(k)) kept[k] = v;
-      }
-      *it = kept;
+    for (const char* side : {"row", "old", "shared"}) {
+      if (auto it = j.find(side); it != j.end()) filter(*it);
+    }
+    if (auto it = j.find("rows"); it != j.end() && it->is_array()) {
+      for (auto& r : *it) filter(r);
     }
   }
   return ParseOutboxPayload(j);

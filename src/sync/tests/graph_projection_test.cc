@@ -156,6 +156,82 @@ TEST(GraphProjection, PolymorphicPresenceAndUnknownTables) {
   EXPECT_FALSE(MapChange(c).has_value());
 }
 
+// A batch event maps to the mutations of its rows as per-row events (without
+// deletes of relationships new rows cannot have), grouped by kind; one bad row
+// makes the whole batch invalid, naming the row.
+TEST(GraphProjection, BatchMapsToTheMutationsOfItsRowsGroupedByKind) {
+  auto batch = ParseOutboxPayloadText(
+                   R"({"op":"c","table":"operations_log","id":"d1","tenant_id":"t1","pg_version":12,"schemaVersion":2,
+                       "shared":{"document_id":"d1"},"rows":[
+                       {"id":"o1","seq":10,"client_id":7,"clock":0,"user_id":"u1","session_id":null,"depends_on_id":null,"created_at":"x"},
+                       {"id":"o2","seq":11,"client_id":7,"clock":1,"user_id":null,"session_id":null,"depends_on_id":"o1","created_at":"y"},
+                       {"id":"o3","seq":12,"client_id":8,"clock":0,"user_id":"u1","session_id":null,"depends_on_id":"o2","created_at":"z"}]})")
+                   .value();
+  auto mapped = MapChange(batch).value();
+  std::multiset<std::string> got, want;
+  auto key = [](const graph::Mutation& m) {
+    return std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          std::string k = std::to_string(m.index()) + " " + x.id + " v" + std::to_string(x.version);
+          if constexpr (std::is_same_v<T, graph::UpsertRelationship>) k += " " + x.start_id + "->" + x.end_id;
+          if constexpr (std::is_same_v<T, graph::UpsertNode> || std::is_same_v<T, graph::UpsertRelationship>) {
+            k += " " + graph::ToJson(x.properties).dump();
+          }
+          return k;
+        },
+        m);
+  };
+  for (const auto& m : mapped) got.insert(key(m));
+  size_t cleared = 0;
+  for (size_t i = 0; i < batch.rows.size(); ++i) {
+    auto one = MapChange(BatchRow(batch, i).value()).value();
+    for (const auto& m : one) {
+      // A per-row insert also deletes the relationships a NULL column does
+      // not make; the rows of an append are new, so it has none to delete.
+      if (std::holds_alternative<graph::DeleteRelationship>(m)) {
+        ++cleared;
+        continue;
+      }
+      want.insert(key(m));
+    }
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(cleared, 2u);
+  ASSERT_EQ(mapped.size(), 10u);  // 3 nodes, 3 AFFECTS, 2 PERFORMED, 2 DEPENDS_ON
+  // Runs: nodes, then each relationship type.
+  std::vector<std::string> runs;
+  for (const auto& m : mapped) {
+    std::string kind = std::holds_alternative<graph::UpsertNode>(m) ? "node"
+                       : std::holds_alternative<graph::UpsertRelationship>(m)
+                           ? "+" + std::get<graph::UpsertRelationship>(m).type
+                           : "-" + std::get<graph::DeleteRelationship>(m).type;
+    if (runs.empty() || runs.back() != kind) runs.push_back(kind);
+  }
+  EXPECT_EQ(runs, (std::vector<std::string>{"node", "+AFFECTS", "+PERFORMED", "+DEPENDS_ON"}));
+  // Row order within a run.
+  EXPECT_EQ(std::get<graph::UpsertNode>(mapped[0]).id, "o1");
+  EXPECT_EQ(std::get<graph::UpsertNode>(mapped[2]).id, "o3");
+
+  // A compaction: one node delete per row, past the rows' version.
+  auto compacted =
+      ParseOutboxPayloadText(
+          R"({"op":"d","table":"operations_log","id":"d1","pg_version":12,"shared":{"document_id":"d1"},"rows":[{"id":"o1","seq":10},{"id":"o3","seq":12}]})")
+          .value();
+  auto deletes = MapChange(compacted).value();
+  ASSERT_EQ(deletes.size(), 2u);
+  EXPECT_EQ(std::get<graph::DeleteNode>(deletes[1]).id, "o3");
+  EXPECT_EQ(std::get<graph::DeleteNode>(deletes[1]).version, 2u);
+
+  // A row without its document's column (no "shared"): invalid as a whole.
+  batch.row = nlohmann::json::object();
+  auto bad = MapChange(batch);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.error().message().find("operations_log d1: row 0 of the batch"), std::string::npos)
+      << bad.error().message();
+}
+
 TEST(Change, ParsesOutboxPayloadsStrictly) {
   auto c = ParseOutboxPayloadText(R"({"op":"u","table":"threads","id":"a","tenant_id":"t","pg_version":4,
       "schemaVersion":1,"row":{"id":"a"},"old":null,"future_field":true})");

@@ -162,11 +162,22 @@ TEST(GraphProjector, ProjectsEveryLabelAndRelationshipFromRealOutboxRows) {
   EXPECT_EQ(node->label, "ContentItem");
   EXPECT_EQ(graph::ToJson(*graph::MapFind(node->properties, "tenantId")).get<std::string>(), w.tenant.ToString());
 
-  // sync_state: one row per projected entity, all synced.
+  // sync_state: one row per projected entity, all synced; the operations
+  // (two statements, two events) have one row: their document, at the
+  // highest seq.
   auto st = c.Exec("SELECT count(*), count(*) FILTER (WHERE status = 'synced') FROM sync_state WHERE target = 'graph'")
                 .value();
   EXPECT_EQ(st[0].Get<int64_t>(0).value(), st[0].Get<int64_t>(1).value());
-  EXPECT_EQ(st[0].Get<int64_t>(0).value(), static_cast<int64_t>(changes.size()));
+  EXPECT_EQ(
+      std::count_if(changes.begin(), changes.end(), [](const Change& ch) { return ch.table == "operations_log"; }), 2);
+  EXPECT_EQ(st[0].Get<int64_t>(0).value(), static_cast<int64_t>(changes.size()) - 1);
+  auto ops = c.Exec(
+                  "SELECT aggregate_id, applied_version::text, (SELECT max(seq)::text FROM operations_log) FROM "
+                  "sync_state WHERE aggregate_type = 'operations_log'")
+                 .value();
+  ASSERT_EQ(ops.rows(), 1);
+  EXPECT_EQ(ops[0].Get<std::string>(0).value(), w.item.ToString());
+  EXPECT_EQ(ops[0].Get<std::string>(1).value(), ops[0].Get<std::string>(2).value());
 }
 
 TEST(GraphProjector, DuplicatesReorderingAndDeletesConverge) {
