@@ -381,25 +381,27 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
 Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& document,
                                               std::unique_lock<std::mutex>& rooms_lock) {
   const std::string key = document.ToString();
-  std::shared_ptr<std::mutex> loading;
+  std::shared_ptr<Loading> loading;
   {
     std::lock_guard lock(rooms_mu_);
     auto& l = loading_[key];
-    if (!l) l = std::make_shared<std::mutex>();
+    if (!l) l = std::make_shared<Loading>();
+    ++l->users;
     loading = l;
   }
-  std::lock_guard load_lock(*loading);  // one load per document at a time
-  // However this ends, the document is no longer being loaded (IsLive), unless
-  // a later caller registered its own load meanwhile.
+  std::lock_guard load_lock(loading->mu);  // one load per document at a time
+  // However this ends, this caller no longer loads or waits to load the
+  // document; the last one forgets it (IsLive). A caller waiting here keeps
+  // the entry, so a later one waits for it too instead of loading beside it.
   struct Forget {
     Hub* hub;
     const std::string& key;
-    const std::shared_ptr<std::mutex>& loading;
+    const std::shared_ptr<Loading>& loading;
     std::unique_lock<std::mutex>& rooms_lock;
     ~Forget() {
       if (!rooms_lock.owns_lock()) rooms_lock.lock();
       auto it = hub->loading_.find(key);
-      if (it != hub->loading_.end() && it->second == loading) hub->loading_.erase(it);
+      if (--loading->users == 0 && it != hub->loading_.end() && it->second == loading) hub->loading_.erase(it);
     }
   } forget{this, key, loading, rooms_lock};
   rooms_lock = std::unique_lock(rooms_mu_);

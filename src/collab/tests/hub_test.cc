@@ -825,5 +825,63 @@ TEST(Hub, ARangedLockIsAnchoredOnDurableText) {
   hub.Leave(*room, peer.get());
 }
 
+// Backends of this database whose document load waits for the row lock a
+// test holds on the content item (Hub::Load's first statement).
+int64_t LoadsWaiting(pg::Connection& admin) {
+  auto r = admin.Exec(
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+      "AND query LIKE 'SELECT 1 FROM content_items WHERE id = $1 FOR SHARE%'");
+  EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  return r ? (*r)[0].Get<int64_t>(0).value_or(-1) : -1;
+}
+
+// One load per document at a time, also after a load failed while others
+// waited for it: the waiter that loads next keeps the document's load
+// registered, so a later caller waits for it instead of loading a second
+// room of the same document (two rooms would split the document's peers).
+TEST(Hub, AFailedLoadKeepsLaterLoadsOfTheDocumentOneAtATime) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  pg::Pool pool(db.AppPoolOptions(6));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto blocker = db.Admin();  // holds loads at their first statement
+  Q(blocker, "BEGIN");
+  Q(blocker, "SELECT 1 FROM content_items WHERE id = $1 FOR UPDATE", {f.document});
+  auto join = [&](std::shared_ptr<Peer> peer) {
+    return std::async(std::launch::async, [&hub, &f, peer] {
+      return hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+    });
+  };
+  auto pa = std::make_shared<Silent>(), pb = std::make_shared<Silent>(), pc = std::make_shared<Silent>();
+  auto a = join(pa);
+  ASSERT_TRUE(Probe::Await([&] { return LoadsWaiting(admin) == 1; }));
+  auto b = join(pb);  // waits for a's load
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Q(admin,
+    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND "
+    "wait_event_type = 'Lock' AND query LIKE 'SELECT 1 FROM content_items WHERE id = $1 FOR SHARE%'");
+  auto failed = a.get();
+  ASSERT_FALSE(failed.has_value()) << "the first load was to fail";
+  ASSERT_TRUE(Probe::Await([&] { return LoadsWaiting(admin) == 1; }));  // b loads now
+  auto c = join(pc);
+  // A second load of the document running beside b's shows up here.
+  for (int i = 0; i < 100 && LoadsWaiting(admin) < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const int64_t together = LoadsWaiting(admin);
+  Q(blocker, "ROLLBACK");
+  auto rb = b.get();
+  auto rc = c.get();
+  ASSERT_TRUE(rb.has_value()) << rb.error().ToString();
+  ASSERT_TRUE(rc.has_value()) << rc.error().ToString();
+  EXPECT_EQ(together, 1) << "two loads of one document ran at once";
+  EXPECT_EQ(rb->get(), rc->get()) << "two rooms of one document";
+  hub.Leave(**rb, pb.get());
+  hub.Leave(**rc, pc.get());
+}
+
 }  // namespace
 }  // namespace cnx::collab
