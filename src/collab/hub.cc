@@ -784,8 +784,12 @@ void Hub::WarmUp(std::optional<pg::PooledConnection>& held, const Uuid& tenant) 
   // An INSERT of no row through the writer's path: the backend loads the
   // table, its indexes, policies and triggers and compiles the trigger
   // functions now instead of during the first update's commit (several
-  // milliseconds on a new connection). Nothing is written.
-  auto conn = pool_.Acquire();
+  // milliseconds on a new connection). Nothing is written. Only with a
+  // connection to spare: a warm writer keeps it for a while, and loads, REST
+  // calls and maintenance must not wait for it (never waits itself either).
+  const auto s = pool_.Stats();
+  if (s.in_use + 1 >= pool_.options().max_size) return;
+  auto conn = pool_.TryAcquire();
   if (!conn) {
     spdlog::debug("collab: writer warm-up: {}", conn.error().ToString());
     return;

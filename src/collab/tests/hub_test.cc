@@ -883,5 +883,34 @@ TEST(Hub, AFailedLoadKeepsLaterLoadsOfTheDocumentOneAtATime) {
   hub.Leave(**rc, pc.get());
 }
 
+// The writers' warm-up after a load (an idle connection each, kept for a
+// while) must not starve the rest of the hub: with a pool of two, opening a
+// second document right after the first still gets a connection.
+TEST(Hub, WarmWritersLeaveASmallPoolUsable) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f, g;
+  f.Create(admin);
+  g.tenant = f.tenant;
+  Q(admin,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'D','text/plain')",
+    {g.document, f.tenant, f.project});
+  pg::Pool pool(db.AppPoolOptions(2));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto a = std::make_shared<Silent>(), b = std::make_shared<Silent>();
+  auto first = hub.Join(f.tenant, f.document, a, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  // The writers take their connections now, if they do (bounded wait).
+  for (int i = 0; i < 50 && pool.Stats().in_use < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto second = hub.Join(f.tenant, g.document, b, PeerInfo{f.user, std::nullopt, false, ""});
+  EXPECT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(pool.Stats().timeouts, 0u);
+  hub.Leave(**first, a.get());
+  if (second) hub.Leave(**second, b.get());
+}
+
 }  // namespace
 }  // namespace cnx::collab
