@@ -633,10 +633,22 @@ void Hub::WriterLoop(int slot) {
         if (inserted_upto_ + 1 != next_batch_) return false;
         return finished_upto_ + 1 == next_batch_ || queue_.size() <= options_.pipeline_max_ops;
       };
-      if (held && !queue_cv_.wait_for(lock, std::chrono::seconds(10), ready)) {
-        lock.unlock();
-        held.reset();
-        lock.lock();
+      // An idle connection goes back after 10 s, or within a second when the
+      // pool has none left (loads, REST calls and maintenance wait for one).
+      if (held) {
+        const auto idle_from = Clock::now();
+        bool woken = false;
+        while (!(woken = queue_cv_.wait_for(lock, std::chrono::seconds(1), ready))) {
+          if (Clock::now() - idle_from >= std::chrono::seconds(10) ||
+              pool_.Stats().in_use >= pool_.options().max_size) {
+            break;
+          }
+        }
+        if (!woken) {
+          lock.unlock();
+          held.reset();
+          lock.lock();
+        }
       }
       queue_cv_.wait(lock, ready);
       if (queue_.empty() && stop_) return;

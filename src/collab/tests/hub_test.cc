@@ -912,5 +912,42 @@ TEST(Hub, WarmWritersLeaveASmallPoolUsable) {
   if (second) hub.Leave(**second, b.get());
 }
 
+// Writers keep their connection for a while after a commit, but not while
+// the pool has none left for anybody else: after two commits in flight
+// together in a pool of two, opening another document still gets one.
+TEST(Hub, WritersHoldingTheWholePoolGiveAConnectionBack) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f, g;
+  f.Create(admin);
+  Q(admin,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'D','text/plain')",
+    {g.document, f.tenant, f.project});
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(2));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  crdt::Doc held(crdt::DocOptions{.client_id = 404}), other(crdt::DocOptions{.client_id = 505});
+  auto a = held.Transact([&] { ASSERT_TRUE(held.GetText("t").Insert(0, "a").has_value()); });
+  auto b = other.Transact([&] { ASSERT_TRUE(other.GetText("t").Insert(0, "b").has_value()); });
+  ASSERT_TRUE(hub.Receive(**joined, peer.get(), EncodeUpdate(a)).has_value());  // batch 1: held at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+  ASSERT_TRUE(hub.Receive(**joined, peer.get(), EncodeUpdate(b)).has_value());  // batch 2: the other writer
+  ASSERT_TRUE(Probe::Await([&] { return hub.Stats().pipelined_commits >= 1; }));
+  Q(admin, "SELECT pg_advisory_unlock(7302)");
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 2; }));
+  auto b2 = std::make_shared<Silent>();
+  auto second = hub.Join(f.tenant, g.document, b2, PeerInfo{f.user, std::nullopt, false, ""});
+  EXPECT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(pool.Stats().timeouts, 0u);
+  hub.Leave(**joined, peer.get());
+  if (second) hub.Leave(**second, b2.get());
+}
+
 }  // namespace
 }  // namespace cnx::collab
