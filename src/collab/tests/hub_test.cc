@@ -516,11 +516,14 @@ void GateCommits(pg::Connection& admin) {
   Q(admin, "SELECT pg_advisory_lock(7302)");
 }
 
-// Waits until a commit waits for advisory lock `key` (its INSERT has run).
+// Waits until a commit of this test's database waits for advisory lock `key`
+// (its INSERT has run); tests running at once use the same keys.
 bool CommitWaitsAt(pg::Connection& admin, int64_t key) {
   for (int i = 0; i < 1000; ++i) {
     auto r = admin.Exec(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint AND NOT granted", {key});
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        {key});
     if (r && (*r)[0].Get<int64_t>(0).value_or(0) > 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
