@@ -188,12 +188,12 @@ class Hub : public domain::LiveContent {
     std::chrono::steady_clock::time_point taken, sent, committed;
     int slot;
   };
-  // Marks the batch's rooms durable and releases their broadcasts, or (when
-  // `st` failed) drops its rooms and disconnects their peers.
   // Asks each writer without a connection to take one and prepare it for
   // commits of operations_log rows (WarmUp), e.g. when a room was loaded.
   void RequestWarmUp(const Uuid& tenant);
   void WarmUp(std::optional<pg::PooledConnection>& held, const Uuid& tenant);
+  // Marks the batch's rooms durable and releases their broadcasts, or (when
+  // `st` failed) drops its rooms and disconnects their peers.
   void FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
                    const BatchTimes& times);
   void MaintenanceLoop();
