@@ -461,8 +461,9 @@ Result<nlohmann::json> AnchorRange(crdt::Doc& doc, std::string_view root, uint64
 }
 
 std::optional<TextRange> ResolveAnchor(crdt::Doc& doc, const nlohmann::json& anchor) {
-  if (!anchor.is_object() || anchor.value("kind", "") != kAnchorKind || !anchor.contains("root") ||
-      !anchor["root"].is_string() || !anchor.contains("start") || !anchor.contains("end")) {
+  if (!anchor.is_object() || !anchor.contains("kind") || !anchor["kind"].is_string() ||
+      anchor["kind"].get<std::string>() != kAnchorKind || !anchor.contains("root") || !anchor["root"].is_string() ||
+      !anchor.contains("start") || !anchor.contains("end")) {
     return std::nullopt;
   }
   auto s = crdt::RelativePositionFromJson(anchor["start"]);

@@ -381,25 +381,27 @@ Result<std::shared_ptr<Room>> Hub::Load(const Uuid& tenant, const Uuid& document
 Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& document,
                                               std::unique_lock<std::mutex>& rooms_lock) {
   const std::string key = document.ToString();
-  std::shared_ptr<std::mutex> loading;
+  std::shared_ptr<Loading> loading;
   {
     std::lock_guard lock(rooms_mu_);
     auto& l = loading_[key];
-    if (!l) l = std::make_shared<std::mutex>();
+    if (!l) l = std::make_shared<Loading>();
+    ++l->users;
     loading = l;
   }
-  std::lock_guard load_lock(*loading);  // one load per document at a time
-  // However this ends, the document is no longer being loaded (IsLive), unless
-  // a later caller registered its own load meanwhile.
+  std::lock_guard load_lock(loading->mu);  // one load per document at a time
+  // However this ends, this caller no longer loads or waits to load the
+  // document; the last one forgets it (IsLive). A caller waiting here keeps
+  // the entry, so a later one waits for it too instead of loading beside it.
   struct Forget {
     Hub* hub;
     const std::string& key;
-    const std::shared_ptr<std::mutex>& loading;
+    const std::shared_ptr<Loading>& loading;
     std::unique_lock<std::mutex>& rooms_lock;
     ~Forget() {
       if (!rooms_lock.owns_lock()) rooms_lock.lock();
       auto it = hub->loading_.find(key);
-      if (it != hub->loading_.end() && it->second == loading) hub->loading_.erase(it);
+      if (--loading->users == 0 && it != hub->loading_.end() && it->second == loading) hub->loading_.erase(it);
     }
   } forget{this, key, loading, rooms_lock};
   rooms_lock = std::unique_lock(rooms_mu_);
@@ -631,10 +633,22 @@ void Hub::WriterLoop(int slot) {
         if (inserted_upto_ + 1 != next_batch_) return false;
         return finished_upto_ + 1 == next_batch_ || queue_.size() <= options_.pipeline_max_ops;
       };
-      if (held && !queue_cv_.wait_for(lock, std::chrono::seconds(10), ready)) {
-        lock.unlock();
-        held.reset();
-        lock.lock();
+      // An idle connection goes back after 10 s, or within a second when the
+      // pool has none left (loads, REST calls and maintenance wait for one).
+      if (held) {
+        const auto idle_from = Clock::now();
+        bool woken = false;
+        while (!(woken = queue_cv_.wait_for(lock, std::chrono::seconds(1), ready))) {
+          if (Clock::now() - idle_from >= std::chrono::seconds(10) ||
+              pool_.Stats().in_use >= pool_.options().max_size) {
+            break;
+          }
+        }
+        if (!woken) {
+          lock.unlock();
+          held.reset();
+          lock.lock();
+        }
       }
       queue_cv_.wait(lock, ready);
       if (queue_.empty() && stop_) return;
@@ -782,8 +796,12 @@ void Hub::WarmUp(std::optional<pg::PooledConnection>& held, const Uuid& tenant) 
   // An INSERT of no row through the writer's path: the backend loads the
   // table, its indexes, policies and triggers and compiles the trigger
   // functions now instead of during the first update's commit (several
-  // milliseconds on a new connection). Nothing is written.
-  auto conn = pool_.Acquire();
+  // milliseconds on a new connection). Nothing is written. Only with a
+  // connection to spare: a warm writer keeps it for a while, and loads, REST
+  // calls and maintenance must not wait for it (never waits itself either).
+  const auto s = pool_.Stats();
+  if (s.in_use + 1 >= pool_.options().max_size) return;
+  auto conn = pool_.TryAcquire();
   if (!conn) {
     spdlog::debug("collab: writer warm-up: {}", conn.error().ToString());
     return;

@@ -188,12 +188,12 @@ class Hub : public domain::LiveContent {
     std::chrono::steady_clock::time_point taken, sent, committed;
     int slot;
   };
-  // Marks the batch's rooms durable and releases their broadcasts, or (when
-  // `st` failed) drops its rooms and disconnects their peers.
   // Asks each writer without a connection to take one and prepare it for
   // commits of operations_log rows (WarmUp), e.g. when a room was loaded.
   void RequestWarmUp(const Uuid& tenant);
   void WarmUp(std::optional<pg::PooledConnection>& held, const Uuid& tenant);
+  // Marks the batch's rooms durable and releases their broadcasts, or (when
+  // `st` failed) drops its rooms and disconnects their peers.
   void FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<std::string, int64_t>& max_seq,
                    const BatchTimes& times);
   void MaintenanceLoop();
@@ -216,7 +216,14 @@ class Hub : public domain::LiveContent {
 
   std::mutex rooms_mu_;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
-  std::unordered_map<std::string, std::shared_ptr<std::mutex>> loading_;
+  // Documents being loaded (FindOrLoad): the mutex that keeps their loads one
+  // at a time and how many callers hold or wait for it (under rooms_mu_); the
+  // entry goes with the last of them.
+  struct Loading {
+    std::mutex mu;
+    int users = 0;
+  };
+  std::unordered_map<std::string, std::shared_ptr<Loading>> loading_;
   // Rooms dropped after a failed commit whose later updates are still queued
   // or in flight, by document; a load of the document waits (drained_cv_,
   // under rooms_mu_) until FinishBatch removes the entry.

@@ -5,6 +5,7 @@
 #include "collab/annotations.h"
 #include "crdt/doc.h"
 #include "crdt/lib0.h"
+#include "crdt/relative_position.h"
 #include "crdt/update.h"
 
 namespace cnx::collab {
@@ -64,11 +65,15 @@ std::string Reason(const std::string& holder, const std::string& granularity, co
 }
 
 // The anchor stored with a lock (the hub reads it as "storedAnchor"), when
-// it is one for `text_root`.
+// it is one for `text_root` (AnchorRange's form: anything else is not used,
+// the lock is anchored from its offsets instead).
 const nlohmann::json* StoredAnchor(const nlohmann::json& lock, std::string_view text_root) {
   auto it = lock.find("storedAnchor");
-  if (it == lock.end() || !it->is_object() || !it->contains("root") || !(*it)["root"].is_string() ||
-      (*it)["root"].get<std::string>() != text_root || !it->contains("start") || !it->contains("end")) {
+  if (it == lock.end() || !it->is_object() || !it->contains("kind") || !(*it)["kind"].is_string() ||
+      (*it)["kind"].get<std::string>() != "yjs-relative-position" || !it->contains("root") ||
+      !(*it)["root"].is_string() || (*it)["root"].get<std::string>() != text_root || !it->contains("start") ||
+      !it->contains("end") || !crdt::RelativePositionFromJson((*it)["start"]) ||
+      !crdt::RelativePositionFromJson((*it)["end"])) {
     return nullptr;
   }
   return &*it;

@@ -41,6 +41,25 @@ TEST(collab_anchor, RangeFollowsEditsAroundIt) {
   EXPECT_EQ(r->start, 10u);  // "zero one <" is 10 characters
 }
 
+// An anchor is also read from stored rows a client wrote (an annotation
+// created without offsets keeps its positionData as sent): whatever its
+// members hold, it does not resolve rather than throw.
+TEST(collab_anchor, AMalformedAnchorDoesNotResolve) {
+  crdt::Doc doc(crdt::DocOptions{.client_id = 1});
+  (void)doc.Transact([&] { ASSERT_TRUE(doc.GetText("content").Insert(0, "one two three").has_value()); });
+  auto good = AnchorRange(doc, "content", 4, 7);
+  ASSERT_TRUE(good.has_value());
+  for (const char* key : {"kind", "root"}) {
+    for (const nlohmann::json& value : {nlohmann::json(5), nlohmann::json::array(), nlohmann::json(nullptr)}) {
+      nlohmann::json bad = *good;
+      bad[key] = value;
+      std::optional<TextRange> r;
+      EXPECT_NO_THROW(r = ResolveAnchor(doc, bad)) << bad;
+      EXPECT_FALSE(r.has_value()) << bad;
+    }
+  }
+}
+
 TEST(collab_anchor, RejectsBadRangesAndForeignAnchors) {
   crdt::Doc doc(crdt::DocOptions{.client_id = 1});
   ASSERT_TRUE(doc.GetText("content").Insert(0, "abc").has_value());

@@ -516,11 +516,14 @@ void GateCommits(pg::Connection& admin) {
   Q(admin, "SELECT pg_advisory_lock(7302)");
 }
 
-// Waits until a commit waits for advisory lock `key` (its INSERT has run).
+// Waits until a commit of this test's database waits for advisory lock `key`
+// (its INSERT has run); tests running at once use the same keys.
 bool CommitWaitsAt(pg::Connection& admin, int64_t key) {
   for (int i = 0; i < 1000; ++i) {
     auto r = admin.Exec(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint AND NOT granted", {key});
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        {key});
     if (r && (*r)[0].Get<int64_t>(0).value_or(0) > 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -823,6 +826,130 @@ TEST(Hub, ARangedLockIsAnchoredOnDurableText) {
   EXPECT_EQ(now.substr(range->start, range->end - range->start), "abcde")
       << "the lock was anchored on text whose commit had not returned";
   hub.Leave(*room, peer.get());
+}
+
+// Backends of this database whose document load waits for the row lock a
+// test holds on the content item (Hub::Load's first statement).
+int64_t LoadsWaiting(pg::Connection& admin) {
+  auto r = admin.Exec(
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+      "AND query LIKE 'SELECT 1 FROM content_items WHERE id = $1 FOR SHARE%'");
+  EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  return r ? (*r)[0].Get<int64_t>(0).value_or(-1) : -1;
+}
+
+// One load per document at a time, also after a load failed while others
+// waited for it: the waiter that loads next keeps the document's load
+// registered, so a later caller waits for it instead of loading a second
+// room of the same document (two rooms would split the document's peers).
+TEST(Hub, AFailedLoadKeepsLaterLoadsOfTheDocumentOneAtATime) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  pg::Pool pool(db.AppPoolOptions(6));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto blocker = db.Admin();  // holds loads at their first statement
+  Q(blocker, "BEGIN");
+  Q(blocker, "SELECT 1 FROM content_items WHERE id = $1 FOR UPDATE", {f.document});
+  auto join = [&](std::shared_ptr<Peer> peer) {
+    return std::async(std::launch::async, [&hub, &f, peer] {
+      return hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+    });
+  };
+  auto pa = std::make_shared<Silent>(), pb = std::make_shared<Silent>(), pc = std::make_shared<Silent>();
+  auto a = join(pa);
+  ASSERT_TRUE(Probe::Await([&] { return LoadsWaiting(admin) == 1; }));
+  auto b = join(pb);  // waits for a's load
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Q(admin,
+    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND "
+    "wait_event_type = 'Lock' AND query LIKE 'SELECT 1 FROM content_items WHERE id = $1 FOR SHARE%'");
+  auto failed = a.get();
+  ASSERT_FALSE(failed.has_value()) << "the first load was to fail";
+  ASSERT_TRUE(Probe::Await([&] { return LoadsWaiting(admin) == 1; }));  // b loads now
+  auto c = join(pc);
+  // A second load of the document running beside b's shows up here.
+  for (int i = 0; i < 100 && LoadsWaiting(admin) < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const int64_t together = LoadsWaiting(admin);
+  Q(blocker, "ROLLBACK");
+  auto rb = b.get();
+  auto rc = c.get();
+  ASSERT_TRUE(rb.has_value()) << rb.error().ToString();
+  ASSERT_TRUE(rc.has_value()) << rc.error().ToString();
+  EXPECT_EQ(together, 1) << "two loads of one document ran at once";
+  EXPECT_EQ(rb->get(), rc->get()) << "two rooms of one document";
+  hub.Leave(**rb, pb.get());
+  hub.Leave(**rc, pc.get());
+}
+
+// The writers' warm-up after a load (an idle connection each, kept for a
+// while) must not starve the rest of the hub: with a pool of two, opening a
+// second document right after the first still gets a connection.
+TEST(Hub, WarmWritersLeaveASmallPoolUsable) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f, g;
+  f.Create(admin);
+  g.tenant = f.tenant;
+  Q(admin,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'D','text/plain')",
+    {g.document, f.tenant, f.project});
+  pg::Pool pool(db.AppPoolOptions(2));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto a = std::make_shared<Silent>(), b = std::make_shared<Silent>();
+  auto first = hub.Join(f.tenant, f.document, a, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  // The writers take their connections now, if they do (bounded wait).
+  for (int i = 0; i < 50 && pool.Stats().in_use < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto second = hub.Join(f.tenant, g.document, b, PeerInfo{f.user, std::nullopt, false, ""});
+  EXPECT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(pool.Stats().timeouts, 0u);
+  hub.Leave(**first, a.get());
+  if (second) hub.Leave(**second, b.get());
+}
+
+// Writers keep their connection for a while after a commit, but not while
+// the pool has none left for anybody else: after two commits in flight
+// together in a pool of two, opening another document still gets one.
+TEST(Hub, WritersHoldingTheWholePoolGiveAConnectionBack) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f, g;
+  f.Create(admin);
+  Q(admin,
+    "INSERT INTO content_items (id, tenant_id, project_id, title, content_type) VALUES ($1,$2,$3,'D','text/plain')",
+    {g.document, f.tenant, f.project});
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(2));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  crdt::Doc held(crdt::DocOptions{.client_id = 404}), other(crdt::DocOptions{.client_id = 505});
+  auto a = held.Transact([&] { ASSERT_TRUE(held.GetText("t").Insert(0, "a").has_value()); });
+  auto b = other.Transact([&] { ASSERT_TRUE(other.GetText("t").Insert(0, "b").has_value()); });
+  ASSERT_TRUE(hub.Receive(**joined, peer.get(), EncodeUpdate(a)).has_value());  // batch 1: held at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+  ASSERT_TRUE(hub.Receive(**joined, peer.get(), EncodeUpdate(b)).has_value());  // batch 2: the other writer
+  ASSERT_TRUE(Probe::Await([&] { return hub.Stats().pipelined_commits >= 1; }));
+  Q(admin, "SELECT pg_advisory_unlock(7302)");
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 2; }));
+  auto b2 = std::make_shared<Silent>();
+  auto second = hub.Join(f.tenant, g.document, b2, PeerInfo{f.user, std::nullopt, false, ""});
+  EXPECT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(pool.Stats().timeouts, 0u);
+  hub.Leave(**joined, peer.get());
+  if (second) hub.Leave(**second, b2.get());
 }
 
 }  // namespace

@@ -222,6 +222,28 @@ TEST(collab_range_locks, StoredAnchorsWinOverOffsets) {
   EXPECT_TRUE(f.locks.NeedsAnchoring(nlohmann::json::array({foreign}), "content"));
 }
 
+// A stored anchor that is not one (a wrong "kind", positions that are not
+// relative positions) is not used: the lock is anchored from its offsets and
+// protects them, instead of protecting nothing or failing on every update.
+TEST(collab_range_locks, AMalformedStoredAnchorFallsBackToOffsets) {
+  const std::vector<nlohmann::json> malformed = {
+      {{"kind", 5}, {"root", "content"}, {"start", nlohmann::json::object()}, {"end", nlohmann::json::object()}},
+      {{"root", "content"}, {"start", 1}, {"end", 2}},
+  };
+  for (const auto& stored : malformed) {
+    Fixture f;
+    auto lock = Lock("l2", kAlice, "paragraph", {{"start", 18}, {"end", 29}});
+    lock["storedAnchor"] = stored;
+    EXPECT_TRUE(f.locks.NeedsAnchoring(nlohmann::json::array({lock}), "content")) << stored;
+    f.locks.Set(nlohmann::json::array({lock}), f.server, "content");
+    EXPECT_NE(f.locks.AnchorOf("l2"), stored);
+    auto bob = f.Editor(2);
+    std::optional<std::string> refusal;
+    EXPECT_NO_THROW(refusal = f.Send(kBob, Edit(*bob, [](crdt::Text& t) { (void)t.Delete(20, 3); }))) << stored;
+    EXPECT_TRUE(refusal.has_value()) << "an edit of \"para three\" was accepted with stored anchor " << stored;
+  }
+}
+
 TEST(collab_refused_changes, LaterStructsOfARefusedClientAreFlagged) {
   Fixture f;
   RefusedChanges refused;
