@@ -16,7 +16,7 @@ refresh() {
     cmp -s "$src/$f" "$dest/$f" && continue
     mkdir -p "$(dirname "$dest/$f")"
     tmp=$(mktemp "$(dirname "$dest/$f")/.peer-setup.XXXXXX")
-    cp "$src/$f" "$tmp" && chmod u+w,a+r "$tmp" && mv -f "$tmp" "$dest/$f"
+    cp "$src/$f" "$tmp" && chmod --reference="$src/$f" "$tmp" && chmod u+w "$tmp" && mv -f "$tmp" "$dest/$f"
   done
 }
 if [ ! -f "$src/package-lock.json" ]; then
