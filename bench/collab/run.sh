@@ -154,6 +154,7 @@ ref_res=$(drive reference "$ref_url" bench-room "" "$ref")
 echo "$ref_res"
 ours_res=$(drive cnx "$ours_url" "$room" "$tok" "$pid" "$pmfile")
 echo "$ours_res"
+[ "${CNX_COLLAB_TRACE:-}" = 1 ] && sleep 2  # the trace of the burst is logged after a quiet second
 node -e '
   const a = JSON.parse(process.argv[1]), b = JSON.parse(process.argv[2])
   console.log(JSON.stringify({ figure: "room", throughputRatio_cnx_over_ref: +(b.burst.updatesPerSec / a.burst.updatesPerSec).toFixed(2),
