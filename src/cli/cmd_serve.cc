@@ -293,6 +293,12 @@ int Serve(const FlagSet& flags) {
   hub_opts.snapshot_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*snap_interval);
   hub_opts.idle_eviction = std::chrono::duration_cast<std::chrono::milliseconds>(*idle);
   hub_opts.text_root = config->GetString("collab.text_root", "content");
+  auto hold_pending = config->GetInt("collab.broadcast_hold_pending", 8);
+  auto max_hold = config->GetDuration("collab.broadcast_max_hold", std::chrono::milliseconds(3));
+  if (!hold_pending) return Fail(hold_pending.error());
+  if (!max_hold) return Fail(max_hold.error());
+  hub_opts.broadcast_hold_pending = static_cast<size_t>(std::max<int64_t>(1, *hold_pending));
+  hub_opts.broadcast_max_hold = std::chrono::duration_cast<std::chrono::microseconds>(*max_hold);
   collab::Hub* anchor_hub = nullptr;  // set once the hub exists: annotations follow materialised text
   hub_opts.materialize = [&store, &app_pool, &anchor_hub, root = hub_opts.text_root](
                              const Uuid& tenant, const Uuid& user, const Uuid& doc,

@@ -168,6 +168,7 @@ class Room : public std::enable_shared_from_this<Room> {
   Clock::time_point last_snapshot_ = Clock::now();
   Clock::time_point idle_since_ = Clock::now();
   std::deque<Deferred> deferred_;
+  std::optional<Clock::time_point> hold_since_;  // broadcasts held in a burst since (FinishBatch)
   bool failed_ = false;
   // Live locks of the document (canonical JSON array from resource_locks),
   // and who holds a document-level one: everybody else is read-only.
@@ -849,7 +850,17 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
         room->durable_ = std::max(room->durable_, seq);
         room->last_db_seq_ = std::max(room->last_db_seq_, max_seq[room->document_.ToString()]);
         room->ops_since_snapshot_ += n;
-        room->Release();
+        // In a burst (many of the room's updates still on their way to
+        // durability) the broadcast waits for the next commits, up to
+        // broadcast_max_hold, and goes out merged: fewer, larger frames for
+        // every client to apply. At a trickle it goes at once.
+        const auto now = Clock::now();
+        const bool burst = room->applied_ - room->durable_ >= options_.broadcast_hold_pending;
+        if (burst && !room->hold_since_) room->hold_since_ = now;
+        if (!burst || now - *room->hold_since_ >= options_.broadcast_max_hold) {
+          room->hold_since_.reset();
+          room->Release();
+        }
         if (times.tracing) {
           const auto released = trace::Clock::now();
           for (const auto& op : batch) {

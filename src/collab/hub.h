@@ -58,6 +58,10 @@ struct HubOptions {
   // A batch is sent while another commit is in flight only when at most this
   // many updates wait (larger backlogs wait and go as one batch).
   size_t pipeline_max_ops = 8;
+  // While at least this many of a room's updates wait for their commit, its
+  // broadcast waits (at most broadcast_max_hold) to go out merged with theirs.
+  size_t broadcast_hold_pending = 8;
+  std::chrono::microseconds broadcast_max_hold{3000};
   size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
   // The root Y.Text that holds a document's text: seeded from a REST-written
   // body, materialised into content_versions / content_chunks.

@@ -244,6 +244,47 @@ TEST(Hub, GroupCommitBroadcastsOnlyWhatIsDurableInOrder) {
   hub.Leave(*room, observer.get());
 }
 
+// In a burst a room's broadcast waits for the commits of the updates behind
+// it and goes out merged with theirs. Even with no time limit on that wait,
+// every update arrives (the last commit of the burst releases everything)
+// and nothing arrives before its commit.
+TEST(Hub, ABurstsHeldBroadcastsAllArriveMergedAfterTheirCommits) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "unused";
+  options.broadcast_hold_pending = 1;
+  options.broadcast_max_hold = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto observer = std::make_shared<RecordingPeer>(db, f.document);
+  auto room = hub.Join(f.tenant, f.document, observer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(room.has_value()) << room.error().ToString();
+  auto sender = std::make_shared<Silent>();
+  ASSERT_TRUE(hub.Join(f.tenant, f.document, sender, PeerInfo{f.user, std::nullopt, false, ""}));
+  constexpr int kUpdates = 200;
+  crdt::Doc writer(crdt::DocOptions{.client_id = 303});
+  for (int i = 0; i < kUpdates; ++i) {
+    auto u = writer.Transact([&] { ASSERT_TRUE(writer.GetText("t").Insert(i, "x").has_value()); });
+    ASSERT_TRUE(hub.Receive(**room, sender.get(), EncodeUpdate(u)).has_value());
+    // Paced, so that several commits run while updates keep coming (each
+    // finds updates behind it and holds its broadcast).
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  const std::string want(kUpdates, 'x');
+  for (int i = 0; i < 500 && observer->Text() != want; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(observer->Text(), want);
+  std::lock_guard lock(observer->mu_);
+  for (const auto& [visible, committed] : observer->visible_vs_committed_) {
+    EXPECT_LE(static_cast<int64_t>(visible), committed) << "an update was broadcast before its commit";
+  }
+  EXPECT_LE(observer->update_frames_, static_cast<size_t>(hub.Stats().commits));
+  std::printf("%zu update frames for %d updates in %llu commits\n", observer->update_frames_, kUpdates,
+              static_cast<unsigned long long>(hub.Stats().commits));
+}
+
 // Peers of one group (Peer::GroupKey) get each broadcast in one hand-over
 // for all of them; every peer sees the same frames in the same order as a
 // peer outside any group.
