@@ -844,17 +844,16 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
       // as a client's update is: its caller is told to retry.
       durable = st && !room->failed_;
       if (st && !room->failed_) {
-        const size_t n = in_batch;
-        if (room->materialized_ == room->durable_) room->first_change_ = Clock::now();
-        room->last_change_ = Clock::now();
+        const auto now = Clock::now();
+        if (room->materialized_ == room->durable_) room->first_change_ = now;
+        room->last_change_ = now;
         room->durable_ = std::max(room->durable_, seq);
         room->last_db_seq_ = std::max(room->last_db_seq_, max_seq[room->document_.ToString()]);
-        room->ops_since_snapshot_ += n;
+        room->ops_since_snapshot_ += in_batch;
         // In a burst (many of the room's updates still on their way to
         // durability) the broadcast waits for the next commits, up to
         // broadcast_max_hold, and goes out merged: fewer, larger frames for
         // every client to apply. At a trickle it goes at once.
-        const auto now = Clock::now();
         const bool burst = room->applied_ - room->durable_ >= options_.broadcast_hold_pending;
         if (burst && !room->hold_since_) room->hold_since_ = now;
         if (!burst || now - *room->hold_since_ >= options_.broadcast_max_hold) {
