@@ -16,7 +16,17 @@
 // Phase 2 (throughput): every client inserts --burst markers as fast as its
 // event loop allows; the clock runs until every client has observed every
 // other client's markers. updates/s = clients * burst / elapsed.
-// Prints one JSON line with both phases.
+// Phase 3 (server throughput, --light-burst N, after the real clients left):
+// the same number of fresh connections, each a protocol-level client that
+// sends N precomputed Yjs updates (its own Y.Doc's inserts, encoded before
+// the clock starts) as fast as its event loop allows and reads what it
+// receives only as far as each update's client/clock ranges
+// (Y.parseUpdateMeta), without integrating it. The clock runs until every
+// connection has received every other connection's last clock. The same
+// light clients against both servers take the clients' integration work out
+// of the figure: what is left is the server's (receive, apply, persist,
+// fan out) and the kernel's.
+// Prints one JSON line with all phases.
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
@@ -48,6 +58,7 @@ async function coordinator () {
   const seconds = Number(opt('--seconds', 5))
   const warmup = Number(opt('--warmup', 0))
   const burst = Number(opt('--burst', 100))
+  const lightBurst = Number(opt('--light-burst', 0))
   const workers = []
   for (let k = 0; k < procs; k++) {
     const from = Math.floor((k * clients) / procs)
@@ -86,13 +97,33 @@ async function coordinator () {
   send({ phase: 'stop' })
   const fin = await all()
   const lengths = new Set(fin.flatMap((r) => r.lengths))
+  let light = null
+  if (lightBurst > 0) {
+    send({ phase: 'light-connect', burst: lightBurst, clients })
+    const ready = await all()
+    if (ready.some((r) => r.error)) { console.error(JSON.stringify(ready)); process.exit(1) }
+    const goAt = now() + 200
+    send({ phase: 'light', goAt })
+    const res = await all()
+    const elapsedMs = Math.max(...res.map((r) => r.doneAt)) - goAt
+    const frames = res.reduce((a, r) => a + r.frames, 0)
+    light = {
+      updates: clients * lightBurst,
+      elapsedMs: +elapsedMs.toFixed(1),
+      updatesPerSec: +((clients * lightBurst * 1000) / elapsedMs).toFixed(1),
+      framesPerClient: +(frames / clients).toFixed(1),
+      complete: res.every((r) => r.ok)
+    }
+  }
+  send({ phase: 'exit' })
   console.log(JSON.stringify({
     clients,
     procs,
     connectMs: +connectMs.toFixed(1),
     fixedRate: { offeredPerSec: rate, seconds, warmupSeconds: warmup, warmupSent: warm1, sent: sent1, observations: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) },
     burst: { updates: clients * burst, elapsedMs: +elapsedMs.toFixed(1), updatesPerSec: +((clients * burst * 1000) / elapsedMs).toFixed(1), deliveredPerSec: +((clients * burst * (clients - 1) * 1000) / elapsedMs).toFixed(1), p50Ms: percentile(latencies2, 50), p99Ms: percentile(latencies2, 99) },
-    converged: lengths.size === 1
+    ...(light ? { lightBurst: light } : {}),
+    converged: lengths.size === 1 && (!light || light.complete)
   }))
   process.exit(lengths.size === 1 ? 0 : 1)
 }
@@ -157,6 +188,65 @@ async function worker () {
     c.text.insert(pos, `${c.i}@${at.toFixed(3)}|`)
     c.sent++
   }
+  // Light clients (phase 3): client ids and texts follow from the index, so
+  // every worker knows every client's final clock.
+  let light = null
+  const lightId = (k) => 0x40000000 + k
+  const lightMarker = (k, r) => `L${k}#${r}|`
+  const connectLight = async (burst, clients) => {
+    const encoding = await import('lib0/encoding')
+    const decoding = await import('lib0/decoding')
+    const finalClock = []
+    for (let k = 0; k < clients; k++) {
+      let n = 0
+      for (let r = 0; r < burst; r++) n += lightMarker(k, r).length
+      finalClock.push(n)
+    }
+    const ls = []
+    for (let i = from; i < to; i++) {
+      const doc = new Y.Doc()
+      doc.clientID = lightId(i)
+      const updates = []
+      doc.on('update', (u) => updates.push(u))
+      const text = doc.getText('content')
+      let seed = 0x2545f491 ^ i
+      for (let r = 0; r < burst; r++) {
+        seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5
+        text.insert(((seed >>> 0) % (text.length + 1)), lightMarker(i, r))
+      }
+      const frames = updates.map((u) => {
+        const e = encoding.createEncoder()
+        encoding.writeVarUint(e, 0) // messageSync
+        encoding.writeVarUint(e, 2) // messageYjsUpdate
+        encoding.writeVarUint8Array(e, u)
+        return encoding.toUint8Array(e)
+      })
+      const qs = token ? `?token=${encodeURIComponent(token)}` : ''
+      const ws = new WebSocket(`${url}/${room}${qs}`)
+      ws.binaryType = 'arraybuffer'
+      const seen = new Map()
+      const l = { ws, frames, received: 0, missing: clients - 1, doneAt: 0 }
+      ws.on('message', (data) => {
+        const d = decoding.createDecoder(new Uint8Array(data))
+        if (decoding.readVarUint(d) !== 0) return
+        const type = decoding.readVarUint(d)
+        if (type !== 1 && type !== 2) return
+        l.received++
+        for (const [client, clock] of Y.parseUpdateMeta(decoding.readVarUint8Array(d)).to) {
+          const k = client - lightId(0)
+          if (k < 0 || k >= clients || k === i) continue
+          const before = seen.get(client) || 0
+          if (before < finalClock[k] && clock >= finalClock[k]) {
+            if (--l.missing === 0) l.doneAt = now()
+          }
+          if (clock > before) seen.set(client, clock)
+        }
+      })
+      await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject) })
+      ls.push(l)
+    }
+    return ls
+  }
   const waitSeen = async (expected, timeoutMs) => {
     const start = Date.now()
     while (!cs.every((c) => c.seen >= expected(c))) {
@@ -214,6 +304,26 @@ async function worker () {
       const lengths = cs.map((c) => c.text.length)
       cs.forEach((c) => c.provider.destroy())
       process.send({ lengths })
+    } else if (m.phase === 'light-connect') {
+      try {
+        light = await connectLight(m.burst, m.clients)
+        process.send({ ready: true })
+      } catch (e) {
+        process.send({ error: String(e) })
+      }
+    } else if (m.phase === 'light') {
+      while (now() < m.goAt) await sleep(1)
+      const burst = light[0].frames.length
+      for (let r = 0; r < burst; r++) {
+        for (const l of light) l.ws.send(l.frames[r])
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      const start = Date.now()
+      while (!light.every((l) => l.missing === 0) && Date.now() - start < 120000) await sleep(1)
+      const doneAt = Math.max(...light.map((l) => l.doneAt || now()))
+      process.send({ doneAt, ok: light.every((l) => l.missing === 0), frames: light.reduce((a, l) => a + l.received, 0) })
+      light.forEach((l) => l.ws.close())
+    } else if (m.phase === 'exit') {
       await sleep(100)
       process.exit(0)
     }

@@ -6,7 +6,10 @@
 #   1. one room, 50 real y-websocket clients (bench/collab/driver.mjs):
 #      broadcast latency p50/p99 at a fixed offered rate (after WARMUP seconds
 #      at that rate that are not recorded), then a burst
-#      (updates/s until every client has every update) and the server CPU
+#      (updates/s until every client has every update), then a burst of
+#      LIGHT_BURST updates per connection from 50 protocol-level clients that
+#      do not integrate what they receive (the server's throughput without
+#      the Yjs clients' work; driver.mjs "Phase 3"), and the server CPU
 #      time per update (cnx + its PostgreSQL, resp. the node process);
 #   2. memory per idle loaded document: RSS delta of the server process after
 #      DOCS documents were each edited by a client that then left;
@@ -17,7 +20,7 @@
 # with another text root (collab.text_root), so the comparison is of the
 # collaboration servers alone: no content versions, chunking or embedding of
 # the edited text, which the reference server does not do either.
-# env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 WARMUP=1 BURST=20 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
+# env: CLIENTS=50 PROCS=2 RATE=100 SECONDS_PER_PHASE=5 WARMUP=1 BURST=20 LIGHT_BURST=100 DOCS=200 DOC_OPS=200 OPS=100000 MATERIALIZE=0
 #      PHASES="room idle load" (a subset runs only those phases); SETTLE=3: seconds between the
 #      idle documents' last edit and the memory reading
 #      PERF_OUT=FILE: `perf record -g` of cnx and its PostgreSQL processes while cnx's room phase runs
@@ -30,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 shared=${CNX_SHARED_DIR:-$root/../shared}
 cnx=$build/src/cli/cnx
-clients=${CLIENTS:-50} procs=${PROCS:-2} rate=${RATE:-100} seconds=${SECONDS_PER_PHASE:-5} warmup=${WARMUP:-1} burst=${BURST:-20}
+clients=${CLIENTS:-50} procs=${PROCS:-2} rate=${RATE:-100} seconds=${SECONDS_PER_PHASE:-5} warmup=${WARMUP:-1} burst=${BURST:-20} light_burst=${LIGHT_BURST:-100}
 docs=${DOCS:-200} doc_ops=${DOC_OPS:-200} ops=${OPS:-100000}
 phases=" ${PHASES:-room idle load} "
 [ -x "$cnx" ] || { echo "build the cnx target first"; exit 1; }
@@ -138,12 +141,12 @@ drive() {  # NAME URL ROOM TOKEN PID [PMFILE]
   fi
   read -r c0 o0 < <(cpu_s "$5" "${6:-}")
   out=$(cd "$peer" && node driver.mjs --url "$2" --room "$3" ${4:+--token "$4"} --clients "$clients" --procs "$procs" \
-    --rate "$rate" --seconds "$seconds" --warmup "$warmup" --burst "$burst" 2>"$work/driver-$1.err") || { cat "$work/driver-$1.err"; echo "$out"; exit 1; }
+    --rate "$rate" --seconds "$seconds" --warmup "$warmup" --burst "$burst" --light-burst "$light_burst" 2>"$work/driver-$1.err") || { cat "$work/driver-$1.err"; echo "$out"; exit 1; }
   read -r c1 o1 < <(cpu_s "$5" "${6:-}")
   if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" 2>/dev/null || true; fi
   node -e '
     const r = JSON.parse(process.argv[1]); const cpu = +process.argv[2], own = +process.argv[5]
-    const updates = r.fixedRate.warmupSent + r.fixedRate.sent + r.burst.updates
+    const updates = r.fixedRate.warmupSent + r.fixedRate.sent + r.burst.updates + (r.lightBurst ? r.lightBurst.updates : 0)
     r.server = process.argv[3]; r.serverCpuS = +cpu.toFixed(2); r.serverCpuUsPerUpdate = +(1e6 * cpu / updates).toFixed(1)
     r.processCpuUsPerUpdate = +(1e6 * own / updates).toFixed(1)  // without PostgreSQL
     r.load = process.argv[4]
@@ -158,6 +161,7 @@ echo "$ours_res"
 node -e '
   const a = JSON.parse(process.argv[1]), b = JSON.parse(process.argv[2])
   console.log(JSON.stringify({ figure: "room", throughputRatio_cnx_over_ref: +(b.burst.updatesPerSec / a.burst.updatesPerSec).toFixed(2),
+    ...(a.lightBurst && b.lightBurst ? { lightThroughputRatio_cnx_over_ref: +(b.lightBurst.updatesPerSec / a.lightBurst.updatesPerSec).toFixed(2) } : {}),
     p99Ratio_ref_over_cnx_fixedRate: +(a.fixedRate.p99Ms / b.fixedRate.p99Ms).toFixed(2),
     p99Ratio_ref_over_cnx_burst: +(a.burst.p99Ms / b.burst.p99Ms).toFixed(2),
     cpuPerUpdateRatio_ref_over_cnx: +(a.serverCpuUsPerUpdate / b.serverCpuUsPerUpdate).toFixed(2) }))' "$ref_res" "$ours_res"
