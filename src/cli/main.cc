@@ -15,8 +15,13 @@ std::vector<CommandGroup>& Registry() {
 }
 }  // namespace
 
+// CLI11 runs a command's callback after its subcommand's: a command with
+// both an action and subcommands (`cnx migrate` / `cnx migrate status`) runs
+// its own action only when no subcommand was given.
 void OnRun(CLI::App* sub, Action action) {
-  sub->callback([action = std::move(action)] { exit_code = action(); });
+  sub->callback([sub, action = std::move(action)] {
+    if (sub->get_subcommands().empty()) exit_code = action();
+  });
 }
 
 int ExitCode() {
