@@ -125,7 +125,7 @@ async function coordinator () {
     ...(light ? { lightBurst: light } : {}),
     converged: lengths.size === 1 && (!light || light.complete)
   }))
-  process.exit(lengths.size === 1 ? 0 : 1)
+  process.exit(lengths.size === 1 && (!light || light.complete) ? 0 : 1)
 }
 
 async function worker () {
