@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/rest.h"
+#include "api/server.h"
 #include "base/uuid.h"
 #include "graph/value.h"
 
@@ -259,7 +260,7 @@ Status RegisterGraphRoutes(Router& router, GraphRouteDeps deps) {
                           try {
                             return Handle(*s, kind, req);
                           } catch (const std::exception& e) {
-                            spdlog::error("graph api: {}: {}", req.target(), e.what());
+                            spdlog::error("graph api: {}: {}", RedactedTarget(req.target()), e.what());
                             return GProblem(500, "internal", "internal error");
                           }
                         });

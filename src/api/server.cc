@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <condition_variable>
 #include <future>
@@ -94,6 +96,29 @@ Result<tcp::endpoint> ParseListenAddress(std::string_view text) {
   auto addr = asio::ip::make_address(std::string(host), ec);
   if (ec) return Err(Module::kApi, ErrorCode::kInvalidArgument, "bad host in listen address: " + std::string(text));
   return tcp::endpoint(addr, static_cast<uint16_t>(port_num));
+}
+
+std::string RedactedTarget(std::string_view target) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  static constexpr std::string_view kSecret[] = {"token", "access_token", "api_key", "password", "secret"};
+  std::string out(target.substr(0, q + 1));
+  std::string_view rest = target.substr(q + 1);
+  while (true) {
+    auto amp = rest.find('&');
+    std::string_view param = rest.substr(0, amp);
+    auto eq = param.find('=');
+    std::string_view name = param.substr(0, eq);
+    // Compared as the routes read it: percent-decoded (undecodable: kept as written).
+    std::string decoded = PercentDecode(name, true).value_or(std::string(name));
+    for (auto& c : decoded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool secret = eq != std::string_view::npos && std::ranges::find(kSecret, decoded) != std::end(kSecret);
+    out += secret ? std::string(name) + "=REDACTED" : std::string(param);
+    if (amp == std::string_view::npos) break;
+    out += '&';
+    rest = rest.substr(amp + 1);
+  }
+  return out;
 }
 
 Result<ServerConfig> ServerConfigFromConfig(const Config& config) {
@@ -447,8 +472,8 @@ void Server::Impl::Record(std::string_view method_label, std::string_view method
   requests.WithLabels({method_label, route, std::string_view(status_text, end - status_text)}).Inc();
   durations.WithLabels({route}).Observe(seconds);
   if (config.access_log && access_log->should_log(spdlog::level::info)) {
-    access_log->info("http {} {} {} {}B {:.3f}ms id={} peer={}:{}", method_text, target, status, bytes, seconds * 1000,
-                     request_id, remote.address().to_string(), remote.port());
+    access_log->info("http {} {} {} {}B {:.3f}ms id={} peer={}:{}", method_text, RedactedTarget(target), status, bytes,
+                     seconds * 1000, request_id, remote.address().to_string(), remote.port());
   }
 }
 

@@ -62,6 +62,12 @@ struct ServerConfig {
 // the key for malformed or non-positive values.
 Result<ServerConfig> ServerConfigFromConfig(const Config& config);
 
+// The request target as the access log writes it: the value of every query
+// parameter that carries a credential (token, access_token, api_key,
+// password, secret; names compared without case) replaced by "REDACTED".
+// Browsers pass WebSocket tokens as `?token=` (docs/collab.md).
+std::string RedactedTarget(std::string_view target);
+
 // Says whether the service can take traffic (database reachable, schema
 // migrated...). Runs on the blocking pool; an error's message is the 503 detail.
 using ReadinessCheck = std::function<Status()>;

@@ -1,6 +1,11 @@
 // The server over real sockets on 127.0.0.1: everything that completes in milliseconds.
 #include "api/tests/server_fixture.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
 namespace cnx::api {
 namespace {
 
@@ -39,6 +44,37 @@ TEST_F(ServerTest, RoutesWithPathParamsAnd404And405) {
   r = c.Roundtrip(Req("GET", "/healthz"));
   ASSERT_TRUE(r);
   EXPECT_EQ(Json(*r)["status"], "ok");
+}
+
+// Browsers send WebSocket tokens in the query string: the access log keeps
+// the request but not the credential.
+TEST_F(ServerTest, AccessLogRedactsCredentialsInTheQuery) {
+  EXPECT_EQ(RedactedTarget("/v1/collab/d?token=cnxs_abc&x=1"), "/v1/collab/d?token=REDACTED&x=1");
+  EXPECT_EQ(RedactedTarget("/p?a=1&ACCESS_TOKEN=s&%74oken=s&api_key=k&password=p&secret=q&tokens=kept"),
+            "/p?a=1&ACCESS_TOKEN=REDACTED&%74oken=REDACTED&api_key=REDACTED&password=REDACTED&secret=REDACTED&"
+            "tokens=kept");
+  EXPECT_EQ(RedactedTarget("/p?token&&q=token"), "/p?token&&q=token");
+  EXPECT_EQ(RedactedTarget("/plain"), "/plain");
+
+  std::ostringstream lines;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+  capture->set_level(spdlog::level::info);
+  spdlog::set_default_logger(capture);
+  auto config = Config();
+  config.access_log = true;
+  StartServer(config);
+  TestClient c(ep_);
+  ASSERT_TRUE(c.connected());
+  auto r = c.Roundtrip(Req("GET", "/v1/projects/x?token=cnxs_very_secret&view=1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 200);
+  server_->Shutdown(1s);
+  server_.reset();
+  capture->flush();
+  spdlog::set_default_logger(previous);
+  EXPECT_NE(lines.str().find("/v1/projects/x?token=REDACTED&view=1"), std::string::npos) << lines.str();
+  EXPECT_EQ(lines.str().find("cnxs_very_secret"), std::string::npos) << lines.str();
 }
 
 TEST_F(ServerTest, KeepAliveServesManyAndPipelinedRequestsOnOneConnection) {
