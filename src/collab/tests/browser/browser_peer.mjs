@@ -3,9 +3,10 @@
 // keyboard input.
 //   node browser_peer.mjs --api URL --cm ITEM --pm ITEM --profile DIR --a TOKEN --b TOKEN --v TOKEN --a-id UUID --b-id UUID
 // The users type, the viewer's typing is refused, the REST body is
-// materialised; then, with every page closed, the server restarts and fresh
-// pages must show the same documents; then the server stops under open pages,
-// which edit offline and merge when it is back. The server is restarted by the
+// materialised; then, with every page closed, the server is killed (-9) and
+// restarted, and fresh pages must show the same documents (replayed from
+// operations_log); then the server stops under open pages, which edit
+// offline and merge when it is back. The server is restarted by the
 // caller (browser_test.sh): this prints RESTART, STOP or START and waits for
 // the line `done` on stdin.
 // Prints `ok: ...` per check; exits 1 with `FAILED: ...` on the first that fails.
@@ -401,19 +402,40 @@ async function offlinePhase (browser, pagePort, { c, d, cm, pm }) {
     const states = await Promise.all([c, d].map(state))
     return states.every((s) => !s.connected) ? states : { ok: false }
   })
+  // Conflicting edits, concurrent for sure: A appends to the last line of
+  // the text that B deletes, and deletes the last paragraph that B types into.
   await focus(c, kCm)
   await press(c, 'End', 1, 'Control')
   await c.keyboard.type(' offline A')
+  await focus(c, kPm)
+  const last = pm.content.length - 1
+  await pmMove(c, async () => {
+    await press(c, 'End', 1, 'Control')
+    await press(c, 'Home', 1, 'Shift')
+  }, pmBlockStart(pm, last), pmEnd(pm))
+  await press(c, 'Backspace') // the paragraph's text
+  await press(c, 'Backspace') // the empty paragraph
+  await focus(d, kCm)
+  await press(d, 'End', 1, 'Control')
+  await press(d, 'Home', 1, 'Shift')
+  await press(d, 'Backspace')
   await focus(d, kPm)
-  await pmMove(d, () => press(d, 'End', 1, 'Control'), pmEnd(pm))
-  await press(d, 'Enter')
-  await d.keyboard.type('offline B')
+  await pmMove(d, () => press(d, 'Home', 1, 'Control'), 1)
+  await d.keyboard.type('Offline: ')
+  await pmMove(d, async () => {
+    await press(d, 'End', 1, 'Control')
+    await press(d, 'Home')
+  }, pmBlockStart(pm, last) + 'Offline: '.length)
+  await d.keyboard.type('offline B ')
   await control('START')
-  const cm2 = cm + ' offline A'
+  // The text: B's deletion and A's insertion after the deleted characters.
+  const cm2 = cm.slice(0, cm.lastIndexOf('\n') + 1) + ' offline A'
+  // The fragment: B's typing went into the paragraph A deleted, and is deleted with it.
   const pm2 = structuredClone(pm)
-  pm2.content.push({ type: 'paragraph', content: [{ type: 'text', text: 'offline B' }] })
+  pm2.content.pop()
+  pm2.content[0].content[0].text = 'Offline: ' + pm2.content[0].content[0].text
   await converged('the pages reconnect and converge with their offline edits', [c, d], (t) => t.cm === cm2 && isDeepStrictEqual(t.pm, pm2))
-  ok('offline edits of both pages merged after the reconnect')
+  ok('conflicting offline edits of both pages merged after the reconnect (typing into a paragraph deleted meanwhile is deleted with it)')
   const e = await open(browser, pagePort, args.b, 'Bob', '#ee6352')
   await converged('a fresh page shows the merged documents', [c, d, e], (t) => t.cm === cm2 && isDeepStrictEqual(t.pm, pm2))
   await waitFor('the REST body includes the offline edit', async () => {
@@ -421,11 +443,32 @@ async function offlinePhase (browser, pagePort, { c, d, cm, pm }) {
     return t === cm2 ? { t } : { ok: false, t }
   })
   ok('a fresh page and the REST body show them')
+
+  // A REST body write of the live document (docs/collab.md, "REST writes of
+  // a live document") reaches the open editors as a remote change.
+  const cm3 = 'Written over REST.\n' + cm2.replace('alpha', 'ALPHA')
+  const r = await fetch(`${args.api}/v1/content/${args.cm}`, {
+    method: 'PATCH',
+    headers: { Authorization: `Bearer ${args.a}`, 'Content-Type': 'application/json', 'If-Match': '*' },
+    body: JSON.stringify({ body: cm3 })
+  })
+  if (r.status !== 200) fail(`PATCH of the body: ${r.status} ${await r.text()}`)
+  await converged('the open editors show the REST write', [c, d, e], (t) => t.cm === cm3 && isDeepStrictEqual(t.pm, pm2))
+  ok('a REST body write reached the open CodeMirror editors')
   for (const p of [c, d, e]) {
     // Chromium logs each failed reconnect while the server was down.
     const other = p.warnings.filter((w) => !/WebSocket connection to .* failed/.test(w))
     if (other.length > 0) fail(`${p.userName}'s page logged: ${show(other)}`)
+    await p.browserContext().close()
   }
+
+  // Replayed from operations_log once more: the updates that typed into the
+  // deleted paragraph, in the order the server received them.
+  await control('RESTART')
+  const f = await open(browser, pagePort, args.a, 'Alice', '#30bced')
+  const s = await state(f)
+  if (s.cm !== cm3 || !isDeepStrictEqual(s.pm, pm2)) fail(`after the second restart a fresh page shows ${show([s.cm, s.pm])}`)
+  ok('after a second kill -9 and restart a fresh page shows the same documents')
 }
 
 // The server is stopped and started by browser_test.sh: a command line on

@@ -4,9 +4,9 @@
 # CodeMirror 6 (y-codemirror.next) and ProseMirror (y-prosemirror) pages in
 # Debian's Chromium, driven by puppeteer-core (browser_peer.mjs): users A and
 # B (editors) and V (viewer) type into the same content items; then the
-# server restarts with every page closed and fresh pages must show the same
-# documents; then it stops under open pages, which edit offline and merge
-# when it is back (on the same port). The npm
+# server is killed (-9) with every page closed and restarted, and fresh pages
+# must show the same documents; then it stops under open pages, which edit
+# offline and merge when it is back (on the same port). The npm
 # packages are installed into BUILD_DIR/peers/collab-browser and the page is
 # bundled there (esbuild); nothing is written into the source tree.
 # Fails (never skips) without /usr/bin/chromium (CNX_CHROMIUM overrides it).
@@ -47,21 +47,24 @@ bid=${m% *} btok=${m#* }
 m=$(member v@example.com viewer)
 vtok=${m#* }
 
-# The driver prints RESTART, STOP and START when it wants the server restarted
-# (every page closed), stopped (pages open) or started again (on the same
-# port: open pages reconnect to it); each is answered with `done`.
+# The driver prints RESTART when every page is closed: the server is killed
+# (-9, so the documents come back from operations_log, not from a snapshot
+# written at shutdown; the embedded PostgreSQL survives and is adopted) and
+# started again; STOP with pages open: a graceful stop (SIGTERM); START: it
+# starts again on the same port, where the open pages reconnect. Each is
+# answered with `done`.
 coproc PEER { cd "$peers" && exec node browser_peer.mjs --api "http://127.0.0.1:$port" --cm "$cm" --pm "$pm" \
   --profile "$work/chromium" --a "$tok" --b "$btok" --v "$vtok" --a-id "$aid" --b-id "$bid"; }
 peer_pid=$PEER_PID
 to_peer=${PEER[1]}
 # On a failure here the driver (and its Chromium) must not outlive the script.
 trap 'rc=$?; set +e; kill "$peer_pid" 2>/dev/null; (exit $rc); cleanup' EXIT
-stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+stop() { kill "-$1" "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 while IFS= read -r line; do
   echo "$line"
   case $line in
-    RESTART) stop; start_serve "$port"; echo done >&"$to_peer" ;;
-    STOP) stop; echo done >&"$to_peer" ;;
+    RESTART) stop KILL; start_serve "$port"; echo done >&"$to_peer" ;;
+    STOP) stop TERM; echo done >&"$to_peer" ;;
     START) start_serve "$port"; echo done >&"$to_peer" ;;
   esac
 done <&"${PEER[0]}"
