@@ -290,6 +290,13 @@ async function editPhase (browser, pagePort) {
     return s.pmCarets.some((t) => t.includes('Alice')) ? s : { ok: false, carets: s.pmCarets, remote: s.pmRemote }
   })
   ok("B shows A's ProseMirror caret")
+  await waitFor('the ProseMirror document\'s presence lists A and B with their carets', async () => {
+    const r = await rest('GET', `/v1/content/${args.pm}/presence`, args.b)
+    const of = (id) => r.items.find((i) => i.userId === id)
+    const both = [args['a-id'], args['b-id']].map(of)
+    return both.every((i) => i && i.selection && 'anchor' in i.selection) ? r : { ok: false, r }
+  })
+  ok('presence of the ProseMirror document lists both')
 
   // --- A viewer's page: receives everything, its typing is refused and reaches nobody.
   if (args.v) {
