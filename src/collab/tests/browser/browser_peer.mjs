@@ -395,6 +395,22 @@ async function reloadPhase (browser, pagePort, saved) {
   pm.content.splice(1, 0, { type: 'paragraph', content: [{ type: 'text', marks: [{ type: 'strong' }], text: 'Bold after restart' }] })
   await converged('pages converge after the restart', [c, d], (t) => t.cm === saved.cm + '!' && isDeepStrictEqual(t.pm, pm))
   ok('edits after the restart converge (a new bold paragraph, CodeMirror typing)')
+
+  // Undo and redo (y-prosemirror's UndoManager): deleted items come back as
+  // new ones. How many steps the typing took depends on its pace, so the keys
+  // are pressed until the document is back where it was.
+  const pressUntil = async (page, what, key, modifiers, target) => {
+    for (let i = 0; i < 40; i++) {
+      if (isDeepStrictEqual((await state(page)).pm, target)) return
+      await press(page, key, 1, modifiers)
+    }
+    fail(`${what}: ${show((await state(page)).pm)}`)
+  }
+  await pressUntil(c, 'undo does not bring the document back', 'z', 'Control', saved.pm)
+  await converged('pages converge after undo', [c, d], (t) => isDeepStrictEqual(t.pm, saved.pm))
+  await pressUntil(c, 'redo does not bring the paragraph back', 'z', 'Control+Shift', pm)
+  await converged('pages converge after redo', [c, d], (t) => isDeepStrictEqual(t.pm, pm))
+  ok('undo and redo of the bold paragraph converge')
   for (const p of [c, d]) {
     if (p.warnings.length > 0) fail(`${p.userName}'s page logged: ${show(p.warnings)}`)
   }
