@@ -15,6 +15,8 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 postgresql-15-wal2json postgresql-doc-15
   # test and benchmark peers
   nodejs npm wrk procps curl
+  # the browser of the collaboration editors test (src/collab/tests/browser)
+  chromium
 )
 
 missing=()

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # peer-setup.sh TOOL DEST: copies ../shared/tools/TOOL to DEST and installs its pinned
 # npm packages there (npm ci), once; later calls are no-ops while the lock file is
-# unchanged. Never writes into ../shared.
+# unchanged. Never writes into ../shared. TOOL may also be an absolute path: a
+# folder of this repository (a test peer), copied the same way (never its node_modules).
 set -euo pipefail
 tool=$1 dest=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
-src=${CNX_SHARED_DIR:-$root/../shared}/tools/$tool
+case $tool in
+  /*) src=$tool ;;
+  *) src=${CNX_SHARED_DIR:-$root/../shared}/tools/$tool ;;
+esac
 [ -d "$src" ] || { echo "peer-setup: no such tool: $src" >&2; exit 1; }
 mkdir -p "$dest"
 # Copies the tool's files that differ into DEST, each replaced atomically (a
 # temporary file renamed over it): tests running in parallel may be reading
 # them, and an in-place copy would show them a truncated script.
 refresh() {
-  (cd "$src" && find . -type f) | while IFS= read -r f; do
+  (cd "$src" && find . -path ./node_modules -prune -o -type f -print) | while IFS= read -r f; do
     cmp -s "$src/$f" "$dest/$f" && continue
     mkdir -p "$(dirname "$dest/$f")"
     tmp=$(mktemp "$(dirname "$dest/$f")/.peer-setup.XXXXXX")

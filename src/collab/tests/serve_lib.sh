@@ -1,5 +1,5 @@
-# Sourced by the collab end-to-end scripts. Needs $build and $work; `start_serve`
-# starts `cnx serve` on a free port with its data in $work (environment
+# Sourced by the collab end-to-end scripts. Needs $build and $work; `start_serve [PORT]`
+# starts `cnx serve` on PORT (default: a free port) with its data in $work (environment
 # variables set by the caller apply) and sets $pid and $port; `cleanup` is the
 # EXIT trap. Then: api METHOD PATH TOKEN BODY (prints the body; `status` prints
 # the HTTP status), js JSON EXPR, expect DESCRIPTION ACTUAL EXPECTED.
@@ -8,7 +8,7 @@ cleanup() { rc=$?; [ $rc -ne 0 ] && tail -20 "$work/serve.log"; [ -n "$pid" ] &&
 
 start_serve() {
   : >"$work/serve.log"  # never the previous run's "is up" line
-  "$build/src/cli/cnx" serve --data-dir "$work/data" --listen 127.0.0.1:0 --rate-limit 0 \
+  "$build/src/cli/cnx" serve --data-dir "$work/data" --listen "127.0.0.1:${1:-0}" --rate-limit 0 \
     --pwhash-opslimit 1 --pwhash-memlimit-kib 8 >"$work/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
