@@ -40,6 +40,9 @@ constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
 constexpr auto kDrainWait = std::chrono::seconds(10);
 // How long WithDocument waits for the updates applied before it to be durable.
 constexpr auto kDurableWait = std::chrono::seconds(10);
+// How long a snapshot waits for the updates it encoded to be durable before
+// it gives up until the next maintenance tick (normally one commit's time).
+constexpr auto kSnapshotDurableWait = std::chrono::seconds(2);
 constexpr std::string_view kBuildsOnRefused =
     "refused: the update builds on a change that was refused before; it was not applied: reload the document to "
     "resync";
@@ -159,8 +162,8 @@ class Room : public std::enable_shared_from_this<Room> {
   // room with settled_ < applied_ still has updates queued or in flight
   // whose rows may yet be committed (Hub::draining_).
   uint64_t settled_ = 0;
-  // WithDocument's waits for durable_ (or failed_); notified by FinishBatch
-  // only while durable_waiters_ > 0.
+  // WithDocument's and Snapshot's waits for durable_ (or failed_); notified
+  // by FinishBatch only while durable_waiters_ > 0.
   std::condition_variable durable_cv_;
   int durable_waiters_ = 0;
   int64_t last_db_seq_ = 0;
@@ -903,18 +906,42 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
 }
 
 Status Hub::Snapshot(const std::shared_ptr<Room>& room) {
+  // Only durable state is stored (decision record 1490): the live document
+  // is encoded now, with the updates applied so far, some of which may still
+  // be on their way to operations_log; the snapshot is written only once all
+  // of them are committed. A commit failing meanwhile drops the room and the
+  // encoding with it (the next room snapshots its own state). The wait holds
+  // no connection and no transaction, so the commits it waits for never wait
+  // for it; and the target is fixed at encoding time, so updates arriving
+  // meanwhile do not extend it (a busy room still gets its snapshots).
   std::vector<uint8_t> state, sv;
   int64_t upto;
   size_t ops;
   {
-    std::lock_guard lock(room->mu_);
+    std::unique_lock lock(room->mu_);
     if (room->ops_since_snapshot_ == 0 || room->failed_) return Ok();
     auto s = room->doc_.EncodeStateAsUpdate();
     if (!s) return std::unexpected(s.error());
     state = std::move(*s);
     sv = room->doc_.EncodeStateVector();
+    // The rows up to last_db_seq_ are those of the durable updates (batches
+    // finish in order); the rows of updates in flight get later seqs and
+    // stay in the log, applied again (idempotently) over the snapshot at a load.
     upto = room->last_db_seq_;
     ops = room->ops_since_snapshot_;
+    const uint64_t encoded = room->applied_;
+    if (room->durable_ < encoded) {
+      snapshots_waited_.fetch_add(1, std::memory_order_relaxed);
+      ++room->durable_waiters_;
+      const bool settled = room->durable_cv_.wait_for(lock, kSnapshotDurableWait,
+                                                      [&] { return room->failed_ || room->durable_ >= encoded; });
+      --room->durable_waiters_;
+      if (!settled) {
+        return Err(Module::kCollab, ErrorCode::kUnavailable,
+                   "updates encoded in the snapshot are still being stored; the next tick tries again");
+      }
+    }
+    if (room->failed_) return Ok();  // an update in the encoding was refused: nothing to store
   }
   auto conn = CNX_TRY(pool_.Acquire());
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
@@ -1282,6 +1309,7 @@ HubStats Hub::Stats() {
   s.commits = commits_.load();
   s.operations = operations_.load();
   s.snapshots = snapshots_.load();
+  s.snapshots_waited = snapshots_waited_.load();
   s.materializations = materializations_.load();
   s.pipelined_commits = pipelined_.load();
   return s;

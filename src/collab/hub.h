@@ -12,7 +12,8 @@
 // the room is dropped and its peers disconnected (they resync on reconnect).
 // A maintenance thread snapshots rooms every `snapshot_every_ops` operations
 // or `snapshot_interval`, deletes the operations the snapshot covers, and
-// evicts idle rooms.
+// evicts idle rooms. A snapshot is stored only once every update it encodes
+// is committed (decision record 1490).
 //
 // Thread safety: every public method may be called from any thread. Peer
 // callbacks (Send/Close) are invoked with room locks held and must not block
@@ -106,6 +107,7 @@ struct HubStats {
   uint64_t commits = 0;
   uint64_t operations = 0;
   uint64_t snapshots = 0;
+  uint64_t snapshots_waited = 0;  // snapshots that waited for commits of updates they encoded
   uint64_t materializations = 0;
   uint64_t pipelined_commits = 0;  // commits sent while an earlier one was in flight
 };
@@ -251,7 +253,8 @@ class Hub : public domain::LiveContent {
   std::mutex presence_mu_;
   std::vector<PresenceTask> presence_;
 
-  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0}, pipelined_{0};
+  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, snapshots_waited_{0}, materializations_{0},
+      pipelined_{0};
   std::vector<std::thread> writers_;
   std::thread maintenance_;
 };
