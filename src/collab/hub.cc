@@ -1159,13 +1159,19 @@ bool Hub::IsLive(const Uuid& document) {
   return rooms_.contains(key) || loading_.contains(key);
 }
 
-Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
-                      const std::string& base, const std::string& body) {
+Result<std::optional<domain::LiveContent::Refused>> Hub::WriteBody(const Uuid& tenant, const Uuid& user,
+                                                                   const std::optional<Uuid>& session,
+                                                                   const Uuid& document, const std::string& base,
+                                                                   const std::string& body) {
   const std::string key = document.ToString();
   std::shared_ptr<Room> room;
   std::unique_lock<std::mutex> lock;
   for (int attempt = 0; !room; ++attempt) {
     auto acquired = CNX_TRY(Acquire(tenant, document));
+    // The document's locks as they are now (one taken since the room last
+    // read them counts), anchored as the room anchors them for WebSocket
+    // updates (decision record 1491).
+    CNX_TRY(RefreshRoomLocks(acquired));
     // Lock the room while it is still the loaded one (eviction takes the same locks in this order).
     std::unique_lock rl(rooms_mu_);
     auto it = rooms_.find(key);
@@ -1180,6 +1186,21 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
   auto text = room->doc_.GetText(options_.text_root);
   const std::string live = text.ToString();
   auto merge = MergeText(base, body, live);
+  // Finer locks of others, on the live text: the edits the body makes there
+  // against the locks' ranges resolved in the live document, by the rules
+  // of WebSocket updates (decision record 1491). A refusal changes nothing.
+  if (!merge.edits.empty() && room->range_locks_.Restricts(user)) {
+    std::string_view lv(live);
+    std::vector<RangeLocks::Edit> edits;
+    edits.reserve(merge.edits.size());
+    for (const auto& e : merge.edits) {
+      edits.push_back({Utf16Length(lv.substr(0, e.begin)), Utf16Length(lv.substr(0, e.end)), !e.text.empty()});
+    }
+    if (auto refusal = room->range_locks_.CheckEdits(room->doc_, edits, user)) {
+      return std::optional<domain::LiveContent::Refused>(
+          domain::LiveContent::Refused{std::move(refusal->lock_id), std::move(refusal->reason)});
+    }
+  }
   if (merge.conflict) {
     spdlog::info("collab: the REST write of {} overlaps unmaterialised live edits; its body wins there", key);
   }
@@ -1220,7 +1241,7 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return Ok();
+  return std::optional<domain::LiveContent::Refused>();
 }
 
 void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
@@ -1231,73 +1252,92 @@ void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
     if (!r->peers_.empty() && !r->failed_) by_tenant[r->tenant_.ToString()].push_back(r);
   }
   for (auto& [_, list] : by_tenant) {
-    std::string ids = "{";
-    for (const auto& r : list) ids += (ids.size() > 1 ? "," : "") + r->document_.ToString();
-    ids += "}";
-    auto query = [&]() -> Result<std::map<std::string, std::string>> {
-      auto conn = CNX_TRY(pool_.Acquire());
-      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
-      CNX_TRY(tx.SetTenant(list.front()->tenant_));
-      auto rows = CNX_TRY(tx.Exec(std::string(kLocksSql), {ids}));
-      CNX_TRY(tx.Commit());
-      std::map<std::string, std::string> out;
-      for (int i = 0; i < rows.rows(); ++i) out[std::string(rows[i].Text(0))] = std::string(rows[i].Text(1));
-      return out;
-    };
-    auto locks = query();
-    if (!locks) {
-      spdlog::warn("collab: reading locks: {}", locks.error().ToString());
-      continue;
-    }
-    auto now = Clock::now();
-    std::vector<std::pair<std::shared_ptr<Room>, std::vector<std::pair<std::string, nlohmann::json>>>> to_store;
-    for (const auto& r : list) {
-      auto it = locks->find(r->document_.ToString());
-      const std::string json = it == locks->end() ? "[]" : it->second;
-      // A new ranged lock is anchored on durable state only (decision record
-      // 1480): the live document when everything applied is durable, else
-      // the stored one.
-      auto needs_stored = [&] {
-        return json != r->locks_json_ && r->applied_ != r->durable_ &&
-               r->range_locks_.NeedsAnchoring(nlohmann::json::parse(json, nullptr, false), options_.text_root);
-      };
-      std::unique_ptr<crdt::Doc> stored;
-      bool read_stored;
-      {
-        std::lock_guard l(r->mu_);
-        read_stored = needs_stored();
-      }
-      if (read_stored) {
-        auto doc = ReadStoredDocument(r->tenant_, r->document_);
-        if (!doc) {
-          spdlog::warn("collab: reading {} to anchor a lock: {}", r->document_.ToString(), doc.error().ToString());
-          continue;  // the next tick tries again
-        }
-        stored = std::move(*doc);
-      }
-      std::lock_guard l(r->mu_);
-      if (!stored && needs_stored()) continue;  // updates arrived meanwhile: the next tick
-      r->SetLocks(json, now, options_.text_root, stored.get());
-      if (auto unstored = r->range_locks_.Unstored(); !unstored.empty()) to_store.emplace_back(r, std::move(unstored));
-    }
-    if (to_store.empty()) continue;
-    auto store = [&]() -> Status {
-      auto conn = CNX_TRY(pool_.Acquire());
-      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
-      CNX_TRY(tx.SetTenant(list.front()->tenant_));
-      for (const auto& [_, anchors] : to_store) CNX_TRY(StoreAnchors(tx, anchors));
-      CNX_TRY(tx.Commit());
-      return Ok();
-    };
-    if (auto st = store(); !st) {
-      spdlog::warn("collab: storing lock anchors: {}", st.error().ToString());  // the next tick tries again
-      continue;
-    }
-    for (const auto& [r, anchors] : to_store) {
-      std::lock_guard l(r->mu_);
-      for (const auto& [id, _] : anchors) r->range_locks_.MarkStored(id);
-    }
+    if (auto st = RefreshTenantLocks(list, nullptr); !st)
+      spdlog::warn("collab: reading locks: {}", st.error().ToString());
   }
+}
+
+Status Hub::RefreshRoomLocks(const std::shared_ptr<Room>& room) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::vector<std::shared_ptr<Room>> behind;
+    CNX_TRY(RefreshTenantLocks({room}, &behind));
+    if (behind.empty()) return Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+  }
+  return Err(Module::kCollab, ErrorCode::kUnavailable, "a new lock of the document could not be anchored yet; retry");
+}
+
+Status Hub::RefreshTenantLocks(const std::vector<std::shared_ptr<Room>>& list,
+                               std::vector<std::shared_ptr<Room>>* behind) {
+  std::string ids = "{";
+  for (const auto& r : list) ids += (ids.size() > 1 ? "," : "") + r->document_.ToString();
+  ids += "}";
+  auto query = [&]() -> Result<std::map<std::string, std::string>> {
+    auto conn = CNX_TRY(pool_.Acquire());
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    CNX_TRY(tx.SetTenant(list.front()->tenant_));
+    auto rows = CNX_TRY(tx.Exec(std::string(kLocksSql), {ids}));
+    CNX_TRY(tx.Commit());
+    std::map<std::string, std::string> out;
+    for (int i = 0; i < rows.rows(); ++i) out[std::string(rows[i].Text(0))] = std::string(rows[i].Text(1));
+    return out;
+  };
+  auto locks = CNX_TRY(query());
+  auto now = Clock::now();
+  std::vector<std::pair<std::shared_ptr<Room>, std::vector<std::pair<std::string, nlohmann::json>>>> to_store;
+  for (const auto& r : list) {
+    auto it = locks.find(r->document_.ToString());
+    const std::string json = it == locks.end() ? "[]" : it->second;
+    // A new ranged lock is anchored on durable state only (decision record
+    // 1480): the live document when everything applied is durable, else
+    // the stored one.
+    auto needs_stored = [&] {
+      return json != r->locks_json_ && r->applied_ != r->durable_ &&
+             r->range_locks_.NeedsAnchoring(nlohmann::json::parse(json, nullptr, false), options_.text_root);
+    };
+    std::unique_ptr<crdt::Doc> stored;
+    bool read_stored;
+    {
+      std::lock_guard l(r->mu_);
+      if (r->failed_) continue;
+      read_stored = needs_stored();
+    }
+    if (read_stored) {
+      auto doc = ReadStoredDocument(r->tenant_, r->document_);
+      if (!doc) {
+        spdlog::warn("collab: reading {} to anchor a lock: {}", r->document_.ToString(), doc.error().ToString());
+        if (behind != nullptr) behind->push_back(r);
+        continue;  // the next tick tries again
+      }
+      stored = std::move(*doc);
+    }
+    std::lock_guard l(r->mu_);
+    if (!stored && needs_stored()) {  // updates arrived meanwhile: the next tick
+      if (behind != nullptr) behind->push_back(r);
+      continue;
+    }
+    r->SetLocks(json, now, options_.text_root, stored.get());
+    if (auto unstored = r->range_locks_.Unstored(); !unstored.empty()) to_store.emplace_back(r, std::move(unstored));
+  }
+  if (to_store.empty()) return Ok();
+  auto store = [&]() -> Status {
+    auto conn = CNX_TRY(pool_.Acquire());
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    CNX_TRY(tx.SetTenant(list.front()->tenant_));
+    for (const auto& [_, anchors] : to_store) CNX_TRY(StoreAnchors(tx, anchors));
+    CNX_TRY(tx.Commit());
+    return Ok();
+  };
+  if (auto st = store(); !st) {
+    // The rooms use their anchors meanwhile; the next refresh tries again.
+    spdlog::warn("collab: storing lock anchors: {}", st.error().ToString());
+    return Ok();
+  }
+  for (const auto& [r, anchors] : to_store) {
+    std::lock_guard l(r->mu_);
+    for (const auto& [id, _] : anchors) r->range_locks_.MarkStored(id);
+  }
+  return Ok();
 }
 
 HubStats Hub::Stats() {

@@ -160,13 +160,18 @@ class Hub : public domain::LiveContent {
   void SnapshotAll();
 
   // domain::LiveContent: REST body writes of live documents (docs/collab.md,
-  // "REST writes"). WriteBody applies text_merge's MergeText(base, body,
-  // live text) as inserts/deletes on the text root, by the server's client,
-  // through the same durability and broadcast path as a client's update,
-  // then materialises. Blocks until the change is durable.
+  // "REST writes"). WriteBody reads the document's locks afresh, computes
+  // text_merge's MergeText(base, body, live text) and, under the room lock,
+  // checks its edits against the finer locks of other users resolved in the
+  // live document (RangeLocks::CheckEdits: the range WebSocket updates are
+  // held to); refused, nothing is applied. Otherwise it applies them as
+  // inserts/deletes on the text root, by the server's client, through the
+  // same durability and broadcast path as a client's update, then
+  // materialises. Blocks until the change is durable.
   bool IsLive(const Uuid& document) override;
-  Status WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
-                   const std::string& base, const std::string& body) override;
+  Result<std::optional<Refused>> WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session,
+                                           const Uuid& document, const std::string& base,
+                                           const std::string& body) override;
   HubStats Stats();
 
  private:
@@ -182,6 +187,14 @@ class Hub : public domain::LiveContent {
   // tenant) and applies changes: a document lock of another user makes a
   // peer read-only; every lock is announced through awareness.
   void RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms);
+  // The same for `list` (rooms of one tenant) whether or not they have
+  // connections. Rooms whose new ranged lock could not be anchored this time
+  // (updates arrived meanwhile, or reading the stored document failed) are
+  // added to `behind` when given. Errors: reading the locks failed.
+  Status RefreshTenantLocks(const std::vector<std::shared_ptr<Room>>& list, std::vector<std::shared_ptr<Room>>* behind);
+  // One room's locks, read now and all anchored (retried briefly, then
+  // kUnavailable). For REST body writes (WriteBody).
+  Status RefreshRoomLocks(const std::shared_ptr<Room>& room);
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);

@@ -83,6 +83,24 @@ class RangeLocks {
   std::optional<std::string> Check(crdt::Doc& doc, uint64_t doc_seq, std::span<const uint8_t> update, const Uuid& user,
                                    std::string_view text_root);
 
+  // A change of the text root given as edits of its current text (as a REST
+  // body write applies them, decision record 1491): each replaces the UTF-16
+  // range [begin, end) of the text before the change and, when `inserts`,
+  // puts text in its place. Judged by Check()'s rules against the ranges of
+  // the locks of users other than `user` resolved in `doc` now: a deletion
+  // overlapping a range, an insertion in front of a locked character
+  // (start <= begin < end), any change under a lock without range. Returns
+  // the first lock it touches.
+  struct Edit {
+    uint64_t begin, end;
+    bool inserts;
+  };
+  struct Refusal {
+    std::string lock_id;
+    std::string reason;  // as Check()'s
+  };
+  std::optional<Refusal> CheckEdits(crdt::Doc& doc, std::span<const Edit> edits, const Uuid& user) const;
+
   // The update that became number `doc_seq` was applied to the document;
   // `checked` when Check() accepted it just before. Keeps the scratch copy in
   // step without rebuilding it.

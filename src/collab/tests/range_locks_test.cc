@@ -273,3 +273,43 @@ TEST(collab_refused_changes, LaterStructsOfARefusedClientAreFlagged) {
 
 }  // namespace
 }  // namespace cnx::collab
+
+namespace cnx::collab {
+namespace {
+
+// REST body writes are checked as edits of the live text (CheckEdits), by
+// the rules of Check and on the range as it is now: after text was typed in
+// front, the lock protects the moved paragraph, not its original offsets.
+TEST(collab_range_locks, EditsOfARestWriteAreCheckedOnTheLiveRange) {
+  Fixture f;
+  using E = RangeLocks::Edit;
+  auto check = [&](std::initializer_list<E> edits, const Uuid& user = kBob) {
+    std::vector<E> v(edits);
+    return f.locks.CheckEdits(f.server, v, user);
+  };
+  // "para two\n" is [9, 18).
+  EXPECT_TRUE(check({{12, 12, true}}).has_value());           // insertion inside
+  EXPECT_TRUE(check({{9, 9, true}}).has_value());             // in front of the first locked character
+  EXPECT_FALSE(check({{18, 18, true}}).has_value());          // after the last one
+  EXPECT_TRUE(check({{17, 19, false}}).has_value());          // a deletion overlapping the end
+  EXPECT_FALSE(check({{0, 9, true}}).has_value());            // the paragraph before, replaced
+  EXPECT_FALSE(check({{12, 14, true}}, kAlice).has_value());  // the holder
+  auto refused = check({{0, 2, false}, {10, 11, true}});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->lock_id, "l1");
+  EXPECT_NE(refused->reason.find("locked by user " + kAlice.ToString()), std::string::npos) << refused->reason;
+
+  // Alice types 20 characters in front: the paragraph is now [29, 38).
+  auto alice = f.Editor(5);
+  ASSERT_FALSE(f.Send(kAlice, Edit(*alice, [](crdt::Text& t) { (void)t.Insert(0, "twenty characters!!\n"); })));
+  EXPECT_FALSE(check({{12, 14, true}}).has_value()) << "the original offsets are still protected";
+  EXPECT_TRUE(check({{31, 33, true}}).has_value()) << "the moved paragraph is not protected";
+
+  // A finer lock without range refuses every change of others.
+  f.locks.Set(nlohmann::json::array({Lock("l2", kAlice, "section", nlohmann::json::object())}), f.server, "content");
+  EXPECT_TRUE(check({{0, 0, true}}).has_value());
+  EXPECT_FALSE(check({}).has_value());
+}
+
+}  // namespace
+}  // namespace cnx::collab
