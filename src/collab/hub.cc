@@ -35,9 +35,6 @@ constexpr size_t kMaxAwarenessEntries = 256;
 // 30 s after which y-protocols drops a silent remote state.
 constexpr uint32_t kLockAwarenessClient = 0;
 constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
-// How long a load waits for the batches of a failed room of the same
-// document still in flight (normally one commit's time).
-constexpr auto kDrainWait = std::chrono::seconds(10);
 // How long WithDocument waits for the updates applied before it to be durable.
 constexpr auto kDurableWait = std::chrono::seconds(10);
 // How long a snapshot waits for the updates it encoded to be durable before
@@ -416,10 +413,18 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
     // A room of the document that failed may still have batches in flight
     // (or queued) whose rows commit later: the load must see them, or the
     // new room's snapshots would delete rows it never applied.
-    if (draining_.contains(key) &&
-        !drained_cv_.wait_for(rooms_lock, kDrainWait, [&] { return !draining_.contains(key); })) {
-      return Err(Module::kCollab, ErrorCode::kUnavailable,
-                 "earlier changes of the document are still being stored; retry");
+    // The callers queued for the document (on loading->mu) share one wait:
+    // the first sets its deadline, the ones behind it wait only for what is
+    // left of it (so N callers wait drain_wait in all, not N times it), and
+    // each proceeds as soon as it finds the drain done.
+    if (draining_.contains(key)) {
+      if (!loading->drain_deadline) loading->drain_deadline = Clock::now() + options_.drain_wait;
+      if (Clock::now() < *loading->drain_deadline) drain_waits_.fetch_add(1, std::memory_order_relaxed);
+      if (!drained_cv_.wait_until(rooms_lock, *loading->drain_deadline, [&] { return !draining_.contains(key); })) {
+        return Err(Module::kCollab, ErrorCode::kUnavailable,
+                   "earlier changes of the document are still being stored; retry");
+      }
+      loading->drain_deadline.reset();
     }
     rooms_lock.unlock();
     room = CNX_TRY(Load(tenant, document));
@@ -1352,6 +1357,7 @@ HubStats Hub::Stats() {
   s.snapshots_waited = snapshots_waited_.load();
   s.materializations = materializations_.load();
   s.pipelined_commits = pipelined_.load();
+  s.drain_waits = drain_waits_.load();
   return s;
 }
 

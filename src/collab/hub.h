@@ -64,6 +64,9 @@ struct HubOptions {
   size_t broadcast_hold_pending = 8;
   std::chrono::microseconds broadcast_max_hold{3000};
   size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
+  // How long loads of a document wait, together, for the batches of its
+  // room that failed still in flight (Hub::draining_), then fail with "retry".
+  std::chrono::milliseconds drain_wait{std::chrono::seconds(10)};
   // The root Y.Text that holds a document's text: seeded from a REST-written
   // body, materialised into content_versions / content_chunks.
   std::string text_root = "content";
@@ -110,6 +113,7 @@ struct HubStats {
   uint64_t snapshots_waited = 0;  // snapshots that waited for commits of updates they encoded
   uint64_t materializations = 0;
   uint64_t pipelined_commits = 0;  // commits sent while an earlier one was in flight
+  uint64_t drain_waits = 0;        // loads that waited for a failed room's batches still in flight
 };
 
 class Room;
@@ -241,11 +245,17 @@ class Hub : public domain::LiveContent {
   struct Loading {
     std::mutex mu;
     int users = 0;
+    // The one wait (until then) of the callers queued here for a failed room
+    // of the document whose batches are still in flight: set by the first,
+    // shared by those behind it, reset when the drain was seen done. Under
+    // rooms_mu_.
+    std::optional<std::chrono::steady_clock::time_point> drain_deadline;
   };
   std::unordered_map<std::string, std::shared_ptr<Loading>> loading_;
   // Rooms dropped after a failed commit whose later updates are still queued
   // or in flight, by document; a load of the document waits (drained_cv_,
-  // under rooms_mu_) until FinishBatch removes the entry.
+  // under rooms_mu_) until FinishBatch removes the entry — the callers queued
+  // for one document share one wait (Loading::drain_deadline).
   std::unordered_map<std::string, std::shared_ptr<Room>> draining_;
   std::condition_variable drained_cv_;
 
@@ -267,7 +277,7 @@ class Hub : public domain::LiveContent {
   std::vector<PresenceTask> presence_;
 
   std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, snapshots_waited_{0}, materializations_{0},
-      pipelined_{0};
+      pipelined_{0}, drain_waits_{0};
   std::vector<std::thread> writers_;
   std::thread maintenance_;
 };

@@ -681,6 +681,59 @@ TEST(Hub, AReloadAfterAFailedCommitSeesTheBatchStillInFlight) {
   EXPECT_NE(text.find('z'), std::string::npos) << text;
 }
 
+// Loads of a document whose failed room still has a batch in flight wait
+// for it together: the callers queued behind the first share its wait
+// instead of each waiting `drain_wait` in turn after it (N callers, N times
+// the wait); and once the drain is done a load proceeds.
+TEST(Hub, LoadsWaitingForADrainingRoomShareOneWait) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(6));
+  HubOptions options;
+  options.text_root = "t";
+  options.drain_wait = std::chrono::milliseconds(1500);
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto first = std::make_shared<Probe>();
+  auto joined = hub.Join(f.tenant, f.document, first, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  crdt::Doc lost(crdt::DocOptions{.client_id = 303}), kept(crdt::DocOptions{.client_id = 404});
+  auto x = lost.Transact([&] { ASSERT_TRUE(lost.GetText("t").Insert(0, "x").has_value()); });
+  auto y = kept.Transact([&] { ASSERT_TRUE(kept.GetText("t").Insert(0, "y").has_value()); });
+  ASSERT_TRUE(hub.Receive(**joined, first.get(), EncodeUpdate(x)).has_value());  // batch 1: fails at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7301));
+  ASSERT_TRUE(hub.Receive(**joined, first.get(), EncodeUpdate(y)).has_value());  // batch 2: held at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+  Q(admin, "SELECT pg_advisory_unlock(7301)");  // batch 1 fails: the room drains
+  ASSERT_TRUE(Probe::Await([&] { return first->Closed(); }));
+
+  // Three clients reconnect at once while batch 2 stays held past the wait.
+  std::vector<std::shared_ptr<Probe>> peers;
+  std::vector<std::future<Result<std::shared_ptr<Room>>>> joins;
+  for (int i = 0; i < 3; ++i) {
+    peers.push_back(std::make_shared<Probe>());
+    joins.push_back(std::async(std::launch::async, [&hub, &f, peer = peers.back()] {
+      return hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+    }));
+  }
+  for (auto& j : joins) {
+    auto r = j.get();
+    ASSERT_FALSE(r.has_value()) << "a load did not wait for the batch in flight";
+    EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+  }
+  EXPECT_EQ(hub.Stats().drain_waits, 1u) << "the queued loads each waited in turn";
+
+  Q(admin, "SELECT pg_advisory_unlock(7302)");  // batch 2 commits: the drain ends
+  auto again = std::make_shared<Probe>();
+  auto reloaded = hub.Join(f.tenant, f.document, again, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(reloaded.has_value()) << reloaded.error().ToString();
+  EXPECT_EQ(TextOf(hub, f), "y");
+  hub.Leave(**reloaded, again.get());
+}
+
 // The yjs-v1 snapshots stored for the document, each as the text of its
 // root `root`.
 std::vector<std::string> StoredSnapshotTexts(pg::Connection& admin, const Uuid& document, std::string_view root) {
