@@ -278,7 +278,10 @@ std::optional<RangeLocks::Refusal> RangeLocks::CheckEdits(crdt::Doc& doc, std::s
   Touches touches;
   for (const auto& e : edits) {
     if (e.end > e.begin) touches.deletes.emplace_back(e.begin, e.end);
-    if (e.inserts) touches.inserts.push_back(e.begin);
+    // The text goes after the characters it replaces (Yjs places an
+    // insertion after the deleted items to its right), as the update the
+    // hub then makes shows it.
+    if (e.inserts) touches.inserts.push_back(e.end);
   }
   for (const auto& l : locks_) {
     if (l.holder == user) continue;

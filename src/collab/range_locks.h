@@ -84,12 +84,14 @@ class RangeLocks {
                                    std::string_view text_root);
 
   // A change of the text root given as edits of its current text (as a REST
-  // body write applies them, decision record 1491): each replaces the UTF-16
+  // body write applies them, decision record 1491): each deletes the UTF-16
   // range [begin, end) of the text before the change and, when `inserts`,
-  // puts text in its place. Judged by Check()'s rules against the ranges of
-  // the locks of users other than `user` resolved in `doc` now: a deletion
-  // overlapping a range, an insertion in front of a locked character
-  // (start <= begin < end), any change under a lock without range. Returns
+  // inserts text at `begin` of what is left (Text::Delete, then
+  // Text::Insert, edits applied from the last to the first). Judged as
+  // Check() judges the update that makes: a deletion overlapping a range, an
+  // insertion in front of a locked character — Yjs puts it after the
+  // deleted characters, so at position `end` of the text before (start <=
+  // end < range end) — and any change under a lock without range. Returns
   // the first lock it touches.
   struct Edit {
     uint64_t begin, end;
