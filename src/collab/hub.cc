@@ -35,11 +35,11 @@ constexpr size_t kMaxAwarenessEntries = 256;
 // 30 s after which y-protocols drops a silent remote state.
 constexpr uint32_t kLockAwarenessClient = 0;
 constexpr auto kLockAnnounceRenewal = std::chrono::seconds(15);
-// How long a load waits for the batches of a failed room of the same
-// document still in flight (normally one commit's time).
-constexpr auto kDrainWait = std::chrono::seconds(10);
 // How long WithDocument waits for the updates applied before it to be durable.
 constexpr auto kDurableWait = std::chrono::seconds(10);
+// How long a snapshot waits for the updates it encoded to be durable before
+// it gives up until the next maintenance tick (normally one commit's time).
+constexpr auto kSnapshotDurableWait = std::chrono::seconds(2);
 constexpr std::string_view kBuildsOnRefused =
     "refused: the update builds on a change that was refused before; it was not applied: reload the document to "
     "resync";
@@ -159,8 +159,8 @@ class Room : public std::enable_shared_from_this<Room> {
   // room with settled_ < applied_ still has updates queued or in flight
   // whose rows may yet be committed (Hub::draining_).
   uint64_t settled_ = 0;
-  // WithDocument's waits for durable_ (or failed_); notified by FinishBatch
-  // only while durable_waiters_ > 0.
+  // WithDocument's and Snapshot's waits for durable_ (or failed_); notified
+  // by FinishBatch only while durable_waiters_ > 0.
   std::condition_variable durable_cv_;
   int durable_waiters_ = 0;
   int64_t last_db_seq_ = 0;
@@ -413,10 +413,18 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
     // A room of the document that failed may still have batches in flight
     // (or queued) whose rows commit later: the load must see them, or the
     // new room's snapshots would delete rows it never applied.
-    if (draining_.contains(key) &&
-        !drained_cv_.wait_for(rooms_lock, kDrainWait, [&] { return !draining_.contains(key); })) {
-      return Err(Module::kCollab, ErrorCode::kUnavailable,
-                 "earlier changes of the document are still being stored; retry");
+    // The callers queued for the document (on loading->mu) share one wait:
+    // the first sets its deadline, the ones behind it wait only for what is
+    // left of it (so N callers wait drain_wait in all, not N times it), and
+    // each proceeds as soon as it finds the drain done.
+    if (draining_.contains(key)) {
+      if (!loading->drain_deadline) loading->drain_deadline = Clock::now() + options_.drain_wait;
+      if (Clock::now() < *loading->drain_deadline) drain_waits_.fetch_add(1, std::memory_order_relaxed);
+      if (!drained_cv_.wait_until(rooms_lock, *loading->drain_deadline, [&] { return !draining_.contains(key); })) {
+        return Err(Module::kCollab, ErrorCode::kUnavailable,
+                   "earlier changes of the document are still being stored; retry");
+      }
+      loading->drain_deadline.reset();
     }
     rooms_lock.unlock();
     room = CNX_TRY(Load(tenant, document));
@@ -903,18 +911,42 @@ void Hub::FinishBatch(std::vector<PendingOp>& batch, const Status& st, std::map<
 }
 
 Status Hub::Snapshot(const std::shared_ptr<Room>& room) {
+  // Only durable state is stored (decision record 1490): the live document
+  // is encoded now, with the updates applied so far, some of which may still
+  // be on their way to operations_log; the snapshot is written only once all
+  // of them are committed. A commit failing meanwhile drops the room and the
+  // encoding with it (the next room snapshots its own state). The wait holds
+  // no connection and no transaction, so the commits it waits for never wait
+  // for it; and the target is fixed at encoding time, so updates arriving
+  // meanwhile do not extend it (a busy room still gets its snapshots).
   std::vector<uint8_t> state, sv;
   int64_t upto;
   size_t ops;
   {
-    std::lock_guard lock(room->mu_);
+    std::unique_lock lock(room->mu_);
     if (room->ops_since_snapshot_ == 0 || room->failed_) return Ok();
     auto s = room->doc_.EncodeStateAsUpdate();
     if (!s) return std::unexpected(s.error());
     state = std::move(*s);
     sv = room->doc_.EncodeStateVector();
+    // The rows up to last_db_seq_ are those of the durable updates (batches
+    // finish in order); the rows of updates in flight get later seqs and
+    // stay in the log, applied again (idempotently) over the snapshot at a load.
     upto = room->last_db_seq_;
     ops = room->ops_since_snapshot_;
+    const uint64_t encoded = room->applied_;
+    if (room->durable_ < encoded) {
+      snapshots_waited_.fetch_add(1, std::memory_order_relaxed);
+      ++room->durable_waiters_;
+      const bool settled = room->durable_cv_.wait_for(lock, kSnapshotDurableWait,
+                                                      [&] { return room->failed_ || room->durable_ >= encoded; });
+      --room->durable_waiters_;
+      if (!settled) {
+        return Err(Module::kCollab, ErrorCode::kUnavailable,
+                   "updates encoded in the snapshot are still being stored; the next tick tries again");
+      }
+    }
+    if (room->failed_) return Ok();  // an update in the encoding was refused: nothing to store
   }
   auto conn = CNX_TRY(pool_.Acquire());
   auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
@@ -1132,13 +1164,19 @@ bool Hub::IsLive(const Uuid& document) {
   return rooms_.contains(key) || loading_.contains(key);
 }
 
-Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
-                      const std::string& base, const std::string& body) {
+Result<std::optional<domain::LiveContent::Refused>> Hub::WriteBody(const Uuid& tenant, const Uuid& user,
+                                                                   const std::optional<Uuid>& session,
+                                                                   const Uuid& document, const std::string& base,
+                                                                   const std::string& body) {
   const std::string key = document.ToString();
   std::shared_ptr<Room> room;
   std::unique_lock<std::mutex> lock;
   for (int attempt = 0; !room; ++attempt) {
     auto acquired = CNX_TRY(Acquire(tenant, document));
+    // The document's locks as they are now (one taken since the room last
+    // read them counts), anchored as the room anchors them for WebSocket
+    // updates (decision record 1491).
+    CNX_TRY(RefreshRoomLocks(acquired));
     // Lock the room while it is still the loaded one (eviction takes the same locks in this order).
     std::unique_lock rl(rooms_mu_);
     auto it = rooms_.find(key);
@@ -1153,6 +1191,21 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
   auto text = room->doc_.GetText(options_.text_root);
   const std::string live = text.ToString();
   auto merge = MergeText(base, body, live);
+  // Finer locks of others, on the live text: the edits the body makes there
+  // against the locks' ranges resolved in the live document, by the rules
+  // of WebSocket updates (decision record 1491). A refusal changes nothing.
+  if (!merge.edits.empty() && room->range_locks_.Restricts(user)) {
+    std::string_view lv(live);
+    std::vector<RangeLocks::Edit> edits;
+    edits.reserve(merge.edits.size());
+    for (const auto& e : merge.edits) {
+      edits.push_back({Utf16Length(lv.substr(0, e.begin)), Utf16Length(lv.substr(0, e.end)), !e.text.empty()});
+    }
+    if (auto refusal = room->range_locks_.CheckEdits(room->doc_, edits, user)) {
+      return std::optional<domain::LiveContent::Refused>(
+          domain::LiveContent::Refused{std::move(refusal->lock_id), std::move(refusal->reason)});
+    }
+  }
   if (merge.conflict) {
     spdlog::info("collab: the REST write of {} overlaps unmaterialised live edits; its body wins there", key);
   }
@@ -1193,7 +1246,7 @@ Status Hub::WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return Ok();
+  return std::optional<domain::LiveContent::Refused>();
 }
 
 void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
@@ -1204,73 +1257,92 @@ void Hub::RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms) {
     if (!r->peers_.empty() && !r->failed_) by_tenant[r->tenant_.ToString()].push_back(r);
   }
   for (auto& [_, list] : by_tenant) {
-    std::string ids = "{";
-    for (const auto& r : list) ids += (ids.size() > 1 ? "," : "") + r->document_.ToString();
-    ids += "}";
-    auto query = [&]() -> Result<std::map<std::string, std::string>> {
-      auto conn = CNX_TRY(pool_.Acquire());
-      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
-      CNX_TRY(tx.SetTenant(list.front()->tenant_));
-      auto rows = CNX_TRY(tx.Exec(std::string(kLocksSql), {ids}));
-      CNX_TRY(tx.Commit());
-      std::map<std::string, std::string> out;
-      for (int i = 0; i < rows.rows(); ++i) out[std::string(rows[i].Text(0))] = std::string(rows[i].Text(1));
-      return out;
-    };
-    auto locks = query();
-    if (!locks) {
-      spdlog::warn("collab: reading locks: {}", locks.error().ToString());
-      continue;
-    }
-    auto now = Clock::now();
-    std::vector<std::pair<std::shared_ptr<Room>, std::vector<std::pair<std::string, nlohmann::json>>>> to_store;
-    for (const auto& r : list) {
-      auto it = locks->find(r->document_.ToString());
-      const std::string json = it == locks->end() ? "[]" : it->second;
-      // A new ranged lock is anchored on durable state only (decision record
-      // 1480): the live document when everything applied is durable, else
-      // the stored one.
-      auto needs_stored = [&] {
-        return json != r->locks_json_ && r->applied_ != r->durable_ &&
-               r->range_locks_.NeedsAnchoring(nlohmann::json::parse(json, nullptr, false), options_.text_root);
-      };
-      std::unique_ptr<crdt::Doc> stored;
-      bool read_stored;
-      {
-        std::lock_guard l(r->mu_);
-        read_stored = needs_stored();
-      }
-      if (read_stored) {
-        auto doc = ReadStoredDocument(r->tenant_, r->document_);
-        if (!doc) {
-          spdlog::warn("collab: reading {} to anchor a lock: {}", r->document_.ToString(), doc.error().ToString());
-          continue;  // the next tick tries again
-        }
-        stored = std::move(*doc);
-      }
-      std::lock_guard l(r->mu_);
-      if (!stored && needs_stored()) continue;  // updates arrived meanwhile: the next tick
-      r->SetLocks(json, now, options_.text_root, stored.get());
-      if (auto unstored = r->range_locks_.Unstored(); !unstored.empty()) to_store.emplace_back(r, std::move(unstored));
-    }
-    if (to_store.empty()) continue;
-    auto store = [&]() -> Status {
-      auto conn = CNX_TRY(pool_.Acquire());
-      auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
-      CNX_TRY(tx.SetTenant(list.front()->tenant_));
-      for (const auto& [_, anchors] : to_store) CNX_TRY(StoreAnchors(tx, anchors));
-      CNX_TRY(tx.Commit());
-      return Ok();
-    };
-    if (auto st = store(); !st) {
-      spdlog::warn("collab: storing lock anchors: {}", st.error().ToString());  // the next tick tries again
-      continue;
-    }
-    for (const auto& [r, anchors] : to_store) {
-      std::lock_guard l(r->mu_);
-      for (const auto& [id, _] : anchors) r->range_locks_.MarkStored(id);
-    }
+    if (auto st = RefreshTenantLocks(list, nullptr); !st)
+      spdlog::warn("collab: reading locks: {}", st.error().ToString());
   }
+}
+
+Status Hub::RefreshRoomLocks(const std::shared_ptr<Room>& room) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::vector<std::shared_ptr<Room>> behind;
+    CNX_TRY(RefreshTenantLocks({room}, &behind));
+    if (behind.empty()) return Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+  }
+  return Err(Module::kCollab, ErrorCode::kUnavailable, "a new lock of the document could not be anchored yet; retry");
+}
+
+Status Hub::RefreshTenantLocks(const std::vector<std::shared_ptr<Room>>& list,
+                               std::vector<std::shared_ptr<Room>>* behind) {
+  std::string ids = "{";
+  for (const auto& r : list) ids += (ids.size() > 1 ? "," : "") + r->document_.ToString();
+  ids += "}";
+  auto query = [&]() -> Result<std::map<std::string, std::string>> {
+    auto conn = CNX_TRY(pool_.Acquire());
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    CNX_TRY(tx.SetTenant(list.front()->tenant_));
+    auto rows = CNX_TRY(tx.Exec(std::string(kLocksSql), {ids}));
+    CNX_TRY(tx.Commit());
+    std::map<std::string, std::string> out;
+    for (int i = 0; i < rows.rows(); ++i) out[std::string(rows[i].Text(0))] = std::string(rows[i].Text(1));
+    return out;
+  };
+  auto locks = CNX_TRY(query());
+  auto now = Clock::now();
+  std::vector<std::pair<std::shared_ptr<Room>, std::vector<std::pair<std::string, nlohmann::json>>>> to_store;
+  for (const auto& r : list) {
+    auto it = locks.find(r->document_.ToString());
+    const std::string json = it == locks.end() ? "[]" : it->second;
+    // A new ranged lock is anchored on durable state only (decision record
+    // 1480): the live document when everything applied is durable, else
+    // the stored one.
+    auto needs_stored = [&] {
+      return json != r->locks_json_ && r->applied_ != r->durable_ &&
+             r->range_locks_.NeedsAnchoring(nlohmann::json::parse(json, nullptr, false), options_.text_root);
+    };
+    std::unique_ptr<crdt::Doc> stored;
+    bool read_stored;
+    {
+      std::lock_guard l(r->mu_);
+      if (r->failed_) continue;
+      read_stored = needs_stored();
+    }
+    if (read_stored) {
+      auto doc = ReadStoredDocument(r->tenant_, r->document_);
+      if (!doc) {
+        spdlog::warn("collab: reading {} to anchor a lock: {}", r->document_.ToString(), doc.error().ToString());
+        if (behind != nullptr) behind->push_back(r);
+        continue;  // the next tick tries again
+      }
+      stored = std::move(*doc);
+    }
+    std::lock_guard l(r->mu_);
+    if (!stored && needs_stored()) {  // updates arrived meanwhile: the next tick
+      if (behind != nullptr) behind->push_back(r);
+      continue;
+    }
+    r->SetLocks(json, now, options_.text_root, stored.get());
+    if (auto unstored = r->range_locks_.Unstored(); !unstored.empty()) to_store.emplace_back(r, std::move(unstored));
+  }
+  if (to_store.empty()) return Ok();
+  auto store = [&]() -> Status {
+    auto conn = CNX_TRY(pool_.Acquire());
+    auto tx = CNX_TRY(pg::Transaction::Begin(*conn));
+    CNX_TRY(tx.SetTenant(list.front()->tenant_));
+    for (const auto& [_, anchors] : to_store) CNX_TRY(StoreAnchors(tx, anchors));
+    CNX_TRY(tx.Commit());
+    return Ok();
+  };
+  if (auto st = store(); !st) {
+    // The rooms use their anchors meanwhile; the next refresh tries again.
+    spdlog::warn("collab: storing lock anchors: {}", st.error().ToString());
+    return Ok();
+  }
+  for (const auto& [r, anchors] : to_store) {
+    std::lock_guard l(r->mu_);
+    for (const auto& [id, _] : anchors) r->range_locks_.MarkStored(id);
+  }
+  return Ok();
 }
 
 HubStats Hub::Stats() {
@@ -1282,8 +1354,10 @@ HubStats Hub::Stats() {
   s.commits = commits_.load();
   s.operations = operations_.load();
   s.snapshots = snapshots_.load();
+  s.snapshots_waited = snapshots_waited_.load();
   s.materializations = materializations_.load();
   s.pipelined_commits = pipelined_.load();
+  s.drain_waits = drain_waits_.load();
   return s;
 }
 

@@ -12,7 +12,8 @@
 // the room is dropped and its peers disconnected (they resync on reconnect).
 // A maintenance thread snapshots rooms every `snapshot_every_ops` operations
 // or `snapshot_interval`, deletes the operations the snapshot covers, and
-// evicts idle rooms.
+// evicts idle rooms. A snapshot is stored only once every update it encodes
+// is committed (decision record 1490).
 //
 // Thread safety: every public method may be called from any thread. Peer
 // callbacks (Send/Close) are invoked with room locks held and must not block
@@ -63,6 +64,9 @@ struct HubOptions {
   size_t broadcast_hold_pending = 8;
   std::chrono::microseconds broadcast_max_hold{3000};
   size_t max_update_bytes = 4 * 1024 * 1024;  // larger updates are refused
+  // How long loads of a document wait, together, for the batches of its
+  // room that failed still in flight (Hub::draining_), then fail with "retry".
+  std::chrono::milliseconds drain_wait{std::chrono::seconds(10)};
   // The root Y.Text that holds a document's text: seeded from a REST-written
   // body, materialised into content_versions / content_chunks.
   std::string text_root = "content";
@@ -106,8 +110,10 @@ struct HubStats {
   uint64_t commits = 0;
   uint64_t operations = 0;
   uint64_t snapshots = 0;
+  uint64_t snapshots_waited = 0;  // snapshots that waited for commits of updates they encoded
   uint64_t materializations = 0;
   uint64_t pipelined_commits = 0;  // commits sent while an earlier one was in flight
+  uint64_t drain_waits = 0;        // loads that waited for a failed room's batches still in flight
 };
 
 class Room;
@@ -158,13 +164,18 @@ class Hub : public domain::LiveContent {
   void SnapshotAll();
 
   // domain::LiveContent: REST body writes of live documents (docs/collab.md,
-  // "REST writes"). WriteBody applies text_merge's MergeText(base, body,
-  // live text) as inserts/deletes on the text root, by the server's client,
-  // through the same durability and broadcast path as a client's update,
-  // then materialises. Blocks until the change is durable.
+  // "REST writes"). WriteBody reads the document's locks afresh, computes
+  // text_merge's MergeText(base, body, live text) and, under the room lock,
+  // checks its edits against the finer locks of other users resolved in the
+  // live document (RangeLocks::CheckEdits: the range WebSocket updates are
+  // held to); refused, nothing is applied. Otherwise it applies them as
+  // inserts/deletes on the text root, by the server's client, through the
+  // same durability and broadcast path as a client's update, then
+  // materialises. Blocks until the change is durable.
   bool IsLive(const Uuid& document) override;
-  Status WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session, const Uuid& document,
-                   const std::string& base, const std::string& body) override;
+  Result<std::optional<Refused>> WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session,
+                                           const Uuid& document, const std::string& base,
+                                           const std::string& body) override;
   HubStats Stats();
 
  private:
@@ -180,6 +191,14 @@ class Hub : public domain::LiveContent {
   // tenant) and applies changes: a document lock of another user makes a
   // peer read-only; every lock is announced through awareness.
   void RefreshLocks(const std::vector<std::shared_ptr<Room>>& rooms);
+  // The same for `list` (rooms of one tenant) whether or not they have
+  // connections. Rooms whose new ranged lock could not be anchored this time
+  // (updates arrived meanwhile, or reading the stored document failed) are
+  // added to `behind` when given. Errors: reading the locks failed.
+  Status RefreshTenantLocks(const std::vector<std::shared_ptr<Room>>& list, std::vector<std::shared_ptr<Room>>* behind);
+  // One room's locks, read now and all anchored (retried briefly, then
+  // kUnavailable). For REST body writes (WriteBody).
+  Status RefreshRoomLocks(const std::shared_ptr<Room>& room);
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);
@@ -226,11 +245,17 @@ class Hub : public domain::LiveContent {
   struct Loading {
     std::mutex mu;
     int users = 0;
+    // The one wait (until then) of the callers queued here for a failed room
+    // of the document whose batches are still in flight: set by the first,
+    // shared by those behind it, reset when the drain was seen done. Under
+    // rooms_mu_.
+    std::optional<std::chrono::steady_clock::time_point> drain_deadline;
   };
   std::unordered_map<std::string, std::shared_ptr<Loading>> loading_;
   // Rooms dropped after a failed commit whose later updates are still queued
   // or in flight, by document; a load of the document waits (drained_cv_,
-  // under rooms_mu_) until FinishBatch removes the entry.
+  // under rooms_mu_) until FinishBatch removes the entry — the callers queued
+  // for one document share one wait (Loading::drain_deadline).
   std::unordered_map<std::string, std::shared_ptr<Room>> draining_;
   std::condition_variable drained_cv_;
 
@@ -251,7 +276,8 @@ class Hub : public domain::LiveContent {
   std::mutex presence_mu_;
   std::vector<PresenceTask> presence_;
 
-  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, materializations_{0}, pipelined_{0};
+  std::atomic<uint64_t> commits_{0}, operations_{0}, snapshots_{0}, snapshots_waited_{0}, materializations_{0},
+      pipelined_{0}, drain_waits_{0};
   std::vector<std::thread> writers_;
   std::thread maintenance_;
 };

@@ -272,6 +272,32 @@ std::optional<std::string> RangeLocks::Check(crdt::Doc& doc, uint64_t doc_seq, s
   return refusal;
 }
 
+std::optional<RangeLocks::Refusal> RangeLocks::CheckEdits(crdt::Doc& doc, std::span<const Edit> edits,
+                                                          const Uuid& user) const {
+  if (edits.empty()) return std::nullopt;
+  Touches touches;
+  for (const auto& e : edits) {
+    if (e.end > e.begin) touches.deletes.emplace_back(e.begin, e.end);
+    // The text goes after the characters it replaces (Yjs places an
+    // insertion after the deleted items to its right), as the update the
+    // hub then makes shows it.
+    if (e.inserts) touches.inserts.push_back(e.end);
+  }
+  for (const auto& l : locks_) {
+    if (l.holder == user) continue;
+    bool refused;
+    if (!l.ranged) {
+      refused = true;
+    } else {
+      auto r = ResolveAnchor(doc, l.anchor);
+      if (!r) continue;  // its text is gone, nothing to protect
+      refused = TouchesRange(touches, r->start, r->end);
+    }
+    if (refused) return Refusal{l.id, Reason(l.holder.ToString(), l.granularity, l.expires_at, l.ranged)};
+  }
+  return std::nullopt;
+}
+
 void RangeLocks::Applied(uint64_t doc_seq, std::span<const uint8_t> update, bool checked) {
   if (!scratch_) return;
   if (checked) {  // Check() applied it to the copy already

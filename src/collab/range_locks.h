@@ -83,6 +83,26 @@ class RangeLocks {
   std::optional<std::string> Check(crdt::Doc& doc, uint64_t doc_seq, std::span<const uint8_t> update, const Uuid& user,
                                    std::string_view text_root);
 
+  // A change of the text root given as edits of its current text (as a REST
+  // body write applies them, decision record 1491): each deletes the UTF-16
+  // range [begin, end) of the text before the change and, when `inserts`,
+  // inserts text at `begin` of what is left (Text::Delete, then
+  // Text::Insert, edits applied from the last to the first). Judged as
+  // Check() judges the update that makes: a deletion overlapping a range, an
+  // insertion in front of a locked character — Yjs puts it after the
+  // deleted characters, so at position `end` of the text before (start <=
+  // end < range end) — and any change under a lock without range. Returns
+  // the first lock it touches.
+  struct Edit {
+    uint64_t begin, end;
+    bool inserts;
+  };
+  struct Refusal {
+    std::string lock_id;
+    std::string reason;  // as Check()'s
+  };
+  std::optional<Refusal> CheckEdits(crdt::Doc& doc, std::span<const Edit> edits, const Uuid& user) const;
+
   // The update that became number `doc_seq` was applied to the document;
   // `checked` when Check() accepted it just before. Keeps the scratch copy in
   // step without rebuilding it.

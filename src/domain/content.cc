@@ -59,9 +59,41 @@ Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const 
   if (!found[0].IsNull(1)) current_hash = std::string(found[0].Text(1));
   std::string content_type(found[0].Text(2));
 
+  for (const auto& [column, param] : fields) {
+    if (column == "content_type" && param.value) content_type = *param.value;
+  }
+  bool type_changed = content_type != std::string(found[0].Text(2));
+  bool body_changed = body && (type_changed || !current_hash || *current_hash != text::Sha256Hex(*body));
+  if (body_changed && live && (live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id)))) {
+    // Nothing is written here: the body goes to the live document first,
+    // which checks the finer locks in the live text, and the fields follow
+    // (decision record 1491). Document locks are checked now.
+    CNX_DO_F(CheckContentLocks(tx, p, id, std::nullopt));
+    *deferred = DeferredBody{id, CNX_DO_F(CurrentText(tx, id)), fields};
+  } else {
+    bool changed = CNX_DO_F(UpdateChangedFields(tx, spec, id, fields));
+    std::optional<std::pair<size_t, size_t>> change;
+    if (body_changed) change = ChangedRange(CNX_DO_F(CurrentText(tx, id)), *body);
+    if (changed || body_changed) CNX_DO_F(CheckContentLocks(tx, p, id, change));
+    if (body_changed) CNX_DO_F(WriteContentBody(tx, p, id, content_type, *body, max_tokens));
+    changed = changed || body_changed;
+    if (!changed) {
+      auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
+      auto entity = CNX_DO_F(ToEntity(row, spec.versioned));
+      entity.outcome = WriteOutcome::kUnchanged;
+      return std::optional<Entity>(std::move(entity));
+    }
+  }
+  auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
+  auto entity = CNX_DO_F(ToEntity(row, spec.versioned));
+  entity.outcome = WriteOutcome::kUpdated;
+  return std::optional<Entity>(std::move(entity));
+}
+
+Outcome<bool> UpdateChangedFields(pg::Transaction& tx, const ResourceSpec& spec, const Uuid& id,
+                                  const std::vector<std::pair<std::string, pg::Param>>& fields) {
   // Fields that differ (one UPDATE, only when something does: an unchanged
   // re-ingest writes nothing, so no version bump and no outbox event).
-  bool changed = false;
   std::vector<pg::Param> params{pg::Param(id)};
   std::string sets, differs;
   for (const auto& [column, param] : fields) {
@@ -73,33 +105,11 @@ Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const 
     std::string ph = "$" + std::to_string(params.size()) + "::" + type;
     sets += (sets.empty() ? "" : ", ") + column + " = " + ph;
     differs += (differs.empty() ? "" : " OR ") + column + " IS DISTINCT FROM " + ph;
-    if (column == "content_type" && param.value) content_type = *param.value;
   }
-  bool type_changed = content_type != std::string(found[0].Text(2));
-  if (!sets.empty()) {
-    auto upd = CNX_DO(
-        tx.Exec("UPDATE content_items SET " + sets + " WHERE id = $1 AND (" + differs + ") RETURNING id", params));
-    changed = !upd.empty();
-  }
-  bool body_changed = body && (type_changed || !current_hash || *current_hash != text::Sha256Hex(*body));
-  std::string base;
-  std::optional<std::pair<size_t, size_t>> change;
-  if (body_changed) {
-    base = CNX_DO_F(CurrentText(tx, id));
-    change = ChangedRange(base, *body);
-  }
-  if (changed || body_changed) CNX_DO_F(CheckContentLocks(tx, p, id, change));
-  if (body_changed && live && (live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id)))) {
-    *deferred = DeferredBody{id, std::move(base)};
-    changed = true;
-  } else if (body_changed) {
-    CNX_DO_F(WriteContentBody(tx, p, id, content_type, *body, max_tokens));
-    changed = true;
-  }
-  auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
-  auto entity = CNX_DO_F(ToEntity(row, spec.versioned));
-  entity.outcome = changed ? WriteOutcome::kUpdated : WriteOutcome::kUnchanged;
-  return std::optional<Entity>(std::move(entity));
+  if (sets.empty()) return false;
+  auto upd =
+      CNX_DO(tx.Exec("UPDATE content_items SET " + sets + " WHERE id = $1 AND (" + differs + ") RETURNING id", params));
+  return !upd.empty();
 }
 
 }  // namespace internal

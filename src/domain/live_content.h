@@ -21,14 +21,25 @@ class LiveContent {
   // Whether the document is loaded (or being loaded) for live editing in
   // this process. No I/O; called inside the writer's transaction.
   virtual bool IsLive(const Uuid& content_id) = 0;
+  // A body write refused by a finer lock (paragraph, section, other) of
+  // another user: the lock's id and why.
+  struct Refused {
+    std::string lock_id;
+    std::string reason;
+  };
   // The writer changed `base` (the text of the current version) into `body`:
   // carries that change over to the live document as inserts and deletes
   // (loading it when needed), makes it durable like any client's update,
   // sends it to connected clients and materialises the result as a new
-  // content version. Blocking; called outside any transaction.
-  // Errors: kUnavailable (storage), kDataLoss (corrupt stored state).
-  virtual Status WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session,
-                           const Uuid& content_id, const std::string& base, const std::string& body) = 0;
+  // content version. Before anything is applied, the change is checked
+  // against the finer locks of users other than `user`, with their ranges
+  // resolved in the live document (docs/collab.md, "Locks"); a change
+  // touching one is not applied and the lock is returned (nothing changed).
+  // Document locks are the caller's to check. Blocking; called outside any
+  // transaction. Errors: kUnavailable (storage), kDataLoss (corrupt stored state).
+  virtual Result<std::optional<Refused>> WriteBody(const Uuid& tenant, const Uuid& user,
+                                                   const std::optional<Uuid>& session, const Uuid& content_id,
+                                                   const std::string& base, const std::string& body) = 0;
 };
 
 }  // namespace cnx::domain

@@ -737,12 +737,19 @@ Outcome<Entity> Store::Create(const ResourceSpec& spec, const Principal& p, cons
     return ToEntity(ins, spec.versioned);
   });
   if (!created || !deferred) return created;
-  // The existing item is live: its new body merges with concurrent edits (as in Update).
+  // The existing item is live: its new body merges with concurrent edits (as
+  // in Update), checked against the finer locks in the live text; the other
+  // fields follow once it is stored.
   std::optional<Uuid> session;
   if (p.credential_kind == "session") session = p.credential_id;
-  if (auto st = live->WriteBody(p.tenant_id, p.user_id, session, deferred->id, deferred->base, *parsed.body_text);
-      !st) {
-    return std::unexpected(FromError(st.error()));
+  auto wrote = live->WriteBody(p.tenant_id, p.user_id, session, deferred->id, deferred->base, *parsed.body_text);
+  if (!wrote) return std::unexpected(FromError(wrote.error()));
+  if (*wrote) return std::unexpected(internal::LiveLockFault(pool_, p, **wrote));
+  if (!deferred->fields.empty()) {
+    auto fields = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<bool> {
+      return internal::UpdateChangedFields(tx, spec, deferred->id, deferred->fields);
+    });
+    if (!fields) return std::unexpected(fields.error());
   }
   auto e = Get(spec, p, deferred->id);
   if (e) e->outcome = WriteOutcome::kUpdated;
@@ -934,16 +941,39 @@ Outcome<void> CheckContentLocks(pg::Transaction& tx, const Principal& p, const U
         if (!touches) continue;
       }
     }
-    json lock = json::parse(r[i].Text(0), nullptr, false);
-    Fault f;
-    f.code = ErrorCode::kConflict;
-    f.type = "lock-conflict";
-    f.detail = std::string(document ? "the document" : "the changed part of the document") + " is locked by user " +
-               lock.value("holderUserId", std::string()) + " until " + lock.value("expiresAt", std::string());
-    f.current = lock;
-    return std::unexpected(f);
+    return std::unexpected(LockFault(json::parse(r[i].Text(0), nullptr, false), document));
   }
   return {};
+}
+
+Fault LockFault(const json& lock, bool document) {
+  Fault f;
+  f.code = ErrorCode::kConflict;
+  f.type = "lock-conflict";
+  f.detail = std::string(document ? "the document" : "the changed part of the document") + " is locked by user " +
+             lock.value("holderUserId", std::string()) + " until " + lock.value("expiresAt", std::string());
+  f.current = lock;
+  return f;
+}
+
+Fault LiveLockFault(pg::Pool& pool, const Principal& p, const LiveContent::Refused& refused) {
+  auto lock = InTenantTx(pool, p, [&](pg::Transaction& tx) -> Outcome<json> {
+    auto r =
+        CNX_DO(tx.Exec("SELECT json_build_object('id', r.id, 'holderUserId', r.holder_user_id, 'granularity', "
+                       "r.granularity, 'context', r.context, 'expiresAt', r.expires_at)::text FROM resource_locks r "
+                       "WHERE r.id::text = $1",
+                       {refused.lock_id}));
+    if (r.empty()) return json(nullptr);
+    return json::parse(r[0].Text(0), nullptr, false);
+  });
+  if (lock && lock->is_object()) return LockFault(*lock, false);
+  // Released (or unreadable) since: the hub's reason still says who held it.
+  Fault f;
+  f.code = ErrorCode::kConflict;
+  f.type = "lock-conflict";
+  f.detail = refused.reason;
+  f.current = json{{"id", refused.lock_id}};
+  return f;
 }
 
 // Whether a content item has CRDT history (it has been edited collaboratively).
@@ -1007,18 +1037,9 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
   LiveContent* live = content ? live_.load() : nullptr;
   bool live_write = false;  // the body goes to LiveContent after this transaction
   std::string base;         // the current version's text (body writes)
-  auto updated = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
-    auto project = CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
-    if (content) {
-      std::optional<std::pair<size_t, size_t>> change;
-      if (parsed.body_text) {
-        base = CNX_DO_F(CurrentText(tx, id));
-        change = ChangedRange(base, *parsed.body_text);
-      }
-      CNX_DO_F(CheckContentLocks(tx, p, id, change));
-      if (parsed.body_text && live) live_write = live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id));
-    }
-    CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
+  // The fields' UPDATE (none when only the body is written).
+  const bool has_fields = !parsed.values.empty() || !extra.empty();
+  auto write_fields = [&](pg::Transaction& tx) -> Outcome<void> {
     std::vector<pg::Param> params{pg::Param(id)};
     std::string sets;
     auto add = [&](const std::string& col, const pg::Param& param, const std::string& type) {
@@ -1028,20 +1049,53 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
     for (const auto& v : parsed.values) add(v.field->column, v.param, PgType(v.field->type));
     for (const auto& [col, param] : extra) add(col, param, col == "token_count" ? "integer" : "text");
     if (!sets.empty()) CNX_DO(tx.Exec("UPDATE " + spec.table + " r SET " + sets + " WHERE r.id = $1", params));
-    if (content && parsed.body_text && !live_write) {
-      auto ct = CNX_DO(tx.Exec("SELECT content_type FROM content_items WHERE id = $1", {id}));
-      CNX_DO_F(internal::WriteContentBody(tx, p, id, std::string(ct[0].Text(0)), *parsed.body_text,
-                                          options_.chunk_max_tokens));
+    return {};
+  };
+  auto updated = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<Entity> {
+    auto project = CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+    if (content) {
+      if (parsed.body_text && live) live_write = live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id));
+      std::optional<std::pair<size_t, size_t>> change;
+      if (parsed.body_text) {
+        base = CNX_DO_F(CurrentText(tx, id));
+        // A live document's finer locks are checked by the hub, on the
+        // ranges they have in the live text (decision record 1491); here
+        // its document locks only.
+        if (!live_write) change = ChangedRange(base, *parsed.body_text);
+      }
+      CNX_DO_F(CheckContentLocks(tx, p, id, change));
+    }
+    CNX_DO_F(CheckRefs(tx, p, spec, project, parsed.values));
+    // A live write changes nothing here: the other fields are written once
+    // the hub accepted and stored the body (a refused body leaves the item
+    // as it was).
+    if (!live_write) {
+      CNX_DO_F(write_fields(tx));
+      if (content && parsed.body_text) {
+        auto ct = CNX_DO(tx.Exec("SELECT content_type FROM content_items WHERE id = $1", {id}));
+        CNX_DO_F(internal::WriteContentBody(tx, p, id, std::string(ct[0].Text(0)), *parsed.body_text,
+                                            options_.chunk_max_tokens));
+      }
     }
     auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
     return ToEntity(row, true);
   });
   if (!updated || !live_write) return updated;
-  // A live document: the body becomes a CRDT change merged with concurrent edits.
+  // A live document: the body becomes a CRDT change merged with concurrent
+  // edits, checked against the finer locks in the live text.
   std::optional<Uuid> session;
   if (p.credential_kind == "session") session = p.credential_id;
-  if (auto st = live->WriteBody(p.tenant_id, p.user_id, session, id, base, *parsed.body_text); !st) {
-    return std::unexpected(FromError(st.error()));
+  auto wrote = live->WriteBody(p.tenant_id, p.user_id, session, id, base, *parsed.body_text);
+  if (!wrote) return std::unexpected(FromError(wrote.error()));
+  if (*wrote) return std::unexpected(internal::LiveLockFault(pool_, p, **wrote));
+  if (has_fields) {
+    // Checked above (access, version, document locks, references); the
+    // body is stored now, so only the write itself can fail here.
+    auto fields = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
+      CNX_DO_F(LockForWrite(tx, p, spec, id, std::nullopt));
+      return write_fields(tx);
+    });
+    if (!fields) return std::unexpected(fields.error());
   }
   return Get(spec, p, id);
 }

@@ -100,12 +100,20 @@ Outcome<void> WriteContentBody(pg::Transaction& tx, const Principal& p, const Uu
 // returns it; nullopt when there is none (the caller inserts). Serialised per
 // (project, source) by an advisory transaction lock.
 // With `live` set, a body change of an item that is live or has CRDT history
-// is not written: `deferred` gets the item and its current text, and the
-// caller hands the body to LiveContent::WriteBody after the commit.
+// is not written, nor are the other fields: `deferred` gets the item, its
+// current text and the fields; the caller hands the body to
+// LiveContent::WriteBody after the commit and, when it was applied, writes
+// the fields (UpdateChangedFields) — a body refused by a lock leaves the
+// item unchanged (decision record 1491). Document locks are checked here.
 struct DeferredBody {
   Uuid id;
   std::string base;
+  std::vector<std::pair<std::string, pg::Param>> fields;
 };
+// Sets the `fields` (column, value) of content item `id` when any differs;
+// true when it did (one UPDATE; none when nothing differs).
+Outcome<bool> UpdateChangedFields(pg::Transaction& tx, const ResourceSpec& spec, const Uuid& id,
+                                  const std::vector<std::pair<std::string, pg::Param>>& fields);
 Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const Principal& p, const ResourceSpec& spec,
                                                      const Uuid& project, const std::string& source_url,
                                                      const std::vector<std::pair<std::string, pg::Param>>& fields,
@@ -121,6 +129,12 @@ std::pair<size_t, size_t> ChangedRange(std::string_view from, std::string_view t
 // range of the current text, nullopt when the body is not written.
 Outcome<void> CheckContentLocks(pg::Transaction& tx, const Principal& p, const Uuid& id,
                                 const std::optional<std::pair<size_t, size_t>>& change);
+// The 409 lock-conflict of a lock (its json_build_object row as
+// CheckContentLocks reads it); `document` for a document lock.
+Fault LockFault(const nlohmann::json& lock, bool document);
+// The 409 lock-conflict of a body write LiveContent refused: the lock read
+// again (in its own transaction), as CheckContentLocks reports it.
+Fault LiveLockFault(pg::Pool& pool, const Principal& p, const LiveContent::Refused& refused);
 // Whether a content item has CRDT history (operations_log or a yjs-v1 snapshot).
 Outcome<bool> HasCrdtHistory(pg::Transaction& tx, const Uuid& id);
 Outcome<Entity> ToEntity(const pg::QueryResult& r, bool versioned);

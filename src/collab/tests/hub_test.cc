@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <map>
@@ -678,6 +679,195 @@ TEST(Hub, AReloadAfterAFailedCommitSeesTheBatchStillInFlight) {
   std::string text = TextOf(fresh, f);
   EXPECT_NE(text.find('y'), std::string::npos) << "the stored history lost the change: \"" << text << "\"";
   EXPECT_NE(text.find('z'), std::string::npos) << text;
+}
+
+// Loads of a document whose failed room still has a batch in flight wait
+// for it together: the callers queued behind the first share its wait
+// instead of each waiting `drain_wait` in turn after it (N callers, N times
+// the wait); and once the drain is done a load proceeds.
+TEST(Hub, LoadsWaitingForADrainingRoomShareOneWait) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(6));
+  HubOptions options;
+  options.text_root = "t";
+  options.drain_wait = std::chrono::milliseconds(1500);
+  options.maintenance_tick = std::chrono::hours(1);
+  Hub hub(pool, options);
+  auto first = std::make_shared<Probe>();
+  auto joined = hub.Join(f.tenant, f.document, first, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  crdt::Doc lost(crdt::DocOptions{.client_id = 303}), kept(crdt::DocOptions{.client_id = 404});
+  auto x = lost.Transact([&] { ASSERT_TRUE(lost.GetText("t").Insert(0, "x").has_value()); });
+  auto y = kept.Transact([&] { ASSERT_TRUE(kept.GetText("t").Insert(0, "y").has_value()); });
+  ASSERT_TRUE(hub.Receive(**joined, first.get(), EncodeUpdate(x)).has_value());  // batch 1: fails at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7301));
+  ASSERT_TRUE(hub.Receive(**joined, first.get(), EncodeUpdate(y)).has_value());  // batch 2: held at its commit
+  ASSERT_TRUE(CommitWaitsAt(admin, 7302));
+  Q(admin, "SELECT pg_advisory_unlock(7301)");  // batch 1 fails: the room drains
+  ASSERT_TRUE(Probe::Await([&] { return first->Closed(); }));
+
+  // Three clients reconnect at once while batch 2 stays held past the wait.
+  std::vector<std::shared_ptr<Probe>> peers;
+  std::vector<std::future<Result<std::shared_ptr<Room>>>> joins;
+  for (int i = 0; i < 3; ++i) {
+    peers.push_back(std::make_shared<Probe>());
+    joins.push_back(std::async(std::launch::async, [&hub, &f, peer = peers.back()] {
+      return hub.Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+    }));
+  }
+  for (auto& j : joins) {
+    auto r = j.get();
+    ASSERT_FALSE(r.has_value()) << "a load did not wait for the batch in flight";
+    EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+  }
+  EXPECT_EQ(hub.Stats().drain_waits, 1u) << "the queued loads each waited in turn";
+
+  Q(admin, "SELECT pg_advisory_unlock(7302)");  // batch 2 commits: the drain ends
+  auto again = std::make_shared<Probe>();
+  auto reloaded = hub.Join(f.tenant, f.document, again, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(reloaded.has_value()) << reloaded.error().ToString();
+  EXPECT_EQ(TextOf(hub, f), "y");
+  hub.Leave(**reloaded, again.get());
+}
+
+// The yjs-v1 snapshots stored for the document, each as the text of its
+// root `root`.
+std::vector<std::string> StoredSnapshotTexts(pg::Connection& admin, const Uuid& document, std::string_view root) {
+  std::vector<std::string> out;
+  auto rows = admin.Exec(
+      "SELECT state FROM document_snapshots WHERE document_id = $1 AND format = 'yjs-v1' ORDER BY upto_op", {document});
+  EXPECT_TRUE(rows.has_value()) << rows.error().ToString();
+  if (!rows) return out;
+  for (int i = 0; i < rows->rows(); ++i) {
+    crdt::Doc d;
+    auto state = (*rows)[i].Get<std::vector<uint8_t>>(0);
+    EXPECT_TRUE(state.has_value());
+    if (state) {
+      EXPECT_TRUE(d.ApplyUpdate(*state).has_value());
+    }
+    out.push_back(d.GetText(root).ToString());
+  }
+  return out;
+}
+
+// A snapshot taken while an update's commit is in flight, and that commit
+// then fails: the snapshot must not store the refused update (it would come
+// back after a reload — a partial write of a change the client was told
+// nothing about and that was never acknowledged). It is stored only once
+// everything it encodes is durable, or not at all.
+TEST(Hub, ASnapshotStoresNoUpdateWhoseCommitFailed) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  GateCommits(admin);
+  pg::Pool pool(db.AppPoolOptions(4));
+  HubOptions options;
+  options.text_root = "t";
+  options.maintenance_tick = std::chrono::hours(1);  // snapshots only when the test asks
+  auto hub = std::make_unique<Hub>(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub->Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  crdt::Doc base(crdt::DocOptions{.client_id = 11});
+  auto hello = base.Transact([&] { ASSERT_TRUE(base.GetText("t").Insert(0, "hello").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(hello)).has_value());
+  ASSERT_TRUE(Probe::Await([&] { return peer->Updates() >= 1; }));  // durable
+
+  crdt::Doc typist(crdt::DocOptions{.client_id = 303});
+  ASSERT_TRUE(typist.ApplyUpdate(*base.EncodeStateAsUpdate()).has_value());
+  auto xyz = typist.Transact([&] { ASSERT_TRUE(typist.GetText("t").Insert(0, "XYZ").has_value()); });
+  ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(xyz)).has_value());  // its commit will fail
+  ASSERT_TRUE(CommitWaitsAt(admin, 7301));
+
+  auto snapshotting = std::async(std::launch::async, [&] { hub->SnapshotAll(); });
+  // A snapshot that does not wait for the commit in flight is stored by now.
+  snapshotting.wait_for(std::chrono::seconds(1));
+  Q(admin, "SELECT pg_advisory_unlock(7301)");  // the commit fails
+  snapshotting.get();
+  ASSERT_TRUE(Probe::Await([&] { return peer->Closed(); }));
+  for (const auto& text : StoredSnapshotTexts(admin, f.document, "t")) {
+    EXPECT_EQ(text.find("XYZ"), std::string::npos) << "a snapshot stored a refused update: \"" << text << "\"";
+  }
+  hub.reset();
+
+  Hub fresh(pool, options);
+  EXPECT_EQ(TextOf(fresh, f), "hello") << "the refused update came back after a reload";
+}
+
+// A snapshot waits only for the updates it encoded, not for the room to be
+// quiet: under a steady stream of updates, with commits always in flight (a
+// deferred trigger makes each commit slow), rooms are still snapshotted,
+// and the stored history (snapshots plus the rows after them) holds every
+// update.
+TEST(Hub, ABusyRoomIsStillSnapshotted) {
+  TestDatabase db;
+  auto admin = db.Admin();
+  Fixture f;
+  f.Create(admin);
+  Q(admin,
+    "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.002); RETURN NULL; END $$");
+  Q(admin,
+    "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON operations_log DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW EXECUTE FUNCTION slow_commit()");
+  pg::Pool pool(db.AppPoolOptions(3));  // small: writers, snapshots and loads share it
+  HubOptions options;
+  options.text_root = "t";
+  options.snapshot_every_ops = 5;
+  options.maintenance_tick = std::chrono::milliseconds(20);
+  auto hub = std::make_unique<Hub>(pool, options);
+  auto peer = std::make_shared<Probe>();
+  auto joined = hub->Join(f.tenant, f.document, peer, PeerInfo{f.user, std::nullopt, false, ""});
+  ASSERT_TRUE(joined.has_value()) << joined.error().ToString();
+  std::shared_ptr<Room> room = *joined;
+
+  std::atomic<bool> stop{false};
+  crdt::Doc writers[2] = {crdt::Doc(crdt::DocOptions{.client_id = 111}), crdt::Doc(crdt::DocOptions{.client_id = 222})};
+  std::thread threads[2];
+  for (int w = 0; w < 2; ++w) {
+    threads[w] = std::thread([&, w] {
+      for (int i = 0; !stop.load(); ++i) {
+        auto u = writers[w].Transact([&] {
+          ASSERT_TRUE(writers[w].GetText("t").Insert(i, std::string(1, static_cast<char>('a' + w))).has_value());
+        });
+        ASSERT_TRUE(hub->Receive(*room, peer.get(), EncodeUpdate(u)).has_value());
+        // About 250 updates a second in all, half of what the slow commits take.
+        std::this_thread::sleep_for(std::chrono::milliseconds(8));
+      }
+    });
+  }
+  // Snapshots stored while the updates keep coming, some of them encoded
+  // while commits were in flight.
+  for (int i = 0; i < 1500 && (hub->Stats().snapshots < 3 || hub->Stats().snapshots_waited < 2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const uint64_t while_busy = hub->Stats().snapshots;
+  stop = true;
+  for (auto& t : threads) t.join();
+  std::printf(
+      "%llu snapshot(s) while updates kept coming (%llu waited for commits in flight), %llu operations in "
+      "%llu commits\n",
+      static_cast<unsigned long long>(while_busy), static_cast<unsigned long long>(hub->Stats().snapshots_waited),
+      static_cast<unsigned long long>(hub->Stats().operations), static_cast<unsigned long long>(hub->Stats().commits));
+  EXPECT_GE(while_busy, 3u) << "a busy room was not snapshotted";
+  EXPECT_GE(hub->Stats().snapshots_waited, 2u) << "no snapshot found a commit in flight (the case under test)";
+  EXPECT_FALSE(peer->Closed());
+
+  crdt::Doc expected;
+  for (auto& w : writers) ASSERT_TRUE(expected.ApplyUpdate(*w.EncodeStateAsUpdate()).has_value());
+  const std::string want = expected.GetText("t").ToString();
+  ASSERT_TRUE(Probe::Await([&] { return TextOf(*hub, f) == want; }));
+  hub->Leave(*room, peer.get());
+  hub.reset();
+  Hub fresh(pool, options);
+  EXPECT_EQ(TextOf(fresh, f), want) << "the stored history lost updates";
 }
 
 // An annotation anchored while an update is in flight whose commit then

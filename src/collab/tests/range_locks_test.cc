@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <random>
 
 #include "crdt/doc.h"
 
@@ -269,6 +270,108 @@ TEST(collab_refused_changes, LaterStructsOfARefusedClientAreFlagged) {
   none.Note(*known, f.server);
   EXPECT_TRUE(none.empty());
   EXPECT_FALSE(refused.BuildsOn(std::vector<uint8_t>{1, 2, 3}));  // malformed: left to the document
+}
+
+}  // namespace
+}  // namespace cnx::collab
+
+namespace cnx::collab {
+namespace {
+
+// REST body writes are checked as edits of the live text (CheckEdits), by
+// the rules of Check and on the range as it is now: after text was typed in
+// front, the lock protects the moved paragraph, not its original offsets.
+TEST(collab_range_locks, EditsOfARestWriteAreCheckedOnTheLiveRange) {
+  Fixture f;
+  using E = RangeLocks::Edit;
+  auto check = [&](std::initializer_list<E> edits, const Uuid& user = kBob) {
+    std::vector<E> v(edits);
+    return f.locks.CheckEdits(f.server, v, user);
+  };
+  // "para two\n" is [9, 18).
+  EXPECT_TRUE(check({{12, 12, true}}).has_value());   // insertion inside
+  EXPECT_TRUE(check({{9, 9, true}}).has_value());     // in front of the first locked character
+  EXPECT_FALSE(check({{18, 18, true}}).has_value());  // after the last one
+  EXPECT_TRUE(check({{17, 19, false}}).has_value());  // a deletion overlapping the end
+  EXPECT_FALSE(check({{0, 8, true}}).has_value());    // the paragraph before, replaced
+  // Replaced up to the lock, the new text lands in front of the first locked
+  // character (Yjs puts it after what it replaces): refused, as an update.
+  EXPECT_TRUE(check({{0, 9, true}}).has_value());
+  EXPECT_FALSE(check({{0, 9, false}}).has_value());           // only deleted
+  EXPECT_FALSE(check({{12, 14, true}}, kAlice).has_value());  // the holder
+  auto refused = check({{0, 2, false}, {10, 11, true}});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->lock_id, "l1");
+  EXPECT_NE(refused->reason.find("locked by user " + kAlice.ToString()), std::string::npos) << refused->reason;
+
+  // Alice types 20 characters in front: the paragraph is now [29, 38).
+  auto alice = f.Editor(5);
+  ASSERT_FALSE(f.Send(kAlice, Edit(*alice, [](crdt::Text& t) { (void)t.Insert(0, "twenty characters!!\n"); })));
+  EXPECT_FALSE(check({{12, 14, true}}).has_value()) << "the original offsets are still protected";
+  EXPECT_TRUE(check({{31, 33, true}}).has_value()) << "the moved paragraph is not protected";
+
+  // A finer lock without range refuses every change of others.
+  f.locks.Set(nlohmann::json::array({Lock("l2", kAlice, "section", nlohmann::json::object())}), f.server, "content");
+  EXPECT_TRUE(check({{0, 0, true}}).has_value());
+  EXPECT_FALSE(check({}).has_value());
+}
+
+}  // namespace
+}  // namespace cnx::collab
+
+namespace cnx::collab {
+namespace {
+
+// CheckEdits and Check agree: random edits of random text (as a REST write
+// applies them: from the last to the first, delete then insert) are judged
+// the same way as edits and as the update they make.
+TEST(collab_range_locks, CheckEditsAgreesWithCheckOnTheUpdate) {
+  std::mt19937 rng(1491);
+  int refused = 0, accepted = 0;
+  for (int round = 0; round < 400; ++round) {
+    crdt::Doc server(crdt::DocOptions{.client_id = 1});
+    const uint64_t n = 5 + rng() % 30;
+    std::string text;
+    for (uint64_t i = 0; i < n; ++i) text += static_cast<char>('a' + rng() % 26);
+    server.Transact([&] { ASSERT_TRUE(server.GetText("content").Insert(0, text).has_value()); });
+    const uint64_t s = rng() % n, e = s + 1 + rng() % (n - s);
+    RangeLocks locks;
+    locks.Set(nlohmann::json::array({Lock("l", kAlice, "paragraph", {{"start", s}, {"end", e}})}), server, "content");
+    // One to three disjoint, ordered edits.
+    std::vector<RangeLocks::Edit> edits;
+    uint64_t at = 0;
+    for (int k = 0; k < 1 + static_cast<int>(rng() % 3) && at <= n; ++k) {
+      uint64_t b = at + rng() % (n - at + 1);
+      uint64_t len = rng() % 3 == 0 ? 0 : rng() % (n - b + 1);
+      bool inserts = len == 0 || rng() % 2 == 0;
+      edits.push_back({b, b + len, inserts});
+      at = b + len + 1;
+    }
+    crdt::Doc bob(crdt::DocOptions{.client_id = 2});
+    ASSERT_TRUE(bob.ApplyUpdate(*server.EncodeStateAsUpdate()).has_value());
+    auto update = bob.Transact([&] {
+      auto t = bob.GetText("content");
+      for (auto it = edits.rbegin(); it != edits.rend(); ++it) {
+        if (it->end > it->begin) {
+          ASSERT_TRUE(t.Delete(it->begin, it->end - it->begin).has_value());
+        }
+        if (it->inserts) {
+          ASSERT_TRUE(t.Insert(it->begin, "XY").has_value());
+        }
+      }
+    });
+    auto as_edits = locks.CheckEdits(server, edits, kBob);
+    auto as_update = locks.Check(server, 1, update, kBob, "content");
+    std::string shown;
+    for (const auto& ed : edits) {
+      shown += "[" + std::to_string(ed.begin) + "," + std::to_string(ed.end) + (ed.inserts ? ",ins] " : "] ");
+    }
+    EXPECT_EQ(as_edits.has_value(), as_update.has_value())
+        << "lock [" << s << "," << e << ") in \"" << text << "\", edits " << shown;
+    (as_update ? refused : accepted) += 1;
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(accepted, 0);
 }
 
 }  // namespace
