@@ -34,6 +34,9 @@ class FlakyStore final : public graph::GraphStore {
     return inner_->Apply(b);
   }
   Result<uint64_t> AppliedPosition() override { return inner_->AppliedPosition(); }
+  Result<graph::PurgeResult> PurgeTombstones(std::chrono::seconds horizon, size_t limit) override {
+    return inner_->PurgeTombstones(horizon, limit);
+  }
   Result<std::optional<graph::Node>> GetNode(const std::string& id, const graph::ReadOptions& o) override {
     return inner_->GetNode(id, o);
   }
