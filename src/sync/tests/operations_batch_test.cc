@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "base/clock.h"
 #include "bus/in_process_bus.h"
 #include "graph/embedded_graph_store.h"
 #include "schema/migrations.h"
@@ -717,6 +718,84 @@ TEST(OperationsBatch, LivePathUnderACollaborationWorkloadVerifiesClean) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace cnx::sync
+
+namespace cnx::sync {
+namespace {
+
+// Tombstone expiry (decision 1500) on the operations a compaction deletes:
+// after the purge verify is still clean, later appends and compactions
+// project as before, and a redelivery from an earlier position — which brings
+// each document's compaction again after its appends (per-key order) —
+// converges to the same graph. An append redelivered alone after the purge
+// comes back (nothing remembers its delete): that is what the horizon must
+// rule out, and verify reports it.
+TEST(OperationsBatch, PurgedTombstonesLeaveVerifyCleanAndOrderedRedeliveryConverges) {
+  using namespace std::chrono_literals;
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  FakeClock clock;
+  auto store = graph::EmbeddedGraphStore::InMemory(&clock);
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  const std::string insert =
+      "INSERT INTO operations_log (id, tenant_id, document_id, client_id, clock, update, user_id, session_id, "
+      "depends_on_id) VALUES ";
+  Uuid a1 = Uuid::NewV4(), a2 = Uuid::NewV4(), a3 = Uuid::NewV4();
+  Exec(c,
+       insert +
+           "($1, $4, $5, 7, 0, '\\x01', $6, $7, NULL), ($2, $4, $5, 7, 1, '\\x02', $6, $7, $1), "
+           "($3, $4, $5, 7, 2, '\\x03', $6, NULL, $2)",
+       {a1, a2, a3, d.tenant, d.a, d.user, d.session});
+  auto appends = DrainOutbox(c);
+  ASSERT_TRUE(Settled(projector.Apply(appends, 2).value()));
+  Exec(c, "DELETE FROM operations_log WHERE document_id = $1 AND seq <= $2::bigint", {d.a, Seq(c, a2)});
+  auto compaction = DrainOutbox(c);
+  ASSERT_TRUE(Settled(projector.Apply(compaction, 3).value()));
+  // a1 and a2 with AFFECTS, PERFORMED and DEPENDS_ON (a2's, a3's): 2 + 2 + 2 + 2.
+  EXPECT_EQ(store->tombstone_count(), 8u);
+  EXPECT_EQ(Drift(c, *store), 0u);
+  const std::string live = Live(*store);
+
+  // A day later.
+  clock.Advance(24h + 1s);
+  auto purged = store->PurgeTombstones(24h, 1000);
+  ASSERT_TRUE(purged.has_value());
+  EXPECT_EQ(purged->purged, 8u);
+  EXPECT_EQ(store->tombstone_count(), 0u);
+  EXPECT_EQ(Drift(c, *store), 0u);
+  EXPECT_EQ(Live(*store), live);
+
+  // Redelivered from an earlier position: appends, then the compaction.
+  std::vector<Change> replay = appends;
+  replay.insert(replay.end(), compaction.begin(), compaction.end());
+  for (auto& ch : replay) ASSERT_TRUE(Settled(projector.Apply(std::span(&ch, 1), 4).value()));
+  EXPECT_EQ(Live(*store), live);
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // Life goes on: a new append and compaction of the same document.
+  Uuid a4 = Uuid::NewV4();
+  Exec(c, insert + "($1, $2, $3, 7, 3, '\\x04', $4, $5, $6)", {a4, d.tenant, d.a, d.user, d.session, a3});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 5).value()));
+  Exec(c, "DELETE FROM operations_log WHERE id = $1", {a3});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 6).value()));
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // An append alone, long after its compaction and the purge: it comes back.
+  clock.Advance(25h);
+  ASSERT_GT(store->PurgeTombstones(24h, 1000).value().purged, 0u);
+  ASSERT_TRUE(Settled(projector.Apply(std::span(&appends[0], 1), 7).value()));
+  EXPECT_TRUE(store->GetNode(a1.ToString()).value().has_value());
+  DriftReport report;
+  EXPECT_GT(Drift(c, *store, &report), 0u);
 }
 
 }  // namespace
