@@ -155,8 +155,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(ops), static_cast<unsigned long long>(round), build_s);
   std::printf("tombstones held: %zu; heap in use %.1f MB (%.1f bytes per tombstone)\n", tombs, Mb(heap_full), per_tomb);
   std::printf(
-      "purge after the horizon: %llu tombstones in %llu calls of <= 10000, %.1f ms in all, longest call %.2f ms\n",
-      static_cast<unsigned long long>(purged), static_cast<unsigned long long>(calls), total_ms, longest_ms);
+      "purge after the horizon: %llu tombstones in %llu calls of <= 10000, %.1f ms in all (%.2f ms a call), "
+      "longest call %.2f ms\n",
+      static_cast<unsigned long long>(purged), static_cast<unsigned long long>(calls), total_ms,
+      total_ms / static_cast<double>(calls), longest_ms);
   std::printf("heap in use after the purge: %.1f MB (%.1f MB given back; %.1f MB above the first round's)\n",
               Mb(heap_after), Mb(static_cast<double>(heap_full) - static_cast<double>(heap_after)),
               Mb(static_cast<double>(heap_after) - static_cast<double>(heap_warm)));

@@ -556,8 +556,13 @@ size_t MemoryGraph::RemoveTombstones(const std::vector<std::string>& nodes,
 }
 
 void MemoryGraph::ShrinkTombs(TombSet& t) {
+  // The rebuild copies the live records under the writer's lock: only when
+  // they are few (a purge call must stay short), and three quarters of the
+  // records are free. A set that shrinks slowly keeps its records until then;
+  // an idle one empties within the horizon anyway.
   constexpr size_t kMinRecords = 4096;
-  if (t.recs.size() < kMinRecords || t.index.size() * 4 >= t.recs.size()) return;
+  constexpr size_t kMaxLiveToCopy = 32768;
+  if (t.recs.size() < kMinRecords || t.index.size() * 4 >= t.recs.size() || t.index.size() > kMaxLiveToCopy) return;
   TombSet fresh;
   std::vector<uint32_t> moved(t.recs.size(), kNone);
   auto move = [&](uint32_t s, uint32_t written_s) {

@@ -16,7 +16,8 @@
 //   clock, set_tombstone_time()); each tombstone set keeps a queue of
 //   (record, time) in write order, so expired tombstones are found from its
 //   front without a scan. A set whose records are mostly free after a purge is
-//   rebuilt densely, so purged memory goes back to the allocator.
+//   rebuilt densely once at most 32,768 are left, so purged memory goes back
+//   to the allocator without a long pause.
 // Names, property keys and tenant ids are never released (they are few).
 // Not thread-safe: the owner serialises writers and lets readers share
 // (EmbeddedGraphStore uses a shared_mutex). Internal to the graph module.
