@@ -379,7 +379,7 @@ TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
   ASSERT_EQ(batches.size(), 2u);
   const std::string per_row_inserts =
       "SELECT jsonb_build_object('op', 'c', 'table', 'operations_log', 'id', op.id::text, 'tenant_id', op.tenant_id, "
-      "'pg_version', 1, 'schemaVersion', 1, 'row', to_jsonb(op) - 'update', 'old', NULL::jsonb)::text "
+      "'pg_version', op.pg_version, 'schemaVersion', 1, 'row', to_jsonb(op) - 'update', 'old', NULL::jsonb)::text "
       "FROM operations_log op ORDER BY seq";
   auto old_rows = c.Exec(per_row_inserts).value();
   std::vector<Change> per_row;
@@ -387,13 +387,15 @@ TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
   // A compaction of A up to its fifth operation, both ways.
   const std::string upto = One<std::string>(
       c, "SELECT seq::text AS s FROM operations_log WHERE document_id = $1 ORDER BY seq OFFSET 4 LIMIT 1", {d.a});
-  auto old_deletes = c.Exec(
-                          "SELECT jsonb_build_object('op', 'd', 'table', 'operations_log', 'id', op.id::text, "
-                          "'tenant_id', op.tenant_id, 'pg_version', 1, 'schemaVersion', 1, 'row', NULL::jsonb, 'old', "
-                          "to_jsonb(op) - 'update')::text FROM operations_log op WHERE document_id = $1 AND seq <= "
-                          "$2::bigint ORDER BY seq",
-                          {d.a, upto})
-                         .value();
+  auto old_deletes =
+      c.Exec(
+           "SELECT jsonb_build_object('op', 'd', 'table', 'operations_log', 'id', op.id::text, "
+           "'tenant_id', op.tenant_id, 'pg_version', op.pg_version, 'schemaVersion', 1, 'row', NULL::jsonb, "
+           "'old', "
+           "to_jsonb(op) - 'update')::text FROM operations_log op WHERE document_id = $1 AND seq <= "
+           "$2::bigint ORDER BY seq",
+           {d.a, upto})
+          .value();
   for (int i = 0; i < old_deletes.rows(); ++i) {
     per_row.push_back(ParseOutboxPayloadText(old_deletes[i].Text(0)).value());
   }
@@ -694,7 +696,10 @@ TEST(OperationsBatch, LivePathUnderACollaborationWorkloadVerifiesClean) {
   const std::string stray = Uuid::NewV4().ToString();
   graph::MutationBatch damage;
   damage.position = 0;
-  damage.mutations.push_back(graph::DeleteNode{"Operation", lost, 2});
+  // A delete newer than the row (its version since migration 0017 is pg_version).
+  const auto lost_version =
+      static_cast<uint64_t>(One<int64_t>(c, "SELECT pg_version + 1 FROM operations_log WHERE id = $1::uuid", {lost}));
+  damage.mutations.push_back(graph::DeleteNode{"Operation", lost, lost_version});
   damage.mutations.push_back(
       graph::UpsertNode{"Operation", stray, graph::Map{{"tenantId", graph::Value(d.tenant.ToString())}}, 1});
   ASSERT_TRUE((*store)->Apply(damage).has_value());
@@ -796,6 +801,82 @@ TEST(OperationsBatch, PurgedTombstonesLeaveVerifyCleanAndOrderedRedeliveryConver
   EXPECT_TRUE(store->GetNode(a1.ToString()).value().has_value());
   DriftReport report;
   EXPECT_GT(Drift(c, *store, &report), 0u);
+}
+
+}  // namespace
+}  // namespace cnx::sync
+
+namespace cnx::sync {
+namespace {
+
+// Migration 0017 (decision 1501): operations' versions grow. An UPDATE (a
+// deleted user's user_id set NULL) outranks the row's insert, so it removes
+// the PERFORMED relationship itself — also before the user's own delete is
+// projected, or without it; a compaction after it still deletes the node; a
+// row deleted and inserted again with the same id reaches the graph. The
+// UPDATE's event is keyed by the document, like the batches.
+TEST(OperationsBatch, UpdatesAndReinsertedRowsOutrankWhatTheGraphHolds) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  Uuid leaving = Uuid::NewV4();
+  Exec(c, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'b@example.com')", {leaving, d.tenant});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 2).value()));
+  const std::string insert =
+      "INSERT INTO operations_log (id, tenant_id, document_id, client_id, clock, update, user_id, session_id, "
+      "depends_on_id) VALUES ";
+  Uuid a1 = Uuid::NewV4(), a2 = Uuid::NewV4();
+  Exec(c, insert + "($1, $3, $4, 7, 0, '\\x01', $5, NULL, NULL), ($2, $3, $4, 7, 1, '\\x02', $5, NULL, NULL)",
+       {a1, a2, d.tenant, d.a, leaving});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 3).value()));
+  EXPECT_EQ(store->GetCounts().value().relationships_by_type["PERFORMED"], 2u);
+  const std::string perf = a1.ToString() + "/PERFORMED";
+  const uint64_t inserted = store->GetNode(a1.ToString()).value()->version;
+  EXPECT_GT(inserted, 2u);
+
+  Exec(c, "DELETE FROM users WHERE id = $1", {leaving});
+  auto events = DrainOutbox(c);
+  std::vector<Change> updates, others;
+  for (auto& e : events) (e.table == "operations_log" ? updates : others).push_back(e);
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_EQ(updates[0].op, Change::Op::kUpdate);
+  EXPECT_EQ(updates[0].version, inserted + 1);
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 0);
+  // The updates alone (the user's delete not projected yet): PERFORMED goes.
+  ASSERT_TRUE(Settled(projector.Apply(updates, 4).value()));
+  EXPECT_FALSE(store->GetRelationship(perf).value().has_value());
+  EXPECT_EQ(store->GetNode(a1.ToString()).value()->version, inserted + 1);
+  ASSERT_TRUE(Settled(projector.Apply(others, 5).value()));
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // Keyed by the document: one order with the document's batches.
+  Exec(c, "UPDATE operations_log SET client_id = 9 WHERE id = $1", {a2});
+  EXPECT_EQ(One<std::string>(c, "SELECT aggregateid || ' ' || type FROM outbox"),
+            d.a.ToString() + " operations_log.updated");
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 6).value()));
+
+  // A compaction after the updates deletes the nodes (at pg_version + 1).
+  Exec(c, "DELETE FROM operations_log WHERE document_id = $1", {d.a});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 7).value()));
+  EXPECT_FALSE(store->GetNode(a1.ToString()).value().has_value());
+  EXPECT_FALSE(store->GetNode(a2.ToString()).value().has_value());
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // The same id inserted again: above its tombstone, so it is projected.
+  Exec(c, insert + "($1, $2, $3, 7, 5, '\\x05', $4, NULL, NULL)", {a1, d.tenant, d.a, d.user});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 8).value()));
+  auto again = store->GetNode(a1.ToString()).value();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_GT(again->version, inserted + 2);
+  EXPECT_TRUE(store->GetRelationship(perf).value().has_value());
+  EXPECT_EQ(Drift(c, *store), 0u);
 }
 
 }  // namespace
