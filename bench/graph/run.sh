@@ -7,3 +7,4 @@ trap 'rm -rf "$dir"' EXIT
 "$build/bench/graph/graph_bench" --dir "$dir/store" --edges 1000000 --nodes 100000 --queries 2000
 "$(dirname "$0")/cte.sh" "$build"
 "$(dirname "$0")/projection.sh" "$build"
+"$build/bench/graph/tombstone_bench" --dir "$dir/tombstones"

@@ -1,15 +1,18 @@
 // `cnx graph ...`: inspect and maintain a graph store.
 //   cnx graph stats   --dir DIR [--tenant T]         embedded store: position and counts (JSON)
+//   cnx graph purge-tombstones --dir DIR [--horizon 24h]   embedded store: expired tombstones (decision 1500)
 //   cnx graph compact --dir DIR                      embedded store: write a snapshot, restart the log
 //   cnx graph neo4j-check --host H --port P ...     Neo4j: connect, create the schema, print position and counts
 //   cnx graph push --pg-url U --neo4j-url bolt://H:P --neo4j-user N --neo4j-password P --neo4j-database D
 //                                                   project the database's current state into Neo4j once
 //                                                   (also CNX_NEO4J_URL, _USER, _PASSWORD, _DATABASE)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/config.h"
 #include "cli/command.h"
 #include "cli/settings.h"
 #include "graph/embedded_graph_store.h"
@@ -104,6 +107,31 @@ void AddGraph(CLI::App& app) {
     std::printf("compacted: log %llu -> %llu bytes, generation %llu\n", static_cast<unsigned long long>(before),
                 static_cast<unsigned long long>((*store)->log_bytes()),
                 static_cast<unsigned long long>((*store)->log_generation()));
+    return 0;
+  });
+
+  static std::string horizon_text = "24h";
+  static size_t purge_batch = 10'000;
+  auto* purge = g->add_subcommand(
+      "purge-tombstones", "Purge the tombstones of an embedded graph store written longer ago than the horizon");
+  purge->add_option("--dir", dir, "Store directory")->required();
+  purge->add_option("--horizon", horizon_text, "Age of the tombstones to purge (default 24h; 0: all; decision 1500)");
+  purge->add_option("--batch", purge_batch, "Tombstones per call (default 10000)");
+  OnRun(purge, [] {
+    auto horizon = ParseDuration(horizon_text);
+    if (!horizon) return Fail(horizon.error());
+    auto store = graph::EmbeddedGraphStore::Open(dir);
+    if (!store) return Fail(store.error());
+    uint64_t purged = 0;
+    for (bool more = true; more;) {
+      auto r = (*store)->PurgeTombstones(std::chrono::duration_cast<std::chrono::seconds>(*horizon),
+                                         std::max<size_t>(purge_batch, 1));
+      if (!r) return Fail(r.error());
+      purged += r->purged;
+      more = r->more;
+    }
+    std::printf("{\"purged\": %llu, \"tombstones\": %zu}\n", static_cast<unsigned long long>(purged),
+                (*store)->tombstone_count());
     return 0;
   });
 

@@ -83,6 +83,17 @@ Result<sync::PipelineOptions> PipelineOptionsFrom(const Config& config, const st
   o.graph_dir = std::filesystem::path(config.GetString("data_dir", "cnx-data")) / "graph";
   o.kafka_brokers = config.GetString("kafka.brokers", "");
   o.graph_workers = static_cast<int>(CNX_TRY(config.GetInt("graph.workers", 64)));
+  // Graph tombstones expire after this (decision 1500): 0 never, else at least an hour.
+  auto horizon = CNX_TRY(config.GetDuration("graph.tombstone_horizon", std::chrono::hours(24)));
+  if (horizon.count() != 0 && horizon < std::chrono::hours(1)) {
+    return Err(Module::kCli, ErrorCode::kInvalidArgument,
+               "graph.tombstone_horizon must be 0 (never purge) or at least 1h (docs/decisions/1500-*.md)");
+  }
+  o.tombstone_horizon = std::chrono::duration_cast<std::chrono::seconds>(horizon);
+  o.tombstone_purge_interval = CNX_TRY(config.GetDuration("graph.tombstone_purge_interval", std::chrono::minutes(1)));
+  if (o.tombstone_purge_interval.count() <= 0) {
+    return Err(Module::kCli, ErrorCode::kInvalidArgument, "graph.tombstone_purge_interval must be positive");
+  }
   if (auto url = config.Find("neo4j.url"); url && !url->empty()) {
     auto b = CNX_TRY(graph::ParseBoltUrl(*url));
     b.user = config.GetString("neo4j.user", "neo4j");

@@ -83,9 +83,25 @@ int DlqReplay(const FlagSet& flags, int limit) {
   po.max_size = 2;
   pg::Pool pool(po);
   sync::GraphProjector projector(**store, &pool);
-  auto n = projector.ReplayDeadLetters(static_cast<size_t>(std::max(1, limit)));
+  // Letters older than the tombstone horizon are not replayed (decision 1500).
+  auto horizon = config->GetDuration("graph.tombstone_horizon", std::chrono::hours(24));
+  if (!horizon) return Fail(horizon.error());
+  const auto max_age = std::chrono::duration_cast<std::chrono::seconds>(*horizon);
+  auto n = projector.ReplayDeadLetters(static_cast<size_t>(std::max(1, limit)), max_age);
   if (!n) return Fail(n.error());
-  std::printf("{\"replayed\": %zu}\n", *n);
+  int64_t too_old = 0;
+  if (max_age.count() > 0) {
+    auto conn = pg::Connection::Open(db->admin_url);
+    if (!conn) return Fail(conn.error());
+    auto r = conn->Exec(
+        "SELECT count(*) FROM dead_letters WHERE source = 'graph' AND replayed_at IS NULL AND "
+        "created_at <= now() - make_interval(secs => $1::bigint)",
+        {static_cast<int64_t>(max_age.count())});
+    if (!r) return Fail(r.error());
+    too_old = (*r)[0].Get<int64_t>(0).value_or(0);
+  }
+  // olderThanHorizon: left alone; `cnx reconcile --target graph` repairs what they missed.
+  std::printf("{\"replayed\": %zu, \"olderThanHorizon\": %lld}\n", *n, static_cast<long long>(too_old));
   return 0;
 }
 

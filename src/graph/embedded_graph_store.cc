@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -23,6 +24,9 @@ constexpr const char* kSnapshotTmpName = "graph.snapshot.tmp";
 constexpr const char* kLockName = "graph.lock";
 constexpr const char* kLogFormat = "cnx-graph-log";
 constexpr const char* kSnapshotFormat = "cnx-graph-snapshot";
+// 1: no times. 2: tombstones and batches carry the time they were written,
+// purge records (docs/graph.md).
+constexpr int64_t kFormatVersion = 2;
 
 std::unexpected<Error> IoError(const std::string& what, const std::filesystem::path& p) {
   return Err(Module::kGraph, ErrorCode::kUnavailable, what + " " + p.string() + ": " + std::strerror(errno));
@@ -74,27 +78,46 @@ std::span<const uint8_t> AsBytes(std::string_view s) {
 
 Value Header(const char* format, uint64_t generation, uint64_t position) {
   return Value(Map{{"format", format},
-                   {"version", 1},
+                   {"version", kFormatVersion},
                    {"generation", static_cast<int64_t>(generation)},
                    {"position", static_cast<int64_t>(position)}});
 }
 
-// Returns the generation (and position) of a header record of the given format.
-Result<std::pair<uint64_t, uint64_t>> ParseHeader(std::span<const uint8_t> payload, const char* format) {
+struct HeaderInfo {
+  uint64_t generation = 0;
+  uint64_t position = 0;
+  int64_t version = 1;
+};
+
+// Reads a header record of the given format.
+Result<HeaderInfo> ParseHeader(std::span<const uint8_t> payload, const char* format) {
   Value v = CNX_TRY(packstream::Decode(payload));
   const Value* f = v.Find("format");
   const Value* g = v.Find("generation");
   const Value* p = v.Find("position");
+  const Value* ver = v.Find("version");
   if (f == nullptr || !f->is_string() || f->as_string() != format || g == nullptr || !g->is_int() || p == nullptr ||
-      !p->is_int())
+      !p->is_int() || (ver != nullptr && !ver->is_int()))
     return Corrupt(std::string("not a ") + format + " header");
-  return std::pair<uint64_t, uint64_t>(static_cast<uint64_t>(g->as_int()), static_cast<uint64_t>(p->as_int()));
+  HeaderInfo h{static_cast<uint64_t>(g->as_int()), static_cast<uint64_t>(p->as_int()), ver ? ver->as_int() : 1};
+  if (h.version < 1 || h.version > kFormatVersion)
+    return Corrupt(std::string(format) + " of format version " + std::to_string(h.version) +
+                   ": this build reads 1 to " + std::to_string(kFormatVersion));
+  return h;
 }
 
 }  // namespace
 
-std::unique_ptr<EmbeddedGraphStore> EmbeddedGraphStore::InMemory() {
-  return std::unique_ptr<EmbeddedGraphStore>(new EmbeddedGraphStore());
+std::unique_ptr<EmbeddedGraphStore> EmbeddedGraphStore::InMemory(const Clock* clock) {
+  std::unique_ptr<EmbeddedGraphStore> s(new EmbeddedGraphStore());
+  s->options_.clock = clock;
+  return s;
+}
+
+uint32_t EmbeddedGraphStore::NowSeconds() const {
+  const Clock& c = options_.clock != nullptr ? *options_.clock : SystemClock::Instance();
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(c.Now().time_since_epoch()).count();
+  return static_cast<uint32_t>(std::clamp<int64_t>(s, 1, UINT32_MAX));
 }
 
 Result<std::unique_ptr<EmbeddedGraphStore>> EmbeddedGraphStore::Open(const std::filesystem::path& dir,
@@ -121,6 +144,9 @@ EmbeddedGraphStore::~EmbeddedGraphStore() {
 
 Status EmbeddedGraphStore::Load() {
   std::filesystem::remove(dir_ / kSnapshotTmpName);  // an unfinished compaction
+  // Tombstones of format 1 have no time: they count as written now.
+  const uint32_t opened_s = NowSeconds();
+  bool old_format = false;
   uint64_t snap_generation = 0;
   auto snap_path = dir_ / kSnapshotName;
   if (std::filesystem::exists(snap_path)) {
@@ -134,16 +160,21 @@ Status EmbeddedGraphStore::Load() {
     auto valid = ReadRecords(AsBytes(*data), [&](std::span<const uint8_t> payload) -> Status {
       if (ended) return Corrupt("snapshot: record after the end record");
       if (index++ == 0) {
-        auto [gen, pos] = CNX_TRY(ParseHeader(payload, kSnapshotFormat));
-        snap_generation = gen;
-        graph_.set_position(pos);
+        auto h = CNX_TRY(ParseHeader(payload, kSnapshotFormat));
+        snap_generation = h.generation;
+        graph_.set_position(h.position);
+        old_format |= h.version < kFormatVersion;
         return Ok();
       }
       Value v = CNX_TRY(packstream::Decode(payload));
-      if (v.is_struct() && v.as_struct().tag == codec::kTombstoneTag && v.as_struct().fields.size() == 3) {
+      if (v.is_struct() && v.as_struct().tag == codec::kTombstoneTag) {
+        // T(kind, id, version) in format 1, T(kind, id, version, written_s) in format 2.
         const auto& f = v.as_struct().fields;
-        if (!f[0].is_int() || !f[1].is_string() || !f[2].is_int()) return Corrupt("snapshot: bad tombstone");
-        graph_.SetTombstone(f[0].as_int() == 1, f[1].as_string(), static_cast<uint64_t>(f[2].as_int()));
+        if ((f.size() != 3 && f.size() != 4) || !f[0].is_int() || !f[1].is_string() || !f[2].is_int() ||
+            (f.size() == 4 && (!f[3].is_int() || f[3].as_int() <= 0 || f[3].as_int() > UINT32_MAX)))
+          return Corrupt("snapshot: bad tombstone");
+        uint32_t written = f.size() == 4 ? static_cast<uint32_t>(f[3].as_int()) : opened_s;
+        graph_.RestoreTombstone(f[0].as_int() == 1, f[1].as_string(), static_cast<uint64_t>(f[2].as_int()), written);
         return Ok();
       }
       if (v.is_struct() && v.as_struct().tag == codec::kEndTag) {
@@ -173,15 +204,23 @@ Status EmbeddedGraphStore::Load() {
   uint64_t replayed = 0;
   auto valid = ReadRecords(AsBytes(data), [&](std::span<const uint8_t> payload) -> Status {
     if (index++ == 0) {
-      log_generation = CNX_TRY(ParseHeader(payload, kLogFormat)).first;
+      auto h = CNX_TRY(ParseHeader(payload, kLogFormat));
+      log_generation = h.generation;
       if (*log_generation > snap_generation)
         return Corrupt("log generation " + std::to_string(*log_generation) + " is newer than the snapshot's " +
                        std::to_string(snap_generation) + " (snapshot lost?)");
+      if (*log_generation == snap_generation) old_format |= h.version < kFormatVersion;
       return Ok();
     }
     if (*log_generation < snap_generation) return Ok();  // already in the snapshot
-    MutationBatch b = CNX_TRY(codec::DecodeBatch(payload));
-    graph_.Apply(std::move(b));
+    auto rec = CNX_TRY(codec::DecodeLogRecord(payload));
+    if (auto* purge = std::get_if<codec::Purge>(&rec)) {
+      graph_.RemoveTombstones(purge->nodes, purge->relationships);
+    } else {
+      auto& lb = std::get<codec::LoggedBatch>(rec);
+      graph_.set_tombstone_time(lb.written_s.value_or(opened_s));
+      graph_.Apply(lb.batch);
+    }
     ++replayed;
     return Ok();
   });
@@ -200,6 +239,13 @@ Status EmbeddedGraphStore::Load() {
     }
   }
   (void)replayed;
+  if (old_format) {
+    // Rewrite the store in the current format, so every later record and the
+    // files agree on it.
+    CNX_TRY(CompactLocked());
+    spdlog::info("graph: {} rewritten in format {} (tombstones of format 1 dated at this opening)", dir_.string(),
+                 kFormatVersion);
+  }
   return Ok();
 }
 
@@ -231,29 +277,51 @@ Status EmbeddedGraphStore::EnsureSchema(const std::vector<std::string>& labels) 
   return Ok();
 }
 
+Status EmbeddedGraphStore::AppendLog(const std::string& payload) {
+  auto log_path = dir_ / kLogName;
+  if (broken_) return Err(Module::kGraph, ErrorCode::kUnavailable, "graph log is in an unknown state; reopen");
+  if (payload.size() > kMaxRecordBytes)
+    return Err(Module::kGraph, ErrorCode::kInvalidArgument, "batch too large for one log record");
+  std::string rec;
+  AppendRecord(rec, payload);
+  auto st = WriteAt(log_fd_, rec, log_size_, log_path);
+  if (st && options_.sync && ::fdatasync(log_fd_) != 0) {
+    // After a failed fsync the page cache state is unknown: stop writing.
+    broken_ = true;
+    return IoError("fdatasync", log_path);
+  }
+  if (!st) {
+    if (::ftruncate(log_fd_, static_cast<off_t>(log_size_)) != 0) broken_ = true;
+    return std::unexpected(st.error());
+  }
+  log_size_ += rec.size();
+  return Ok();
+}
+
 Result<ApplyResult> EmbeddedGraphStore::Apply(const MutationBatch& batch) {
   CNX_TRY(ValidateBatch(batch));
   std::unique_lock lock(mu_);
-  if (persistent_) {
-    auto log_path = dir_ / kLogName;
-    if (broken_) return Err(Module::kGraph, ErrorCode::kUnavailable, "graph log is in an unknown state; reopen");
-    std::string rec;
-    AppendRecord(rec, codec::EncodeBatch(batch));
-    if (rec.size() - kRecordHeaderBytes > kMaxRecordBytes)
-      return Err(Module::kGraph, ErrorCode::kInvalidArgument, "batch too large for one log record");
-    auto st = WriteAt(log_fd_, rec, log_size_, log_path);
-    if (st && options_.sync && ::fdatasync(log_fd_) != 0) {
-      // After a failed fsync the page cache state is unknown: stop writing.
-      broken_ = true;
-      return IoError("fdatasync", log_path);
-    }
-    if (!st) {
-      if (::ftruncate(log_fd_, static_cast<off_t>(log_size_)) != 0) broken_ = true;
-      return std::unexpected(st.error());
-    }
-    log_size_ += rec.size();
-  }
+  const uint32_t now = NowSeconds();
+  if (persistent_) CNX_TRY(AppendLog(codec::EncodeBatch(batch, now)));
+  graph_.set_tombstone_time(now);
   ApplyResult r = graph_.Apply(batch);
+  if (persistent_ && options_.compact_after_log_bytes > 0 && log_size_ > options_.compact_after_log_bytes) {
+    if (auto st = CompactLocked(); !st) spdlog::warn("graph: compaction failed: {}", st.error().ToString());
+  }
+  return r;
+}
+
+Result<PurgeResult> EmbeddedGraphStore::PurgeTombstones(std::chrono::seconds horizon, size_t limit) {
+  std::unique_lock lock(mu_);
+  const int64_t cutoff = static_cast<int64_t>(NowSeconds()) - horizon.count();
+  if (cutoff <= 0 || limit == 0) return PurgeResult{};
+  auto expired = graph_.FindExpiredTombstones(static_cast<uint32_t>(std::min<int64_t>(cutoff, UINT32_MAX)), limit);
+  PurgeResult r;
+  r.more = expired.more;
+  if (expired.nodes.empty() && expired.relationships.empty()) return r;
+  // Logged first: a replay must remove exactly these (decision 1500).
+  if (persistent_) CNX_TRY(AppendLog(codec::EncodePurge(codec::Purge{expired.nodes, expired.relationships})));
+  r.purged = graph_.RemoveTombstones(expired.nodes, expired.relationships);
   if (persistent_ && options_.compact_after_log_bytes > 0 && log_size_ > options_.compact_after_log_bytes) {
     if (auto st = CompactLocked(); !st) spdlog::warn("graph: compaction failed: {}", st.error().ToString());
   }
@@ -293,9 +361,10 @@ Status EmbeddedGraphStore::CompactLocked() {
     ++rels;
     flush(false);
   });
-  graph_.ForEachTombstone([&](bool rel, const std::string& id, uint64_t v) {
-    AppendRecord(buf, packstream::Encode(Value(Structure{
-                          codec::kTombstoneTag, {Value(rel ? 1 : 0), Value(id), Value(static_cast<int64_t>(v))}})));
+  graph_.ForEachTombstone([&](bool rel, const std::string& id, uint64_t v, uint32_t written_s) {
+    AppendRecord(buf, packstream::Encode(Value(Structure{codec::kTombstoneTag,
+                                                         {Value(rel ? 1 : 0), Value(id), Value(static_cast<int64_t>(v)),
+                                                          Value(static_cast<int64_t>(written_s))}})));
     ++tombs;
     flush(false);
   });
@@ -363,6 +432,16 @@ uint64_t EmbeddedGraphStore::log_generation() const {
 std::string EmbeddedGraphStore::CanonicalDump() const {
   std::shared_lock lock(mu_);
   return graph_.CanonicalDump();
+}
+
+size_t EmbeddedGraphStore::tombstone_count() const {
+  std::shared_lock lock(mu_);
+  return graph_.tombstone_count();
+}
+
+uint32_t EmbeddedGraphStore::TombstoneTime(bool relationship, const std::string& id) const {
+  std::shared_lock lock(mu_);
+  return graph_.TombstoneTime(relationship, id);
 }
 
 }  // namespace cnx::graph

@@ -8,6 +8,10 @@
 // then restarts the log under the next generation number. Open() loads the
 // snapshot and replays the log of the same generation up to the first torn
 // or corrupt record (a write that was never acknowledged), cutting it off.
+// Tombstones carry the time they were written (the options' clock); a purge
+// (PurgeTombstones) is a log record of its own listing the ids it removed, so
+// a replay removes exactly those. Files of format 1 (no times) are read, their
+// tombstones dated at the opening, and rewritten in format 2 (a compaction).
 // Formats: docs/graph.md.
 //
 // Thread safety: all methods are safe to call concurrently; Apply/Compact are
@@ -21,6 +25,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "base/clock.h"
 #include "graph/graph_store.h"
 #include "graph/memory_graph.h"
 
@@ -29,6 +34,7 @@ namespace cnx::graph {
 struct EmbeddedOptions {
   bool sync = true;                               // fdatasync every batch (off only for tests/benchmarks)
   uint64_t compact_after_log_bytes = 256u << 20;  // automatic compaction threshold; 0 = never
+  const Clock* clock = nullptr;                   // dates tombstones; null = the system clock. Must outlive the store
 };
 
 class EmbeddedGraphStore final : public GraphStore {
@@ -39,7 +45,7 @@ class EmbeddedGraphStore final : public GraphStore {
   static Result<std::unique_ptr<EmbeddedGraphStore>> Open(const std::filesystem::path& dir,
                                                           EmbeddedOptions options = {});
   // A store without files (tests, reference models).
-  static std::unique_ptr<EmbeddedGraphStore> InMemory();
+  static std::unique_ptr<EmbeddedGraphStore> InMemory(const Clock* clock = nullptr);
 
   ~EmbeddedGraphStore() override;
 
@@ -52,18 +58,24 @@ class EmbeddedGraphStore final : public GraphStore {
   Result<std::optional<Path>> ShortestPath(const PathQuery& q, const ReadOptions& opts = {}) override;
   Result<Subgraph> GetSubgraph(const SubgraphQuery& q, const ReadOptions& opts = {}) override;
   Result<Counts> GetCounts(const ReadOptions& opts = {}) override;
+  Result<PurgeResult> PurgeTombstones(std::chrono::seconds horizon, size_t limit) override;
 
   // Writes a snapshot and restarts the log (no-op for an in-memory store).
   Status Compact();
   uint64_t log_bytes() const;
   uint64_t log_generation() const;
   std::string CanonicalDump() const;
+  size_t tombstone_count() const;
+  // When the tombstone of `id` was written, in seconds of the clock; 0: none.
+  uint32_t TombstoneTime(bool relationship, const std::string& id) const;
 
  private:
   EmbeddedGraphStore() = default;
   Status Load();
   Status CompactLocked();
-  Status StartLog(uint64_t generation);  // truncates graph.log and writes its header
+  Status StartLog(uint64_t generation);          // truncates graph.log and writes its header
+  Status AppendLog(const std::string& payload);  // one record, fdatasync'd (options_.sync)
+  uint32_t NowSeconds() const;
 
   mutable std::shared_mutex mu_;
   MemoryGraph graph_;

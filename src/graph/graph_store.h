@@ -16,6 +16,12 @@
 //   a late, older upsert cannot resurrect a deleted entity; an upsert with a
 //   newer version re-creates it. Deleting a node removes its relationships (and
 //   leaves tombstones for them at their current version).
+// * Tombstone expiry. A tombstone records when it was last written (the
+//   store's clock); PurgeTombstones() removes those older than a horizon.
+//   After that the store has no memory of the delete: an upsert of that id,
+//   of any version, creates the entity. The horizon must exceed the longest
+//   time an event can arrive after a newer event of the same entity was
+//   applied (decision 1500).
 // * Upserts replace the property map (the event carries the whole row); the
 //   store adds nothing to it. A relationship upsert whose endpoints do not exist
 //   is skipped (counted in ApplyResult), as a Cypher MATCH...MERGE would do.
@@ -40,6 +46,7 @@
 // local files, kInternal for broken invariants.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -113,6 +120,11 @@ struct ApplyResult {
   bool operator==(const ApplyResult& o) const {
     return applied == o.applied && stale == o.stale && missing_endpoint == o.missing_endpoint;
   }
+};
+
+struct PurgeResult {
+  uint64_t purged = 0;  // tombstones removed by this call
+  bool more = false;    // the call stopped at its limit: expired tombstones may remain
 };
 
 struct Node {
@@ -212,6 +224,11 @@ class GraphStore {
   virtual Result<std::optional<Path>> ShortestPath(const PathQuery& q, const ReadOptions& opts = {}) = 0;
   virtual Result<Subgraph> GetSubgraph(const SubgraphQuery& q, const ReadOptions& opts = {}) = 0;
   virtual Result<Counts> GetCounts(const ReadOptions& opts = {}) = 0;
+
+  // Removes at most `limit` tombstones written `horizon` or longer ago by the
+  // store's clock (horizon 0: every tombstone). Bounded work per call: call
+  // again while `more`. Durable like Apply() when it returns success.
+  virtual Result<PurgeResult> PurgeTombstones(std::chrono::seconds horizon, size_t limit) = 0;
 };
 
 // Checks labels / types: an identifier [A-Za-z_][A-Za-z0-9_]{0,63}. Labels and

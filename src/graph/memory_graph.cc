@@ -376,7 +376,16 @@ uint32_t MemoryGraph::LookupTomb(const TombSet& t, const Probe& p) const {
   return t.index.Find(p.hash, [&](uint32_t s) { return KeyMatches(t.recs[s].key(), p); });
 }
 
-void MemoryGraph::AddTomb(TombSet& t, std::string_view id, uint64_t version) {
+void MemoryGraph::PushAge(TombSet& t, uint32_t slot, uint32_t written_s) {
+  if (!t.ages.empty() && written_s < t.ages.back().written_s) t.unsorted = true;
+  t.ages.push_back(TombAge{slot, written_s});
+}
+
+void MemoryGraph::PopStaleAges(TombSet& t) {
+  while (!t.ages.empty() && !t.Live(t.ages.front())) t.ages.pop_front();
+}
+
+void MemoryGraph::AddTomb(TombSet& t, std::string_view id, uint64_t version, uint32_t written_s) {
   uint32_t s;
   if (!t.free.empty()) {
     s = t.free.back();
@@ -389,9 +398,18 @@ void MemoryGraph::AddTomb(TombSet& t, std::string_view id, uint64_t version) {
   rec.id_hi = k.hi;
   rec.id_lo = k.lo;
   rec.id_aux = k.aux;
-  rec.used = true;
+  rec.written_s = written_s;
   rec.version = version;
   t.index.Insert(HashKey(k), s, [&](uint32_t x) { return HashKey(t.recs[x].key()); });
+  PushAge(t, s, written_s);
+}
+
+void MemoryGraph::RewriteTomb(TombSet& t, uint32_t s, uint64_t version, uint32_t written_s) {
+  TombRec& rec = t.recs[s];
+  rec.version = version;
+  if (rec.written_s == written_s) return;  // its queue entry is still the right one
+  rec.written_s = written_s;
+  PushAge(t, s, written_s);
 }
 
 void MemoryGraph::EraseTomb(TombSet& t, uint32_t s) {
@@ -454,14 +472,116 @@ void MemoryGraph::RemoveRel(uint32_t r) {
   free_rels_.push_back(r);
 }
 
-void MemoryGraph::SetTombstone(bool relationship, const std::string& id, uint64_t version) {
+void MemoryGraph::SetTombstone(bool relationship, std::string_view id, uint64_t version, uint32_t written_s) {
   TombSet& t = relationship ? rel_tombs_ : node_tombs_;
   uint32_t s = LookupTomb(t, MakeProbe(id));
   if (s != kNone) {
-    t.recs[s].version = std::max(t.recs[s].version, version);
+    RewriteTomb(t, s, std::max(t.recs[s].version, version), std::max(t.recs[s].written_s, written_s));
     return;
   }
-  AddTomb(t, id, version);
+  AddTomb(t, id, version, written_s);
+}
+
+void MemoryGraph::RestoreTombstone(bool relationship, const std::string& id, uint64_t version, uint32_t written_s) {
+  SetTombstone(relationship, id, version, written_s == 0 ? 1 : written_s);
+}
+
+uint32_t MemoryGraph::TombstoneTime(bool relationship, const std::string& id) const {
+  const TombSet& t = relationship ? rel_tombs_ : node_tombs_;
+  uint32_t s = LookupTomb(t, MakeProbe(id));
+  return s == kNone ? 0 : t.recs[s].written_s;
+}
+
+// ---- tombstone expiry ------------------------------------------------------------
+
+MemoryGraph::Expired MemoryGraph::FindExpiredTombstones(uint32_t cutoff_s, size_t limit) {
+  Expired out;
+  std::vector<uint32_t> slots[2];
+  TombSet* sets[2] = {&node_tombs_, &rel_tombs_};
+  for (TombSet* t : sets) {
+    if (t->unsorted) {
+      std::stable_sort(t->ages.begin(), t->ages.end(),
+                       [](const TombAge& a, const TombAge& b) { return a.written_s < b.written_s; });
+      t->unsorted = false;
+    }
+    PopStaleAges(*t);
+  }
+  // Merge the two queues oldest first; stale entries inside a queue are skipped.
+  size_t at[2] = {0, 0};
+  size_t found = 0;
+  for (;;) {
+    int pick = -1;
+    for (int k = 0; k < 2; ++k) {
+      auto& q = sets[k]->ages;
+      while (at[k] < q.size() && !sets[k]->Live(q[at[k]])) ++at[k];
+      if (at[k] < q.size() && q[at[k]].written_s <= cutoff_s &&
+          (pick < 0 || q[at[k]].written_s < sets[pick]->ages[at[pick]].written_s)) {
+        pick = k;
+      }
+    }
+    if (pick < 0) break;
+    if (found == limit) {
+      out.more = true;
+      break;
+    }
+    slots[pick].push_back(sets[pick]->ages[at[pick]++].slot);
+    ++found;
+  }
+  for (int k = 0; k < 2; ++k) {
+    // A slot freed and reused within the same second can have two live entries.
+    std::sort(slots[k].begin(), slots[k].end());
+    slots[k].erase(std::unique(slots[k].begin(), slots[k].end()), slots[k].end());
+    auto& ids = k == 0 ? out.nodes : out.relationships;
+    ids.reserve(slots[k].size());
+    for (uint32_t s : slots[k]) ids.push_back(IdString(sets[k]->recs[s].key()));
+  }
+  return out;
+}
+
+size_t MemoryGraph::RemoveTombstones(const std::vector<std::string>& nodes,
+                                     const std::vector<std::string>& relationships) {
+  size_t removed = 0;
+  for (int k = 0; k < 2; ++k) {
+    TombSet& t = k == 0 ? node_tombs_ : rel_tombs_;
+    for (const auto& id : k == 0 ? nodes : relationships) {
+      uint32_t s = LookupTomb(t, MakeProbe(id));
+      if (s == kNone) continue;
+      EraseTomb(t, s);
+      ++removed;
+    }
+    PopStaleAges(t);
+    ShrinkTombs(t);
+  }
+  return removed;
+}
+
+void MemoryGraph::ShrinkTombs(TombSet& t) {
+  // The rebuild copies the live records under the writer's lock: only when
+  // they are few (a purge call must stay short), and three quarters of the
+  // records are free. A set that shrinks slowly keeps its records until then;
+  // an idle one empties within the horizon anyway.
+  constexpr size_t kMinRecords = 4096;
+  constexpr size_t kMaxLiveToCopy = 32768;
+  if (t.recs.size() < kMinRecords || t.index.size() * 4 >= t.recs.size() || t.index.size() > kMaxLiveToCopy) return;
+  TombSet fresh;
+  std::vector<uint32_t> moved(t.recs.size(), kNone);
+  auto move = [&](uint32_t s, uint32_t written_s) {
+    uint32_t n = fresh.recs.Add();
+    fresh.recs[n] = t.recs[s];
+    moved[s] = n;
+    PushAge(fresh, n, written_s);
+  };
+  // Queue order first (time order), then any live record without a live entry.
+  for (const TombAge& a : t.ages) {
+    if (t.Live(a) && moved[a.slot] == kNone) move(a.slot, a.written_s);
+  }
+  for (uint32_t s = 0; s < t.recs.size(); ++s) {
+    if (t.recs[s].used() && moved[s] == kNone) move(s, t.recs[s].written_s);
+  }
+  for (uint32_t n = 0; n < fresh.recs.size(); ++n) {
+    fresh.index.Insert(HashKey(fresh.recs[n].key()), n, [&](uint32_t x) { return HashKey(fresh.recs[x].key()); });
+  }
+  t = std::move(fresh);
 }
 
 // ---- mutations -------------------------------------------------------------------
@@ -526,12 +646,12 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     if (n == kNone) {
       uint32_t t = LookupTomb(node_tombs_, p);
       if (t == kNone) {
-        AddTomb(node_tombs_, d->id, d->version);
+        AddTomb(node_tombs_, d->id, d->version, tomb_time_);
         res.applied = 1;
       } else if (Stale(d->version, node_tombs_.recs[t].version)) {
         res.stale = 1;
       } else {
-        node_tombs_.recs[t].version = d->version;
+        RewriteTomb(node_tombs_, t, d->version, tomb_time_);
         res.applied = 1;
       }
       return res;
@@ -544,7 +664,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     // that replaying its old upsert cannot bring it back.
     while (nodes_[n].first_out != kNone || nodes_[n].first_in != kNone) {
       uint32_t r = nodes_[n].first_out != kNone ? nodes_[n].first_out : nodes_[n].first_in;
-      SetTombstone(true, IdString(rels_[r].key()), rels_[r].version);
+      SetTombstone(true, IdString(rels_[r].key()), rels_[r].version, tomb_time_);
       RemoveRel(r);
     }
     const IdKey k = nodes_[n].key();
@@ -552,7 +672,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     ReleaseKey(k);
     nodes_[n] = NodeRec{};
     free_nodes_.push_back(n);
-    SetTombstone(false, d->id, d->version);
+    SetTombstone(false, d->id, d->version, tomb_time_);
     res.applied = 1;
   } else if (const auto* ur = std::get_if<UpsertRelationship>(&m)) {
     const Probe p = MakeProbe(ur->id);
@@ -609,12 +729,12 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
     if (r == kNone) {
       uint32_t t = LookupTomb(rel_tombs_, p);
       if (t == kNone) {
-        AddTomb(rel_tombs_, dr->id, dr->version);
+        AddTomb(rel_tombs_, dr->id, dr->version, tomb_time_);
         res.applied = 1;
       } else if (Stale(dr->version, rel_tombs_.recs[t].version)) {
         res.stale = 1;
       } else {
-        rel_tombs_.recs[t].version = dr->version;
+        RewriteTomb(rel_tombs_, t, dr->version, tomb_time_);
         res.applied = 1;
       }
       return res;
@@ -624,7 +744,7 @@ ApplyResult MemoryGraph::ApplyOne(const Mutation& m) {
       return res;
     }
     RemoveRel(r);
-    SetTombstone(true, dr->id, dr->version);
+    SetTombstone(true, dr->id, dr->version, tomb_time_);
     res.applied = 1;
   }
   return res;
@@ -854,12 +974,13 @@ void MemoryGraph::ForEachRelationship(const std::function<void(const UpsertRelat
 }
 
 void MemoryGraph::ForEachTombstone(
-    const std::function<void(bool relationship, const std::string&, uint64_t)>& fn) const {
-  for (size_t i = 0; i < node_tombs_.recs.size(); ++i) {
-    if (node_tombs_.recs[i].used) fn(false, IdString(node_tombs_.recs[i].key()), node_tombs_.recs[i].version);
-  }
-  for (size_t i = 0; i < rel_tombs_.recs.size(); ++i) {
-    if (rel_tombs_.recs[i].used) fn(true, IdString(rel_tombs_.recs[i].key()), rel_tombs_.recs[i].version);
+    const std::function<void(bool relationship, const std::string&, uint64_t version, uint32_t written_s)>& fn) const {
+  for (int k = 0; k < 2; ++k) {
+    const TombSet& t = k == 0 ? node_tombs_ : rel_tombs_;
+    for (size_t i = 0; i < t.recs.size(); ++i) {
+      const TombRec& r = t.recs[i];
+      if (r.used()) fn(k == 1, IdString(r.key()), r.version, r.written_s);
+    }
   }
 }
 
@@ -877,7 +998,7 @@ std::string MemoryGraph::CanonicalDump() const {
     lines.push_back("R " + r.id + " :" + r.type + " " + r.start_id + "->" + r.end_id + " v" +
                     std::to_string(r.version) + " " + Value(std::move(props)).DebugString());
   });
-  ForEachTombstone([&](bool rel, const std::string& id, uint64_t v) {
+  ForEachTombstone([&](bool rel, const std::string& id, uint64_t v, uint32_t) {
     lines.push_back(std::string(rel ? "TR " : "TN ") + id + " v" + std::to_string(v));
   });
   std::sort(lines.begin(), lines.end());

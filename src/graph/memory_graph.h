@@ -11,13 +11,20 @@
 // * relationships are linked into their endpoints' outgoing / incoming lists
 //   (no per-node vectors);
 // * the id indexes and the tombstone sets are open-addressing tables of
-//   record numbers (4 bytes a slot).
+//   record numbers (4 bytes a slot);
+// * a tombstone records when it was last written (seconds of the owner's
+//   clock, set_tombstone_time()); each tombstone set keeps a queue of
+//   (record, time) in write order, so expired tombstones are found from its
+//   front without a scan. A set whose records are mostly free after a purge is
+//   rebuilt densely once at most 32,768 are left, so purged memory goes back
+//   to the allocator without a long pause.
 // Names, property keys and tenant ids are never released (they are few).
 // Not thread-safe: the owner serialises writers and lets readers share
 // (EmbeddedGraphStore uses a shared_mutex). Internal to the graph module.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -40,8 +47,24 @@ class MemoryGraph {
   uint64_t position() const { return position_; }
   void set_position(uint64_t p) { position_ = p; }
 
-  // Restores a tombstone (snapshot loading).
-  void SetTombstone(bool relationship, const std::string& id, uint64_t version);
+  // Restores a tombstone (snapshot loading) written at `written_s`.
+  void RestoreTombstone(bool relationship, const std::string& id, uint64_t version, uint32_t written_s);
+
+  // The time (seconds of the owner's clock) that tombstones written by the
+  // following Apply()/ApplyOne() calls record. Must not be 0.
+  void set_tombstone_time(uint32_t seconds) { tomb_time_ = seconds == 0 ? 1 : seconds; }
+
+  // Tombstones written at or before `cutoff_s`, oldest first, at most `limit`
+  // (nothing is removed: see RemoveTombstones). `more`: the limit was reached
+  // and expired ones remain.
+  struct Expired {
+    std::vector<std::string> nodes, relationships;
+    bool more = false;
+  };
+  Expired FindExpiredTombstones(uint32_t cutoff_s, size_t limit);
+  // Removes the tombstones of these ids (those that have none are ignored);
+  // returns how many were removed.
+  size_t RemoveTombstones(const std::vector<std::string>& nodes, const std::vector<std::string>& relationships);
 
   std::optional<Node> GetNode(const std::string& id, const ReadOptions& opts) const;
   std::optional<Relationship> GetRelationship(const std::string& id, const ReadOptions& opts) const;
@@ -54,7 +77,8 @@ class MemoryGraph {
   // labels of their endpoints), then tombstones.
   void ForEachNode(const std::function<void(const UpsertNode&)>& fn) const;
   void ForEachRelationship(const std::function<void(const UpsertRelationship&)>& fn) const;
-  void ForEachTombstone(const std::function<void(bool relationship, const std::string&, uint64_t)>& fn) const;
+  void ForEachTombstone(
+      const std::function<void(bool relationship, const std::string&, uint64_t version, uint32_t written_s)>& fn) const;
 
   // A canonical text of the whole state (sorted), for equality checks in tests.
   std::string CanonicalDump() const;
@@ -62,6 +86,8 @@ class MemoryGraph {
   size_t node_count() const { return node_index_.size(); }
   size_t relationship_count() const { return rel_index_.size(); }
   size_t tombstone_count() const { return node_tombs_.index.size() + rel_tombs_.index.size(); }
+  // When the tombstone of `id` was written (0: it has none).
+  uint32_t TombstoneTime(bool relationship, const std::string& id) const;
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
@@ -107,9 +133,16 @@ class MemoryGraph {
   struct TombRec {
     uint64_t id_hi = 0, id_lo = 0;
     uint32_t id_aux = 0;
-    bool used = false;
+    uint32_t written_s = 0;  // when last written; 0: a free slot
     uint64_t version = 0;
     IdKey key() const { return {id_hi, id_lo, id_aux}; }
+    bool used() const { return written_s != 0; }
+  };
+  // An entry of a tombstone set's age queue: record `slot` was written at
+  // `written_s`. Stale once the record is freed or written again later.
+  struct TombAge {
+    uint32_t slot = 0;
+    uint32_t written_s = 0;
   };
 
   // Records in fixed-size chunks: no reallocation of the whole array, no
@@ -152,6 +185,9 @@ class MemoryGraph {
     Chunked<TombRec> recs;
     std::vector<uint32_t> free;
     SlotTable index;
+    std::deque<TombAge> ages;  // write order (time order unless `unsorted`)
+    bool unsorted = false;     // an entry older than its predecessor was pushed (snapshot loading)
+    bool Live(const TombAge& a) const { return recs[a.slot].written_s == a.written_s; }
   };
 
   struct NameHash {
@@ -175,8 +211,15 @@ class MemoryGraph {
   Map DecodeProps(const uint8_t* data, uint32_t size, uint32_t tenant) const;
 
   uint32_t LookupTomb(const TombSet& t, const Probe& p) const;
-  void AddTomb(TombSet& t, std::string_view id, uint64_t version);  // the id has none yet
+  void AddTomb(TombSet& t, std::string_view id, uint64_t version, uint32_t written_s);  // the id has none yet
   void EraseTomb(TombSet& t, uint32_t slot);
+  // Sets the version and the write time (now) of an existing tombstone.
+  void RewriteTomb(TombSet& t, uint32_t slot, uint64_t version, uint32_t written_s);
+  // A tombstone for `id` at `version` (the higher one if it has one), written now.
+  void SetTombstone(bool relationship, std::string_view id, uint64_t version, uint32_t written_s);
+  static void PushAge(TombSet& t, uint32_t slot, uint32_t written_s);
+  static void PopStaleAges(TombSet& t);
+  void ShrinkTombs(TombSet& t);  // rebuilds a set whose records are mostly free
 
   std::vector<uint32_t> TypeFilter(const std::vector<std::string>& types, bool* none_match) const;
   bool Visible(uint32_t n, const ReadOptions& opts) const;
@@ -218,6 +261,7 @@ class MemoryGraph {
   std::vector<uint32_t> free_strings_;
   std::string scratch_;  // property encoding buffer (writers only)
   uint64_t position_ = 0;
+  uint32_t tomb_time_ = 1;  // set_tombstone_time()
 };
 
 }  // namespace cnx::graph

@@ -1,5 +1,8 @@
 #include "graph/mutation_codec.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "graph/packstream.h"
 
 namespace cnx::graph::codec {
@@ -71,12 +74,16 @@ Result<Mutation> DecodeMutation(Value v) {
   return Bad("wrong field count");
 }
 
-std::string EncodeBatch(const MutationBatch& b) {
+std::string EncodeBatch(const MutationBatch& b, std::optional<uint32_t> written_s) {
   List muts;
   muts.reserve(b.mutations.size());
   for (const auto& m : b.mutations) muts.push_back(EncodeMutation(m));
-  // A re-projection batch has a third element, `true`; a forced one a fourth,
-  // `true` (older readers never see either).
+  if (written_s) {
+    return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts)), Value(b.reproject), Value(b.force),
+                                         Value(static_cast<int64_t>(*written_s))}));
+  }
+  // Format 1: a re-projection batch has a third element, `true`; a forced one
+  // a fourth, `true`.
   if (b.force) {
     return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts)), Value(b.reproject), Value(true)}));
   }
@@ -84,20 +91,66 @@ std::string EncodeBatch(const MutationBatch& b) {
   return packstream::Encode(Value(List{U64(b.position), Value(std::move(muts))}));
 }
 
-Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes) {
-  Value v = CNX_TRY(packstream::Decode(bytes));
-  if (!v.is_list() || v.as_list().size() < 2 || v.as_list().size() > 4 || !v.as_list()[1].is_list())
-    return Bad("batch shape");
+namespace {
+
+Result<MutationBatch> BatchOf(Value& v, std::optional<uint32_t>* written_s) {
+  auto& l = v.as_list();
+  if (l.size() < 2 || l.size() > 5 || !l[1].is_list()) return Bad("batch shape");
   MutationBatch b;
-  for (size_t i = 2; i < v.as_list().size(); ++i) {
-    if (!v.as_list()[i].is_bool()) return Bad("batch shape");
-    (i == 2 ? b.reproject : b.force) = v.as_list()[i].as_bool();
+  for (size_t i = 2; i < std::min<size_t>(l.size(), 4); ++i) {
+    if (!l[i].is_bool()) return Bad("batch shape");
+    (i == 2 ? b.reproject : b.force) = l[i].as_bool();
   }
-  b.position = CNX_TRY(Ver(v.as_list()[0]));
-  b.mutations.reserve(v.as_list()[1].as_list().size());
-  for (auto& m : v.as_list()[1].as_list()) b.mutations.push_back(CNX_TRY(DecodeMutation(std::move(m))));
+  if (l.size() == 5) {
+    if (!l[4].is_int() || l[4].as_int() < 0 || l[4].as_int() > UINT32_MAX) return Bad("batch time");
+    if (written_s != nullptr) *written_s = static_cast<uint32_t>(l[4].as_int());
+  }
+  b.position = CNX_TRY(Ver(l[0]));
+  b.mutations.reserve(l[1].as_list().size());
+  for (auto& m : l[1].as_list()) b.mutations.push_back(CNX_TRY(DecodeMutation(std::move(m))));
   if (auto st = ValidateBatch(b); !st) return Err(Module::kGraph, ErrorCode::kDataLoss, st.error().message());
   return b;
+}
+
+Result<Purge> PurgeOf(Value& v) {
+  auto& f = v.as_struct().fields;
+  if (f.size() != 2 || !f[0].is_list() || !f[1].is_list()) return Bad("purge shape");
+  Purge p;
+  for (int k = 0; k < 2; ++k) {
+    auto& ids = k == 0 ? p.nodes : p.relationships;
+    ids.reserve(f[k].as_list().size());
+    for (auto& id : f[k].as_list()) {
+      if (!id.is_string() || id.as_string().empty()) return Bad("purge id");
+      ids.push_back(std::move(id.as_string()));
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<MutationBatch> DecodeBatch(std::span<const uint8_t> bytes, std::optional<uint32_t>* written_s) {
+  Value v = CNX_TRY(packstream::Decode(bytes));
+  if (!v.is_list()) return Bad("batch shape");
+  return BatchOf(v, written_s);
+}
+
+std::string EncodePurge(const Purge& p) {
+  List nodes, rels;
+  nodes.reserve(p.nodes.size());
+  rels.reserve(p.relationships.size());
+  for (const auto& id : p.nodes) nodes.push_back(Value(id));
+  for (const auto& id : p.relationships) rels.push_back(Value(id));
+  return packstream::Encode(Value(Structure{kPurgeTag, {Value(std::move(nodes)), Value(std::move(rels))}}));
+}
+
+Result<std::variant<LoggedBatch, Purge>> DecodeLogRecord(std::span<const uint8_t> bytes) {
+  Value v = CNX_TRY(packstream::Decode(bytes));
+  if (v.is_struct() && v.as_struct().tag == kPurgeTag) return CNX_TRY(PurgeOf(v));
+  if (!v.is_list()) return Bad("log record shape");
+  LoggedBatch lb;
+  lb.batch = CNX_TRY(BatchOf(v, &lb.written_s));
+  return lb;
 }
 
 }  // namespace cnx::graph::codec

@@ -119,9 +119,10 @@ std::string DeleteNodesQuery() {
          "OPTIONAL MATCH (n)-[e]-() "
          "WITH r, n, [x IN collect(e) | {key: 'r:' + x.id, version: x.version}] AS gone "
          "FOREACH (g IN gone | MERGE (rt:CnxTombstone {key: g.key}) "
-         "SET rt.version = CASE WHEN rt.version IS NULL OR rt.version < g.version THEN g.version ELSE rt.version END) "
+         "SET rt.version = CASE WHEN rt.version IS NULL OR rt.version < g.version THEN g.version ELSE rt.version END, "
+         "rt.at = timestamp()) "
          "DETACH DELETE n "
-         "MERGE (nt:CnxTombstone {key: r.key}) SET nt.version = r.version "
+         "MERGE (nt:CnxTombstone {key: r.key}) SET nt.version = r.version, nt.at = timestamp() "
          "RETURN count(*) AS applied";
 }
 
@@ -152,9 +153,19 @@ std::string DeleteRelsQuery(const std::string& type) {
          " {id: r.id}]->() "
          "WITH r, e WHERE e IS NULL OR e.version < r.version "
          "DELETE e "
-         "MERGE (rt:CnxTombstone {key: r.key}) SET rt.version = r.version "
+         "MERGE (rt:CnxTombstone {key: r.key}) SET rt.version = r.version, rt.at = timestamp() "
          "RETURN count(*) AS applied";
 }
+
+// Tombstone expiry (decision 1500): `at` is Neo4j's clock (ms) when the
+// tombstone was last written. Tombstones of before `at` existed get the time
+// of the first purge that sees them, then age like the others.
+constexpr const char* kTombstoneAtIndex = "CREATE INDEX cnx_tombstone_at IF NOT EXISTS FOR (t:CnxTombstone) ON (t.at)";
+constexpr const char* kDateOldTombstones =
+    "MATCH (t:CnxTombstone) WHERE t.at IS NULL WITH t LIMIT $limit SET t.at = timestamp() RETURN count(t) AS dated";
+constexpr const char* kPurgeTombstones =
+    "MATCH (t:CnxTombstone) WHERE t.at <= timestamp() - $horizonMs WITH t LIMIT $limit DELETE t "
+    "RETURN count(t) AS purged";
 
 constexpr const char* kPositionQuery =
     "MERGE (m:CnxMeta {id: 'graph'}) "
@@ -329,6 +340,32 @@ Result<ApplyResult> Neo4jGraphStore::Apply(const MutationBatch& batch) {
       },
       options));
   return result;
+}
+
+Result<PurgeResult> Neo4jGraphStore::PurgeTombstones(std::chrono::seconds horizon, size_t limit) {
+  if (limit == 0) return PurgeResult{};
+  {
+    std::lock_guard lock(mu_);
+    CNX_TRY(EnsureBaseSchema());
+    if (!tombstone_index_) {
+      CNX_TRY(client_.Run(kTombstoneAtIndex, {}, AccessMode::kWrite, true));
+      tombstone_index_ = true;
+    }
+  }
+  const auto lim = static_cast<int64_t>(limit);
+  if (!old_tombstones_dated_) {
+    // One bounded statement per call until none is left without a time.
+    auto q = CNX_TRY(client_.Run(kDateOldTombstones, Map{{"limit", lim}}, AccessMode::kWrite, true));
+    if (Count(q, "dated") < limit) old_tombstones_dated_ = true;
+  }
+  auto q = CNX_TRY(
+      client_.Run(kPurgeTombstones,
+                  Map{{"horizonMs", static_cast<int64_t>(std::chrono::milliseconds(horizon).count())}, {"limit", lim}},
+                  AccessMode::kWrite, true));
+  PurgeResult r;
+  r.purged = Count(q, "purged");
+  r.more = r.purged >= limit;
+  return r;
 }
 
 Result<uint64_t> Neo4jGraphStore::AppliedPosition() {

@@ -4,8 +4,9 @@
 // Layout: every projected node has the label `CnxNode` (unique `id`, so any
 // node is found by id through one index) plus its own label; properties `id`
 // and `version` are set by the store. Deletes leave `CnxTombstone {key,
-// version}` nodes (key "n:<id>" / "r:<id>"); the applied position lives in
-// `CnxMeta {id: "graph"}`.
+// version, at}` nodes (key "n:<id>" / "r:<id>", `at` Neo4j's timestamp() of
+// the last write, which PurgeTombstones() compares with its horizon); the
+// applied position lives in `CnxMeta {id: "graph"}`.
 //
 // Writes: Apply() first runs, as auto-commit statements, the schema any new
 // label or relationship type needs (uniqueness constraint per label, id index
@@ -22,6 +23,7 @@
 // Thread safety: as BoltClient (concurrent calls use separate connections).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -46,6 +48,10 @@ class Neo4jGraphStore final : public GraphStore {
   Result<std::optional<Path>> ShortestPath(const PathQuery& q, const ReadOptions& opts = {}) override;
   Result<Subgraph> GetSubgraph(const SubgraphQuery& q, const ReadOptions& opts = {}) override;
   Result<Counts> GetCounts(const ReadOptions& opts = {}) override;
+  // Auto-commit statements of at most `limit` tombstones each: the index on
+  // CnxTombstone.at (first call), the dating of tombstones written before
+  // `at` existed (until none is left), then the purge itself.
+  Result<PurgeResult> PurgeTombstones(std::chrono::seconds horizon, size_t limit) override;
 
   BoltClient& client() { return client_; }
 
@@ -62,6 +68,8 @@ class Neo4jGraphStore final : public GraphStore {
   bool base_schema_ = false;
   std::set<std::string> labels_done_;
   std::set<std::string> types_done_;
+  bool tombstone_index_ = false;                   // guarded by mu_
+  std::atomic<bool> old_tombstones_dated_{false};  // see PurgeTombstones
 };
 
 // bolt://host[:port] (bolt+s:// for TLS, bolt+ssc:// for TLS accepting a

@@ -304,15 +304,15 @@ Status GraphProjector::RecordDeadLetter(const Change& c, const std::string& payl
   return Ok();
 }
 
-Result<size_t> GraphProjector::ReplayDeadLetters(size_t limit) {
+Result<size_t> GraphProjector::ReplayDeadLetters(size_t limit, std::chrono::seconds max_age) {
   if (pool_ == nullptr) return size_t{0};
   std::vector<std::pair<std::string, Change>> letters;
   {
     auto conn = CNX_TRY(pool_->Acquire());
-    auto rows =
-        CNX_TRY(conn->Exec("SELECT id::text, payload::text FROM dead_letters WHERE source = $1 AND "
-                           "replayed_at IS NULL ORDER BY created_at LIMIT $2",
-                           {kTarget, static_cast<int64_t>(limit)}));
+    auto rows = CNX_TRY(conn->Exec(
+        "SELECT id::text, payload::text FROM dead_letters WHERE source = $1 AND replayed_at IS NULL AND "
+        "($3::bigint = 0 OR created_at > now() - make_interval(secs => $3::bigint)) ORDER BY created_at LIMIT $2",
+        {kTarget, static_cast<int64_t>(limit), static_cast<int64_t>(max_age.count())}));
     for (int i = 0; i < rows.rows(); ++i) {
       auto c = ParseOutboxPayloadText(rows[i].Text(1));
       if (c) letters.emplace_back(std::string(rows[i].Text(0)), std::move(*c));

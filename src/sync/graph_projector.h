@@ -23,6 +23,7 @@
 // serialises writers. The pool (if any) must outlive the projector.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -77,7 +78,11 @@ class GraphProjector {
 
   // Applies the dead letters of this target again (after a fix): those that
   // now apply are marked replayed; the rest stay. Returns how many replayed.
-  Result<size_t> ReplayDeadLetters(size_t limit = 1000);
+  // With `max_age` (the store's tombstone horizon), letters dead-lettered
+  // longer ago are left alone: a delete that followed one may have no
+  // tombstone any more, and replaying its payload would bring the entity back
+  // (decision 1500; `cnx reconcile` repairs from the rows instead).
+  Result<size_t> ReplayDeadLetters(size_t limit = 1000, std::chrono::seconds max_age = std::chrono::seconds(0));
 
   static constexpr const char* kTarget = "graph";
   static constexpr const char* kConfigurationTable = "knowledge_graph_configurations";

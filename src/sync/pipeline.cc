@@ -46,6 +46,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
   GraphConsumerOptions co;
   co.max_batch = static_cast<size_t>(std::max(o.graph_workers, 1));
   p->consumer_ = CNX_TRY(GraphConsumer::Start(*p->bus_, *p->projector_, co));
+  p->purger_ = std::make_unique<TombstonePurger>(
+      *p->store_, TombstonePurgeOptions{.horizon = o.tombstone_horizon, .interval = o.tombstone_purge_interval});
   p->relay_thread_ = std::thread([raw = p.get()] { raw->RelayLoop(); });
 
   // Lag: WAL not yet confirmed by the relay's slot, and the age of the oldest
@@ -73,6 +75,12 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(PipelineOptions options, pg::P
                            [raw] { return static_cast<double>(raw->consumer_->stats().events); });
   metrics.AddGaugeCallback("cnx_graph_consumer_batches", "Group-commit batches the graph consumer applied since start",
                            [raw] { return static_cast<double>(raw->consumer_->stats().batches); });
+  metrics.AddGaugeCallback("cnx_graph_tombstones_purged", "Graph tombstones purged after the horizon since start",
+                           [raw] { return static_cast<double>(raw->purger_->stats().purged); });
+  if (auto* embedded = dynamic_cast<graph::EmbeddedGraphStore*>(p->store_.get())) {
+    metrics.AddGaugeCallback("cnx_graph_tombstones", "Tombstones held by the embedded graph store",
+                             [embedded] { return static_cast<double>(embedded->tombstone_count()); });
+  }
   return p;
 }
 
@@ -122,6 +130,7 @@ void Pipeline::Stop() {
     if (relay_) relay_->RequestStop();
   }
   cv_.notify_all();
+  if (purger_) purger_->Stop();
   if (relay_thread_.joinable()) relay_thread_.join();
   // Let what was published reach the graph before closing (best effort: the
   // slot replays anything not confirmed anyway).

@@ -1,6 +1,7 @@
 // Pipeline: the change-capture path of `cnx serve`, assembled.
 //
 //   PostgreSQL outbox ──(relay: pgoutput slot)──► bus ──► GraphConsumer ──► GraphStore
+//                                                            TombstonePurger ──┘ (periodic)
 //
 // The bus is in-process unless Kafka brokers are configured; the graph store
 // is the embedded one in <data-dir>/graph unless a Neo4j server is configured.
@@ -28,6 +29,7 @@
 #include "pg/pool.h"
 #include "sync/graph_consumer.h"
 #include "sync/graph_projector.h"
+#include "sync/tombstone_purger.h"
 
 namespace cnx::sync {
 
@@ -37,6 +39,10 @@ struct PipelineOptions {
   std::string kafka_brokers;         // empty: in-process bus
   std::optional<graph::BoltConfig> neo4j;
   int graph_workers = 64;  // events per bus hand-over of the graph consumer (GraphConsumerOptions::max_batch)
+  // Graph tombstones older than this are purged every `tombstone_purge_interval`
+  // (decision 1500); 0 = never.
+  std::chrono::seconds tombstone_horizon{std::chrono::hours(24)};
+  std::chrono::milliseconds tombstone_purge_interval{std::chrono::minutes(1)};
   std::string slot = "cnx_relay";
 };
 
@@ -52,6 +58,7 @@ class Pipeline {
   graph::GraphStore& graph() { return *store_; }
   bus::Bus& bus() { return *bus_; }  // for further consumers (the vector index)
   GraphProjector& projector() { return *projector_; }
+  TombstonePurger& tombstone_purger() { return *purger_; }
   cdc::RelayStats relay_stats() const;
 
  private:
@@ -63,6 +70,7 @@ class Pipeline {
   std::unique_ptr<bus::Bus> bus_;
   std::unique_ptr<GraphProjector> projector_;
   std::unique_ptr<GraphConsumer> consumer_;
+  std::unique_ptr<TombstonePurger> purger_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -291,6 +291,15 @@ TEST(Serve, GraphFollowsWritesAndHasNoDriftAfterKillNine) {
   EXPECT_EQ(verify->exit_code, 0) << verify->output;
   EXPECT_NE(verify->output.find("\"drift\": 0"), std::string::npos) << verify->output;
   EXPECT_NE(verify->output.find("\"Tenant\""), std::string::npos) << verify->output;
+  // Every tombstone purged (horizon 0), the graph still verifies clean (decision 1500).
+  auto purge = RunProcess({kCnx, "graph", "purge-tombstones", "--dir", (data / "graph").string(), "--horizon", "0"});
+  ASSERT_TRUE(purge.has_value());
+  EXPECT_EQ(purge->exit_code, 0) << purge->output;
+  EXPECT_NE(purge->output.find("\"tombstones\": 0}"), std::string::npos) << purge->output;
+  verify = RunProcess({kCnx, "verify", "--target", "graph", "--data-dir", data.string()});
+  ASSERT_TRUE(verify.has_value());
+  EXPECT_EQ(verify->exit_code, 0) << verify->output;
+  EXPECT_NE(verify->output.find("\"drift\": 0"), std::string::npos) << verify->output;
   // With Neo4j as the target, verify would read a store that is not the target: it refuses.
   RunOptions neo4j;
   neo4j.extra_env = {"CNX_NEO4J_URL=bolt://127.0.0.1:1"};

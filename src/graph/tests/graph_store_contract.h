@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -250,6 +251,45 @@ TYPED_TEST_P(GraphStoreContract, RejectsInvalidNamesAndIds) {
   EXPECT_EQ(this->store_->AppliedPosition().value_or(9), 0u);
 }
 
+// Tombstones older than the horizon are purged (decision 1500). What the
+// store then does is what it does for an id it never saw: a newer upsert
+// re-creates the entity as before, and so does an upsert OLDER than the
+// purged delete — nothing remembers the delete any more. That is why the
+// horizon must exceed the longest time an event can arrive late.
+TYPED_TEST_P(GraphStoreContract, TombstonesExpireAfterTheHorizon) {
+  using namespace std::chrono_literals;
+  this->Apply(1, {N("Entity", "a", 1), N("Entity", "b", 1), R("LINKS", "ab", "a", "b", 1)});
+  // Tombstones: n:a at 2, r:ab at 1 (detached), r:gone at 5 (never seen).
+  EXPECT_EQ(this->Apply(2, {DeleteNode{"Entity", "a", 2}, DeleteRelationship{"LINKS", "gone", 5}}).applied, 2u);
+  auto purge = [&](std::chrono::seconds horizon, size_t limit) {
+    auto r = this->store_->PurgeTombstones(horizon, limit);
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r.value_or(PurgeResult{});
+  };
+  // Younger than the horizon: kept, and still blocking older upserts.
+  auto p = purge(24h, 100);
+  EXPECT_EQ(p.purged, 0u);
+  EXPECT_FALSE(p.more);
+  EXPECT_EQ(this->Apply(3, {N("Entity", "a", 1)}).stale, 1u);
+  // Horizon 0: all have expired; the limit bounds each call.
+  p = purge(0s, 2);
+  EXPECT_EQ(p.purged, 2u);
+  EXPECT_TRUE(p.more);
+  p = purge(0s, 2);
+  EXPECT_EQ(p.purged, 1u);
+  EXPECT_FALSE(p.more);
+  EXPECT_EQ(purge(0s, 2).purged, 0u);
+  // A newer upsert re-creates, as it did with the tombstone.
+  EXPECT_EQ(this->Apply(4, {N("Entity", "a", 3)}).applied, 1u);
+  // Older than the purged deletes, and applied all the same.
+  EXPECT_EQ(this->Apply(5, {R("LINKS", "gone", "a", "b", 4)}).applied, 1u);
+  EXPECT_EQ(this->Apply(6, {R("LINKS", "ab", "a", "b", 1)}).applied, 1u);
+  auto gone = this->store_->GetRelationship("gone").value();
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_EQ(gone->version, 4u);
+  EXPECT_TRUE(this->store_->GetRelationship("ab").value().has_value());
+}
+
 TYPED_TEST_P(GraphStoreContract, RandomBatchesMatchReferenceAndSurviveReopen) {
   auto ref = EmbeddedGraphStore::InMemory();
   for (uint64_t i = 1; i <= 60; ++i) {
@@ -282,6 +322,7 @@ REGISTER_TYPED_TEST_SUITE_P(GraphStoreContract, UpsertThenGetNode, VersionGuardI
                             DeleteNodeDetachesAndTombstoneBlocksOlderUpsert, RelationshipUpsertDeleteAndMissingEndpoint,
                             PositionNeverMovesBack, NeighboursByDirectionTypeDepthAndLimit, ShortestPath,
                             SubgraphAroundSeeds, CountsPerLabelAndType, TenantFilterHidesOtherTenants,
-                            RejectsInvalidNamesAndIds, RandomBatchesMatchReferenceAndSurviveReopen);
+                            RejectsInvalidNamesAndIds, TombstonesExpireAfterTheHorizon,
+                            RandomBatchesMatchReferenceAndSurviveReopen);
 
 }  // namespace cnx::graph::testing

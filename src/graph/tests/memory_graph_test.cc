@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "graph/embedded_graph_store.h"
 #include "graph/memory_graph.h"
 
@@ -202,7 +203,8 @@ TEST(MemoryGraphLayout, MatchesANaiveModelForEveryKindOfId) {
   EXPECT_GT(nodes, 5u);
   EXPECT_GT(rels, 5u);
   std::map<std::string, uint64_t> node_tombs, rel_tombs;
-  g.ForEachTombstone([&](bool rel, const std::string& id, uint64_t v) { (rel ? rel_tombs : node_tombs)[id] = v; });
+  g.ForEachTombstone(
+      [&](bool rel, const std::string& id, uint64_t v, uint32_t) { (rel ? rel_tombs : node_tombs)[id] = v; });
   EXPECT_EQ(node_tombs, ref.Tombstones(false));
   EXPECT_EQ(rel_tombs, ref.Tombstones(true));
   EXPECT_EQ(g.tombstone_count(), node_tombs.size() + rel_tombs.size());
@@ -274,6 +276,89 @@ TEST(MemoryGraphLayout, ValuesPackStreamCannotCarryAreRefused) {
   ASSERT_TRUE(n.has_value());
   EXPECT_EQ(*MapFind(n->properties, "deep"), ok);
   EXPECT_EQ(*MapFind(n->properties, "wide"), Value(wide));
+}
+
+// Tombstone expiry against a model: ids deleted, re-created and deleted again
+// (stale queue entries, reused records), purges with small limits at random
+// moments, the set rebuilt when it empties out. After every purge each id's
+// tombstone time must be the model's, and none younger than the horizon may go.
+TEST(MemoryGraphTombstones, ExpiryMatchesAModel) {
+  using namespace std::chrono_literals;
+  std::mt19937_64 rng(1500);
+  FakeClock clock;
+  auto store = EmbeddedGraphStore::InMemory(&clock);
+  constexpr int kIds = 12000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kIds; ++i) ids.push_back(i % 3 == 0 ? "plain-" + std::to_string(i) : RandomUuid(rng));
+  auto now_s = [&] {
+    return static_cast<uint32_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count());
+  };
+  std::map<std::string, uint32_t> node_model, rel_model;  // id -> time of its tombstone
+  std::set<std::string> live;
+  uint64_t version = 1;
+  for (int round = 0; round < 60; ++round) {
+    MutationBatch b;
+    b.position = static_cast<uint64_t>(round + 1);
+    std::set<std::string> touched;  // one mutation per id and batch keeps the model simple
+    for (int j = 0; j < 1200; ++j) {
+      const std::string& id = ids[rng() % kIds];
+      if (!touched.insert(id).second) continue;
+      switch (rng() % 3) {
+        case 0:
+          b.mutations.push_back(UpsertNode{"Entity", id, {}, ++version});
+          node_model.erase(id);
+          live.insert(id);
+          break;
+        case 1:
+          b.mutations.push_back(DeleteNode{"Entity", id, ++version});
+          node_model[id] = now_s();
+          live.erase(id);
+          break;
+        default:
+          b.mutations.push_back(DeleteRelationship{"LINKS", id + "/LINKS", ++version});
+          rel_model[id + "/LINKS"] = now_s();
+          break;
+      }
+    }
+    ASSERT_TRUE(store->Apply(b).has_value());
+    clock.Advance(std::chrono::seconds(rng() % 900));
+    if (round < 15 || rng() % 3 != 0) continue;  // first a backlog, then purges
+    const auto horizon = std::chrono::seconds(rng() % 7200);
+    const int64_t cutoff = static_cast<int64_t>(now_s()) - horizon.count();
+    size_t expected = 0;
+    for (auto* m : {&node_model, &rel_model}) {
+      std::erase_if(*m, [&](const auto& e) {
+        if (static_cast<int64_t>(e.second) > cutoff) return false;
+        ++expected;
+        return true;
+      });
+    }
+    size_t purged = 0;
+    for (bool more = true; more;) {
+      auto p = store->PurgeTombstones(horizon, 1 + rng() % 500);
+      ASSERT_TRUE(p.has_value());
+      purged += p->purged;
+      more = p->more;
+    }
+    EXPECT_EQ(purged, expected) << "round " << round;
+    ASSERT_EQ(store->tombstone_count(), node_model.size() + rel_model.size());
+    for (const auto& id : ids) {
+      auto n = node_model.find(id);
+      ASSERT_EQ(store->TombstoneTime(false, id), n == node_model.end() ? 0u : n->second) << id;
+      auto r = rel_model.find(id + "/LINKS");
+      ASSERT_EQ(store->TombstoneTime(true, id + "/LINKS"), r == rel_model.end() ? 0u : r->second) << id;
+    }
+  }
+  EXPECT_EQ(store->GetCounts().value().nodes_by_label["Entity"], live.size());
+  // Everything expires in the end; the emptied sets still take new tombstones.
+  clock.Advance(48h);
+  while (store->PurgeTombstones(1h, 1000).value().more) {
+  }
+  EXPECT_EQ(store->tombstone_count(), 0u);
+  ASSERT_TRUE(store->Apply(MutationBatch{999, {DeleteNode{"Entity", ids[1], ++version}}}).has_value());
+  EXPECT_EQ(store->tombstone_count(), 1u);
+  EXPECT_EQ(store->Apply(MutationBatch{1000, {UpsertNode{"Entity", ids[1], {}, version}}}).value().stale, 1u);
 }
 
 // What one projected operations_log row (an Operation node with its

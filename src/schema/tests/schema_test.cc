@@ -300,8 +300,9 @@ TEST(Schema, MultiRowChunkInsertWritesOneEventAndOneJobPerRowInOrder) {
 // the document and the tenant (which the event carries once).
 std::string ExpectedBatch(pg::Connection& c, const std::string& kind, const std::string& where, int part = 1,
                           int parts = 1) {
-  const std::string columns = kind == "appended" ? "to_jsonb(op) - 'update' - 'document_id' - 'tenant_id'"
-                                                 : "jsonb_build_object('id', op.id, 'seq', op.seq)";
+  const std::string columns = kind == "appended"
+                                  ? "to_jsonb(op) - 'update' - 'document_id' - 'tenant_id'"
+                                  : "jsonb_build_object('id', op.id, 'seq', op.seq, 'pg_version', op.pg_version)";
   return One<std::string>(
       c, "SELECT jsonb_build_object('op', '" + std::string(kind == "appended" ? "c" : "d") +
              "', 'table', 'operations_log', 'id', min(op.document_id::text), 'tenant_id', min(op.tenant_id::text), "

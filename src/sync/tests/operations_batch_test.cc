@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "base/clock.h"
 #include "bus/in_process_bus.h"
 #include "graph/embedded_graph_store.h"
 #include "schema/migrations.h"
@@ -378,7 +379,7 @@ TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
   ASSERT_EQ(batches.size(), 2u);
   const std::string per_row_inserts =
       "SELECT jsonb_build_object('op', 'c', 'table', 'operations_log', 'id', op.id::text, 'tenant_id', op.tenant_id, "
-      "'pg_version', 1, 'schemaVersion', 1, 'row', to_jsonb(op) - 'update', 'old', NULL::jsonb)::text "
+      "'pg_version', op.pg_version, 'schemaVersion', 1, 'row', to_jsonb(op) - 'update', 'old', NULL::jsonb)::text "
       "FROM operations_log op ORDER BY seq";
   auto old_rows = c.Exec(per_row_inserts).value();
   std::vector<Change> per_row;
@@ -386,13 +387,15 @@ TEST(OperationsBatch, PerRowEventsGiveTheSameGraphAsBatches) {
   // A compaction of A up to its fifth operation, both ways.
   const std::string upto = One<std::string>(
       c, "SELECT seq::text AS s FROM operations_log WHERE document_id = $1 ORDER BY seq OFFSET 4 LIMIT 1", {d.a});
-  auto old_deletes = c.Exec(
-                          "SELECT jsonb_build_object('op', 'd', 'table', 'operations_log', 'id', op.id::text, "
-                          "'tenant_id', op.tenant_id, 'pg_version', 1, 'schemaVersion', 1, 'row', NULL::jsonb, 'old', "
-                          "to_jsonb(op) - 'update')::text FROM operations_log op WHERE document_id = $1 AND seq <= "
-                          "$2::bigint ORDER BY seq",
-                          {d.a, upto})
-                         .value();
+  auto old_deletes =
+      c.Exec(
+           "SELECT jsonb_build_object('op', 'd', 'table', 'operations_log', 'id', op.id::text, "
+           "'tenant_id', op.tenant_id, 'pg_version', op.pg_version, 'schemaVersion', 1, 'row', NULL::jsonb, "
+           "'old', "
+           "to_jsonb(op) - 'update')::text FROM operations_log op WHERE document_id = $1 AND seq <= "
+           "$2::bigint ORDER BY seq",
+           {d.a, upto})
+          .value();
   for (int i = 0; i < old_deletes.rows(); ++i) {
     per_row.push_back(ParseOutboxPayloadText(old_deletes[i].Text(0)).value());
   }
@@ -693,7 +696,10 @@ TEST(OperationsBatch, LivePathUnderACollaborationWorkloadVerifiesClean) {
   const std::string stray = Uuid::NewV4().ToString();
   graph::MutationBatch damage;
   damage.position = 0;
-  damage.mutations.push_back(graph::DeleteNode{"Operation", lost, 2});
+  // A delete newer than the row (its version since migration 0017 is pg_version).
+  const auto lost_version =
+      static_cast<uint64_t>(One<int64_t>(c, "SELECT pg_version + 1 FROM operations_log WHERE id = $1::uuid", {lost}));
+  damage.mutations.push_back(graph::DeleteNode{"Operation", lost, lost_version});
   damage.mutations.push_back(
       graph::UpsertNode{"Operation", stray, graph::Map{{"tenantId", graph::Value(d.tenant.ToString())}}, 1});
   ASSERT_TRUE((*store)->Apply(damage).has_value());
@@ -717,6 +723,160 @@ TEST(OperationsBatch, LivePathUnderACollaborationWorkloadVerifiesClean) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace cnx::sync
+
+namespace cnx::sync {
+namespace {
+
+// Tombstone expiry (decision 1500) on the operations a compaction deletes:
+// after the purge verify is still clean, later appends and compactions
+// project as before, and a redelivery from an earlier position — which brings
+// each document's compaction again after its appends (per-key order) —
+// converges to the same graph. An append redelivered alone after the purge
+// comes back (nothing remembers its delete): that is what the horizon must
+// rule out, and verify reports it.
+TEST(OperationsBatch, PurgedTombstonesLeaveVerifyCleanAndOrderedRedeliveryConverges) {
+  using namespace std::chrono_literals;
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  FakeClock clock;
+  auto store = graph::EmbeddedGraphStore::InMemory(&clock);
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  const std::string insert =
+      "INSERT INTO operations_log (id, tenant_id, document_id, client_id, clock, update, user_id, session_id, "
+      "depends_on_id) VALUES ";
+  Uuid a1 = Uuid::NewV4(), a2 = Uuid::NewV4(), a3 = Uuid::NewV4();
+  Exec(c,
+       insert +
+           "($1, $4, $5, 7, 0, '\\x01', $6, $7, NULL), ($2, $4, $5, 7, 1, '\\x02', $6, $7, $1), "
+           "($3, $4, $5, 7, 2, '\\x03', $6, NULL, $2)",
+       {a1, a2, a3, d.tenant, d.a, d.user, d.session});
+  auto appends = DrainOutbox(c);
+  ASSERT_TRUE(Settled(projector.Apply(appends, 2).value()));
+  Exec(c, "DELETE FROM operations_log WHERE document_id = $1 AND seq <= $2::bigint", {d.a, Seq(c, a2)});
+  auto compaction = DrainOutbox(c);
+  ASSERT_TRUE(Settled(projector.Apply(compaction, 3).value()));
+  // a1 and a2 with AFFECTS, PERFORMED and DEPENDS_ON (a2's, a3's): 2 + 2 + 2 + 2.
+  EXPECT_EQ(store->tombstone_count(), 8u);
+  EXPECT_EQ(Drift(c, *store), 0u);
+  const std::string live = Live(*store);
+
+  // A day later.
+  clock.Advance(24h + 1s);
+  auto purged = store->PurgeTombstones(24h, 1000);
+  ASSERT_TRUE(purged.has_value());
+  EXPECT_EQ(purged->purged, 8u);
+  EXPECT_EQ(store->tombstone_count(), 0u);
+  EXPECT_EQ(Drift(c, *store), 0u);
+  EXPECT_EQ(Live(*store), live);
+
+  // Redelivered from an earlier position: appends, then the compaction.
+  std::vector<Change> replay = appends;
+  replay.insert(replay.end(), compaction.begin(), compaction.end());
+  for (auto& ch : replay) ASSERT_TRUE(Settled(projector.Apply(std::span(&ch, 1), 4).value()));
+  EXPECT_EQ(Live(*store), live);
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // Life goes on: a new append and compaction of the same document.
+  Uuid a4 = Uuid::NewV4();
+  Exec(c, insert + "($1, $2, $3, 7, 3, '\\x04', $4, $5, $6)", {a4, d.tenant, d.a, d.user, d.session, a3});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 5).value()));
+  Exec(c, "DELETE FROM operations_log WHERE id = $1", {a3});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 6).value()));
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // An append alone, long after its compaction and the purge: it comes back.
+  clock.Advance(25h);
+  ASSERT_GT(store->PurgeTombstones(24h, 1000).value().purged, 0u);
+  ASSERT_TRUE(Settled(projector.Apply(std::span(&appends[0], 1), 7).value()));
+  EXPECT_TRUE(store->GetNode(a1.ToString()).value().has_value());
+  DriftReport report;
+  EXPECT_GT(Drift(c, *store, &report), 0u);
+}
+
+}  // namespace
+}  // namespace cnx::sync
+
+namespace cnx::sync {
+namespace {
+
+// Migration 0017 (decision 1501): operations' versions grow. An UPDATE (a
+// deleted user's user_id set NULL) outranks the row's insert, so it removes
+// the PERFORMED relationship itself — also before the user's own delete is
+// projected, or without it; a compaction after it still deletes the node; a
+// row deleted and inserted again with the same id reaches the graph. The
+// UPDATE's event is keyed by the document, like the batches.
+TEST(OperationsBatch, UpdatesAndReinsertedRowsOutrankWhatTheGraphHolds) {
+  TestDatabase db;
+  auto c = db.Admin();
+  pg::PoolOptions po;
+  po.conninfo = db.AdminUrl();
+  pg::Pool pool(po);
+  auto store = graph::EmbeddedGraphStore::InMemory();
+  GraphProjector projector(*store, &pool);
+  Docs d;
+  MakeDocs(c, d);
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 1).value()));
+  Uuid leaving = Uuid::NewV4();
+  Exec(c, "INSERT INTO users (id, tenant_id, email) VALUES ($1, $2, 'b@example.com')", {leaving, d.tenant});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 2).value()));
+  const std::string insert =
+      "INSERT INTO operations_log (id, tenant_id, document_id, client_id, clock, update, user_id, session_id, "
+      "depends_on_id) VALUES ";
+  Uuid a1 = Uuid::NewV4(), a2 = Uuid::NewV4();
+  Exec(c, insert + "($1, $3, $4, 7, 0, '\\x01', $5, NULL, NULL), ($2, $3, $4, 7, 1, '\\x02', $5, NULL, NULL)",
+       {a1, a2, d.tenant, d.a, leaving});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 3).value()));
+  EXPECT_EQ(store->GetCounts().value().relationships_by_type["PERFORMED"], 2u);
+  const std::string perf = a1.ToString() + "/PERFORMED";
+  const uint64_t inserted = store->GetNode(a1.ToString()).value()->version;
+  EXPECT_GT(inserted, 2u);
+
+  Exec(c, "DELETE FROM users WHERE id = $1", {leaving});
+  auto events = DrainOutbox(c);
+  std::vector<Change> updates, others;
+  for (auto& e : events) (e.table == "operations_log" ? updates : others).push_back(e);
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_EQ(updates[0].op, Change::Op::kUpdate);
+  EXPECT_EQ(updates[0].version, inserted + 1);
+  EXPECT_EQ(One<int64_t>(c, "SELECT count(*) FROM outbox"), 0);
+  // The updates alone (the user's delete not projected yet): PERFORMED goes.
+  ASSERT_TRUE(Settled(projector.Apply(updates, 4).value()));
+  EXPECT_FALSE(store->GetRelationship(perf).value().has_value());
+  EXPECT_EQ(store->GetNode(a1.ToString()).value()->version, inserted + 1);
+  ASSERT_TRUE(Settled(projector.Apply(others, 5).value()));
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // Keyed by the document: one order with the document's batches.
+  Exec(c, "UPDATE operations_log SET client_id = 9 WHERE id = $1", {a2});
+  EXPECT_EQ(One<std::string>(c, "SELECT aggregateid || ' ' || type FROM outbox"),
+            d.a.ToString() + " operations_log.updated");
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 6).value()));
+
+  // A compaction after the updates deletes the nodes (at pg_version + 1).
+  Exec(c, "DELETE FROM operations_log WHERE document_id = $1", {d.a});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 7).value()));
+  EXPECT_FALSE(store->GetNode(a1.ToString()).value().has_value());
+  EXPECT_FALSE(store->GetNode(a2.ToString()).value().has_value());
+  EXPECT_EQ(Drift(c, *store), 0u);
+
+  // The same id inserted again: above its tombstone, so it is projected.
+  Exec(c, insert + "($1, $2, $3, 7, 5, '\\x05', $4, NULL, NULL)", {a1, d.tenant, d.a, d.user});
+  ASSERT_TRUE(Settled(projector.Apply(DrainOutbox(c), 8).value()));
+  auto again = store->GetNode(a1.ToString()).value();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_GT(again->version, inserted + 2);
+  EXPECT_TRUE(store->GetRelationship(perf).value().has_value());
+  EXPECT_EQ(Drift(c, *store), 0u);
 }
 
 }  // namespace

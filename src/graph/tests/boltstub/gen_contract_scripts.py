@@ -276,3 +276,39 @@ s.tx(5, [(rq('LINKS'), {"rows": [rel_row('ab', 'a', 'b', 2, {})]}, ["applied", "
 s.tx(6, [(rq('LINKS'), {"rows": [rel_row('ab', 'a', 'b', 3, {})]}, ["applied", "missing"], [1, 0])])
 s.read(Q['get_node'], {"id": "a"}, ["labels", "props"], [sn('a')])
 s.done(out + 'contract_RelationshipUpsertDeleteAndMissingEndpoint.script')
+
+# ---- TombstonesExpireAfterTheHorizon ----
+s = S('tx', '''Contract test TombstonesExpireAfterTheHorizon against Neo4j 5.13 (Bolt 5.4):
+tombstones carry `at` = timestamp() of their last write; a purge (auto-commit)
+first creates the index on CnxTombstone.at and dates tombstones written before
+`at` existed, then deletes at most $limit tombstones older than $horizonMs.
+Nothing is older than 24 h; with horizon 0 all three go, two per call. After
+that a newer upsert re-creates the node, and so do older upserts of the
+relationships: the store no longer knows their deletes.''')
+PURGE = ("MATCH (t:CnxTombstone) WHERE t.at <= timestamp() - $horizonMs WITH t LIMIT $limit DELETE t "
+         "RETURN count(t) AS purged")
+s.schema(['Entity'], ['LINKS'])
+s.tx(1, [(uq('Entity'), {"rows": [node_row('a', 1, nprops('a')), node_row('b', 1, nprops('b'))]}, ["applied"], [2]),
+         (rq('LINKS'), {"rows": [rel_row('ab', 'a', 'b', 1, {})]}, ["applied", "missing"], [1, 0])])
+s.tx(2, [(Q['delete_node'], {"rows": [{"key": "n:a", "id": "a", "version": 2}]}, ["applied"], [1]),
+         (Q['delete_rel'], {"rows": [{"key": "r:gone", "id": "gone", "version": 5}]}, ["applied"], [1])])
+s.auto("CREATE INDEX cnx_tombstone_at IF NOT EXISTS FOR (t:CnxTombstone) ON (t.at)", {}, [], [], False, 's', {"indexes-added": 1})
+s.lines.append('*: RESET')
+s.auto("MATCH (t:CnxTombstone) WHERE t.at IS NULL WITH t LIMIT $limit SET t.at = timestamp() RETURN count(t) AS dated",
+       {"limit": 100}, ["dated"], [[0]], False, 'w')
+s.lines.append('*: RESET')
+s.auto(PURGE, {"horizonMs": 86400000, "limit": 100}, ["purged"], [[0]], False, 'w')
+s.lines.append('*: RESET')
+s.tx(3, [(uq('Entity'), {"rows": [node_row('a', 1, nprops('a'))]}, ["applied"], [0])])
+s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[2]], False, 'w', {"nodes-deleted": 2})
+s.lines.append('*: RESET')
+s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[1]], False, 'w', {"nodes-deleted": 1})
+s.lines.append('*: RESET')
+s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[0]], False, 'w')
+s.lines.append('*: RESET')
+s.tx(4, [(uq('Entity'), {"rows": [node_row('a', 3, nprops('a'))]}, ["applied"], [1])])
+s.tx(5, [(rq('LINKS'), {"rows": [rel_row('gone', 'a', 'b', 4, {})]}, ["applied", "missing"], [1, 0])])
+s.tx(6, [(rq('LINKS'), {"rows": [rel_row('ab', 'a', 'b', 1, {})]}, ["applied", "missing"], [1, 0])])
+s.read(GR, {"id": "gone"}, ["type", "start", "end", "props"], [["LINKS", "a", "b", {"id": "gone", "version": 4}]])
+s.read(GR, {"id": "ab"}, ["type", "start", "end", "props"], [["LINKS", "a", "b", {"id": "ab", "version": 1}]])
+s.done(out + 'contract_TombstonesExpireAfterTheHorizon.script')
