@@ -1164,13 +1164,10 @@ bool Hub::IsLive(const Uuid& document) {
   return rooms_.contains(key) || loading_.contains(key);
 }
 
-Result<std::optional<domain::LiveContent::Refused>> Hub::WriteBody(const Uuid& tenant, const Uuid& user,
-                                                                   const std::optional<Uuid>& session,
-                                                                   const Uuid& document, const std::string& base,
-                                                                   const std::string& body) {
+Result<std::shared_ptr<Room>> Hub::LockBodyRoom(const Uuid& tenant, const Uuid& document,
+                                                std::unique_lock<std::mutex>& lock) {
   const std::string key = document.ToString();
   std::shared_ptr<Room> room;
-  std::unique_lock<std::mutex> lock;
   for (int attempt = 0; !room; ++attempt) {
     auto acquired = CNX_TRY(Acquire(tenant, document));
     // The document's locks as they are now (one taken since the room last
@@ -1188,24 +1185,47 @@ Result<std::optional<domain::LiveContent::Refused>> Hub::WriteBody(const Uuid& t
     }
   }
   if (room->failed_) return Err(Module::kCollab, ErrorCode::kUnavailable, "the document's storage failed, retry");
-  auto text = room->doc_.GetText(options_.text_root);
-  const std::string live = text.ToString();
-  auto merge = MergeText(base, body, live);
+  return room;
+}
+
+std::optional<domain::LiveContent::Refused> Hub::CheckMerge(Room& room, const std::string& live,
+                                                            const MergeResult& merge, const Uuid& user) {
   // Finer locks of others, on the live text: the edits the body makes there
   // against the locks' ranges resolved in the live document, by the rules
   // of WebSocket updates (decision record 1491). A refusal changes nothing.
-  if (!merge.edits.empty() && room->range_locks_.Restricts(user)) {
-    std::string_view lv(live);
-    std::vector<RangeLocks::Edit> edits;
-    edits.reserve(merge.edits.size());
-    for (const auto& e : merge.edits) {
-      edits.push_back({Utf16Length(lv.substr(0, e.begin)), Utf16Length(lv.substr(0, e.end)), !e.text.empty()});
-    }
-    if (auto refusal = room->range_locks_.CheckEdits(room->doc_, edits, user)) {
-      return std::optional<domain::LiveContent::Refused>(
-          domain::LiveContent::Refused{std::move(refusal->lock_id), std::move(refusal->reason)});
-    }
+  if (merge.edits.empty() || !room.range_locks_.Restricts(user)) return std::nullopt;
+  std::string_view lv(live);
+  std::vector<RangeLocks::Edit> edits;
+  edits.reserve(merge.edits.size());
+  for (const auto& e : merge.edits) {
+    edits.push_back({Utf16Length(lv.substr(0, e.begin)), Utf16Length(lv.substr(0, e.end)), !e.text.empty()});
   }
+  if (auto refusal = room.range_locks_.CheckEdits(room.doc_, edits, user)) {
+    return domain::LiveContent::Refused{std::move(refusal->lock_id), std::move(refusal->reason)};
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<domain::LiveContent::Refused>> Hub::CheckBody(const Uuid& tenant, const Uuid& user,
+                                                                   const Uuid& document, const std::string& base,
+                                                                   const std::string& body) {
+  std::unique_lock<std::mutex> lock;
+  auto room = CNX_TRY(LockBodyRoom(tenant, document, lock));
+  const std::string live = room->doc_.GetText(options_.text_root).ToString();
+  return CheckMerge(*room, live, MergeText(base, body, live), user);
+}
+
+Result<std::optional<domain::LiveContent::Refused>> Hub::WriteBody(const Uuid& tenant, const Uuid& user,
+                                                                   const std::optional<Uuid>& session,
+                                                                   const Uuid& document, const std::string& base,
+                                                                   const std::string& body) {
+  const std::string key = document.ToString();
+  std::unique_lock<std::mutex> lock;
+  auto room = CNX_TRY(LockBodyRoom(tenant, document, lock));
+  auto text = room->doc_.GetText(options_.text_root);
+  const std::string live = text.ToString();
+  auto merge = MergeText(base, body, live);
+  if (auto refused = CheckMerge(*room, live, merge, user)) return refused;
   if (merge.conflict) {
     spdlog::info("collab: the REST write of {} overlaps unmaterialised live edits; its body wins there", key);
   }

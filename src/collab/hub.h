@@ -117,6 +117,7 @@ struct HubStats {
 };
 
 class Room;
+struct MergeResult;
 
 class Hub : public domain::LiveContent {
  public:
@@ -171,8 +172,11 @@ class Hub : public domain::LiveContent {
   // held to); refused, nothing is applied. Otherwise it applies them as
   // inserts/deletes on the text root, by the server's client, through the
   // same durability and broadcast path as a client's update, then
-  // materialises. Blocks until the change is durable.
+  // materialises. Blocks until the change is durable. CheckBody makes the
+  // same check alone and applies nothing.
   bool IsLive(const Uuid& document) override;
+  Result<std::optional<Refused>> CheckBody(const Uuid& tenant, const Uuid& user, const Uuid& document,
+                                           const std::string& base, const std::string& body) override;
   Result<std::optional<Refused>> WriteBody(const Uuid& tenant, const Uuid& user, const std::optional<Uuid>& session,
                                            const Uuid& document, const std::string& base,
                                            const std::string& body) override;
@@ -199,6 +203,13 @@ class Hub : public domain::LiveContent {
   // One room's locks, read now and all anchored (retried briefly, then
   // kUnavailable). For REST body writes (WriteBody).
   Status RefreshRoomLocks(const std::shared_ptr<Room>& room);
+  // The loaded room of `document` with its locks read afresh, locked by
+  // `lock` (CheckBody, WriteBody). kUnavailable when its storage failed.
+  Result<std::shared_ptr<Room>> LockBodyRoom(const Uuid& tenant, const Uuid& document,
+                                             std::unique_lock<std::mutex>& lock);
+  // The finer lock of a user other than `user` that the edits of `merge`
+  // (of the live text `live`) touch, if any. Under room.mu_.
+  std::optional<Refused> CheckMerge(Room& room, const std::string& live, const MergeResult& merge, const Uuid& user);
   void QueuePresence(PresenceTask task);
   void FlushPresence();
   void Enqueue(PendingOp op);

@@ -37,6 +37,12 @@ class LiveContent {
   // touching one is not applied and the lock is returned (nothing changed).
   // Document locks are the caller's to check. Blocking; called outside any
   // transaction. Errors: kUnavailable (storage), kDataLoss (corrupt stored state).
+  // WriteBody's check alone: the finer lock of a user other than `user` that
+  // the change from `base` to `body` would touch in the live document now
+  // (loading it when needed), or nullopt. Applies nothing. Blocking; called
+  // outside any transaction. Errors: as WriteBody's.
+  virtual Result<std::optional<Refused>> CheckBody(const Uuid& tenant, const Uuid& user, const Uuid& content_id,
+                                                   const std::string& base, const std::string& body) = 0;
   virtual Result<std::optional<Refused>> WriteBody(const Uuid& tenant, const Uuid& user,
                                                    const std::optional<Uuid>& session, const Uuid& content_id,
                                                    const std::string& base, const std::string& body) = 0;

@@ -1085,18 +1085,24 @@ Outcome<Entity> Store::Update(const ResourceSpec& spec, const Principal& p, cons
   // edits, checked against the finer locks in the live text.
   std::optional<Uuid> session;
   if (p.credential_kind == "session") session = p.credential_id;
-  auto wrote = live->WriteBody(p.tenant_id, p.user_id, session, id, base, *parsed.body_text);
-  if (!wrote) return std::unexpected(FromError(wrote.error()));
-  if (*wrote) return std::unexpected(internal::LiveLockFault(pool_, p, **wrote));
   if (has_fields) {
-    // Checked above (access, version, document locks, references); the
-    // body is stored now, so only the write itself can fail here.
+    // The other fields are written once the hub found no finer lock the
+    // body touches, and before the body, with If-Match checked again in
+    // their transaction: a PATCH sent with the same ETag meanwhile gets
+    // 412 (or this one does), as when one transaction wrote both.
+    auto checked = live->CheckBody(p.tenant_id, p.user_id, id, base, *parsed.body_text);
+    if (!checked) return std::unexpected(FromError(checked.error()));
+    if (*checked) return std::unexpected(internal::LiveLockFault(pool_, p, **checked));
     auto fields = InTenantTx(pool_, p, [&](pg::Transaction& tx) -> Outcome<void> {
-      CNX_DO_F(LockForWrite(tx, p, spec, id, std::nullopt));
+      CNX_DO_F(LockForWrite(tx, p, spec, id, if_match));
+      CNX_DO_F(CheckContentLocks(tx, p, id, std::nullopt));
       return write_fields(tx);
     });
     if (!fields) return std::unexpected(fields.error());
   }
+  auto wrote = live->WriteBody(p.tenant_id, p.user_id, session, id, base, *parsed.body_text);
+  if (!wrote) return std::unexpected(FromError(wrote.error()));
+  if (*wrote) return std::unexpected(internal::LiveLockFault(pool_, p, **wrote));
   return Get(spec, p, id);
 }
 

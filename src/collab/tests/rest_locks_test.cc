@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "api/tests/rest_world.h"
@@ -229,6 +230,57 @@ TEST_F(RestLocks, APatchOfALiveDocumentIsCheckedAgainstTheLocksLiveRange) {
   auto holder = c.Call("PATCH", "/v1/content/" + id, t.token, json{{"body", mine}}, "If-Match: *\r\n");
   EXPECT_EQ(holder.status, 200) << holder.raw;
   EXPECT_EQ(LiveText(tenant, document), mine);
+  hub_->Leave(**room, peer.get());
+}
+
+// If-Match holds for a PATCH of a live document with other fields (decision
+// record 1491 writes the fields after the body): two PATCHes sent with the
+// same ETag do not both succeed. A's body commit is held (operations_log
+// locked) while B renames the item with the ETag A was checked against.
+TEST_F(RestLocks, TwoPatchesOfALiveDocumentWithOneETagDoNotBothSucceed) {
+  Client c(server_->endpoint());
+  Tenant t = api::resttest::Signup(c);
+  ASSERT_FALSE(t.token.empty());
+  auto program = c.Call("POST", "/v1/programs", t.token, json{{"name", "P"}});
+  ASSERT_EQ(program.status, 201) << program.raw;
+  auto project = c.Call("POST", "/v1/projects", t.token, json{{"programId", program.body["id"]}, {"name", "Proj"}});
+  ASSERT_EQ(project.status, 201) << project.raw;
+  const std::string pid = project.body["id"];
+  const std::string body = "First line.\n\nSecond line.\n";
+  auto item = c.Call("POST", "/v1/projects/" + pid + "/content", t.token,
+                     json{{"title", "Doc"}, {"contentType", "text/plain"}, {"body", body}});
+  ASSERT_EQ(item.status, 201) << item.raw;
+  const std::string id = item.body["id"];
+  const auto tenant = *Uuid::Parse(t.tenant_id), document = *Uuid::Parse(id), owner = *Uuid::Parse(t.user_id);
+  auto peer = std::make_shared<Counting>();
+  auto room = hub_->Join(tenant, document, peer, PeerInfo{owner, std::nullopt, false, ""});
+  ASSERT_TRUE(room.has_value()) << room.error().ToString();
+  auto read = c.Call("GET", "/v1/content/" + id, t.token);
+  ASSERT_EQ(read.status, 200);
+  const std::string if_match = "If-Match: " + read.Header("etag") + "\r\n";
+
+  auto gate = server_->db().Admin();
+  ASSERT_TRUE(gate.Exec("BEGIN").has_value());
+  ASSERT_TRUE(gate.Exec("LOCK TABLE operations_log IN SHARE ROW EXCLUSIVE MODE").has_value());
+  auto first = std::async(std::launch::async, [&] {
+    Client a(server_->endpoint());
+    return a.Call("PATCH", "/v1/content/" + id, t.token,
+                  json{{"title", "Renamed by A"}, {"body", Replace(body, "Second", "2nd")}}, if_match);
+  });
+  ASSERT_TRUE(Await([&] {
+    return Scalar("SELECT count(*) FROM pg_locks WHERE relation = 'operations_log'::regclass AND NOT granted") > 0;
+  })) << "A's body never reached its commit";
+  Client b(server_->endpoint());
+  auto second = b.Call("PATCH", "/v1/content/" + id, t.token, json{{"title", "Renamed by B"}}, if_match);
+  ASSERT_TRUE(gate.Exec("COMMIT").has_value());
+  auto a = first.get();
+  EXPECT_FALSE(a.status == 200 && second.status == 200)
+      << "both PATCHes sent with ETag " << read.Header("etag") << " succeeded; the title is now "
+      << c.Call("GET", "/v1/content/" + id, t.token).body["title"];
+  if (second.status == 200) {
+    EXPECT_EQ(c.Call("GET", "/v1/content/" + id, t.token).body["title"], "Renamed by B")
+        << "B's acknowledged rename was overwritten";
+  }
   hub_->Leave(**room, peer.get());
 }
 
