@@ -424,8 +424,9 @@ Result<std::shared_ptr<Room>> Hub::FindOrLoad(const Uuid& tenant, const Uuid& do
         return Err(Module::kCollab, ErrorCode::kUnavailable,
                    "earlier changes of the document are still being stored; retry");
       }
-      loading->drain_deadline.reset();
     }
+    // Past the drain (waited or not): a later failure of the document starts a new wait.
+    loading->drain_deadline.reset();
     rooms_lock.unlock();
     room = CNX_TRY(Load(tenant, document));
     RequestWarmUp(tenant);  // its first update is likely to follow
