@@ -63,7 +63,9 @@ uint64_t TombstonePurger::RunOnce() {
 
 void TombstonePurger::Loop() {
   NameThisThread("cnx-graph-purge");
-  (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
+  // Not lowered (decision 1430): each call holds the store's exclusive lock
+  // (log write, fdatasync, maybe a compaction) that projection batches and
+  // graph reads wait on; a preemption inside it would stall them.
   for (;;) {
     {
       std::unique_lock lock(mu_);
