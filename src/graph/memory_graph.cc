@@ -513,18 +513,21 @@ uint32_t MemoryGraph::TombstoneTime(bool relationship, const std::string& id) co
 
 // ---- tombstone expiry ------------------------------------------------------------
 
+void MemoryGraph::SortTombstoneAges() {
+  for (TombSet* t : {&node_tombs_, &rel_tombs_}) {
+    if (!t->unsorted) continue;
+    std::stable_sort(t->ages.begin(), t->ages.end(),
+                     [](const TombAge& a, const TombAge& b) { return a.written_s < b.written_s; });
+    t->unsorted = false;
+  }
+}
+
 MemoryGraph::Expired MemoryGraph::FindExpiredTombstones(uint32_t cutoff_s, size_t limit) {
   Expired out;
   std::vector<uint32_t> slots[2];
   TombSet* sets[2] = {&node_tombs_, &rel_tombs_};
-  for (TombSet* t : sets) {
-    if (t->unsorted) {
-      std::stable_sort(t->ages.begin(), t->ages.end(),
-                       [](const TombAge& a, const TombAge& b) { return a.written_s < b.written_s; });
-      t->unsorted = false;
-    }
-    PopStaleAges(*t);
-  }
+  SortTombstoneAges();  // a no-op unless a clock stepped back since the opening
+  for (TombSet* t : sets) PopStaleAges(*t);
   // Merge the two queues oldest first; stale entries inside a queue are skipped.
   size_t at[2] = {0, 0};
   size_t found = 0;

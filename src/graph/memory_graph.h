@@ -88,6 +88,11 @@ class MemoryGraph {
   size_t tombstone_count() const { return node_tombs_.index.size() + rel_tombs_.index.size(); }
   // When the tombstone of `id` was written (0: it has none).
   uint32_t TombstoneTime(bool relationship, const std::string& id) const;
+  // Puts the age queues in time order if loading left them out of it: call
+  // after loading, before the graph is shared (FindExpiredTombstones would
+  // otherwise sort them, under the owner's write lock).
+  void SortTombstoneAges();
+  bool tombstone_ages_sorted() const { return !node_tombs_.unsorted && !rel_tombs_.unsorted; }
   // Entries of the age queues, stale ones included (tests).
   size_t tombstone_age_entries() const { return node_tombs_.ages.size() + rel_tombs_.ages.size(); }
 
