@@ -30,6 +30,8 @@ TombstonePurgeStats TombstonePurger::stats() const {
 }
 
 uint64_t TombstonePurger::RunOnce() {
+  // Horizon 0 means never purge here; to the store it would mean every tombstone.
+  if (!threaded_) return 0;
   const auto started = std::chrono::steady_clock::now();
   uint64_t purged = 0, calls = 0, errors = 0;
   for (size_t i = 0; i < options_.max_calls; ++i) {

@@ -45,7 +45,8 @@ class TombstonePurger {
   TombstonePurger& operator=(const TombstonePurger&) = delete;
 
   void Stop();  // idempotent
-  // One run now, on the calling thread (tests, `cnx graph` maintenance).
+  // One run now, on the calling thread (tests, `cnx graph` maintenance);
+  // nothing with horizon 0.
   uint64_t RunOnce();
   TombstonePurgeStats stats() const;
 

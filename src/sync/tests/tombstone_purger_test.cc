@@ -51,6 +51,20 @@ TEST(TombstonePurger, RunsPurgeInBoundedCallsUntilNothingHasExpired) {
   EXPECT_EQ(store->tombstone_count(), 4u);
 }
 
+// Horizon 0 is "never purge" for the purger (graph.tombstone_horizon = 0),
+// while the store's PurgeTombstones(0s) means "every tombstone": a run by hand
+// of a purger configured so must not purge everything.
+TEST(TombstonePurger, HorizonZeroNeverPurgesEvenWhenRunByHand) {
+  FakeClock clock;
+  auto store = graph::EmbeddedGraphStore::InMemory(&clock);
+  ASSERT_TRUE(store->Apply(Deletes(1, 0, 5)).has_value());
+  clock.Advance(48h);
+  TombstonePurger never(*store, {.horizon = 0s});
+  EXPECT_EQ(never.RunOnce(), 0u);
+  EXPECT_EQ(store->tombstone_count(), 5u);
+  EXPECT_EQ(never.stats().calls, 0u);
+}
+
 TEST(TombstonePurger, ItsThreadPurgesEveryInterval) {
   FakeClock clock;
   auto store = graph::EmbeddedGraphStore::InMemory(&clock);
