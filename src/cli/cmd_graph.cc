@@ -1,6 +1,7 @@
 // `cnx graph ...`: inspect and maintain a graph store.
 //   cnx graph stats   --dir DIR [--tenant T]         embedded store: position and counts (JSON)
-//   cnx graph purge-tombstones --dir DIR [--horizon 24h]   embedded store: expired tombstones (decision 1500)
+//   cnx graph purge-tombstones --dir DIR [--horizon H]     embedded store: expired tombstones (decision 1500;
+//                                                   default graph.tombstone_horizon, whose 0 means never)
 //   cnx graph compact --dir DIR                      embedded store: write a snapshot, restart the log
 //   cnx graph neo4j-check --host H --port P ...     Neo4j: connect, create the schema, print position and counts
 //   cnx graph push --pg-url U --neo4j-url bolt://H:P --neo4j-user N --neo4j-password P --neo4j-database D
@@ -110,21 +111,38 @@ void AddGraph(CLI::App& app) {
     return 0;
   });
 
-  static std::string horizon_text = "24h";
+  static std::string horizon_text;  // empty: the configured graph.tombstone_horizon
   static size_t purge_batch = 10'000;
+  static FlagSet purge_flags;
   auto* purge = g->add_subcommand(
       "purge-tombstones", "Purge the tombstones of an embedded graph store written longer ago than the horizon");
   purge->add_option("--dir", dir, "Store directory")->required();
-  purge->add_option("--horizon", horizon_text, "Age of the tombstones to purge (default 24h; 0: all; decision 1500)");
+  purge->add_option("--horizon", horizon_text,
+                    "Age of the tombstones to purge (default graph.tombstone_horizon, 24h; 0: all; decision 1500)");
   purge->add_option("--batch", purge_batch, "Tombstones per call (default 10000)");
+  purge->add_option_function<std::string>(
+      "--config", [](const std::string& v) { purge_flags.config_file = v; },
+      "TOML configuration file (env CNX_CONFIG)");
   OnRun(purge, [] {
-    auto horizon = ParseDuration(horizon_text);
-    if (!horizon) return Fail(horizon.error());
+    std::chrono::milliseconds horizon{0};
+    bool never = false;  // the configured horizon is 0: cnx serve never purges, nor does this
+    if (!horizon_text.empty()) {
+      auto h = ParseDuration(horizon_text);
+      if (!h) return Fail(h.error());
+      horizon = *h;
+    } else {
+      auto config = purge_flags.Resolve();
+      if (!config) return Fail(config.error());
+      auto h = config->GetDuration("graph.tombstone_horizon", std::chrono::hours(24));
+      if (!h) return Fail(h.error());
+      horizon = *h;
+      never = horizon.count() == 0;
+    }
     auto store = graph::EmbeddedGraphStore::Open(dir);
     if (!store) return Fail(store.error());
     uint64_t purged = 0;
-    for (bool more = true; more;) {
-      auto r = (*store)->PurgeTombstones(std::chrono::duration_cast<std::chrono::seconds>(*horizon),
+    for (bool more = !never; more;) {
+      auto r = (*store)->PurgeTombstones(std::chrono::duration_cast<std::chrono::seconds>(horizon),
                                          std::max<size_t>(purge_batch, 1));
       if (!r) return Fail(r.error());
       purged += r->purged;

@@ -239,6 +239,9 @@ Status EmbeddedGraphStore::Load() {
     }
   }
   (void)replayed;
+  // A snapshot lists tombstones in record order: sort their age queues now,
+  // not in the first purge, under the lock readers and batches wait on.
+  graph_.SortTombstoneAges();
   if (old_format) {
     // Rewrite the store in the current format, so every later record and the
     // files agree on it.
@@ -442,6 +445,11 @@ size_t EmbeddedGraphStore::tombstone_count() const {
 uint32_t EmbeddedGraphStore::TombstoneTime(bool relationship, const std::string& id) const {
   std::shared_lock lock(mu_);
   return graph_.TombstoneTime(relationship, id);
+}
+
+bool EmbeddedGraphStore::tombstone_ages_sorted() const {
+  std::shared_lock lock(mu_);
+  return graph_.tombstone_ages_sorted();
 }
 
 }  // namespace cnx::graph

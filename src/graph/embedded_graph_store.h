@@ -68,6 +68,8 @@ class EmbeddedGraphStore final : public GraphStore {
   size_t tombstone_count() const;
   // When the tombstone of `id` was written, in seconds of the clock; 0: none.
   uint32_t TombstoneTime(bool relationship, const std::string& id) const;
+  // The tombstone age queues are in time order (tests).
+  bool tombstone_ages_sorted() const;
 
  private:
   EmbeddedGraphStore() = default;

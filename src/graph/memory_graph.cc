@@ -402,6 +402,7 @@ void MemoryGraph::AddTomb(TombSet& t, std::string_view id, uint64_t version, uin
   rec.version = version;
   t.index.Insert(HashKey(k), s, [&](uint32_t x) { return HashKey(t.recs[x].key()); });
   PushAge(t, s, written_s);
+  TrimAges(t);
 }
 
 void MemoryGraph::RewriteTomb(TombSet& t, uint32_t s, uint64_t version, uint32_t written_s) {
@@ -410,6 +411,24 @@ void MemoryGraph::RewriteTomb(TombSet& t, uint32_t s, uint64_t version, uint32_t
   if (rec.written_s == written_s) return;  // its queue entry is still the right one
   rec.written_s = written_s;
   PushAge(t, s, written_s);
+  TrimAges(t);
+}
+
+void MemoryGraph::TrimAges(TombSet& t) {
+  // Stale entries leave only from the front (purges); without purges, ids
+  // deleted and re-created or tombstones rewritten would leave one each for
+  // good. Dropping them once they outnumber the tombstones (plus a margin)
+  // keeps the queue in proportion at amortised O(1) a write. Order is kept.
+  constexpr size_t kMargin = 4096;
+  if (t.ages.size() <= 2 * t.index.size() + kMargin) return;
+  std::vector<bool> kept(t.recs.size(), false);
+  std::deque<TombAge> live;
+  for (auto it = t.ages.rbegin(); it != t.ages.rend(); ++it) {
+    if (!t.Live(*it) || kept[it->slot]) continue;  // a slot's live entries all carry its time: keep one
+    kept[it->slot] = true;
+    live.push_front(*it);
+  }
+  t.ages.swap(live);
 }
 
 void MemoryGraph::EraseTomb(TombSet& t, uint32_t s) {
@@ -494,18 +513,21 @@ uint32_t MemoryGraph::TombstoneTime(bool relationship, const std::string& id) co
 
 // ---- tombstone expiry ------------------------------------------------------------
 
+void MemoryGraph::SortTombstoneAges() {
+  for (TombSet* t : {&node_tombs_, &rel_tombs_}) {
+    if (!t->unsorted) continue;
+    std::stable_sort(t->ages.begin(), t->ages.end(),
+                     [](const TombAge& a, const TombAge& b) { return a.written_s < b.written_s; });
+    t->unsorted = false;
+  }
+}
+
 MemoryGraph::Expired MemoryGraph::FindExpiredTombstones(uint32_t cutoff_s, size_t limit) {
   Expired out;
   std::vector<uint32_t> slots[2];
   TombSet* sets[2] = {&node_tombs_, &rel_tombs_};
-  for (TombSet* t : sets) {
-    if (t->unsorted) {
-      std::stable_sort(t->ages.begin(), t->ages.end(),
-                       [](const TombAge& a, const TombAge& b) { return a.written_s < b.written_s; });
-      t->unsorted = false;
-    }
-    PopStaleAges(*t);
-  }
+  SortTombstoneAges();  // a no-op unless a clock stepped back since the opening
+  for (TombSet* t : sets) PopStaleAges(*t);
   // Merge the two queues oldest first; stale entries inside a queue are skipped.
   size_t at[2] = {0, 0};
   size_t found = 0;

@@ -88,6 +88,13 @@ class MemoryGraph {
   size_t tombstone_count() const { return node_tombs_.index.size() + rel_tombs_.index.size(); }
   // When the tombstone of `id` was written (0: it has none).
   uint32_t TombstoneTime(bool relationship, const std::string& id) const;
+  // Puts the age queues in time order if loading left them out of it: call
+  // after loading, before the graph is shared (FindExpiredTombstones would
+  // otherwise sort them, under the owner's write lock).
+  void SortTombstoneAges();
+  bool tombstone_ages_sorted() const { return !node_tombs_.unsorted && !rel_tombs_.unsorted; }
+  // Entries of the age queues, stale ones included (tests).
+  size_t tombstone_age_entries() const { return node_tombs_.ages.size() + rel_tombs_.ages.size(); }
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
@@ -219,7 +226,8 @@ class MemoryGraph {
   void SetTombstone(bool relationship, std::string_view id, uint64_t version, uint32_t written_s);
   static void PushAge(TombSet& t, uint32_t slot, uint32_t written_s);
   static void PopStaleAges(TombSet& t);
-  void ShrinkTombs(TombSet& t);  // rebuilds a set whose records are mostly free
+  static void TrimAges(TombSet& t);  // drops stale entries once they outnumber the tombstones
+  void ShrinkTombs(TombSet& t);      // rebuilds a set whose records are mostly free
 
   std::vector<uint32_t> TypeFilter(const std::vector<std::string>& types, bool* none_match) const;
   bool Visible(uint32_t n, const ReadOptions& opts) const;

@@ -30,6 +30,8 @@ TombstonePurgeStats TombstonePurger::stats() const {
 }
 
 uint64_t TombstonePurger::RunOnce() {
+  // Horizon 0 means never purge here; to the store it would mean every tombstone.
+  if (!threaded_) return 0;
   const auto started = std::chrono::steady_clock::now();
   uint64_t purged = 0, calls = 0, errors = 0;
   for (size_t i = 0; i < options_.max_calls; ++i) {
@@ -63,7 +65,9 @@ uint64_t TombstonePurger::RunOnce() {
 
 void TombstonePurger::Loop() {
   NameThisThread("cnx-graph-purge");
-  (void)RunThisThreadInBackground();  // docs/decisions/1430-*.md
+  // Not lowered (decision 1430): each call holds the store's exclusive lock
+  // (log write, fdatasync, maybe a compaction) that projection batches and
+  // graph reads wait on; a preemption inside it would stall them.
   for (;;) {
     {
       std::unique_lock lock(mu_);

@@ -4,7 +4,8 @@
 // the store says none has expired (or `max_calls` calls), each call one
 // bounded piece of work under the store's write lock, so readers and the
 // projection's writes interleave with a long purge. It runs on its own
-// background thread (decision 1430), never on a request path. Why purging
+// background thread at the default priority (like the consumer's batcher, it
+// holds the store's write lock: decision 1430), never on a request path. Why purging
 // after the horizon is safe, and what the horizon must exceed: decision 1500.
 // A run that purged something logs one line; failures are logged and retried
 // at the next interval.
@@ -44,7 +45,8 @@ class TombstonePurger {
   TombstonePurger& operator=(const TombstonePurger&) = delete;
 
   void Stop();  // idempotent
-  // One run now, on the calling thread (tests, `cnx graph` maintenance).
+  // One run now, on the calling thread (tests, `cnx graph` maintenance);
+  // nothing with horizon 0.
   uint64_t RunOnce();
   TombstonePurgeStats stats() const;
 

@@ -9,7 +9,9 @@
 #include <regex>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/subprocess.h"
+#include "graph/embedded_graph_store.h"
 
 namespace cnx {
 namespace {
@@ -315,6 +317,39 @@ TEST(Serve, GraphFollowsWritesAndHasNoDriftAfterKillNine) {
   EXPECT_EQ(status->output.find("\"status\": \"failed\""), std::string::npos) << status->output;
   EXPECT_NE(status->output.find("\"deadLetters\": []"), std::string::npos) << status->output;
   fs::remove_all(root);
+}
+
+// Without --horizon, `cnx graph purge-tombstones` purges after the configured
+// graph.tombstone_horizon, as cnx serve's purger does; 0 there means never.
+TEST(GraphPurgeCli, DefaultsToTheConfiguredHorizon) {
+  using namespace std::chrono_literals;
+  const fs::path dir = fs::temp_directory_path() / ("cnx_graph_purge_cli_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  {
+    FakeClock two_days_ago(SystemClock::Instance().Now() - 48h);
+    auto store = graph::EmbeddedGraphStore::Open(dir, {.clock = &two_days_ago});
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    graph::MutationBatch b{1, {}};
+    for (int i = 0; i < 3; ++i) b.mutations.push_back(graph::DeleteNode{"Entity", "gone" + std::to_string(i), 2});
+    ASSERT_TRUE((*store)->Apply(b).has_value());
+  }
+  for (const char* configured : {"72h", "0"}) {
+    RunOptions o;
+    o.extra_env = {std::string("CNX_GRAPH_TOMBSTONE_HORIZON=") + configured};
+    auto r = RunProcess({kCnx, "graph", "purge-tombstones", "--dir", dir.string()}, o);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->exit_code, 0) << r->output;
+    EXPECT_NE(r->output.find("{\"purged\": 0, \"tombstones\": 3}"), std::string::npos)
+        << configured << ": " << r->output;
+  }
+  // An explicit --horizon wins.
+  RunOptions o;
+  o.extra_env = {"CNX_GRAPH_TOMBSTONE_HORIZON=72h"};
+  auto r = RunProcess({kCnx, "graph", "purge-tombstones", "--dir", dir.string(), "--horizon", "24h"}, o);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_NE(r->output.find("{\"purged\": 3, \"tombstones\": 0}"), std::string::npos) << r->output;
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -361,6 +361,36 @@ TEST(MemoryGraphTombstones, ExpiryMatchesAModel) {
   EXPECT_EQ(store->Apply(MutationBatch{1000, {UpsertNode{"Entity", ids[1], {}, version}}}).value().stale, 1u);
 }
 
+// Without purges (graph.tombstone_horizon 0) the age queues must stay in
+// proportion to the tombstones held: an id deleted and re-created again and
+// again, or a tombstone rewritten again and again, holds one tombstone, and
+// must not leave one queue entry behind per delete for good.
+TEST(MemoryGraphTombstones, AgeQueuesStayBoundedWithoutPurges) {
+  MemoryGraph g;
+  uint64_t version = 0;
+  for (uint32_t i = 1; i <= 50'000; ++i) {
+    g.set_tombstone_time(i);
+    MutationBatch b;
+    b.position = i;
+    b.mutations.push_back(UpsertNode{"Entity", "cycled", {}, ++version});
+    b.mutations.push_back(DeleteNode{"Entity", "cycled", ++version});
+    b.mutations.push_back(DeleteRelationship{"LINKS", "rewritten", ++version});  // the same tombstone, a new time
+    g.Apply(b);
+  }
+  ASSERT_EQ(g.tombstone_count(), 2u);
+  EXPECT_LE(g.tombstone_age_entries(), 2 * g.tombstone_count() + 8192);
+  // The trimmed queues still find what has expired, and only that.
+  g.set_tombstone_time(60'000);
+  g.Apply(MutationBatch{60'000, {DeleteNode{"Entity", "late", ++version}}});
+  auto expired = g.FindExpiredTombstones(50'000, 10);
+  EXPECT_EQ(expired.nodes, std::vector<std::string>{"cycled"});
+  EXPECT_EQ(expired.relationships, std::vector<std::string>{"rewritten"});
+  EXPECT_FALSE(expired.more);
+  EXPECT_EQ(g.RemoveTombstones(expired.nodes, expired.relationships), 2u);
+  EXPECT_EQ(g.tombstone_count(), 1u);
+  EXPECT_EQ(g.TombstoneTime(false, "late"), 60'000u);
+}
+
 // What one projected operations_log row (an Operation node with its
 // AFFECTS, PERFORMED and DEPENDS_ON relationships) costs in the heap.
 TEST(MemoryGraphLayout, OperationFootprint) {
