@@ -163,9 +163,14 @@ std::string DeleteRelsQuery(const std::string& type) {
 constexpr const char* kTombstoneAtIndex = "CREATE INDEX cnx_tombstone_at IF NOT EXISTS FOR (t:CnxTombstone) ON (t.at)";
 constexpr const char* kDateOldTombstones =
     "MATCH (t:CnxTombstone) WHERE t.at IS NULL WITH t LIMIT $limit SET t.at = timestamp() RETURN count(t) AS dated";
+// The write lock is taken (SET) before `at` is read again: a tombstone that a
+// delete rewrote while this statement ran (read committed, matched as old) is
+// young again once its lock is granted and stays (Neo4j's documented way to
+// avoid lost updates: lock, then read).
 constexpr const char* kPurgeTombstones =
-    "MATCH (t:CnxTombstone) WHERE t.at <= timestamp() - $horizonMs WITH t LIMIT $limit DELETE t "
-    "RETURN count(t) AS purged";
+    "MATCH (t:CnxTombstone) WHERE t.at <= timestamp() - $horizonMs WITH t LIMIT $limit "
+    "SET t.purging = true WITH t, t.at <= timestamp() - $horizonMs AS old REMOVE t.purging "
+    "WITH t, old WHERE old DELETE t RETURN count(t) AS purged";
 
 constexpr const char* kPositionQuery =
     "MERGE (m:CnxMeta {id: 'graph'}) "

@@ -281,12 +281,14 @@ s.done(out + 'contract_RelationshipUpsertDeleteAndMissingEndpoint.script')
 s = S('tx', '''Contract test TombstonesExpireAfterTheHorizon against Neo4j 5.13 (Bolt 5.4):
 tombstones carry `at` = timestamp() of their last write; a purge (auto-commit)
 first creates the index on CnxTombstone.at and dates tombstones written before
-`at` existed, then deletes at most $limit tombstones older than $horizonMs.
+`at` existed, then deletes at most $limit tombstones older than $horizonMs (each locked by a
+SET before its age is read again).
 Nothing is older than 24 h; with horizon 0 all three go, two per call. After
 that a newer upsert re-creates the node, and so do older upserts of the
 relationships: the store no longer knows their deletes.''')
-PURGE = ("MATCH (t:CnxTombstone) WHERE t.at <= timestamp() - $horizonMs WITH t LIMIT $limit DELETE t "
-         "RETURN count(t) AS purged")
+PURGE = ("MATCH (t:CnxTombstone) WHERE t.at <= timestamp() - $horizonMs WITH t LIMIT $limit "
+         "SET t.purging = true WITH t, t.at <= timestamp() - $horizonMs AS old REMOVE t.purging "
+         "WITH t, old WHERE old DELETE t RETURN count(t) AS purged")
 s.schema(['Entity'], ['LINKS'])
 s.tx(1, [(uq('Entity'), {"rows": [node_row('a', 1, nprops('a')), node_row('b', 1, nprops('b'))]}, ["applied"], [2]),
          (rq('LINKS'), {"rows": [rel_row('ab', 'a', 'b', 1, {})]}, ["applied", "missing"], [1, 0])])
@@ -300,9 +302,9 @@ s.lines.append('*: RESET')
 s.auto(PURGE, {"horizonMs": 86400000, "limit": 100}, ["purged"], [[0]], False, 'w')
 s.lines.append('*: RESET')
 s.tx(3, [(uq('Entity'), {"rows": [node_row('a', 1, nprops('a'))]}, ["applied"], [0])])
-s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[2]], False, 'w', {"nodes-deleted": 2})
+s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[2]], False, 'w', {"nodes-deleted": 2, "properties-set": 4})
 s.lines.append('*: RESET')
-s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[1]], False, 'w', {"nodes-deleted": 1})
+s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[1]], False, 'w', {"nodes-deleted": 1, "properties-set": 2})
 s.lines.append('*: RESET')
 s.auto(PURGE, {"horizonMs": 0, "limit": 2}, ["purged"], [[0]], False, 'w')
 s.lines.append('*: RESET')
