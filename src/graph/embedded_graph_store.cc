@@ -108,6 +108,44 @@ Result<HeaderInfo> ParseHeader(std::span<const uint8_t> payload, const char* for
 
 }  // namespace
 
+Result<SnapshotInfo> ReadSnapshot(std::span<const uint8_t> data, MemoryGraph& graph, uint32_t opened_s) {
+  SnapshotInfo info;
+  size_t index = 0;
+  bool ended = false;
+  auto valid = ReadRecords(data, [&](std::span<const uint8_t> payload) -> Status {
+    if (ended) return Corrupt("record after the end record");
+    if (index++ == 0) {
+      auto h = CNX_TRY(ParseHeader(payload, kSnapshotFormat));
+      info.generation = h.generation;
+      graph.set_position(h.position);
+      info.old_format = h.version < kFormatVersion;
+      return Ok();
+    }
+    Value v = CNX_TRY(packstream::Decode(payload));
+    if (v.is_struct() && v.as_struct().tag == codec::kTombstoneTag) {
+      // T(kind, id, version) in format 1, T(kind, id, version, written_s) in format 2.
+      const auto& f = v.as_struct().fields;
+      if ((f.size() != 3 && f.size() != 4) || !f[0].is_int() || !f[1].is_string() || !f[2].is_int() ||
+          (f.size() == 4 && (!f[3].is_int() || f[3].as_int() <= 0 || f[3].as_int() > UINT32_MAX)))
+        return Corrupt("bad tombstone");
+      uint32_t written = f.size() == 4 ? static_cast<uint32_t>(f[3].as_int()) : opened_s;
+      graph.RestoreTombstone(f[0].as_int() == 1, f[1].as_string(), static_cast<uint64_t>(f[2].as_int()), written);
+      return Ok();
+    }
+    if (v.is_struct() && v.as_struct().tag == codec::kEndTag) {
+      ended = true;
+      return Ok();
+    }
+    Mutation m = CNX_TRY(codec::DecodeMutation(std::move(v)));
+    ApplyResult r = graph.ApplyOne(std::move(m));
+    if (r.applied != 1) return Corrupt("entity not applicable (duplicate or dangling)");
+    return Ok();
+  });
+  if (!valid) return std::unexpected(valid.error());
+  if (!ended || *valid != data.size()) return Corrupt("incomplete or corrupt");
+  return info;
+}
+
 std::unique_ptr<EmbeddedGraphStore> EmbeddedGraphStore::InMemory(const Clock* clock) {
   std::unique_ptr<EmbeddedGraphStore> s(new EmbeddedGraphStore());
   s->options_.clock = clock;
@@ -155,40 +193,10 @@ Status EmbeddedGraphStore::Load() {
     auto data = ReadWhole(fd, snap_path);
     ::close(fd);
     if (!data) return std::unexpected(data.error());
-    size_t index = 0;
-    bool ended = false;
-    auto valid = ReadRecords(AsBytes(*data), [&](std::span<const uint8_t> payload) -> Status {
-      if (ended) return Corrupt("snapshot: record after the end record");
-      if (index++ == 0) {
-        auto h = CNX_TRY(ParseHeader(payload, kSnapshotFormat));
-        snap_generation = h.generation;
-        graph_.set_position(h.position);
-        old_format |= h.version < kFormatVersion;
-        return Ok();
-      }
-      Value v = CNX_TRY(packstream::Decode(payload));
-      if (v.is_struct() && v.as_struct().tag == codec::kTombstoneTag) {
-        // T(kind, id, version) in format 1, T(kind, id, version, written_s) in format 2.
-        const auto& f = v.as_struct().fields;
-        if ((f.size() != 3 && f.size() != 4) || !f[0].is_int() || !f[1].is_string() || !f[2].is_int() ||
-            (f.size() == 4 && (!f[3].is_int() || f[3].as_int() <= 0 || f[3].as_int() > UINT32_MAX)))
-          return Corrupt("snapshot: bad tombstone");
-        uint32_t written = f.size() == 4 ? static_cast<uint32_t>(f[3].as_int()) : opened_s;
-        graph_.RestoreTombstone(f[0].as_int() == 1, f[1].as_string(), static_cast<uint64_t>(f[2].as_int()), written);
-        return Ok();
-      }
-      if (v.is_struct() && v.as_struct().tag == codec::kEndTag) {
-        ended = true;
-        return Ok();
-      }
-      Mutation m = CNX_TRY(codec::DecodeMutation(std::move(v)));
-      ApplyResult r = graph_.ApplyOne(std::move(m));
-      if (r.applied != 1) return Corrupt("snapshot: entity not applicable (duplicate or dangling)");
-      return Ok();
-    });
-    if (!valid) return std::unexpected(valid.error());
-    if (!ended || *valid != data->size())
-      return Corrupt("snapshot " + snap_path.string() + " is incomplete or corrupt");
+    auto info = ReadSnapshot(AsBytes(*data), graph_, opened_s);
+    if (!info) return Corrupt("snapshot " + snap_path.string() + ": " + info.error().message());
+    snap_generation = info->generation;
+    old_format |= info->old_format;
   }
 
   auto log_path = dir_ / kLogName;

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 #include <shared_mutex>
+#include <span>
 #include <string>
 
 #include "base/clock.h"
@@ -36,6 +37,20 @@ struct EmbeddedOptions {
   uint64_t compact_after_log_bytes = 256u << 20;  // automatic compaction threshold; 0 = never
   const Clock* clock = nullptr;                   // dates tombstones; null = the system clock. Must outlive the store
 };
+
+// What a graph.snapshot held: its generation, and whether it is of an older
+// format version (the store then rewrites it).
+struct SnapshotInfo {
+  uint64_t generation = 0;
+  bool old_format = false;
+};
+
+// Reads the bytes of a graph.snapshot (docs/graph.md) into `graph`, which
+// must be empty: header, entities, tombstones (those of format 1 get
+// `opened_s` as the time they were written), end record. Errors: kDataLoss
+// (corrupt, incomplete, a newer format version), kInvalidArgument (a record
+// that does not decode). Used by Open and by the snapshot fuzz target.
+Result<SnapshotInfo> ReadSnapshot(std::span<const uint8_t> data, MemoryGraph& graph, uint32_t opened_s);
 
 class EmbeddedGraphStore final : public GraphStore {
  public:
