@@ -310,6 +310,9 @@ int Serve(const FlagSet& flags) {
   if (!max_hold) return Fail(max_hold.error());
   hub_opts.broadcast_hold_pending = static_cast<size_t>(std::max<int64_t>(1, *hold_pending));
   hub_opts.broadcast_max_hold = std::chrono::duration_cast<std::chrono::microseconds>(*max_hold);
+  auto drain_wait = config->GetDuration("collab.drain_wait", std::chrono::seconds(10));
+  if (!drain_wait) return Fail(drain_wait.error());
+  hub_opts.drain_wait = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_wait);
   collab::Hub* anchor_hub = nullptr;  // set once the hub exists: annotations follow materialised text
   hub_opts.materialize = [&store, &app_pool, &anchor_hub, root = hub_opts.text_root](
                              const Uuid& tenant, const Uuid& user, const Uuid& doc,
