@@ -64,6 +64,7 @@ Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const 
   }
   bool type_changed = content_type != std::string(found[0].Text(2));
   bool body_changed = body && (type_changed || !current_hash || *current_hash != text::Sha256Hex(*body));
+  bool changed = true;
   if (body_changed && live && (live->IsLive(id) || CNX_DO_F(HasCrdtHistory(tx, id)))) {
     // Nothing is written here: the body goes to the live document first,
     // which checks the finer locks in the live text, and the fields follow
@@ -71,22 +72,16 @@ Outcome<std::optional<Entity>> UpsertContentBySource(pg::Transaction& tx, const 
     CNX_DO_F(CheckContentLocks(tx, p, id, std::nullopt));
     *deferred = DeferredBody{id, CNX_DO_F(CurrentText(tx, id)), fields};
   } else {
-    bool changed = CNX_DO_F(UpdateChangedFields(tx, spec, id, fields));
+    changed = CNX_DO_F(UpdateChangedFields(tx, spec, id, fields));
     std::optional<std::pair<size_t, size_t>> change;
     if (body_changed) change = ChangedRange(CNX_DO_F(CurrentText(tx, id)), *body);
     if (changed || body_changed) CNX_DO_F(CheckContentLocks(tx, p, id, change));
     if (body_changed) CNX_DO_F(WriteContentBody(tx, p, id, content_type, *body, max_tokens));
     changed = changed || body_changed;
-    if (!changed) {
-      auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
-      auto entity = CNX_DO_F(ToEntity(row, spec.versioned));
-      entity.outcome = WriteOutcome::kUnchanged;
-      return std::optional<Entity>(std::move(entity));
-    }
   }
   auto row = CNX_DO(tx.Exec("SELECT " + SelectJson(spec) + " FROM " + spec.table + " r WHERE r.id = $1", {id}));
   auto entity = CNX_DO_F(ToEntity(row, spec.versioned));
-  entity.outcome = WriteOutcome::kUpdated;
+  entity.outcome = changed ? WriteOutcome::kUpdated : WriteOutcome::kUnchanged;
   return std::optional<Entity>(std::move(entity));
 }
 

@@ -913,6 +913,11 @@ std::pair<size_t, size_t> ChangedRange(std::string_view from, std::string_view t
   return {pre, from.size() - suf};
 }
 
+// A resource_locks row `r` as a 409's `holder` shows it.
+constexpr std::string_view kLockJson =
+    "json_build_object('id', r.id, 'holderUserId', r.holder_user_id, 'granularity', r.granularity, "
+    "'context', r.context, 'expiresAt', r.expires_at)::text";
+
 // Live locks of other users on a content item (docs/collab.md, "Locks"): a
 // document lock refuses every write; a finer lock refuses a body write whose
 // change touches its range (context {"start","end"}: byte offsets of the
@@ -921,13 +926,12 @@ std::pair<size_t, size_t> ChangedRange(std::string_view from, std::string_view t
 // body is not written.
 Outcome<void> CheckContentLocks(pg::Transaction& tx, const Principal& p, const Uuid& id,
                                 const std::optional<std::pair<size_t, size_t>>& change) {
-  auto r = CNX_DO(
-      tx.Exec("SELECT json_build_object('id', r.id, 'holderUserId', r.holder_user_id, 'granularity', r.granularity, "
-              "'context', r.context, 'expiresAt', r.expires_at)::text, r.granularity::text, r.context::text "
-              "FROM resource_locks r WHERE r.resource_type = 'content_item' AND r.resource_id = $1 "
-              "AND r.expires_at > now() AND r.holder_user_id <> $2 ORDER BY r.granularity = 'document' DESC, "
-              "r.acquired_at",
-              {id, p.user_id}));
+  auto r = CNX_DO(tx.Exec("SELECT " + std::string(kLockJson) +
+                              ", r.granularity::text, r.context::text "
+                              "FROM resource_locks r WHERE r.resource_type = 'content_item' AND r.resource_id = $1 "
+                              "AND r.expires_at > now() AND r.holder_user_id <> $2 ORDER BY r.granularity = "
+                              "'document' DESC, r.acquired_at",
+                          {id, p.user_id}));
   for (int i = 0; i < r.rows(); ++i) {
     bool document = r[i].Text(1) == "document";
     if (!document) {
@@ -958,11 +962,8 @@ Fault LockFault(const json& lock, bool document) {
 
 Fault LiveLockFault(pg::Pool& pool, const Principal& p, const LiveContent::Refused& refused) {
   auto lock = InTenantTx(pool, p, [&](pg::Transaction& tx) -> Outcome<json> {
-    auto r =
-        CNX_DO(tx.Exec("SELECT json_build_object('id', r.id, 'holderUserId', r.holder_user_id, 'granularity', "
-                       "r.granularity, 'context', r.context, 'expiresAt', r.expires_at)::text FROM resource_locks r "
-                       "WHERE r.id::text = $1",
-                       {refused.lock_id}));
+    auto r = CNX_DO(tx.Exec("SELECT " + std::string(kLockJson) + " FROM resource_locks r WHERE r.id::text = $1",
+                            {refused.lock_id}));
     if (r.empty()) return json(nullptr);
     return json::parse(r[0].Text(0), nullptr, false);
   });
